@@ -1,0 +1,1 @@
+"""mca_pipeline: media consumption history gathered by Dagster into DuckDB."""

@@ -1,0 +1,37 @@
+"""The plugin contract: models, the SourcePlugin protocol and the registry.
+
+Imports neither dagster nor duckdb, so a plugin can be written and tested with nothing
+but its platform's payloads.
+"""
+
+from mca_pipeline.core.models import (
+    AuthType,
+    Credentials,
+    DedupPolicy,
+    ErrorCode,
+    MediaItem,
+    MediaType,
+    OAuthConfig,
+    PluginError,
+    SyncResult,
+    is_plugin_name,
+)
+from mca_pipeline.core.plugin import SourcePlugin, SyncContext
+from mca_pipeline.core.registry import PluginRegistry, RegistryError
+
+__all__ = [
+    "AuthType",
+    "Credentials",
+    "DedupPolicy",
+    "ErrorCode",
+    "MediaItem",
+    "MediaType",
+    "OAuthConfig",
+    "PluginError",
+    "PluginRegistry",
+    "RegistryError",
+    "SourcePlugin",
+    "SyncContext",
+    "SyncResult",
+    "is_plugin_name",
+]

@@ -1,0 +1,56 @@
+"""The SourcePlugin protocol and the context core passes to every call.
+
+A Protocol rather than a base class: a plugin is any object with these members, so a
+plugin module needs nothing from core but the models, and tests can use plain objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from mca_pipeline.core.models import AuthType, Credentials, DedupPolicy, MediaItem, OAuthConfig, SyncResult
+
+
+@dataclass
+class SyncContext:
+    """Per-call context: whose data this is, where to log, and whether to stop early.
+
+    `cancelled` is a threading.Event so that core (or a Dagster step being terminated)
+    can ask a plugin to stop between pages; plugins check `ctx.is_cancelled()`.
+    """
+
+    user_id: str
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("mca_pipeline.plugin"))
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    page_size: int = 50_000
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled.is_set()
+
+
+@runtime_checkable
+class SourcePlugin(Protocol):
+    """What every media source implements (see the plugin guide)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def auth_type(self) -> AuthType: ...
+
+    @property
+    def auth_config(self) -> OAuthConfig | None: ...
+
+    @property
+    def dedup_policy(self) -> DedupPolicy: ...
+
+    def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
+        """Fetch one page of items. Empty cursor means first (full) sync."""
+        ...
+
+    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
+        """Add platform-specific tags; return items unchanged when there is nothing to add."""
+        ...
