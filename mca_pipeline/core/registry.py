@@ -26,13 +26,17 @@ class PluginRegistry:
         name = getattr(plugin, "name", None)
         label = f"plugin {name!r} ({type(plugin).__name__})"
         if not isinstance(plugin, SourcePlugin):
-            raise RegistryError(f"{label} does not implement SourcePlugin (name, auth_type, auth_config, "
-                                "dedup_policy, sync, enrich)")
+            raise RegistryError(
+                f"{label} does not implement SourcePlugin (name, auth_type, auth_config, "
+                "dedup_policy, sync, enrich)"
+            )
         if not isinstance(name, str) or not is_plugin_name(name):
             raise RegistryError(f"{label}: name must be a lowercase identifier like 'spotify_export'")
         if name in self._plugins:
-            raise RegistryError(f"{label}: a plugin named {name!r} is already registered "
-                                f"({type(self._plugins[name]).__name__})")
+            raise RegistryError(
+                f"{label}: a plugin named {name!r} is already registered "
+                f"({type(self._plugins[name]).__name__})"
+            )
         try:
             auth_type = AuthType(plugin.auth_type)
             DedupPolicy(plugin.dedup_policy)
@@ -41,7 +45,9 @@ class PluginRegistry:
         config = plugin.auth_config
         if auth_type is AuthType.OAUTH:
             if config is None:
-                raise RegistryError(f"{label}: an OAuth plugin needs an OAuthConfig (auth URL, token URL, scopes)")
+                raise RegistryError(
+                    f"{label}: an OAuth plugin needs an OAuthConfig (auth URL, token URL, scopes)"
+                )
             try:
                 OAuthConfig.model_validate(config.model_dump() if isinstance(config, OAuthConfig) else config)
             except ValidationError as exc:
@@ -52,7 +58,9 @@ class PluginRegistry:
         try:
             return self._plugins[name]
         except KeyError:
-            raise KeyError(f"no plugin named {name!r}; registered: {', '.join(sorted(self._plugins))}") from None
+            raise KeyError(
+                f"no plugin named {name!r}; registered: {', '.join(sorted(self._plugins))}"
+            ) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._plugins

@@ -62,7 +62,9 @@ def require_file(plugin: str, creds: Credentials) -> Path:
     """The export file of a file-import sync, or an error saying none was given."""
     if creds.file is None:
         raise ExportFileError(
-            PluginError(code=ErrorCode.FILE_PARSE_ERROR, message=f"{plugin}: no export file was given to import")
+            PluginError(
+                code=ErrorCode.FILE_PARSE_ERROR, message=f"{plugin}: no export file was given to import"
+            )
         )
     path = Path(creds.file)
     if not path.is_file():
@@ -76,7 +78,9 @@ def check_text(path: Path, head: bytes) -> None:
     """Reject binary files (zip, PDF, images) early with a clear message."""
     if head.startswith(b"PK\x03\x04"):
         raise ExportFileError(
-            file_parse_error(path, "this is a zip archive; unzip the export and drop the files inside", offset=0)
+            file_parse_error(
+                path, "this is a zip archive; unzip the export and drop the files inside", offset=0
+            )
         )
     nul = head.find(b"\x00")
     if nul >= 0:
@@ -188,7 +192,9 @@ class _JsonArrayReader:
                 text = data[: exc.start].decode("utf-8")
                 self.pending = data[exc.start :]
             else:
-                raise self.error(block_start - len(self.pending) + exc.start, "not valid UTF-8 text") from None
+                raise self.error(
+                    block_start - len(self.pending) + exc.start, "not valid UTF-8 text"
+                ) from None
         keep_from = self.pos
         base = self.offset_of(keep_from)
         self.buf = self.buf[keep_from:] + text

@@ -1,0 +1,48 @@
+"""The one place that maps a PluginError code to what the Dagster step does.
+
+| code              | step behaviour                                                        |
+|-------------------|-----------------------------------------------------------------------|
+| rate_limit        | RetryRequested after `after` (not a failed sync)                      |
+| upstream          | raise, so the asset's RetryPolicy (exponential backoff, jitter) retries |
+| partial_sync      | items + cursor already committed; RetryRequested resumes from cursor  |
+| auth_expired      | Failure without retry: the user must reconnect                        |
+| permission_denied | Failure without retry, naming the missing scopes                      |
+| invalid_data      | Failure without retry; raw excerpt kept in sync_log                   |
+| file_parse_error  | Failure without retry; the file goes to rejected/ with a report       |
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dagster import Backoff, Failure, Jitter, MetadataValue, RetryPolicy, RetryRequested
+
+from mca_pipeline.core import ErrorCode, PluginError
+
+#: Retries for transient platform failures (upstream): 4 tries over about two minutes.
+SOURCE_RETRY_POLICY = RetryPolicy(
+    max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+
+_DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=60)
+_PARTIAL_RETRY_WAIT = timedelta(seconds=30)
+
+
+class UpstreamError(Exception):
+    """A transient platform failure; raised plainly so the RetryPolicy applies."""
+
+
+def raise_for(error: PluginError, plugin: str, user_id: str) -> None:
+    """Turn a plugin's error into the step outcome its code calls for. Never returns."""
+    what = f"{plugin} for user {user_id}: {error.message}"
+    metadata = {"error_code": MetadataValue.text(error.code.value)}
+    if error.code is ErrorCode.RATE_LIMIT:
+        wait = error.after or _DEFAULT_RATE_LIMIT_WAIT
+        raise RetryRequested(max_retries=5, seconds_to_wait=wait.total_seconds())
+    if error.code is ErrorCode.PARTIAL_SYNC:
+        raise RetryRequested(max_retries=3, seconds_to_wait=_PARTIAL_RETRY_WAIT.total_seconds())
+    if error.code is ErrorCode.UPSTREAM:
+        raise UpstreamError(what)
+    if error.code is ErrorCode.PERMISSION_DENIED and error.details.get("missing_scopes"):
+        metadata["missing_scopes"] = MetadataValue.text(", ".join(error.details["missing_scopes"]))
+    raise Failure(description=what, metadata=metadata, allow_retries=False)

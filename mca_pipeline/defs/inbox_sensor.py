@@ -1,0 +1,136 @@
+"""The watched folder: data/inbox/<user>/<plugin>/ files become runs of that plugin's asset.
+
+A file is requested only once its size and modification time are the same on two
+ticks in a row (a browser may still be writing it). The sensor's cursor remembers what
+it saw and what it requested, and each request carries a run key made of the files'
+identities, so a restarted daemon never imports a file twice.
+"""
+
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from mca_pipeline.core import AuthType, PluginRegistry
+from mca_pipeline.defs.export_folders import InboxFile
+from mca_pipeline.defs.partitions import is_user_slug, users_partitions
+from mca_pipeline.defs.resources import ExportFoldersResource
+
+TICK_SECONDS = 15
+
+
+@dataclass
+class InboxCursor:
+    """seen: file path -> (size, mtime) last tick; requested: keys already asked for;
+    reported: paths already complained about (logged once, not every tick)."""
+
+    seen: dict[str, list[int]] = field(default_factory=dict)
+    requested: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, raw: str | None) -> "InboxCursor":
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        return cls(data.get("seen", {}), set(data.get("requested", [])), set(data.get("reported", [])))
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"seen": self.seen, "requested": sorted(self.requested), "reported": sorted(self.reported)},
+            sort_keys=True,
+        )
+
+
+def build_inbox_sensor(registry: PluginRegistry, targets: AssetSelection) -> SensorDefinition:
+    importers = {p.name for p in registry if p.auth_type == AuthType.FILE_IMPORT}
+
+    @sensor(
+        name="inbox_sensor",
+        minimum_interval_seconds=TICK_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        target=targets,
+        description="Imports export files dropped into data/inbox/<user>/<plugin>/.",
+    )
+    def inbox_sensor(context: SensorEvaluationContext, export_folders: ExportFoldersResource) -> SensorResult:
+        folders = export_folders.folders()
+        state = InboxCursor.load(context.cursor)
+        files, stray = folders.scan()
+        present_paths = {str(f.path) for f in files} | {str(p) for p in stray}
+
+        ready: dict[tuple[str, str], list[InboxFile]] = defaultdict(list)
+        seen_now: dict[str, list[int]] = {}
+        for f in files:
+            reason = _unusable(f, importers)
+            if reason:
+                if str(f.path) not in state.reported:
+                    context.log.warning(f"leaving {f.path} alone: {reason}")
+                    state.reported.add(str(f.path))
+                continue
+            identity = [f.size, f.mtime_ns]
+            seen_now[str(f.path)] = identity
+            if f.key in state.requested:
+                continue
+            if state.seen.get(str(f.path)) == identity:
+                ready[(f.user_id, f.plugin)].append(f)
+            else:
+                context.log.info(f"{f.path}: waiting for its size to settle ({f.size:,} bytes)")
+        for path in stray:
+            if str(path) not in state.reported:
+                context.log.warning(
+                    f"leaving {path} alone: files go in inbox/<user>/<plugin>/, e.g. inbox/alice/netflix/"
+                )
+                state.reported.add(str(path))
+
+        known_users = set(context.instance.get_dynamic_partitions(users_partitions.name))
+        new_users = sorted({user for user, _ in ready} - known_users)
+        run_requests = []
+        for (user, plugin), batch in sorted(ready.items()):
+            keys = sorted(f.key for f in batch)
+            run_requests.append(
+                RunRequest(
+                    run_key="inbox:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
+                    partition_key=user,
+                    asset_selection=[AssetKey(plugin), AssetKey("media_history")],
+                    run_config={"ops": {plugin: {"config": {"files": [str(f.path) for f in batch]}}}},
+                    tags={"mca/user": user, "mca/plugin": plugin, "mca/trigger": "inbox"},
+                )
+            )
+            state.requested.update(keys)
+            context.log.info(f"requesting {plugin} for {user}: {', '.join(f.path.name for f in batch)}")
+
+        # Forget files that left the inbox (archived, rejected or deleted).
+        present_keys = {f.key for f in files}
+        state.requested &= present_keys
+        state.reported &= present_paths
+        state.seen = seen_now
+        return SensorResult(
+            run_requests=run_requests,
+            dynamic_partitions_requests=[users_partitions.build_add_request(new_users)] if new_users else [],
+            cursor=state.dump(),
+        )
+
+    return inbox_sensor
+
+
+def _unusable(f: InboxFile, importers: set[str]) -> str | None:
+    if not is_user_slug(f.user_id):
+        return (
+            f"{f.user_id!r} is not a valid user id (lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit)"
+        )
+    if f.plugin not in importers:
+        return f"no file-import plugin named {f.plugin!r}; use one of: {', '.join(sorted(importers))}"
+    return None

@@ -1,0 +1,114 @@
+"""Driving one plugin sync page by page: call the plugin, store each page, log progress.
+
+The plugin runs with no warehouse connection open (it may wait on a network or parse a
+large file); each page is then stored in its own short transaction together with its
+cursor and sync_log row. A crash between pages therefore loses at most the page in
+flight, and the next run resumes from the last stored cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from mca_pipeline.core import (
+    AuthType,
+    Credentials,
+    ErrorCode,
+    MediaItem,
+    PluginError,
+    SourcePlugin,
+    SyncContext,
+)
+from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
+from mca_pipeline.warehouse.queries import resume_cursor
+
+
+@dataclass
+class SyncSummary:
+    """Totals over all pages of one sync, for logs and materialization metadata."""
+
+    source: str | None
+    received: int = 0
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0
+    pages: int = 0
+    cursor: str = ""
+    has_more: bool = False
+    error: PluginError | None = None
+    sync_log_ids: list[int] = field(default_factory=list)
+
+
+def run_sync(
+    plugin: SourcePlugin,
+    warehouse: Warehouse,
+    user_id: str,
+    creds: Credentials,
+    *,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    source: str | None = None,
+    run_id: str | None = None,
+    max_pages: int | None = None,
+    ctx: SyncContext | None = None,
+) -> SyncSummary:
+    """Sync until the plugin has no more, fails, or `max_pages` pages are stored."""
+    ctx = ctx or SyncContext(user_id=user_id, log=logging.getLogger(f"mca_pipeline.plugins.{plugin.name}"))
+    # File imports are always full: a stored cursor is only replayed to finish an import
+    # that stopped half-way; API plugins always continue from where they left off.
+    full_refresh = plugin.auth_type == AuthType.FILE_IMPORT
+    with warehouse.connect() as con:
+        cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=full_refresh)
+    summary = SyncSummary(source=source, cursor=cursor)
+    label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
+    while True:
+        started = utc_now()
+        result = plugin.sync(ctx, creds, cursor)
+        error = result.err or _foreign_items(plugin.name, result.items)
+        items = result.items if error is None or error.code != ErrorCode.INVALID_DATA else []
+        next_cursor = result.next_cursor or cursor
+        attempt = SyncAttempt(
+            user_id=user_id,
+            platform=plugin.name,
+            started_at=started,
+            cursor_in=cursor,
+            cursor_out=next_cursor if items or error is None else cursor,
+            has_more=result.has_more,
+            error=error,
+            source=source,
+            run_id=run_id,
+        )
+        with warehouse.connect() as con:
+            counts = store_sync(con, attempt, items, plugin.dedup_policy)
+        summary.pages += 1
+        summary.received += counts.received
+        summary.new += counts.new
+        summary.updated += counts.updated
+        summary.skipped += counts.skipped
+        summary.sync_log_ids.append(counts.sync_log_id)
+        summary.cursor = attempt.cursor_out
+        summary.has_more = result.has_more
+        log.info(
+            f"{label}: {summary.received:,} items so far "
+            f"(new {summary.new:,}, updated {summary.updated:,}, skipped {summary.skipped:,})"
+        )
+        if error is not None:
+            summary.error = error
+            return summary
+        cursor = next_cursor
+        if not result.has_more or ctx.is_cancelled():
+            return summary
+        if max_pages is not None and summary.pages >= max_pages:
+            return summary
+
+
+def _foreign_items(platform: str, items: list[MediaItem]) -> PluginError | None:
+    """A plugin may only report items of its own platform: the dedup key depends on it."""
+    wrong = next((i for i in items if i.platform != platform), None)
+    if wrong is None:
+        return None
+    return PluginError(
+        code=ErrorCode.INVALID_DATA,
+        message=f"plugin {platform!r} returned an item of platform {wrong.platform!r} ({wrong.external_id})",
+    )

@@ -1,0 +1,87 @@
+"""Opening the DuckDB warehouse briefly and safely from many processes.
+
+DuckDB allows one process at a time to open a file for writing, and the webserver, the
+daemon and every Dagster run are separate processes. So nothing holds a connection for
+long: `Warehouse.connect()` takes an exclusive file lock beside the database (writers
+queue on it in order instead of failing), opens DuckDB, applies pending migrations, and
+closes both on exit. A process that does not use our lock (a user's DuckDB shell, say)
+is waited out with retries and backoff.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from mca_pipeline import paths
+from mca_pipeline.warehouse.schema import migrate
+
+
+class WarehouseBusyError(RuntimeError):
+    """The warehouse stayed locked by another process for longer than the timeout."""
+
+
+class Warehouse:
+    def __init__(self, path: Path | str, timeout_s: float = 600.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self._migrated = False
+
+    @classmethod
+    def default(cls) -> Warehouse:
+        """The warehouse named by MCA_WAREHOUSE, else data/warehouse.duckdb."""
+        return cls(paths.warehouse_path())
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one short unit of work; the lock is held only inside the block."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout_s
+        with self.lock_path.open("a+") as lock_file:
+            self._acquire(lock_file, deadline)
+            try:
+                con = self._open(deadline)
+                try:
+                    if not self._migrated:
+                        migrate(con)
+                        self._migrated = True
+                    yield con
+                finally:
+                    con.close()
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _acquire(self, lock_file, deadline: float) -> None:  # type: ignore[no-untyped-def]
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WarehouseBusyError(
+                        f"{self.path} stayed locked by another mca process for {self.timeout_s:.0f}s"
+                    ) from None
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    def _open(self, deadline: float) -> duckdb.DuckDBPyConnection:
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseBusyError(f"cannot open {self.path}: {exc}") from exc
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 2.0)

@@ -1,0 +1,66 @@
+"""Read-side queries the pipeline needs: where a sync stands, and what a user has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+
+def last_cursor(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> str:
+    """The cursor of the last successful or partial sync; empty means first sync."""
+    return resume_cursor(con, user_id, platform, only_unfinished=False)
+
+
+def resume_cursor(
+    con: duckdb.DuckDBPyConnection, user_id: str, platform: str, *, only_unfinished: bool
+) -> str:
+    """The cursor to pass to the next sync.
+
+    With `only_unfinished` (file imports, which are always full) the cursor is only
+    returned when the last sync stopped half-way (has_more, or partial), so that an
+    interrupted import resumes while a finished one starts afresh.
+    """
+    row = con.execute(
+        """
+        SELECT cursor_out, has_more OR outcome = 'partial' FROM sync_log
+        WHERE user_id = ? AND platform = ? AND outcome IN ('success', 'partial')
+        ORDER BY id DESC LIMIT 1
+        """,
+        [user_id, platform],
+    ).fetchone()
+    if row is None or (only_unfinished and not row[1]):
+        return ""
+    return str(row[0])
+
+
+@dataclass(frozen=True)
+class PlatformTotal:
+    platform: str
+    media_type: str
+    items: int
+    hours: float
+    first: datetime | None
+    last: datetime | None
+
+
+def platform_totals(con: duckdb.DuckDBPyConnection, user_id: str) -> list[PlatformTotal]:
+    """Items and hours per platform and media type for one user."""
+    rows = con.execute(
+        """
+        SELECT platform, media_type, count(*), coalesce(sum(time_spent_s), 0) / 3600.0,
+               min(consumed_at), max(consumed_at)
+        FROM media_items WHERE user_id = ?
+        GROUP BY ALL ORDER BY platform, media_type
+        """,
+        [user_id],
+    ).fetchall()
+    return [PlatformTotal(str(p), str(t), int(n), float(h), first, last) for p, t, n, h, first, last in rows]
+
+
+def item_count(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM media_items WHERE user_id = ? AND platform = ?", [user_id, platform]
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,101 @@
+"""The warehouse schema as an ordered list of forward migrations.
+
+Each migration runs once, in its own transaction, and records its number in
+schema_version; opening an older file brings it up to date, opening a newer one
+(written by a later release) is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: list[str] = [
+    # 1: users, the items themselves, and one row per sync attempt.
+    """
+    CREATE TABLE users (
+        user_id     VARCHAR PRIMARY KEY,
+        timezone    VARCHAR NOT NULL DEFAULT 'UTC',
+        created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE media_items (
+        user_id        VARCHAR NOT NULL,
+        platform       VARCHAR NOT NULL,
+        external_id    VARCHAR NOT NULL,
+        media_type     VARCHAR NOT NULL CHECK (media_type IN ('music', 'video', 'article', 'podcast')),
+        title          VARCHAR NOT NULL,
+        creator        VARCHAR,
+        consumed_at    TIMESTAMPTZ NOT NULL,
+        duration_s     DOUBLE,
+        time_spent_s   DOUBLE,
+        tags           VARCHAR[] NOT NULL DEFAULT [],
+        url            VARCHAR,
+        raw_metadata   JSON NOT NULL,
+        status         VARCHAR NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'enriched', 'failed')),
+        status_reason  VARCHAR,
+        first_seen_at  TIMESTAMPTZ NOT NULL,
+        updated_at     TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, platform, external_id)
+    );
+    CREATE SEQUENCE sync_log_id;
+    CREATE TABLE sync_log (
+        id              BIGINT PRIMARY KEY DEFAULT nextval('sync_log_id'),
+        user_id         VARCHAR NOT NULL,
+        platform        VARCHAR NOT NULL,
+        source          VARCHAR,
+        run_id          VARCHAR,
+        started_at      TIMESTAMPTZ NOT NULL,
+        finished_at     TIMESTAMPTZ NOT NULL,
+        cursor_in       VARCHAR NOT NULL,
+        cursor_out      VARCHAR NOT NULL,
+        has_more        BOOLEAN NOT NULL,
+        received_count  INTEGER NOT NULL,
+        new_count       INTEGER NOT NULL,
+        updated_count   INTEGER NOT NULL,
+        skipped_count   INTEGER NOT NULL,
+        outcome         VARCHAR NOT NULL CHECK (outcome IN ('success', 'partial', 'failed')),
+        error_code      VARCHAR,
+        error_message   VARCHAR,
+        error_raw       VARCHAR
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The file was written by a newer mca_pipeline; refusing beats corrupting it."""
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply every migration the file has not seen; return the resulting version."""
+    version = current_version(con)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNewError(
+            f"warehouse schema version {version} is newer than this code understands ({SCHEMA_VERSION}); "
+            "upgrade mca_pipeline"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if number == 1:
+                con.execute(
+                    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+                )
+            con.execute(MIGRATIONS[number - 1])
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION

@@ -1,0 +1,201 @@
+"""Storing one sync's items, its cursor and its sync_log row in ONE transaction.
+
+The batch goes into DuckDB as an Arrow table and is merged with set-based statements:
+an UPDATE ... FROM for changed items (when the plugin asks for it) and an
+INSERT ... SELECT ... WHERE NOT EXISTS (an anti-join) for new ones. Re-importing an
+export that repeats the whole history is therefore one hash join, not a lookup per row.
+The cursor lives in the sync_log row, so it can never run ahead of the data it covers:
+both commit together or neither does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import pydantic_core
+
+from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
+from mca_pipeline.core.models import utc_now
+
+_STAGING = "mca_staging_items"
+
+_ITEM_COLUMNS = (
+    "external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s, tags, url, raw_metadata"
+)
+
+
+@dataclass(frozen=True)
+class SyncAttempt:
+    """What one call of a plugin's sync was asked and answered, for the sync_log row."""
+
+    user_id: str
+    platform: str
+    started_at: datetime
+    cursor_in: str
+    cursor_out: str
+    has_more: bool
+    error: PluginError | None = None
+    source: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    received: int
+    new: int
+    updated: int
+    skipped: int
+    sync_log_id: int
+    outcome: str
+
+
+def outcome_of(attempt: SyncAttempt, received: int) -> str:
+    """success, partial (an error, but items before it are kept), or failed."""
+    if attempt.error is None:
+        return "success"
+    if attempt.error.code == ErrorCode.PARTIAL_SYNC or received:
+        return "partial"
+    return "failed"
+
+
+def items_table(items: list[MediaItem]) -> pa.Table:
+    """Columns for the staging relation; the last occurrence of a repeated key wins."""
+    unique = list({item.external_id: item for item in items}.values())
+    return pa.table(
+        {
+            "external_id": pa.array([i.external_id for i in unique], pa.string()),
+            "media_type": pa.array([i.type.value for i in unique], pa.string()),
+            "title": pa.array([i.title for i in unique], pa.string()),
+            "creator": pa.array([i.creator for i in unique], pa.string()),
+            "consumed_at": pa.array([i.consumed_at for i in unique], pa.timestamp("us", tz="UTC")),
+            "duration_s": pa.array(
+                [i.duration.total_seconds() if i.duration is not None else None for i in unique], pa.float64()
+            ),
+            "time_spent_s": pa.array(
+                [i.time_spent.total_seconds() if i.time_spent is not None else None for i in unique],
+                pa.float64(),
+            ),
+            "tags": pa.array([list(i.tags) for i in unique], pa.list_(pa.string())),
+            "url": pa.array([i.url for i in unique], pa.string()),
+            "raw_metadata": pa.array(
+                [pydantic_core.to_json(i.raw_metadata).decode() for i in unique], pa.string()
+            ),
+        }
+    )
+
+
+def store_sync(
+    con: duckdb.DuckDBPyConnection,
+    attempt: SyncAttempt,
+    items: list[MediaItem],
+    policy: DedupPolicy = DedupPolicy.SKIP,
+) -> StoreCounts:
+    """Merge `items` and append the sync_log row atomically; return what happened.
+
+    Anything that fails inside rolls the whole unit back: the warehouse is then exactly
+    as it was before, items, cursor and log alike.
+    """
+    staging = items_table(items)
+    now = utc_now()
+    key = [attempt.user_id, attempt.platform]
+    con.register(_STAGING, staging)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING", [attempt.user_id])
+        updated = 0
+        if policy is DedupPolicy.UPDATE_ON_CHANGE and staging.num_rows:
+            updated = _count(
+                con.execute(
+                    f"""
+                    UPDATE media_items AS m SET
+                        media_type = s.media_type, title = s.title, creator = s.creator,
+                        consumed_at = s.consumed_at, duration_s = s.duration_s,
+                        time_spent_s = s.time_spent_s, tags = s.tags, url = s.url,
+                        raw_metadata = s.raw_metadata::JSON, status = 'pending', status_reason = NULL,
+                        updated_at = ?
+                    FROM {_STAGING} AS s
+                    WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
+                      AND m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata
+                    """,
+                    [now, *key],
+                )
+            )
+        new = 0
+        if staging.num_rows:
+            new = _count(
+                con.execute(
+                    f"""
+                    INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, first_seen_at, updated_at)
+                    SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")}, ?, ?
+                    FROM {_STAGING} AS s
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM media_items AS m
+                        WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
+                    )
+                    """,
+                    [*key, now, now, *key],
+                )
+            )
+        received = len(items)
+        outcome = outcome_of(attempt, received)
+        log_id = _insert_sync_log(
+            con, attempt, received, new, updated, received - new - updated, outcome, now
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister(_STAGING)
+    return StoreCounts(received, new, updated, received - new - updated, log_id, outcome)
+
+
+def _insert_sync_log(
+    con: duckdb.DuckDBPyConnection,
+    attempt: SyncAttempt,
+    received: int,
+    new: int,
+    updated: int,
+    skipped: int,
+    outcome: str,
+    finished_at: datetime,
+) -> int:
+    err = attempt.error
+    row = con.execute(
+        """
+        INSERT INTO sync_log (user_id, platform, source, run_id, started_at, finished_at, cursor_in,
+            cursor_out, has_more, received_count, new_count, updated_count, skipped_count, outcome,
+            error_code, error_message, error_raw)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        [
+            attempt.user_id,
+            attempt.platform,
+            attempt.source,
+            attempt.run_id,
+            attempt.started_at,
+            finished_at,
+            attempt.cursor_in,
+            attempt.cursor_out,
+            attempt.has_more,
+            received,
+            new,
+            updated,
+            skipped,
+            outcome,
+            err.code.value if err else None,
+            err.message if err else None,
+            (err.raw or "")[:4000] if err else None,
+        ],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _count(cursor: duckdb.DuckDBPyConnection) -> int:
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
