@@ -25,7 +25,9 @@ def project_root() -> Path:
     for folder in (here, *here.parents):
         if (folder / "dagster.yaml").is_file() and (folder / "workspace.yaml").is_file():
             return folder
-    raise click.ClickException("run mca from the mca_pipeline checkout (no dagster.yaml + workspace.yaml found)")
+    raise click.ClickException(
+        "run mca from the mca_pipeline checkout (no dagster.yaml + workspace.yaml found)"
+    )
 
 
 def _enter_project() -> Path:
@@ -95,7 +97,9 @@ def demo(user: str, ui: bool, port: int) -> None:
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
-                click.echo(f"failed: {event.step_key}: {event.step_failure_data.error_display_string}", err=True)
+                click.echo(
+                    f"failed: {event.step_key}: {event.step_failure_data.error_display_string}", err=True
+                )
         raise click.ClickException("the demo import failed; see above")
     click.echo("")
     click.echo(f"Warehouse: {paths.warehouse_path()}")
@@ -116,6 +120,8 @@ def ui(port: int) -> None:
 def _exec_dagster_dev(port: int) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    click.echo(f"starting the Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    click.echo(
+        f"starting the Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
+    )
     sys.stdout.flush()
     os.execv(command[0], command)

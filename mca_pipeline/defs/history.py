@@ -1,7 +1,6 @@
 """media_history: one user's whole history across sources, the node that enrichment
 and analysis will hang from. For now it reports totals per platform and media type."""
 
-
 from collections.abc import Sequence
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset

@@ -6,7 +6,6 @@ it saw and what it requested, and each request carries a run key made of the fil
 identities, so a restarted daemon never imports a file twice.
 """
 
-
 import hashlib
 import json
 from collections import defaultdict

@@ -6,7 +6,6 @@ them) or, when started from the UI with no config, everything waiting in
 data/inbox/<user>/<plugin>/.
 """
 
-
 from pathlib import Path
 
 from dagster import (

@@ -70,7 +70,7 @@ def require_file(plugin: str, creds: Credentials) -> Path:
     if not path.is_file():
         raise ExportFileError(file_parse_error(path, "file does not exist or is not a regular file"))
     if path.stat().st_size == 0:
-        raise ExportFileError(file_parse_error(path, "file is empty", offset=0))
+        raise ExportFileError(file_parse_error(path, "file is empty", line=1, offset=0))
     return path
 
 
@@ -79,12 +79,13 @@ def check_text(path: Path, head: bytes) -> None:
     if head.startswith(b"PK\x03\x04"):
         raise ExportFileError(
             file_parse_error(
-                path, "this is a zip archive; unzip the export and drop the files inside", offset=0
+                path, "this is a zip archive; unzip the export and drop the files inside", line=1, offset=0
             )
         )
     nul = head.find(b"\x00")
     if nul >= 0:
-        raise ExportFileError(file_parse_error(path, "binary data (NUL byte), not a text export", offset=nul))
+        problem = "binary data (NUL byte), not a text export"
+        raise ExportFileError(file_parse_error(path, problem, line=head.count(b"\n", 0, nul) + 1, offset=nul))
 
 
 def line_at(path: Path, offset: int) -> int:
@@ -264,7 +265,9 @@ class _JsonArrayReader:
             except json.JSONDecodeError as exc:
                 if not self.eof and len(self.buf) - self.pos < _MAX_RECORD and self.fill():
                     continue
-                truncated = self.eof and exc.pos >= len(self.buf.rstrip())
+                truncated = self.eof and (
+                    exc.pos >= len(self.buf.rstrip()) or exc.msg.startswith("Unterminated string")
+                )
                 problem = f"{'file is truncated' if truncated else 'invalid JSON'}: {exc.msg}"
                 raise self.error(self.offset_of(exc.pos), problem) from None
             if end == len(self.buf) and not self.eof and self.fill():
