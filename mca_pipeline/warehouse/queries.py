@@ -7,6 +7,8 @@ from datetime import datetime
 
 import duckdb
 
+from mca_pipeline.warehouse.results import first_row
+
 
 def last_cursor(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> str:
     """The cursor of the last successful or partial sync; empty means first sync."""
@@ -22,14 +24,16 @@ def resume_cursor(
     returned when the last sync stopped half-way (has_more, or partial), so that an
     interrupted import resumes while a finished one starts afresh.
     """
-    row = con.execute(
-        """
+    row = first_row(
+        con.execute(
+            """
         SELECT cursor_out, has_more OR outcome = 'partial' FROM sync_log
         WHERE user_id = ? AND platform = ? AND outcome IN ('success', 'partial')
         ORDER BY id DESC LIMIT 1
         """,
-        [user_id, platform],
-    ).fetchone()
+            [user_id, platform],
+        )
+    )
     if row is None or (only_unfinished and not row[1]):
         return ""
     return str(row[0])
@@ -60,7 +64,9 @@ def platform_totals(con: duckdb.DuckDBPyConnection, user_id: str) -> list[Platfo
 
 
 def item_count(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> int:
-    row = con.execute(
-        "SELECT count(*) FROM media_items WHERE user_id = ? AND platform = ?", [user_id, platform]
-    ).fetchone()
+    row = first_row(
+        con.execute(
+            "SELECT count(*) FROM media_items WHERE user_id = ? AND platform = ?", [user_id, platform]
+        )
+    )
     return int(row[0]) if row else 0

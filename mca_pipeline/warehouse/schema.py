@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from mca_pipeline.warehouse.results import first_row
+
 MIGRATIONS: list[str] = [
     # 1: users, the items themselves, and one row per sync attempt.
     """
@@ -68,12 +70,12 @@ class SchemaTooNewError(RuntimeError):
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()
+    exists = first_row(
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")
+    )
     if not exists or not exists[0]:
         return 0
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    row = first_row(con.execute("SELECT coalesce(max(version), 0) FROM schema_version"))
     return int(row[0]) if row else 0
 
 

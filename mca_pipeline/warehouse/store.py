@@ -19,6 +19,7 @@ import pydantic_core
 
 from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.results import first_row
 
 _STAGING = "mca_staging_items"
 
@@ -164,38 +165,40 @@ def _insert_sync_log(
     finished_at: datetime,
 ) -> int:
     err = attempt.error
-    row = con.execute(
-        """
+    row = first_row(
+        con.execute(
+            """
         INSERT INTO sync_log (user_id, platform, source, run_id, started_at, finished_at, cursor_in,
             cursor_out, has_more, received_count, new_count, updated_count, skipped_count, outcome,
             error_code, error_message, error_raw)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING id
         """,
-        [
-            attempt.user_id,
-            attempt.platform,
-            attempt.source,
-            attempt.run_id,
-            attempt.started_at,
-            finished_at,
-            attempt.cursor_in,
-            attempt.cursor_out,
-            attempt.has_more,
-            received,
-            new,
-            updated,
-            skipped,
-            outcome,
-            err.code.value if err else None,
-            err.message if err else None,
-            (err.raw or "")[:4000] if err else None,
-        ],
-    ).fetchone()
+            [
+                attempt.user_id,
+                attempt.platform,
+                attempt.source,
+                attempt.run_id,
+                attempt.started_at,
+                finished_at,
+                attempt.cursor_in,
+                attempt.cursor_out,
+                attempt.has_more,
+                received,
+                new,
+                updated,
+                skipped,
+                outcome,
+                err.code.value if err else None,
+                err.message if err else None,
+                (err.raw or "")[:4000] if err else None,
+            ],
+        )
+    )
     assert row is not None
     return int(row[0])
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:
-    row = cursor.fetchone()
+    row = first_row(cursor)
     return int(row[0]) if row else 0

@@ -1,0 +1,14 @@
+"""Reading DuckDB results safely."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+
+def first_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a result, consuming it whole: DuckDB refuses further work on a
+    connection while a result is left half-read (as fetchone() leaves it)."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None

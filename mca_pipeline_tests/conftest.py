@@ -1,0 +1,33 @@
+"""Shared test helpers: a real DuckDB warehouse in tmp_path and media items to store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mca_pipeline.core import MediaItem
+from mca_pipeline.warehouse import Warehouse
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    return Warehouse(tmp_path / "warehouse.duckdb")
+
+
+def play(n: int, *, platform: str = "spotify_export", album: str = "Night Lines") -> MediaItem:
+    """The n-th play of a made-up listening history, one every four minutes."""
+    start = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=4 * n)
+    return MediaItem(
+        platform=platform,
+        type="music",
+        title=f"Track {n}",
+        creator="Marla Venn",
+        consumed_at=start,
+        time_spent=timedelta(seconds=200),
+        external_id=f"{start:%Y-%m-%dT%H:%M:%SZ}|spotify:track:{n:022d}|200000",
+        raw_metadata={"album": album, "n": n},
+    )

@@ -1,0 +1,101 @@
+"""The registry refuses plugins that would break at a user's first sync, naming them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from mca_pipeline.core import (
+    AuthType,
+    Credentials,
+    DedupPolicy,
+    MediaItem,
+    OAuthConfig,
+    PluginRegistry,
+    RegistryError,
+    SyncContext,
+    SyncResult,
+)
+from mca_pipeline.plugins import build_registry
+
+
+@dataclass
+class FakePlugin:
+    name: str
+    auth_type: AuthType = AuthType.NONE
+    auth_config: OAuthConfig | dict | None = None  # type: ignore[type-arg]
+    dedup_policy: DedupPolicy = DedupPolicy.SKIP
+
+    def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
+        return SyncResult()
+
+    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
+        return items
+
+
+SPOTIFY_OAUTH = OAuthConfig(
+    provider_name="Spotify",
+    auth_url="https://accounts.spotify.com/authorize",
+    token_url="https://accounts.spotify.com/api/token",
+    scopes=("user-read-recently-played",),
+    client_id_env="SPOTIFY_CLIENT_ID",
+    client_secret_env="SPOTIFY_CLIENT_SECRET",
+)
+
+
+def test_registers_and_finds_plugins() -> None:
+    registry = PluginRegistry()
+    registry.register(FakePlugin("lastfm", AuthType.API_KEY))
+    registry.register(FakePlugin("spotify", AuthType.OAUTH, SPOTIFY_OAUTH))
+    assert registry.names() == ["lastfm", "spotify"]
+    assert registry.get("spotify").auth_config == SPOTIFY_OAUTH
+    with pytest.raises(KeyError, match="registered: lastfm, spotify"):
+        registry.get("tiktok")
+
+
+def test_duplicate_name_is_rejected() -> None:
+    registry = PluginRegistry()
+    registry.register(FakePlugin("netflix"))
+    with pytest.raises(RegistryError, match=r"'netflix'.*already registered"):
+        registry.register(FakePlugin("netflix"))
+
+
+@pytest.mark.parametrize("name", ["Netflix", "spotify-export", "1password", "", "you tube", "ü"])
+def test_name_must_be_a_lowercase_identifier(name: str) -> None:
+    with pytest.raises(RegistryError, match="lowercase identifier") as info:
+        PluginRegistry().register(FakePlugin(name))
+    assert repr(name) in str(info.value)
+
+
+def test_oauth_plugin_without_config_is_rejected() -> None:
+    with pytest.raises(RegistryError, match=r"plugin 'spotify'.*needs an OAuthConfig"):
+        PluginRegistry().register(FakePlugin("spotify", AuthType.OAUTH, None))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"scopes": ()}, "scopes"),
+        ({"auth_url": ""}, "auth_url"),
+        ({"token_url": "not a url"}, "token_url"),
+    ],
+)
+def test_oauth_plugin_with_incomplete_config_is_rejected(change: dict, field: str) -> None:  # type: ignore[type-arg]
+    config = SPOTIFY_OAUTH.model_dump() | change
+    with pytest.raises(RegistryError, match=f"plugin 'spotify'.*incomplete OAuthConfig: {field}"):
+        PluginRegistry().register(FakePlugin("spotify", AuthType.OAUTH, config))
+
+
+def test_object_that_is_not_a_plugin_is_rejected() -> None:
+    class NotAPlugin:
+        name = "broken"
+
+    with pytest.raises(RegistryError, match=r"'broken'.*does not implement SourcePlugin"):
+        PluginRegistry().register(NotAPlugin())  # type: ignore[arg-type]
+
+
+def test_the_shipped_registry_has_both_file_importers() -> None:
+    registry = build_registry()
+    assert registry.names() == ["netflix", "spotify_export"]
+    assert all(p.auth_type == AuthType.FILE_IMPORT for p in registry)

@@ -1,0 +1,46 @@
+"""The warehouse file is created, versioned and migrated on open."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from mca_pipeline.warehouse import SCHEMA_VERSION, SchemaTooNewError, Warehouse
+
+
+def test_new_file_gets_every_table_and_its_version(warehouse: Warehouse) -> None:
+    with warehouse.connect() as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        versions = con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert {"schema_version", "users", "media_items", "sync_log"} <= tables
+    assert [v for (v,) in versions] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_reopening_does_not_migrate_twice(warehouse: Warehouse) -> None:
+    with warehouse.connect():
+        pass
+    with Warehouse(warehouse.path).connect() as con:
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_file_from_a_newer_release_is_refused(warehouse: Warehouse) -> None:
+    with warehouse.connect() as con:
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
+    with pytest.raises(SchemaTooNewError, match="upgrade mca_pipeline"), Warehouse(warehouse.path).connect():
+        pass
+
+
+def test_media_items_reject_unknown_status_and_type(warehouse: Warehouse) -> None:
+    with warehouse.connect() as con:
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(
+                "INSERT INTO media_items (user_id, platform, external_id, media_type, title, consumed_at, "
+                "raw_metadata, status, first_seen_at, updated_at) "
+                "VALUES ('a', 'p', 'x', 'music', 't', now(), '{}', 'done', now(), now())"
+            )
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(
+                "INSERT INTO media_items (user_id, platform, external_id, media_type, title, consumed_at, "
+                "raw_metadata, first_seen_at, updated_at) "
+                "VALUES ('a', 'p', 'x', 'song', 't', now(), '{}', now(), now())"
+            )
