@@ -31,3 +31,16 @@ def play(n: int, *, platform: str = "spotify_export", album: str = "Night Lines"
         external_id=f"{start:%Y-%m-%dT%H:%M:%SZ}|spotify:track:{n:022d}|200000",
         raw_metadata={"album": album, "n": n},
     )
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A temporary Dagster instance and data folder (inbox, archive, warehouse)."""
+    from dagster import instance_for_test
+
+    from mca_pipeline_tests.defs.dagster_env import Pipeline
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with instance_for_test(temp_dir=str(home)) as instance:
+        yield Pipeline(tmp_path / "data", instance)

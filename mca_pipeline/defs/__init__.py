@@ -7,7 +7,6 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs.history import build_media_history
 from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
-from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.source_assets import build_source_asset
 from mca_pipeline.plugins import build_registry
@@ -31,7 +30,6 @@ def build_definitions(
             define_asset_job(
                 INGEST_JOB,
                 selection=everything,
-                partitions_def=users_partitions,
                 description="Import everything waiting in a user's inbox, then refresh media_history.",
             )
         ],

@@ -85,7 +85,7 @@ def build_source_asset(plugin: SourcePlugin) -> AssetsDefinition:
                 Credentials(file=path),
                 log=context.log,
                 source=path.name,
-                run_id=context.run_id,
+                run_id=context.run.run_id,
             )
             summaries.append(summary)
             if summary.error is None:

@@ -1,0 +1,81 @@
+"""A real Dagster setup for tests: definitions bound to a tmp data folder and warehouse."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, materialize
+
+from mca_pipeline.defs import build_definitions
+from mca_pipeline.defs.export_folders import ExportFolders
+from mca_pipeline.defs.partitions import users_partitions
+from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
+from mca_pipeline.plugins import build_registry
+from mca_pipeline.warehouse import Warehouse
+
+
+@dataclass
+class Pipeline:
+    data_dir: Path
+    instance: DagsterInstance
+
+    @property
+    def defs(self) -> Definitions:
+        return build_definitions(
+            build_registry(),
+            WarehouseResource(path=str(self.warehouse.path)),
+            ExportFoldersResource(data_dir=str(self.data_dir)),
+        )
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.data_dir / "warehouse.duckdb")
+
+    @property
+    def folders(self) -> ExportFolders:
+        return ExportFolders(self.data_dir)
+
+    def drop(self, user: str, plugin: str, *files: Path) -> list[Path]:
+        """Copy export files into the user's inbox, as a person would."""
+        inbox = self.folders.inbox(user, plugin)
+        inbox.mkdir(parents=True, exist_ok=True)
+        return [Path(shutil.copy(f, inbox / f.name)) for f in files]
+
+    def materialize(
+        self,
+        user: str,
+        *asset_names: str,
+        run_config: dict | None = None,  # type: ignore[type-arg]
+    ) -> ExecuteInProcessResult:
+        if not self.instance.has_dynamic_partition(users_partitions.name, user):
+            self.instance.add_dynamic_partitions(users_partitions.name, [user])
+        defs = self.defs
+        return materialize(
+            list(defs.assets or []),  # type: ignore[arg-type]
+            selection=list(asset_names),
+            resources=defs.resources,
+            instance=self.instance,
+            partition_key=user,
+            run_config=run_config,
+            raise_on_error=False,
+        )
+
+    def count(self, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+        with self.warehouse.connect() as con:
+            return con.execute(sql).fetchall()
+
+
+def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    """The materialization metadata of one asset in a run, as plain values."""
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        if mat.asset_key.to_user_string() == asset:
+            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    raise AssertionError(f"{asset} was not materialized")
+
+
+def log_messages(instance: DagsterInstance, result: ExecuteInProcessResult) -> list[str]:
+    """What a person reads in the run's log in the UI."""
+    return [entry.user_message for entry in instance.all_logs(result.run_id)]

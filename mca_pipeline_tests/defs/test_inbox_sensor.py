@@ -1,0 +1,122 @@
+"""The watched folder, evaluated tick by tick as the Dagster daemon would."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import AssetKey, SensorResult, build_sensor_context
+
+from mca_pipeline.defs.resources import ExportFoldersResource
+from mca_pipeline_tests.conftest import FIXTURES
+from mca_pipeline_tests.defs.dagster_env import Pipeline
+
+EXPORT = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
+
+
+class Daemon:
+    """Ticks the inbox sensor, carrying its cursor and applying partition requests."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.sensor = pipeline.defs.resolve_sensor_def("inbox_sensor")
+        self.cursor: str | None = None
+
+    def tick(self) -> SensorResult:
+        context = build_sensor_context(
+            instance=self.pipeline.instance,
+            cursor=self.cursor,
+            resources={"export_folders": ExportFoldersResource(data_dir=str(self.pipeline.data_dir))},
+        )
+        result = self.sensor(context)
+        assert isinstance(result, SensorResult)
+        self.cursor = result.cursor
+        for request in result.dynamic_partitions_requests or []:
+            self.pipeline.instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
+        return result
+
+
+def test_a_settled_file_is_requested_once_then_archived(pipeline: Pipeline) -> None:
+    daemon = Daemon(pipeline)
+    [dropped] = pipeline.drop("alice", "spotify_export", EXPORT)
+
+    first = daemon.tick()
+    assert first.run_requests == [], "a file seen for the first time may still be being written"
+
+    second = daemon.tick()
+    [request] = second.run_requests
+    assert request.partition_key == "alice"
+    assert request.asset_selection == [AssetKey("spotify_export"), AssetKey("media_history")]
+    assert request.run_config == {"ops": {"spotify_export": {"config": {"files": [str(dropped)]}}}}
+    assert request.run_key
+    assert pipeline.instance.has_dynamic_partition("users", "alice"), "a new user gets a partition"
+
+    assert daemon.tick().run_requests == [], "the same file is never requested twice"
+
+    run = pipeline.materialize(
+        "alice", *[k.to_user_string() for k in request.asset_selection], run_config=request.run_config
+    )
+    assert run.success
+    assert not dropped.exists()
+    assert (pipeline.folders.archive_dir("alice", "spotify_export") / EXPORT.name).exists()
+    assert pipeline.count("SELECT count(*) > 0 FROM media_items WHERE user_id = 'alice'") == [(True,)]
+    assert daemon.tick().run_requests == []
+
+
+def test_a_file_still_growing_is_not_requested(pipeline: Pipeline) -> None:
+    daemon = Daemon(pipeline)
+    [dropped] = pipeline.drop("alice", "spotify_export", EXPORT)
+    daemon.tick()
+    with dropped.open("ab") as f:
+        f.write(b"\n")
+    assert daemon.tick().run_requests == []
+    assert len(daemon.tick().run_requests) == 1
+
+
+def test_files_dropped_together_go_in_one_run_per_user_and_plugin(pipeline: Pipeline) -> None:
+    daemon = Daemon(pipeline)
+    pipeline.drop("alice", "spotify_export", EXPORT, FIXTURES / "spotify_export" / "endsong_0.json")
+    pipeline.drop("bob", "netflix", FIXTURES / "netflix" / "ViewingActivity.csv")
+    daemon.tick()
+    requests = daemon.tick().run_requests
+    assert sorted(
+        (r.partition_key, len(r.run_config["ops"][r.tags["mca/plugin"]]["config"]["files"])) for r in requests
+    ) == [
+        ("alice", 2),
+        ("bob", 1),
+    ]
+    assert len({r.run_key for r in requests}) == 2
+
+
+def test_the_same_file_dropped_again_later_is_a_new_request(pipeline: Pipeline) -> None:
+    daemon = Daemon(pipeline)
+    [dropped] = pipeline.drop("alice", "spotify_export", EXPORT)
+    daemon.tick()
+    [first] = daemon.tick().run_requests
+    dropped.unlink()  # imported and archived
+    daemon.tick()
+    [again] = pipeline.drop("alice", "spotify_export", EXPORT)
+    os.utime(again, ns=(again.stat().st_atime_ns, again.stat().st_mtime_ns + 5_000_000_000))
+    daemon.tick()
+    [second] = daemon.tick().run_requests
+    assert second.run_key != first.run_key
+
+
+def test_unknown_plugin_folders_and_bad_user_ids_are_left_alone(pipeline: Pipeline) -> None:
+    daemon = Daemon(pipeline)
+    inbox = pipeline.folders.inbox_root
+    for folder, name in (
+        ("alice/myspace", "export.json"),
+        ("Alice../netflix", "x.csv"),
+        ("alice", "loose.csv"),
+    ):
+        (inbox / folder).mkdir(parents=True, exist_ok=True)
+        (inbox / folder / name).write_text("[]")
+    (inbox / "alice" / "netflix").mkdir()
+    (inbox / "alice" / "netflix" / "NetflixViewingHistory.csv.crdownload").write_text("Title,Da")
+    for _ in range(3):
+        assert daemon.tick().run_requests == []
+    assert (inbox / "alice/myspace/export.json").exists()
+    assert (inbox / "Alice../netflix/x.csv").exists()
+    assert not pipeline.instance.has_dynamic_partition("users", "Alice..")

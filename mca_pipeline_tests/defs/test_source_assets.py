@@ -1,0 +1,131 @@
+"""The per-plugin assets, materialized through Dagster as the UI or a sensor would."""
+
+from __future__ import annotations
+
+import json
+
+from mca_pipeline_tests.conftest import FIXTURES
+from mca_pipeline_tests.defs.dagster_env import Pipeline, log_messages, metadata
+
+SPOTIFY = FIXTURES / "spotify_export"
+NETFLIX = FIXTURES / "netflix"
+
+
+def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipeline) -> None:
+    defs = pipeline.defs
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert keys == {"netflix", "spotify_export", "media_history"}
+    for name in keys:
+        assert defs.resolve_assets_def(name).partitions_def.name == "users"  # type: ignore[union-attr]
+    history = defs.resolve_assets_def("media_history")
+    deps = {k.to_user_string() for k in history.asset_deps[history.key]}
+    assert deps == {"netflix", "spotify_export"}
+
+
+def test_import_from_the_inbox_stores_archives_and_reports_counts(pipeline: Pipeline) -> None:
+    pipeline.drop(
+        "alice",
+        "spotify_export",
+        SPOTIFY / "Streaming_History_Audio_2023-2024_0.json",
+        SPOTIFY / "Streaming_History_Audio_2023-2024_1.json",
+    )
+    result = pipeline.materialize("alice", "spotify_export", "media_history")
+    assert result.success
+    meta = metadata(result, "spotify_export")
+    stored = pipeline.count("SELECT count(*) FROM media_items WHERE user_id='alice'")[0][0]
+    assert stored > 0
+    assert (meta["new"], meta["skipped"], meta["files"], meta["dagster/row_count"]) == (stored, 0, 2, stored)
+    assert meta["has_more"] is False
+    assert json.loads(str(meta["cursor"]))["offset"] > 0
+    assert not list(pipeline.folders.inbox("alice", "spotify_export").iterdir())
+    archived = sorted(p.name for p in pipeline.folders.archive_dir("alice", "spotify_export").iterdir())
+    assert archived == [
+        "Streaming_History_Audio_2023-2024_0.json",
+        "Streaming_History_Audio_2023-2024_1.json",
+    ]
+    assert any("items so far" in m for m in log_messages(pipeline.instance, result)), (
+        "progress is logged per page"
+    )
+    history = metadata(result, "media_history")
+    assert history["items"] == stored
+    assert history["items/spotify_export"] == stored
+
+
+def test_dropping_the_same_export_again_adds_nothing(pipeline: Pipeline) -> None:
+    export = SPOTIFY / "Streaming_History_Audio_2023-2024_0.json"
+    pipeline.drop("alice", "spotify_export", export)
+    first = metadata(pipeline.materialize("alice", "spotify_export"), "spotify_export")
+    pipeline.drop("alice", "spotify_export", export)
+    second = metadata(pipeline.materialize("alice", "spotify_export"), "spotify_export")
+    assert first["new"] > 0
+    assert (second["new"], second["skipped"]) == (0, first["new"])
+    assert pipeline.count("SELECT count(*) FROM media_items")[0][0] == first["new"]
+    archived = list(pipeline.folders.archive_dir("alice", "spotify_export").iterdir())
+    assert len(archived) == 2, "the second copy is archived beside the first, not over it"
+
+
+def test_a_newer_overlapping_export_adds_only_the_new_plays(pipeline: Pipeline) -> None:
+    pipeline.drop("alice", "spotify_export", SPOTIFY / "Streaming_History_Audio_2023-2024_1.json")
+    older = metadata(pipeline.materialize("alice", "spotify_export"), "spotify_export")
+    pipeline.drop("alice", "spotify_export", SPOTIFY / "Streaming_History_Audio_2024_0_overlap.json")
+    newer = metadata(pipeline.materialize("alice", "spotify_export"), "spotify_export")
+    assert newer["skipped"] > 0 and newer["new"] > 0
+    total = pipeline.count("SELECT count(*) FROM media_items")[0][0]
+    assert total == older["new"] + newer["new"]
+
+
+def test_users_are_kept_apart(pipeline: Pipeline) -> None:
+    pipeline.drop("alice", "netflix", NETFLIX / "ViewingActivity.csv")
+    pipeline.drop("bob", "netflix", NETFLIX / "NetflixViewingHistory_us.csv")
+    assert pipeline.materialize("alice", "netflix").success
+    assert pipeline.materialize("bob", "netflix").success
+    per_user = dict(pipeline.count("SELECT user_id, count(*) FROM media_items GROUP BY ALL"))
+    assert set(per_user) == {"alice", "bob"}
+    assert pipeline.count(
+        "SELECT count(*) FROM media_items WHERE user_id='bob' AND external_id LIKE 'Alex|%'"
+    ) == [(0,)]
+
+
+def test_a_broken_file_is_rejected_with_a_report_and_loses_nothing(pipeline: Pipeline) -> None:
+    pipeline.drop("alice", "spotify_export", SPOTIFY / "Streaming_History_Audio_2023-2024_0.json")
+    assert pipeline.materialize("alice", "spotify_export").success
+    before = pipeline.count("SELECT count(*) FROM media_items")[0][0]
+
+    pipeline.drop(
+        "alice",
+        "spotify_export",
+        SPOTIFY / "truncated.json",
+        SPOTIFY / "Streaming_History_Audio_2023-2024_1.json",
+    )
+    result = pipeline.materialize("alice", "spotify_export")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "truncated.json" in failure.step_failure_data.error.message  # type: ignore[union-attr]
+    rejected = pipeline.folders.rejected_dir("alice", "spotify_export")
+    report = (rejected / "truncated.json.report.txt").read_text()
+    assert (rejected / "truncated.json").exists()
+    assert "Line:     62" in report and "file_parse_error" in report
+    # the good file of the same drop went in, and nothing stored earlier went away
+    after = pipeline.count("SELECT count(*) FROM media_items")[0][0]
+    assert after > before
+    assert (
+        pipeline.folders.archive_dir("alice", "spotify_export") / "Streaming_History_Audio_2023-2024_1.json"
+    ).exists()
+    assert pipeline.count("SELECT outcome, error_code FROM sync_log WHERE source='truncated.json'") == [
+        ("partial", "file_parse_error")
+    ]
+
+
+def test_nothing_waiting_is_a_quiet_success(pipeline: Pipeline) -> None:
+    result = pipeline.materialize("carol", "netflix")
+    assert result.success
+    assert metadata(result, "netflix")["files"] == 0
+
+
+def test_config_may_not_point_outside_the_users_inbox(pipeline: Pipeline) -> None:
+    [bob_file] = pipeline.drop("bob", "netflix", NETFLIX / "ViewingActivity.csv")
+    config = {"ops": {"netflix": {"config": {"files": [str(bob_file)]}}}}
+    result = pipeline.materialize("alice", "netflix", run_config=config)
+    assert not result.success
+    assert bob_file.exists(), "another user's file is left where it was"
+    assert pipeline.count("SELECT count(*) FROM media_items") == [(0,)]
