@@ -8,7 +8,10 @@ flight, and the next run resumes from the last stored cursor.
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mca_pipeline.core import (
@@ -64,7 +67,8 @@ def run_sync(
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
     while True:
         started = utc_now()
-        result = plugin.sync(ctx, creds, cursor)
+        with _bulk_allocation():
+            result = plugin.sync(ctx, creds, cursor)
         error = result.err or _foreign_items(plugin.name, result.items)
         items = result.items if error is None or error.code != ErrorCode.INVALID_DATA else []
         next_cursor = result.next_cursor or cursor
@@ -79,7 +83,7 @@ def run_sync(
             source=source,
             run_id=run_id,
         )
-        with warehouse.connect() as con:
+        with _bulk_allocation(), warehouse.connect() as con:
             counts = store_sync(con, attempt, items, plugin.dedup_policy)
         summary.pages += 1
         summary.received += counts.received
@@ -101,6 +105,24 @@ def run_sync(
             return summary
         if max_pages is not None and summary.pages >= max_pages:
             return summary
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a page is built or stored.
+
+    A page allocates tens of thousands of long-lived objects (items and their metadata
+    dicts), which makes CPython run full collections over and over for nothing: that was
+    a third of import time. Reference counting still frees everything; the collector
+    resumes, and catches any cycles, as soon as the page is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _foreign_items(platform: str, items: list[MediaItem]) -> PluginError | None:

@@ -79,7 +79,7 @@ def items_table(items: list[MediaItem]) -> pa.Table:
                 [i.time_spent.total_seconds() if i.time_spent is not None else None for i in unique],
                 pa.float64(),
             ),
-            "tags": pa.array([list(i.tags) for i in unique], pa.list_(pa.string())),
+            "tags": pa.array([i.tags for i in unique], pa.list_(pa.string())),
             "url": pa.array([i.url for i in unique], pa.string()),
             "raw_metadata": pa.array(
                 [pydantic_core.to_json(i.raw_metadata).decode() for i in unique], pa.string()

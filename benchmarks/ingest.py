@@ -1,0 +1,132 @@
+"""Import speed and memory of the Spotify export path, against DuckDB's own JSON loader.
+
+    python benchmarks/ingest.py                # 1,000,000 plays in 10 files
+    python benchmarks/ingest.py --plays 200000 --files 4
+
+Prints, from one run: the pipeline's import time (a real Dagster materialization of
+`spotify_export` for one user: parse, validate, dedup-store, archive), the time DuckDB
+alone takes to load the same files with read_json into a table (the floor), their ratio,
+the time and ratio for re-importing the same files (all duplicates), and peak RSS of the
+import. Each step runs in its own process so that its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for mca_pipeline_tests.synthetic_exports
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step_generate(work: Path, plays: int, files: int) -> dict[str, float]:
+    from mca_pipeline_tests.synthetic_exports import write_extended_history
+
+    paths = write_extended_history(work / "export", plays, files=files, seed=42)
+    return {"bytes": float(sum(p.stat().st_size for p in paths))}
+
+
+def step_floor(work: Path) -> dict[str, float]:
+    import duckdb
+
+    files = sorted(str(p) for p in (work / "export").glob("*.json"))
+    con = duckdb.connect(str(work / "floor.duckdb"))
+    started = time.perf_counter()
+    con.execute("CREATE OR REPLACE TABLE plays AS SELECT * FROM read_json(?, format = 'array')", [files])
+    rows = con.execute("SELECT count(*) FROM plays").fetchall()[0][0]
+    seconds = time.perf_counter() - started
+    con.close()
+    return {"seconds": seconds, "rows": float(rows), "peak_rss_mib": _peak_rss_mib()}
+
+
+def step_import(work: Path) -> dict[str, float]:
+    from dagster import DagsterInstance
+
+    from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
+
+    pipeline = Pipeline(work / "data", DagsterInstance.ephemeral())
+    inbox = pipeline.folders.inbox("bench", "spotify_export")
+    inbox.mkdir(parents=True, exist_ok=True)
+    for path in sorted((work / "export").glob("*.json")):
+        shutil.copy(path, inbox / path.name)
+    started = time.perf_counter()
+    result = pipeline.materialize("bench", "spotify_export")
+    seconds = time.perf_counter() - started
+    if not result.success:
+        raise SystemExit("import failed")
+    meta = metadata(result, "spotify_export")
+    return {
+        "seconds": seconds,
+        "new": float(meta["new"]),  # type: ignore[arg-type]
+        "skipped": float(meta["skipped"]),  # type: ignore[arg-type]
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+STEPS = {"generate": step_generate, "floor": step_floor, "import": step_import}
+
+
+def run_step(name: str, work: Path, *extra: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--step", name, "--work", str(work), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"step {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plays", type=int, default=1_000_000)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.step:
+        kwargs = {"plays": args.plays, "files": args.files} if args.step == "generate" else {}
+        print(json.dumps(STEPS[args.step](args.work, **kwargs)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="mca-bench-") as tmp:
+        work = Path(tmp)
+        print(f"generating {args.plays:,} Extended Streaming History plays in {args.files} files ...", flush=True)
+        size = run_step("generate", work, "--plays", str(args.plays), "--files", str(args.files))["bytes"]
+        floor = run_step("floor", work)
+        first = run_step("import", work)
+        again = run_step("import", work)
+    print()
+    print(f"input:                {args.plays:,} plays, {args.files} files, {size / 2**20:,.0f} MiB")
+    print(f"DuckDB read_json:     {floor['seconds']:8.2f} s   ({floor['rows']:,.0f} rows; the floor)")
+    print(
+        f"pipeline import:      {first['seconds']:8.2f} s   {first['seconds'] / floor['seconds']:5.1f}x floor   "
+        f"{first['new']:,.0f} new   {args.plays / first['seconds']:,.0f} plays/s"
+    )
+    print(
+        f"re-import (all dup):  {again['seconds']:8.2f} s   {again['seconds'] / floor['seconds']:5.1f}x floor   "
+        f"{again['new']:,.0f} new, {again['skipped']:,.0f} skipped   "
+        f"{again['seconds'] / first['seconds']:.2f}x import"
+    )
+    print(
+        f"peak RSS:             import {first['peak_rss_mib']:,.0f} MiB, re-import {again['peak_rss_mib']:,.0f} MiB, "
+        f"DuckDB floor {floor['peak_rss_mib']:,.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
