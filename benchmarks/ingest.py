@@ -91,7 +91,9 @@ def run_step(name: str, work: Path, *extra: str) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--plays", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
@@ -105,7 +107,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mca-bench-") as tmp:
         work = Path(tmp)
-        print(f"generating {args.plays:,} Extended Streaming History plays in {args.files} files ...", flush=True)
+        print(
+            f"generating {args.plays:,} Extended Streaming History plays in {args.files} files ...",
+            flush=True,
+        )
         size = run_step("generate", work, "--plays", str(args.plays), "--files", str(args.files))["bytes"]
         floor = run_step("floor", work)
         first = run_step("import", work)

@@ -124,4 +124,6 @@ def _exec_dagster_dev(port: int) -> None:
         f"starting the Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
     )
     sys.stdout.flush()
+    # `dagster dev` is what Dagster's docs still teach; its notice about `dg dev` is noise here.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:Function `dev_command` is superseded")
     os.execv(command[0], command)
