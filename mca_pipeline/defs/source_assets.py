@@ -9,6 +9,9 @@ data/inbox/<user>/<plugin>/.
 from pathlib import Path
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     Config,
@@ -24,7 +27,7 @@ from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY, raise_for
 from mca_pipeline.defs.partitions import check_user_slug, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
-from mca_pipeline.warehouse import item_count
+from mca_pipeline.warehouse import SourceHealth, item_count, source_health
 
 
 class ImportConfig(Config):
@@ -47,6 +50,12 @@ def build_source_asset(plugin: SourcePlugin) -> AssetsDefinition:
         kinds={"duckdb"},
         retry_policy=SOURCE_RETRY_POLICY,
         tags={"mca/auth_type": str(plugin.auth_type)},
+        check_specs=[
+            AssetCheckSpec("unique_keys", asset=plugin.name, description="One item per external_id."),
+            AssetCheckSpec(
+                "no_future_items", asset=plugin.name, description="No item consumed more than a day from now."
+            ),
+        ],
         description=(
             f"{plugin.name}: items imported from export files dropped into "
             f"data/inbox/<user>/{plugin.name}/, deduplicated into the warehouse's media_items."
@@ -99,6 +108,7 @@ def build_source_asset(plugin: SourcePlugin) -> AssetsDefinition:
                 raise_for(summary.error, plugin.name, user_id)
         with wh.connect() as con:
             total = item_count(con, user_id, plugin.name)
+            health = source_health(con, user_id, plugin.name)
         metadata = _metadata(summaries, total)
         if rejected:
             raise Failure(
@@ -106,9 +116,28 @@ def build_source_asset(plugin: SourcePlugin) -> AssetsDefinition:
                 metadata=metadata,
                 allow_retries=False,
             )
-        return MaterializeResult(metadata=metadata)
+        return MaterializeResult(metadata=metadata, check_results=_checks(health))
 
     return _source
+
+
+def _checks(health: SourceHealth) -> list[AssetCheckResult]:
+    return [
+        AssetCheckResult(
+            check_name="unique_keys",
+            passed=health.duplicate_keys == 0,
+            metadata={"duplicates": health.duplicate_keys},
+        ),
+        AssetCheckResult(
+            check_name="no_future_items",
+            passed=health.future_items == 0,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "future_items": health.future_items,
+                "latest": health.latest.isoformat() if health.latest else "",
+            },
+        ),
+    ]
 
 
 def _metadata(summaries: list[SyncSummary], total: int) -> dict[str, MetadataValue]:

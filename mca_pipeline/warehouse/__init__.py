@@ -4,7 +4,14 @@ The only room that writes SQL; it never imports a plugin.
 """
 
 from mca_pipeline.warehouse.connection import Warehouse, WarehouseBusyError
-from mca_pipeline.warehouse.queries import PlatformTotal, item_count, last_cursor, platform_totals
+from mca_pipeline.warehouse.queries import (
+    PlatformTotal,
+    SourceHealth,
+    item_count,
+    last_cursor,
+    platform_totals,
+    source_health,
+)
 from mca_pipeline.warehouse.schema import SCHEMA_VERSION, SchemaTooNewError, migrate
 from mca_pipeline.warehouse.store import StoreCounts, SyncAttempt, store_sync
 
@@ -12,6 +19,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PlatformTotal",
     "SchemaTooNewError",
+    "SourceHealth",
     "StoreCounts",
     "SyncAttempt",
     "Warehouse",
@@ -20,5 +28,6 @@ __all__ = [
     "last_cursor",
     "migrate",
     "platform_totals",
+    "source_health",
     "store_sync",
 ]

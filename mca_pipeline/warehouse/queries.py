@@ -70,3 +70,30 @@ def item_count(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> i
         )
     )
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the per-source asset checks look at: things that would mean a parser bug."""
+
+    duplicate_keys: int
+    future_items: int
+    latest: datetime | None
+
+
+def source_health(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> SourceHealth:
+    """Duplicate keys (the primary key forbids them; checked anyway, it is cheap) and
+    items said to be consumed more than a day from now (a time-zone or unit mistake)."""
+    row = first_row(
+        con.execute(
+            """
+            SELECT count(*) - count(DISTINCT external_id),
+                   count(*) FILTER (WHERE consumed_at > now() + INTERVAL 1 DAY),
+                   max(consumed_at)
+            FROM media_items WHERE user_id = ? AND platform = ?
+            """,
+            [user_id, platform],
+        )
+    )
+    assert row is not None
+    return SourceHealth(int(row[0]), int(row[1]), row[2])

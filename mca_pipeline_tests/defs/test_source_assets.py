@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline, log_messages, metadata
@@ -129,3 +130,29 @@ def test_config_may_not_point_outside_the_users_inbox(pipeline: Pipeline) -> Non
     assert not result.success
     assert bob_file.exists(), "another user's file is left where it was"
     assert pipeline.count("SELECT count(*) FROM media_items") == [(0,)]
+
+
+def check_results(result: object) -> dict[str, bool]:
+    return {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed  # type: ignore[attr-defined]
+        for e in result.all_events  # type: ignore[attr-defined]
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def test_every_source_asset_checks_its_data(pipeline: Pipeline) -> None:
+    pipeline.drop("alice", "spotify_export", SPOTIFY / "Streaming_History_Audio_2023-2024_0.json")
+    assert check_results(pipeline.materialize("alice", "spotify_export")) == {
+        "unique_keys": True,
+        "no_future_items": True,
+    }
+
+
+def test_a_play_dated_in_the_future_is_flagged(pipeline: Pipeline, tmp_path: Path) -> None:
+    future = tmp_path / "Streaming_History_Audio_2099_0.json"
+    play = json.loads((SPOTIFY / "Streaming_History_Audio_2023-2024_0.json").read_text())[0]
+    future.write_text(json.dumps([play | {"ts": "2099-01-01T10:00:00Z"}]))
+    pipeline.drop("alice", "spotify_export", future)
+    result = pipeline.materialize("alice", "spotify_export")
+    assert result.success, "a warning, not a failure: the data is stored for a person to look at"
+    assert check_results(result)["no_future_items"] is False
