@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from mca_pipeline.defs.partitions import check_user_slug, users_partitions
+from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.warehouse import platform_totals
 
@@ -20,7 +20,7 @@ def build_media_history(source_names: Sequence[str]) -> AssetsDefinition:
         description="Everything one user consumed, all sources together: totals per platform and type.",
     )
     def media_history(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-        user_id = check_user_slug(context.partition_key)
+        user_id = partition_user(context.partition_key)
         with warehouse.warehouse().connect() as con:
             totals = platform_totals(con, user_id)
         rows = [

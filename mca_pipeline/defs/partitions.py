@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from dagster import DynamicPartitionsDefinition
+from dagster import DynamicPartitionsDefinition, Failure
 
 users_partitions = DynamicPartitionsDefinition(name="users")
 
@@ -26,3 +26,12 @@ def check_user_slug(value: str) -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+def partition_user(partition_key: str) -> str:
+    """The user of a run's partition; a bad key fails the step at once (retrying would not
+    make it valid, and it must never become a path)."""
+    try:
+        return check_user_slug(partition_key)
+    except ValueError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None

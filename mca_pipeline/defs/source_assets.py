@@ -24,7 +24,7 @@ from pydantic import Field
 
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, SourcePlugin
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY, raise_for
-from mca_pipeline.defs.partitions import check_user_slug, users_partitions
+from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
 from mca_pipeline.warehouse import SourceHealth, item_count, source_health
@@ -67,7 +67,7 @@ def build_source_asset(plugin: SourcePlugin) -> AssetsDefinition:
         warehouse: WarehouseResource,
         export_folders: ExportFoldersResource,
     ) -> MaterializeResult:
-        user_id = check_user_slug(context.partition_key)
+        user_id = partition_user(context.partition_key)
         folders = export_folders.folders()
         inbox = folders.inbox(user_id, plugin.name)
         files = [Path(f).resolve() for f in config.files] or folders.waiting(user_id, plugin.name)

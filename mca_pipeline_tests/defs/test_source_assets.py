@@ -156,3 +156,11 @@ def test_a_play_dated_in_the_future_is_flagged(pipeline: Pipeline, tmp_path: Pat
     result = pipeline.materialize("alice", "spotify_export")
     assert result.success, "a warning, not a failure: the data is stored for a person to look at"
     assert check_results(result)["no_future_items"] is False
+
+
+def test_a_partition_that_is_not_a_user_slug_is_refused(pipeline: Pipeline) -> None:
+    result = pipeline.materialize("Bob.Smith", "netflix")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "invalid user id 'Bob.Smith'" in failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert not pipeline.folders.inbox_root.exists()
