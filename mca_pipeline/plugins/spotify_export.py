@@ -225,17 +225,7 @@ def _extended_item(record: dict[str, Any], ts: Any) -> MediaItem:
     }
     if extra:
         raw.update(extra)
-    return MediaItem(
-        platform=PLATFORM,
-        type=media_type,
-        title=title or _UNKNOWN_TITLE[kind],
-        creator=creator or None,
-        consumed_at=_start_of_play(end, played),
-        time_spent=played,
-        url=url,
-        external_id=f"{ts}|{key}|{ms}",
-        raw_metadata=raw,
-    )
+    return _play(media_type, kind, title, creator, end, played, url, f"{ts}|{key}|{ms}", raw)
 
 
 _UNKNOWN_TITLE = {
@@ -273,6 +263,23 @@ def _basic_item(record: dict[str, Any]) -> MediaItem:
         raise _BadRecord(
             "trackName", "required field is missing (artistName/trackName or podcastName/episodeName)"
         )
+    external_id = f"basic|{end_time}|{creator or ''}|{title or ''}|{ms}"
+    raw = {"schema": "basic", "kind": kind, "endTime": end_time, "msPlayed": ms}
+    return _play(media_type, kind, title, creator, end, played, None, external_id, raw)
+
+
+def _play(
+    media_type: MediaType,
+    kind: str,
+    title: str | None,
+    creator: str | None,
+    end: datetime,
+    played: timedelta,
+    url: str | None,
+    external_id: str,
+    raw: dict[str, Any],
+) -> MediaItem:
+    """One play as a MediaItem; both history formats stamp the end, so the start is derived."""
     return MediaItem(
         platform=PLATFORM,
         type=media_type,
@@ -280,9 +287,9 @@ def _basic_item(record: dict[str, Any]) -> MediaItem:
         creator=creator or None,
         consumed_at=_start_of_play(end, played),
         time_spent=played,
-        url=None,
-        external_id=f"basic|{end_time}|{creator or ''}|{title or ''}|{ms}",
-        raw_metadata={"schema": "basic", "kind": kind, "endTime": end_time, "msPlayed": ms},
+        url=url,
+        external_id=external_id,
+        raw_metadata=raw,
     )
 
 
