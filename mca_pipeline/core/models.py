@@ -91,7 +91,9 @@ class Credentials(BaseModel):
 
     Secrets are SecretStr so that a repr, a log line or an exception never shows them.
     For file imports, `file` is the path of the export file (a path rather than a stream
-    so that the plugin can name it in errors and resume at a byte offset).
+    so that the plugin can name it in errors and resume at a byte offset). `account` is
+    the person's name on the platform where its API needs one (a Last.fm username);
+    `scopes` are the OAuth scopes the person granted.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -100,6 +102,8 @@ class Credentials(BaseModel):
     refresh_token: SecretStr | None = None
     expires_at: datetime | None = None
     api_key: SecretStr | None = None
+    account: str | None = None
+    scopes: tuple[str, ...] = ()
     file: Path | None = None
 
 
