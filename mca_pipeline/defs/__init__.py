@@ -1,13 +1,19 @@
-"""The Dagster code location: every asset, sensor and job, derived from the plugin registry."""
+"""The Dagster code location: every asset, check, sensor, schedule and job, derived from
+the plugin registry."""
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+import httpx
+from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
-from mca_pipeline.core import PluginRegistry
+from mca_pipeline.auth import CredentialStore, NoCredentialStore
+from mca_pipeline.core import AuthType, PluginRegistry
+from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
+from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
 from mca_pipeline.defs.history import build_media_history
 from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
+from mca_pipeline.defs.schedules import build_sync_schedule
 from mca_pipeline.defs.source_assets import build_source_asset
 from mca_pipeline.plugins import build_registry
 
@@ -18,24 +24,34 @@ def build_definitions(
     registry: PluginRegistry,
     warehouse: WarehouseResource | None = None,
     export_folders: ExportFoldersResource | None = None,
+    credentials: CredentialStore | None = None,
+    oauth_http: httpx.Client | None = None,
+    retry_policy: RetryPolicy = SOURCE_RETRY_POLICY,
 ) -> Definitions:
-    """Definitions for a registry; tests pass their own warehouse and folders."""
-    sources = [build_source_asset(plugin) for plugin in registry]
-    history = build_media_history([s.key.path[-1] for s in sources])
-    everything = AssetSelection.assets(*sources, history)
+    """Definitions for a registry; tests pass their own storage, credentials and HTTP."""
+    sources = {plugin.name: build_source_asset(plugin, retry_policy) for plugin in registry}
+    api = [p for p in registry if p.auth_type != AuthType.FILE_IMPORT]
+    history = build_media_history(list(sources))
+    everything = AssetSelection.assets(*sources.values(), history)
+    sensors = [build_inbox_sensor(registry, everything)]
+    if api:
+        sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(
-        assets=[*sources, history],
-        sensors=[build_inbox_sensor(registry, everything)],
+        assets=[*sources.values(), history],
+        sensors=sensors,
+        schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
         jobs=[
             define_asset_job(
                 INGEST_JOB,
                 selection=everything,
-                description="Import everything waiting in a user's inbox, then refresh media_history.",
+                description="Sync or import every source for a user, then refresh media_history.",
             )
         ],
         resources={
             "warehouse": warehouse or WarehouseResource(),
             "export_folders": export_folders or ExportFoldersResource(),
+            "credentials": credentials or NoCredentialStore(),
+            "oauth_http": oauth_http or httpx.Client(timeout=httpx.Timeout(20.0)),
         },
     )
 

@@ -54,15 +54,21 @@ def run_sync(
     source: str | None = None,
     run_id: str | None = None,
     max_pages: int | None = None,
+    full_resync: bool = False,
     ctx: SyncContext | None = None,
 ) -> SyncSummary:
-    """Sync until the plugin has no more, fails, or `max_pages` pages are stored."""
+    """Sync until the plugin has no more, fails, or `max_pages` pages are stored.
+
+    `full_resync` starts from an empty cursor (a first sync) instead of the stored one.
+    """
     ctx = ctx or SyncContext(user_id=user_id, log=logging.getLogger(f"mca_pipeline.plugins.{plugin.name}"))
     # File imports are always full: a stored cursor is only replayed to finish an import
     # that stopped half-way; API plugins always continue from where they left off.
     full_refresh = plugin.auth_type == AuthType.FILE_IMPORT
-    with warehouse.connect() as con:
-        cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=full_refresh)
+    cursor = ""
+    if not full_resync:
+        with warehouse.connect() as con:
+            cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=full_refresh)
     summary = SyncSummary(source=source, cursor=cursor)
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
     while True:

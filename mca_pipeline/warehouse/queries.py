@@ -97,3 +97,16 @@ def source_health(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -
     )
     assert row is not None
     return SourceHealth(int(row[0]), int(row[1]), row[2])
+
+
+def recent_cursors(con: duckdb.DuckDBPyConnection, user_id: str, platform: str, count: int = 2) -> list[str]:
+    """The cursors stored by the last `count` successful or partial syncs, newest first."""
+    rows = con.execute(
+        """
+        SELECT cursor_out FROM sync_log
+        WHERE user_id = ? AND platform = ? AND outcome IN ('success', 'partial')
+        ORDER BY id DESC LIMIT ?
+        """,
+        [user_id, platform, count],
+    ).fetchall()
+    return [str(r[0]) for r in rows]

@@ -54,10 +54,31 @@ MIGRATIONS: list[str] = [
         new_count       INTEGER NOT NULL,
         updated_count   INTEGER NOT NULL,
         skipped_count   INTEGER NOT NULL,
-        outcome         VARCHAR NOT NULL CHECK (outcome IN ('success', 'partial', 'failed')),
+        outcome         VARCHAR NOT NULL CHECK (outcome IN ('success', 'partial', 'failed', 'rate_limited')),
         error_code      VARCHAR,
         error_message   VARCHAR,
         error_raw       VARCHAR
+    );
+    """,
+    # 2: each user's connection to each API platform, and what the user must be told.
+    """
+    CREATE TABLE connections (
+        user_id     VARCHAR NOT NULL,
+        plugin      VARCHAR NOT NULL,
+        state       VARCHAR NOT NULL CHECK (state IN ('connected', 'disconnected', 'needs_reauth')),
+        reason      VARCHAR,
+        changed_at  TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, plugin)
+    );
+    CREATE SEQUENCE notification_id;
+    CREATE TABLE notifications (
+        id          BIGINT PRIMARY KEY DEFAULT nextval('notification_id'),
+        user_id     VARCHAR NOT NULL,
+        plugin      VARCHAR NOT NULL,
+        kind        VARCHAR NOT NULL,
+        message     VARCHAR NOT NULL,
+        created_at  TIMESTAMPTZ NOT NULL,
+        read_at     TIMESTAMPTZ
     );
     """,
 ]

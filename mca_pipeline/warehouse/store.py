@@ -54,9 +54,12 @@ class StoreCounts:
 
 
 def outcome_of(attempt: SyncAttempt, received: int) -> str:
-    """success, partial (an error, but items before it are kept), or failed."""
+    """success, partial (an error, but items before it are kept), rate_limited (asked to
+    wait: not a failure in the statistics), or failed."""
     if attempt.error is None:
         return "success"
+    if attempt.error.code == ErrorCode.RATE_LIMIT and not received:
+        return "rate_limited"
     if attempt.error.code == ErrorCode.PARTIAL_SYNC or received:
         return "partial"
     return "failed"

@@ -1,0 +1,185 @@
+"""The asset of an API plugin: sync a user's account from the stored cursor.
+
+Every PluginError code ends here in the behaviour the design table asks for (see
+error_policy): an expired token is refreshed once and the sync run again; a refused
+refresh or missing permissions change the connection state and notify the user; rate
+limits wait, transient failures retry, partial syncs keep what they got and resume.
+"""
+
+import httpx
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    Failure,
+    MaterializeResult,
+    ResourceParam,
+    RetryPolicy,
+    asset,
+)
+from pydantic import Field
+
+from mca_pipeline.auth import CredentialStore, TokenRefreshError, refresh_access_token
+from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin
+from mca_pipeline.defs.error_policy import raise_for
+from mca_pipeline.defs.notifications import notify
+from mca_pipeline.defs.partitions import partition_user, users_partitions
+from mca_pipeline.defs.resources import WarehouseResource
+from mca_pipeline.defs.source_reporting import check_results, check_specs, sync_metadata
+from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
+from mca_pipeline.warehouse import Warehouse, item_count, source_health
+from mca_pipeline.warehouse.connections import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
+from mca_pipeline.warehouse.queries import recent_cursors
+
+
+class SyncConfig(Config):
+    full_resync: bool = Field(
+        default=False,
+        description="Start from an empty cursor, as on the first sync, instead of the stored one.",
+    )
+    max_pages: int = Field(
+        default=20,
+        ge=1,
+        description="Pages to sync in this run; if more remain, the continuation sensor asks for another run.",
+    )
+
+
+def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> AssetsDefinition:
+    @asset(
+        name=plugin.name,
+        partitions_def=users_partitions,
+        group_name="sources",
+        kinds={"duckdb"},
+        retry_policy=retry_policy,
+        pool=f"platform_{plugin.name}",
+        tags={"mca/auth_type": str(plugin.auth_type)},
+        check_specs=check_specs(plugin),
+        description=f"{plugin.name}: the user's history synced from the platform's API, from the stored cursor.",
+    )
+    def _source(
+        context: AssetExecutionContext,
+        config: SyncConfig,
+        warehouse: WarehouseResource,
+        credentials: ResourceParam[CredentialStore],
+        oauth_http: ResourceParam[httpx.Client],
+    ) -> MaterializeResult:
+        user_id = partition_user(context.partition_key)
+        wh = warehouse.warehouse()
+        creds = credentials.load(user_id, plugin.name)
+        if creds is None:
+            raise Failure(
+                description=f"{user_id} has not connected {plugin.name}: connect the account first",
+                allow_retries=False,
+            )
+        # A retry resumes from the stored cursor even when a full resync was asked for.
+        full = config.full_resync and context.retry_number == 0
+
+        def sync(with_creds: Credentials, from_scratch: bool) -> SyncSummary:
+            return run_sync(
+                plugin,
+                wh,
+                user_id,
+                with_creds,
+                log=context.log,
+                run_id=context.run.run_id,
+                max_pages=config.max_pages,
+                full_resync=from_scratch,
+            )
+
+        summaries = [sync(creds, full)]
+        error = summaries[-1].error
+        if error is not None and error.code is ErrorCode.AUTH_EXPIRED:
+            creds = _renewed(plugin, creds, error, oauth_http, wh, context, user_id)
+            credentials.save(user_id, plugin.name, creds)
+            context.log.info(f"{plugin.name}: access token refreshed; syncing again")
+            summaries.append(sync(creds, full and summaries[0].received == 0))
+            error = summaries[-1].error
+        if error is not None:
+            _tell_user(
+                plugin,
+                error,
+                wh,
+                context,
+                user_id,
+                final_try=context.retry_number >= retry_policy.max_retries,
+            )
+            raise_for(error, plugin.name, user_id)
+        with wh.connect() as con:
+            set_connection_state(con, user_id, plugin.name, CONNECTED)
+            total = item_count(con, user_id, plugin.name)
+            health = source_health(con, user_id, plugin.name)
+            cursors = recent_cursors(con, user_id, plugin.name)
+        return MaterializeResult(
+            metadata=sync_metadata(summaries, total), check_results=check_results(plugin, health, cursors)
+        )
+
+    return _source
+
+
+def _renewed(
+    plugin: SourcePlugin,
+    creds: Credentials,
+    error: PluginError,
+    http: httpx.Client,
+    warehouse: Warehouse,
+    context: AssetExecutionContext,
+    user_id: str,
+) -> Credentials:
+    """New credentials from the plugin's token URL, or a notified user and a Failure."""
+    config = plugin.auth_config
+    if plugin.auth_type != AuthType.OAUTH or config is None:
+        reason = f"{plugin.name} rejected the stored key ({error.message})"
+    else:
+        try:
+            return refresh_access_token(config, creds, http)
+        except TokenRefreshError as exc:
+            reason = str(exc)
+    message = f"{plugin.name} access expired and could not be renewed: {reason}. Reconnect {plugin.name}."
+    notify(
+        warehouse, context.log, user_id, plugin.name, "disconnected", message, connection_state=DISCONNECTED
+    )
+    raise Failure(description=message, allow_retries=False)
+
+
+def _tell_user(
+    plugin: SourcePlugin,
+    error: PluginError,
+    warehouse: Warehouse,
+    context: AssetExecutionContext,
+    user_id: str,
+    *,
+    final_try: bool,
+) -> None:
+    """Notify where the user must act (or should know syncing stopped)."""
+    if error.code is ErrorCode.AUTH_EXPIRED:
+        message = f"{plugin.name} access expired again right after a refresh ({error.message}). Reconnect {plugin.name}."
+        notify(
+            warehouse,
+            context.log,
+            user_id,
+            plugin.name,
+            "disconnected",
+            message,
+            connection_state=DISCONNECTED,
+        )
+    elif error.code is ErrorCode.PERMISSION_DENIED:
+        missing = error.details.get("missing_scopes") or []
+        needs = f" missing permissions: {', '.join(missing)}." if missing else ""
+        message = (
+            f"{plugin.name} refused access ({error.message}).{needs} Reconnect {plugin.name} and allow them."
+        )
+        notify(
+            warehouse,
+            context.log,
+            user_id,
+            plugin.name,
+            "needs_reauth",
+            message,
+            connection_state=NEEDS_REAUTH,
+        )
+    elif error.code is ErrorCode.INVALID_DATA:
+        message = f"{plugin.name} sent data mca could not read; syncing stopped until this is looked at: {error.message}"
+        notify(warehouse, context.log, user_id, plugin.name, "invalid_data", message)
+    elif error.code is ErrorCode.UPSTREAM and final_try:
+        message = f"{plugin.name} kept failing and the retries ran out: {error.message}. The next scheduled sync tries again."
+        notify(warehouse, context.log, user_id, plugin.name, "sync_failed", message)

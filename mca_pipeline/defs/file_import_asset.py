@@ -1,0 +1,108 @@
+"""The asset of a file-import plugin: import export files waiting in the user's inbox.
+
+It imports the files named in its run config (the inbox sensor names them) or, when
+started from the UI with no config, everything waiting in data/inbox/<user>/<plugin>/.
+Imported files move to archive/, unreadable ones to rejected/ with a report.
+"""
+
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    Failure,
+    MaterializeResult,
+    RetryPolicy,
+    asset,
+)
+from pydantic import Field
+
+from mca_pipeline.core import Credentials, ErrorCode, SourcePlugin
+from mca_pipeline.defs.error_policy import raise_for
+from mca_pipeline.defs.partitions import partition_user, users_partitions
+from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
+from mca_pipeline.defs.source_reporting import check_results, check_specs, sync_metadata
+from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
+from mca_pipeline.warehouse import item_count, source_health
+
+
+class ImportConfig(Config):
+    files: list[str] = Field(
+        default_factory=list,
+        description="Export files to import. Empty: every file waiting in data/inbox/<user>/<plugin>/.",
+    )
+
+
+def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> AssetsDefinition:
+    @asset(
+        name=plugin.name,
+        partitions_def=users_partitions,
+        group_name="sources",
+        kinds={"duckdb"},
+        retry_policy=retry_policy,
+        tags={"mca/auth_type": str(plugin.auth_type)},
+        check_specs=check_specs(plugin),
+        description=(
+            f"{plugin.name}: items imported from export files dropped into "
+            f"data/inbox/<user>/{plugin.name}/, deduplicated into the warehouse's media_items."
+        ),
+    )
+    def _source(
+        context: AssetExecutionContext,
+        config: ImportConfig,
+        warehouse: WarehouseResource,
+        export_folders: ExportFoldersResource,
+    ) -> MaterializeResult:
+        user_id = partition_user(context.partition_key)
+        folders = export_folders.folders()
+        inbox = folders.inbox(user_id, plugin.name)
+        files = [Path(f).resolve() for f in config.files] or folders.waiting(user_id, plugin.name)
+        outside = [str(f) for f in files if f.parent != inbox.resolve()]
+        if outside:
+            raise Failure(
+                description=f"files must be in {inbox} (drop them there first): {', '.join(outside)}",
+                allow_retries=False,
+            )
+        wh = warehouse.warehouse()
+        if not files:
+            context.log.info(f"nothing waiting in {inbox}")
+        summaries: list[SyncSummary] = []
+        rejected: list[str] = []
+        for path in files:
+            if not path.exists():
+                context.log.warning(f"{path} is gone (already imported by another run?); skipping it")
+                continue
+            context.log.info(f"importing {path.name} ({path.stat().st_size:,} bytes)")
+            summary = run_sync(
+                plugin,
+                wh,
+                user_id,
+                Credentials(file=path),
+                log=context.log,
+                source=path.name,
+                run_id=context.run.run_id,
+            )
+            summaries.append(summary)
+            if summary.error is None:
+                moved = folders.archive(path, user_id, plugin.name)
+                context.log.info(f"{path.name}: done, moved to {moved}")
+            elif summary.error.code is ErrorCode.FILE_PARSE_ERROR:
+                moved = folders.reject(path, user_id, plugin.name, summary.error, stored=summary.received)
+                rejected.append(f"{path.name}: {summary.error.message}")
+                context.log.error(f"{summary.error.message} - moved to {moved} with a report beside it")
+            else:
+                raise_for(summary.error, plugin.name, user_id)
+        with wh.connect() as con:
+            total = item_count(con, user_id, plugin.name)
+            health = source_health(con, user_id, plugin.name)
+        metadata = sync_metadata(summaries, total)
+        if rejected:
+            raise Failure(
+                description=f"{len(rejected)} file(s) rejected: " + "; ".join(rejected),
+                metadata=metadata,
+                allow_retries=False,
+            )
+        return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health))
+
+    return _source

@@ -1,0 +1,72 @@
+"""Connection state per (user, plugin) and the notifications a user must read.
+
+The state says whether syncing can go on by itself (connected) or needs the person:
+disconnected (the refresh token was refused) or needs_reauth (missing permissions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from mca_pipeline.core.models import utc_now
+
+CONNECTED, DISCONNECTED, NEEDS_REAUTH = "connected", "disconnected", "needs_reauth"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    user_id: str
+    plugin: str
+    kind: str
+    message: str
+    created_at: datetime
+
+
+def set_connection_state(
+    con: duckdb.DuckDBPyConnection, user_id: str, plugin: str, state: str, reason: str | None = None
+) -> None:
+    con.execute(
+        """
+        INSERT INTO connections (user_id, plugin, state, reason, changed_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (user_id, plugin) DO UPDATE SET
+            state = excluded.state, reason = excluded.reason, changed_at = excluded.changed_at
+        """,
+        [user_id, plugin, state, reason, utc_now()],
+    )
+
+
+def connection_state(
+    con: duckdb.DuckDBPyConnection, user_id: str, plugin: str
+) -> tuple[str, str | None] | None:
+    rows = con.execute(
+        "SELECT state, reason FROM connections WHERE user_id = ? AND plugin = ?", [user_id, plugin]
+    ).fetchall()
+    return (str(rows[0][0]), rows[0][1]) if rows else None
+
+
+def add_notification(
+    con: duckdb.DuckDBPyConnection, user_id: str, plugin: str, kind: str, message: str
+) -> Notification:
+    created = utc_now()
+    rows = con.execute(
+        "INSERT INTO notifications (user_id, plugin, kind, message, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        [user_id, plugin, kind, message, created],
+    ).fetchall()
+    return Notification(int(rows[0][0]), user_id, plugin, kind, message, created)
+
+
+def notifications(
+    con: duckdb.DuckDBPyConnection, user_id: str, *, unread_only: bool = True
+) -> list[Notification]:
+    rows = con.execute(
+        f"""
+        SELECT id, user_id, plugin, kind, message, created_at FROM notifications
+        WHERE user_id = ? {"AND read_at IS NULL" if unread_only else ""} ORDER BY id
+        """,
+        [user_id],
+    ).fetchall()
+    return [Notification(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
