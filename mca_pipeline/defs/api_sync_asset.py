@@ -103,7 +103,7 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
                 user_id,
                 final_try=context.retry_number >= retry_policy.max_retries,
             )
-            raise_for(error, plugin.name, user_id)
+            raise_for(error, plugin.name, user_id, retry_policy)
         with wh.connect() as con:
             set_connection_state(con, user_id, plugin.name, CONNECTED)
             total = item_count(con, user_id, plugin.name)

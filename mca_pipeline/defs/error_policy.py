@@ -25,22 +25,25 @@ SOURCE_RETRY_POLICY = RetryPolicy(
 )
 
 _DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=60)
-_PARTIAL_RETRY_WAIT = timedelta(seconds=30)
 
 
 class UpstreamError(Exception):
     """A transient platform failure; raised plainly so the RetryPolicy applies."""
 
 
-def raise_for(error: PluginError, plugin: str, user_id: str) -> None:
-    """Turn a plugin's error into the step outcome its code calls for. Never returns."""
+def raise_for(error: PluginError, plugin: str, user_id: str, retry_policy: RetryPolicy) -> None:
+    """Turn a plugin's error into the step outcome its code calls for. Never returns.
+
+    A partial sync resumes after the retry policy's first delay: its items are stored,
+    so waiting longer gains nothing.
+    """
     what = f"{plugin} for user {user_id}: {error.message}"
     metadata = {"error_code": MetadataValue.text(error.code.value)}
     if error.code is ErrorCode.RATE_LIMIT:
-        wait = error.after or _DEFAULT_RATE_LIMIT_WAIT
+        wait = error.after if error.after is not None else _DEFAULT_RATE_LIMIT_WAIT
         raise RetryRequested(max_retries=5, seconds_to_wait=wait.total_seconds())
     if error.code is ErrorCode.PARTIAL_SYNC:
-        raise RetryRequested(max_retries=3, seconds_to_wait=_PARTIAL_RETRY_WAIT.total_seconds())
+        raise RetryRequested(max_retries=retry_policy.max_retries, seconds_to_wait=retry_policy.delay or 0)
     if error.code is ErrorCode.UPSTREAM:
         raise UpstreamError(what)
     if error.code is ErrorCode.PERMISSION_DENIED and error.details.get("missing_scopes"):

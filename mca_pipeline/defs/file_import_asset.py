@@ -92,7 +92,7 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
                 rejected.append(f"{path.name}: {summary.error.message}")
                 context.log.error(f"{summary.error.message} - moved to {moved} with a report beside it")
             else:
-                raise_for(summary.error, plugin.name, user_id)
+                raise_for(summary.error, plugin.name, user_id, retry_policy)
         with wh.connect() as con:
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)

@@ -464,7 +464,9 @@ def _lastfm_error(body: dict[str, Any], response: httpx.Response, user: str, sec
             "from https://www.last.fm/api/account/create",
         )
     if code == _INVALID_SESSION:
-        return error(ErrorCode.AUTH_EXPIRED, f"the Last.fm session is invalid (error 9: {said}); reconnect Last.fm")
+        return error(
+            ErrorCode.AUTH_EXPIRED, f"the Last.fm session is invalid (error 9: {said}); reconnect Last.fm"
+        )
     if code == _LOGIN_REQUIRED:
         return error(
             ErrorCode.PERMISSION_DENIED,

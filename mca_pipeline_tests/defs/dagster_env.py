@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, materialize
+import httpx
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, RetryPolicy, materialize
 
+from mca_pipeline.auth import MemoryCredentialStore
+from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs import build_definitions
+from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
 from mca_pipeline.defs.export_folders import ExportFolders
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
@@ -20,13 +24,20 @@ from mca_pipeline.warehouse import Warehouse
 class Pipeline:
     data_dir: Path
     instance: DagsterInstance
+    registry: PluginRegistry = field(default_factory=build_registry)
+    credentials: MemoryCredentialStore = field(default_factory=MemoryCredentialStore)
+    oauth_http: httpx.Client | None = None
+    retry_policy: RetryPolicy = SOURCE_RETRY_POLICY
 
     @property
     def defs(self) -> Definitions:
         return build_definitions(
-            build_registry(),
+            self.registry,
             WarehouseResource(path=str(self.warehouse.path)),
             ExportFoldersResource(data_dir=str(self.data_dir)),
+            credentials=self.credentials,
+            oauth_http=self.oauth_http,
+            retry_policy=self.retry_policy,
         )
 
     @property
