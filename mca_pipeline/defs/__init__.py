@@ -32,8 +32,11 @@ def build_definitions(
     sources = {plugin.name: build_source_asset(plugin, retry_policy) for plugin in registry}
     api = [p for p in registry if p.auth_type != AuthType.FILE_IMPORT]
     history = build_media_history(list(sources))
-    everything = AssetSelection.assets(*sources.values(), history)
-    sensors = [build_inbox_sensor(registry, everything)]
+    # API sources run on their schedules; the inbox and the ingest job cover the imports.
+    imports = AssetSelection.assets(
+        *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT], history
+    )
+    sensors = [build_inbox_sensor(registry, imports)]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(
@@ -43,8 +46,8 @@ def build_definitions(
         jobs=[
             define_asset_job(
                 INGEST_JOB,
-                selection=everything,
-                description="Sync or import every source for a user, then refresh media_history.",
+                selection=imports,
+                description="Import everything waiting in a user's inbox, then refresh media_history.",
             )
         ],
         resources={

@@ -20,7 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from mca_pipeline.auth import CredentialStore, TokenRefreshError, refresh_access_token
-from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin
+from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin, SyncContext
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
@@ -42,6 +42,7 @@ class SyncConfig(Config):
         ge=1,
         description="Pages to sync in this run; if more remain, the continuation sensor asks for another run.",
     )
+    page_size: int = Field(default=10_000, ge=1, description="Items the plugin may return per page.")
 
 
 def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> AssetsDefinition:
@@ -84,6 +85,7 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
                 run_id=context.run.run_id,
                 max_pages=config.max_pages,
                 full_resync=from_scratch,
+                ctx=SyncContext(user_id=user_id, page_size=config.page_size),
             )
 
         summaries = [sync(creds, full)]

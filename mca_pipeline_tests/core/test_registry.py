@@ -95,7 +95,12 @@ def test_object_that_is_not_a_plugin_is_rejected() -> None:
         PluginRegistry().register(NotAPlugin())  # type: ignore[arg-type]
 
 
-def test_the_shipped_registry_has_both_file_importers() -> None:
+def test_the_shipped_registry_has_every_plugin_valid() -> None:
     registry = build_registry()
-    assert registry.names() == ["netflix", "spotify_export"]
-    assert all(p.auth_type == AuthType.FILE_IMPORT for p in registry)
+    assert registry.names() == ["lastfm", "netflix", "spotify", "spotify_export"]
+    assert {p.name: p.auth_type for p in registry} == {
+        "lastfm": AuthType.API_KEY,
+        "netflix": AuthType.FILE_IMPORT,
+        "spotify": AuthType.OAUTH,
+        "spotify_export": AuthType.FILE_IMPORT,
+    }

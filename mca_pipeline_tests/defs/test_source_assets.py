@@ -15,12 +15,13 @@ NETFLIX = FIXTURES / "netflix"
 def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipeline) -> None:
     defs = pipeline.defs
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert keys == {"netflix", "spotify_export", "media_history"}
+    assert keys == {"netflix", "spotify_export", "spotify", "lastfm", "media_history"}
     for name in keys:
         assert defs.resolve_assets_def(name).partitions_def.name == "users"  # type: ignore[union-attr]
     history = defs.resolve_assets_def("media_history")
     deps = {k.to_user_string() for k in history.asset_deps[history.key]}
-    assert deps == {"netflix", "spotify_export"}
+    assert deps == {"netflix", "spotify_export", "spotify", "lastfm"}
+    assert {s.name for s in defs.schedules or []} == {"spotify_sync", "lastfm_sync"}
 
 
 def test_import_from_the_inbox_stores_archives_and_reports_counts(pipeline: Pipeline) -> None:
