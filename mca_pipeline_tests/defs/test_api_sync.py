@@ -3,8 +3,11 @@ every PluginError code ends in the behaviour the design's error table asks for."
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -240,3 +243,50 @@ def test_random_platform_faults_never_lose_or_double_a_play(spotify: Pipeline, f
     assert stored_ids(spotify) == expected_ids(fake)
     faults = {code for (_, code, _) in sync_log(spotify) if code}
     assert {"rate_limit", "upstream", "invalid_data"} <= faults, f"the faults really happened: {faults}"
+
+
+def test_each_user_syncs_from_their_own_cursor(spotify: Pipeline, fake: FakeSpotify) -> None:
+    fake.listen(5)
+    assert spotify.materialize("alice", "spotify").success
+    spotify.credentials.save("bob", "spotify", Credentials(access_token=fake.access_token))
+    fake.requests.clear()
+    result = spotify.materialize("bob", "spotify")
+    assert metadata(result, "spotify")["new"] == 5, "bob's first sync is a full one, not alice's cursor"
+    assert fake.requests[0].url.params.get("after") is None
+    per_user = dict(spotify.count("SELECT user_id, count(*) FROM media_items GROUP BY ALL"))
+    assert per_user == {"alice": 5, "bob": 5}
+
+
+def test_api_assets_share_one_pool_per_platform(spotify: Pipeline) -> None:
+    defs = spotify.defs
+    assert defs.resolve_assets_def("spotify").op.pool == "platform_spotify"
+    assert defs.resolve_assets_def("netflix").op.pool is None, "file imports are not rate limited"
+
+
+def test_notifications_reach_the_webhook(
+    spotify: Pipeline, fake: FakeSpotify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[dict] = []  # type: ignore[type-arg]
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("MCA_NOTIFY_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
+        fake.listen(2)
+        fake.granted_scopes = ()
+        assert not spotify.materialize("alice", "spotify").success
+    finally:
+        server.shutdown()
+    [note] = received
+    assert (note["user_id"], note["plugin"], note["kind"]) == ("alice", "spotify", "needs_reauth")
+    assert "user-read-recently-played" in note["message"]
