@@ -18,6 +18,7 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.plugins import build_registry
+from mca_pipeline.plugins.spotify import SPOTIFY_OAUTH
 
 
 @dataclass
@@ -32,16 +33,6 @@ class FakePlugin:
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         return items
-
-
-SPOTIFY_OAUTH = OAuthConfig(
-    provider_name="Spotify",
-    auth_url="https://accounts.spotify.com/authorize",
-    token_url="https://accounts.spotify.com/api/token",
-    scopes=("user-read-recently-played",),
-    client_id_env="SPOTIFY_CLIENT_ID",
-    client_secret_env="SPOTIFY_CLIENT_SECRET",
-)
 
 
 def test_registers_and_finds_plugins() -> None:
