@@ -1,16 +1,24 @@
 """Where a user's credentials for a plugin come from.
 
 `CredentialStore` is what the Dagster assets and schedules ask; implementations decide
-where secrets live. `MemoryCredentialStore` keeps them in the process (tests, and a
-deployment that injects credentials itself); `NoCredentialStore` is the embedded
-default until the encrypted vault exists: nobody is connected, so API syncs say so.
+where secrets live. `VaultCredentialStore` (the default) keeps them in the warehouse,
+encrypted by the vault; `MemoryCredentialStore` keeps them in the process (tests, and
+a deployment that injects credentials itself); `NoCredentialStore` connects nobody.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from mca_pipeline.auth.vault import Vault
 from mca_pipeline.core import Credentials
+from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.credentials import (
+    delete_sealed,
+    load_sealed,
+    save_sealed,
+    users_with_credentials,
+)
 
 
 class CredentialStore(Protocol):
@@ -55,3 +63,41 @@ class NoCredentialStore:
 
     def users_with(self, plugin: str) -> list[str]:
         return []
+
+
+class VaultCredentialStore:
+    """Credentials sealed by the vault, stored in the warehouse's credentials table."""
+
+    def __init__(self, warehouse: Warehouse, vault: Vault | None = None) -> None:
+        self.warehouse = warehouse
+        self._vault = vault
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:  # the key is read (or made) on first use, not at import
+            self._vault = Vault()
+        return self._vault
+
+    def load(self, user_id: str, plugin: str) -> Credentials | None:
+        with self.warehouse.connect() as con:
+            row = load_sealed(con, user_id, plugin)
+        if row is None:
+            return None
+        sealed, scopes, expires_at = row
+        return self.vault.open(sealed, scopes, expires_at)
+
+    def save(self, user_id: str, plugin: str, creds: Credentials) -> None:
+        sealed = self.vault.seal(creds)
+        with self.warehouse.connect() as con:
+            save_sealed(con, user_id, plugin, sealed, creds.scopes, creds.expires_at)
+
+    def delete(self, user_id: str, plugin: str) -> bool:
+        with self.warehouse.connect() as con:
+            return delete_sealed(con, user_id, plugin)
+
+    def users_with(self, plugin: str) -> list[str]:
+        with self.warehouse.connect() as con:
+            return users_with_credentials(con, plugin)
+
+    def __repr__(self) -> str:
+        return f"VaultCredentialStore({self.warehouse.path})"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
-from mca_pipeline.auth import CredentialStore, NoCredentialStore
+from mca_pipeline.auth import CredentialStore, VaultCredentialStore
 from mca_pipeline.core import AuthType, PluginRegistry
 from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
@@ -29,6 +29,7 @@ def build_definitions(
     retry_policy: RetryPolicy = SOURCE_RETRY_POLICY,
 ) -> Definitions:
     """Definitions for a registry; tests pass their own storage, credentials and HTTP."""
+    warehouse = warehouse or WarehouseResource()
     sources = {plugin.name: build_source_asset(plugin, retry_policy) for plugin in registry}
     api = [p for p in registry if p.auth_type != AuthType.FILE_IMPORT]
     history = build_media_history(list(sources))
@@ -51,9 +52,9 @@ def build_definitions(
             )
         ],
         resources={
-            "warehouse": warehouse or WarehouseResource(),
+            "warehouse": warehouse,
             "export_folders": export_folders or ExportFoldersResource(),
-            "credentials": credentials or NoCredentialStore(),
+            "credentials": credentials or VaultCredentialStore(warehouse.warehouse()),
             "oauth_http": oauth_http or httpx.Client(timeout=httpx.Timeout(20.0)),
         },
     )

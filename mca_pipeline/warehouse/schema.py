@@ -81,6 +81,24 @@ MIGRATIONS: list[str] = [
         read_at     TIMESTAMPTZ
     );
     """,
+    # 3: the credential vault (secrets encrypted by auth.vault before they get here) and
+    # per-user sign-in tokens for the connect web app (only a hash is kept).
+    """
+    CREATE TABLE credentials (
+        user_id     VARCHAR NOT NULL,
+        plugin      VARCHAR NOT NULL,
+        sealed      BLOB NOT NULL,
+        scopes      VARCHAR[] NOT NULL DEFAULT [],
+        expires_at  TIMESTAMPTZ,
+        updated_at  TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, plugin)
+    );
+    CREATE TABLE user_tokens (
+        user_id     VARCHAR PRIMARY KEY,
+        token_hash  VARCHAR NOT NULL UNIQUE,
+        created_at  TIMESTAMPTZ NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

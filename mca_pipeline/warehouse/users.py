@@ -1,0 +1,84 @@
+"""Users of the warehouse: their sign-in token hashes, and deleting one user's data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from mca_pipeline.core.models import utc_now
+
+#: Every table with a user_id column, children first; deleting a user empties them all.
+USER_TABLES = (
+    "media_items",
+    "sync_log",
+    "credentials",
+    "connections",
+    "notifications",
+    "user_tokens",
+    "users",
+)
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    user_id: str
+    created_at: datetime | None
+    items: int
+    connections: list[str]
+
+
+def add_user(con: duckdb.DuckDBPyConnection, user_id: str, token_hash: str) -> None:
+    """Create the user (or keep it) and replace its sign-in token hash."""
+    now = utc_now()
+    con.execute("BEGIN TRANSACTION")
+    con.execute(
+        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", [user_id, now]
+    )
+    con.execute(
+        """
+        INSERT INTO user_tokens (user_id, token_hash, created_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at
+        """,
+        [user_id, token_hash, now],
+    )
+    con.execute("COMMIT")
+
+
+def user_for_token_hash(con: duckdb.DuckDBPyConnection, token_hash: str) -> str | None:
+    rows = con.execute("SELECT user_id FROM user_tokens WHERE token_hash = ?", [token_hash]).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def list_users(con: duckdb.DuckDBPyConnection) -> list[UserSummary]:
+    rows = con.execute(
+        """
+        SELECT u.user_id, u.created_at,
+               (SELECT count(*) FROM media_items m WHERE m.user_id = u.user_id),
+               (SELECT list(c.plugin ORDER BY c.plugin) FROM credentials c WHERE c.user_id = u.user_id)
+        FROM users u ORDER BY u.user_id
+        """
+    ).fetchall()
+    return [
+        UserSummary(str(u), created, int(items), list(plugins or [])) for u, created, items, plugins in rows
+    ]
+
+
+def user_exists(con: duckdb.DuckDBPyConnection, user_id: str) -> bool:
+    return bool(con.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchall())
+
+
+def delete_user_data(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, int]:
+    """Remove every row of the user, in one transaction; returns rows deleted per table."""
+    deleted: dict[str, int] = {}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in USER_TABLES:
+            rows = con.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()
+            deleted[table] = len(rows)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return deleted
