@@ -13,6 +13,7 @@ from dagster import (
     Config,
     Failure,
     MaterializeResult,
+    MetadataValue,
     ResourceParam,
     RetryPolicy,
     asset,
@@ -111,9 +112,8 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)
             cursors = recent_cursors(con, user_id, plugin.name)
-        return MaterializeResult(
-            metadata=sync_metadata(summaries, total), check_results=check_results(plugin, health, cursors)
-        )
+        metadata = sync_metadata(summaries, total) | {"connection": MetadataValue.text(CONNECTED)}
+        return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health, cursors))
 
     return _source
 
