@@ -1,8 +1,11 @@
 """The `mca` command: what the Dagster UI cannot do for a person.
 
-For now: `mca demo` imports the bundled sample exports through the real ingest job (on
-the embedded DuckDB + local Dagster storage, no network) and `mca ui` starts the Dagster
-UI on the same instance. Errors are one line and a non-zero exit, never a traceback.
+`mca demo` imports the bundled sample exports through the real ingest job (on the
+embedded DuckDB + local Dagster storage, no network) and `mca ui` starts the Dagster UI
+on the same instance. `mca users`, `connect`, `apikey`, `import`, `status`, `export`
+and `vault rotate` manage people, their connections and their data. Errors are one line
+and a non-zero exit, never a traceback; no secret is printed except the sign-in token
+`mca users add` shows once (and the new vault key, when it lives in MCA_VAULT_KEY).
 """
 
 from __future__ import annotations
@@ -10,13 +13,23 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mca_pipeline import paths
 from mca_pipeline.defs.partitions import check_user_slug
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from mca_pipeline.core import SourcePlugin
+    from mca_pipeline.warehouse import Warehouse
 
 
 def project_root() -> Path:
@@ -39,7 +52,34 @@ def _enter_project() -> Path:
     return root
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Turns every error of a subcommand into one line and exit code 1 (MCA_DEBUG=1 shows
+    the traceback instead)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            if os.environ.get("MCA_DEBUG"):
+                raise
+            raise click.ClickException(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    from mca_pipeline.auth import VaultKeyError
+    from mca_pipeline.warehouse import SchemaTooNewError, WarehouseBusyError
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, VaultKeyError | WarehouseBusyError | SchemaTooNewError | ValueError):
+        return text
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or text}: {exc.filename}" if exc.filename else text
+    return f"{type(exc).__name__}: {text} (MCA_DEBUG=1 shows the traceback)"
+
+
+@click.group(cls=_OneLineErrors)
 def main() -> None:
     """mca: your media history, gathered by Dagster into DuckDB."""
 
@@ -127,3 +167,393 @@ def _exec_dagster_dev(port: int) -> None:
     # `dagster dev` is what Dagster's docs still teach; its notice about `dg dev` is noise here.
     os.environ.setdefault("PYTHONWARNINGS", "ignore:Function `dev_command` is superseded")
     os.execv(command[0], command)
+
+
+# --- shared helpers -------------------------------------------------------------------
+
+WEB_PORT = 8642
+
+
+def _user(user: str) -> str:
+    try:
+        return check_user_slug(user)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _warehouse() -> Warehouse:
+    """The project's warehouse, after moving to the project root (paths are relative to it)."""
+    from mca_pipeline.warehouse import Warehouse
+
+    _enter_project()
+    return Warehouse.default()
+
+
+def _existing_user(warehouse: Warehouse, user: str) -> None:
+    from mca_pipeline.warehouse.users import user_exists
+
+    with warehouse.connect() as con:
+        if not user_exists(con, user):
+            raise click.ClickException(f"no user {user!r}: create it with `mca users add {user}`")
+
+
+@contextmanager
+def _dagster_instance() -> Iterator[DagsterInstance]:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        yield instance
+
+
+def _plugin(name: str) -> SourcePlugin:
+    from mca_pipeline.plugins import build_registry
+
+    registry = build_registry()
+    if name not in registry:
+        raise click.ClickException(f"unknown plugin {name!r}; registered: {', '.join(registry.names())}")
+    return registry.get(name)
+
+
+def _auth(plugin: SourcePlugin) -> str:
+    return str(getattr(plugin.auth_type, "value", plugin.auth_type))
+
+
+def _when(value: object) -> str:
+    if not isinstance(value, datetime):
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _user_dirs(user: str) -> list[Path]:
+    data = paths.data_dir()
+    return [data / kind / user for kind in ("inbox", "archive", "rejected")]
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Add, list and delete the people whose media history is gathered."""
+
+
+@users.command("add")
+@click.argument("user")
+def users_add(user: str) -> None:
+    """Create USER (a Dagster partition) and print its sign-in token for `mca web`."""
+    from mca_pipeline.auth.sign_in import issue_token
+    from mca_pipeline.defs.partitions import users_partitions
+    from mca_pipeline.warehouse.users import user_exists
+
+    user = _user(user)
+    warehouse = _warehouse()
+    with warehouse.connect() as con:
+        existed = user_exists(con, user)
+    token = issue_token(warehouse, user)
+    with _dagster_instance() as instance:
+        if not instance.has_dynamic_partition(users_partitions.name, user):
+            instance.add_dynamic_partitions(users_partitions.name, [user])
+    if existed:
+        click.echo(f"user {user!r} already existed: issued a new sign-in token (the old one no longer works)")
+    else:
+        click.echo(f"created user {user!r} (Dagster partition '{user}' in 'users')")
+    click.echo("")
+    click.echo(f"Sign-in token for {user!r}, used to sign in to `mca web`.")
+    click.echo("It is shown only once and not stored (only its hash is): keep it somewhere safe.")
+    click.echo("")
+    click.echo(f"    {token}")
+    click.echo("")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every user with its item count and connected plugins."""
+    from mca_pipeline.warehouse.users import list_users
+
+    warehouse = _warehouse()
+    with warehouse.connect() as con:
+        summaries = list_users(con)
+    if not summaries:
+        click.echo("no users yet: add one with `mca users add USER`")
+        return
+    click.echo(f"{'user':<24} {'items':>10}  {'created':<20} connected")
+    for s in summaries:
+        click.echo(
+            f"{s.user_id:<24} {s.items:>10,}  {_when(s.created_at):<20} {', '.join(s.connections) or '-'}"
+        )
+
+
+@users.command("delete")
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def users_delete(user: str, yes: bool) -> None:
+    """Delete USER: items, credentials, sync log, notifications, files and partition."""
+    from mca_pipeline.defs.partitions import users_partitions
+    from mca_pipeline.warehouse.users import delete_user_data, user_exists
+
+    user = _user(user)
+    warehouse = _warehouse()
+    with warehouse.connect() as con:
+        in_warehouse = user_exists(con, user)
+    folders = [d for d in _user_dirs(user) if d.exists()]
+    with _dagster_instance() as instance:
+        has_partition = instance.has_dynamic_partition(users_partitions.name, user)
+    if not (in_warehouse or folders or has_partition):
+        raise click.ClickException(f"no user {user!r}: nothing to delete")
+    if not yes:
+        click.confirm(
+            f"Delete user {user!r} for good: its items, credentials, sync log, notifications, "
+            f"files under inbox/archive/rejected and its Dagster partition?",
+            abort=True,
+        )
+    with warehouse.connect() as con:
+        deleted = delete_user_data(con, user)
+    rows = ", ".join(f"{table} {n:,}" for table, n in deleted.items() if n)
+    click.echo(f"deleted warehouse rows: {rows or 'none'}")
+    for folder in folders:
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder)
+        click.echo(f"deleted {folder} ({count} files)")
+    if has_partition:
+        with _dagster_instance() as instance:
+            instance.delete_dynamic_partition(users_partitions.name, user)
+        click.echo(f"deleted Dagster partition '{user}' (its past runs stay in the run history)")
+    click.echo(f"user {user!r} is gone")
+
+
+# --- connecting accounts --------------------------------------------------------------
+
+
+@main.command()
+@click.argument("plugin")
+@click.option("--user", required=True, help="User to connect.")
+@click.option("--port", default=WEB_PORT, show_default=True, help="Port `mca web` listens on.")
+def connect(plugin: str, user: str, port: int) -> None:
+    """How to connect PLUGIN for a user (OAuth: the URL to open in `mca web`)."""
+    from mca_pipeline.core.models import AuthType
+
+    source = _plugin(plugin)
+    user = _user(user)
+    auth = AuthType(_auth(source))
+    if auth is AuthType.OAUTH:
+        _existing_user(_warehouse(), user)
+        click.echo(f"{plugin} connects through OAuth in the web app:")
+        click.echo(f"  1. run `mca web --port {port}` and sign in with {user}'s token (from `mca users add`)")
+        click.echo(f"  2. open http://127.0.0.1:{port}/api/v1/plugins/{plugin}/connect")
+        click.echo(f"  3. allow access on {plugin}'s page; you come back connected and the first sync starts")
+    elif auth is AuthType.API_KEY:
+        click.echo(f"{plugin} uses an API key: run `mca apikey set {plugin} --user {user}`")
+    elif auth is AuthType.FILE_IMPORT:
+        click.echo(
+            f"{plugin} imports export files: run `mca import FILE --user {user} --plugin {plugin}` "
+            f"(or drop the file into data/inbox/{user}/{plugin}/)"
+        )
+    else:
+        click.echo(f"{plugin} needs no connection")
+
+
+@main.group()
+def apikey() -> None:
+    """API keys of API-key plugins (stored encrypted in the vault)."""
+
+
+@apikey.command("set")
+@click.argument("plugin")
+@click.option("--user", required=True, help="User whose key this is.")
+@click.option("--account", help="Your name on the platform (the Last.fm username); asked if not given.")
+def apikey_set(plugin: str, user: str, account: str | None) -> None:
+    """Store the API key for PLUGIN (read without echo) and mark the plugin connected."""
+    from mca_pipeline.auth import Vault, VaultCredentialStore
+    from mca_pipeline.core import Credentials
+    from mca_pipeline.core.models import AuthType
+    from mca_pipeline.warehouse.connections import CONNECTED, set_connection_state
+
+    source = _plugin(plugin)
+    if _auth(source) != AuthType.API_KEY.value:
+        raise click.ClickException(
+            f"{plugin} does not use an API key (it is {_auth(source)}): see `mca connect {plugin} --user {user}`"
+        )
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    store = VaultCredentialStore(warehouse, Vault())  # a bad vault key fails before any prompt
+    key = click.prompt(f"{plugin} API key", hide_input=True).strip()
+    if not key:
+        raise click.ClickException("the API key is empty")
+    if account is None:
+        account = click.prompt(f"{plugin} account (your username on {plugin})")
+    account = account.strip()
+    if not account:
+        raise click.ClickException("the account name is empty")
+    store.save(user, plugin, Credentials(api_key=key, account=account))
+    with warehouse.connect() as con:
+        set_connection_state(con, user, plugin, CONNECTED, "API key set with mca apikey set")
+    click.echo(f"stored {user}'s {plugin} API key (encrypted) for account {account!r}; state: connected")
+    click.echo(f"the {plugin}_sync schedule syncs it while `mca ui` runs")
+
+
+# --- files, status, export ------------------------------------------------------------
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path, resolve_path=True))
+@click.option("--user", required=True, help="User the export belongs to.")
+@click.option("--plugin", "plugin", required=True, help="File-import plugin that reads it (netflix, ...).")
+def import_(file: Path, user: str, plugin: str) -> None:
+    """Copy an export FILE into the watched inbox, data/inbox/<user>/<plugin>/."""
+    from mca_pipeline.core.models import AuthType
+    from mca_pipeline.defs.export_folders import ExportFolders
+
+    source = _plugin(plugin)
+    if _auth(source) != AuthType.FILE_IMPORT.value:
+        raise click.ClickException(
+            f"{plugin} does not import files (it is {_auth(source)}): see `mca connect {plugin} --user {user}`"
+        )
+    user = _user(user)
+    if file.is_dir():
+        raise click.ClickException(f"{file} is a folder: give the export file itself")
+    if not file.is_file():
+        raise click.ClickException(f"no such file: {file}")
+    _enter_project()
+    inbox = ExportFolders(paths.data_dir()).inbox(user, plugin)
+    target = inbox / file.name
+    if target.exists():
+        raise click.ClickException(f"{target} is already waiting to be imported")
+    inbox.mkdir(parents=True, exist_ok=True)
+    # Copied under a name the sensor skips, then renamed: it never sees half a file.
+    partial = inbox / f".{file.name}.part"
+    shutil.copyfile(file, partial)
+    partial.replace(target)
+    click.echo(f"copied {file.name} to {target}")
+    click.echo(
+        "the inbox sensor imports it within a minute while `mca ui` runs; "
+        f"afterwards it is in data/archive/{user}/{plugin}/ (or rejected/, with a report)"
+    )
+
+
+@main.command()
+@click.option("--user", required=True)
+def status(user: str) -> None:
+    """Per plugin: connection, last sync and items; then unread notifications."""
+    from mca_pipeline.core.models import AuthType
+    from mca_pipeline.defs.export_folders import ExportFolders
+    from mca_pipeline.plugins import build_registry
+    from mca_pipeline.warehouse import item_count
+    from mca_pipeline.warehouse.connections import connection_state, notifications
+    from mca_pipeline.warehouse.credentials import load_sealed
+    from mca_pipeline.warehouse.status import last_syncs
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    registry = build_registry()
+    folders = ExportFolders(paths.data_dir())
+    with warehouse.connect() as con:
+        syncs = {s.platform: s for s in last_syncs(con, user)}
+        rows = []
+        for source in sorted(registry, key=lambda p: p.name):
+            auth = _auth(source)
+            state = connection_state(con, user, source.name)
+            if state is not None:
+                connection = state[0] + (f" ({state[1]})" if state[1] else "")
+            elif auth == AuthType.FILE_IMPORT.value:
+                waiting = len(folders.waiting(user, source.name))
+                connection = f"{waiting} file(s) in inbox" if waiting else "-"
+            elif load_sealed(con, user, source.name) is not None:
+                connection = "credentials stored"
+            else:
+                connection = "not connected"
+            sync = syncs.get(source.name)
+            last = (
+                f"{_when(sync.finished_at)} {sync.outcome}, {sync.new_count:,} new"
+                + (f": {sync.error_message}" if sync.error_message and sync.outcome != "success" else "")
+                if sync
+                else "never"
+            )
+            rows.append((source.name, auth, connection, last, item_count(con, user, source.name)))
+        unread = notifications(con, user)
+    click.echo(f"status of {user!r}")
+    click.echo(f"{'plugin':<16} {'auth':<12} {'items':>9}  {'connection':<28} last sync")
+    for name, auth, connection, last, items in rows:
+        click.echo(f"{name:<16} {auth:<12} {items:>9,}  {connection:<28} {last}")
+    click.echo("")
+    if not unread:
+        click.echo("no unread notifications")
+    else:
+        click.echo(f"{len(unread)} unread notification(s):")
+        for note in unread:
+            click.echo(f"  {_when(note.created_at)}  {note.plugin} {note.kind}: {note.message}")
+
+
+@main.command()
+@click.option("--user", required=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path, resolve_path=True),
+    help="File to write (default data/exports/<user>.<format>).",
+)
+def export(user: str, fmt: str, out: Path | None) -> None:
+    """Write every item stored for a user to JSON Lines or Parquet (no credentials)."""
+    from mca_pipeline.warehouse.status import export_items
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    target = out or paths.data_dir() / "exports" / f"{user}.{fmt}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with warehouse.connect() as con:
+        count = export_items(con, user, target, fmt)
+    click.echo(f"wrote {count:,} items of {user!r} to {target}")
+
+
+# --- vault ----------------------------------------------------------------------------
+
+
+@main.group()
+def vault() -> None:
+    """The credential vault's key."""
+
+
+@vault.command("rotate")
+def vault_rotate() -> None:
+    """Re-encrypt every stored credential with a new key, then retire the old key(s)."""
+    from cryptography.fernet import Fernet
+
+    from mca_pipeline.auth import Vault
+    from mca_pipeline.auth.vault import KEY_ENV, key_file, load_keys, rotate_vault
+
+    warehouse = _warehouse()
+    from_env = bool(os.environ.get(KEY_ENV))
+    old = load_keys(create=False)
+    new = Fernet.generate_key()
+    both = Vault([new, *old])  # checks that the old keys are well-formed before anything changes
+    path = key_file()
+    if not from_env:
+        # Until the rotation commits, the file holds new and old keys: a crash in between
+        # leaves every row readable.
+        _write_key_file(path, [new, *old])
+    count = rotate_vault(warehouse, both)
+    if from_env:
+        click.echo(f"re-encrypted {count} credential(s) with a new key.")
+        click.echo(f"The key came from {KEY_ENV}: set {KEY_ENV} to this new key now (the old one no longer")
+        click.echo("opens the credentials; this is the only time it is shown):")
+        click.echo("")
+        click.echo(f"    {new.decode()}")
+        click.echo("")
+    else:
+        _write_key_file(path, [new])
+        click.echo(f"re-encrypted {count} credential(s) with a new key.")
+        click.echo(f"The key came from the key file: {path} now holds only the new key.")
+    click.echo("Restart `mca ui` and `mca web` if they are running, so that they use the new key.")
+
+
+def _write_key_file(path: Path, keys: list[bytes]) -> None:
+    """Replace the key file atomically, owner-only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(b",".join(keys) + b"\n")
+    os.replace(tmp, path)

@@ -1,0 +1,389 @@
+"""The `mca` command, driven by CliRunner in a throwaway project folder: its own
+dagster.yaml/workspace.yaml, DAGSTER_HOME and data folder, so the real repo is untouched."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.fernet import Fernet
+from dagster import DagsterInstance
+
+from mca_pipeline.auth import Vault, VaultCredentialStore, VaultKeyError
+from mca_pipeline.auth.sign_in import hash_token, user_for_token
+from mca_pipeline.cli import main
+from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
+from mca_pipeline.warehouse.connections import (
+    DISCONNECTED,
+    add_notification,
+    connection_state,
+    set_connection_state,
+)
+from mca_pipeline_tests.conftest import play
+
+API_KEY = "lastfm-key-7f3a9c0d1e2b4a5f"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "dagster.yaml").write_text("")
+    (tmp_path / "workspace.yaml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("MCA_DATA_DIR", str(tmp_path / "data"))
+    for name in ("MCA_WAREHOUSE", "MCA_VAULT_KEY", "MCA_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def mca(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def ok(*args: str, input: str | None = None) -> str:
+    result = mca(*args, input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> None:
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit)  # not an exception escaping click
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def warehouse() -> Warehouse:
+    return Warehouse.default()
+
+
+def db_bytes(project: Path) -> bytes:
+    files = sorted((project / "data").glob("warehouse.duckdb*"))
+    return b"".join(f.read_bytes() for f in files if f.is_file())
+
+
+def has_partition(user: str) -> bool:
+    with DagsterInstance.get() as instance:
+        return instance.has_dynamic_partition("users", user)
+
+
+def sign_in_token(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.startswith("    ")]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def add_items(user: str, count: int, platform: str = "spotify_export") -> None:
+    items = [play(n, platform=platform) for n in range(count)]
+    attempt = SyncAttempt(
+        user_id=user,
+        platform=platform,
+        started_at=datetime(2024, 3, 2, tzinfo=UTC),
+        cursor_in="",
+        cursor_out="done",
+        has_more=False,
+    )
+    with warehouse().connect() as con:
+        store_sync(con, attempt, items)
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+def test_users_add_prints_the_token_once_and_stores_only_its_hash(project: Path) -> None:
+    out = ok("users", "add", "alice")
+    token = sign_in_token(out)
+    assert "shown only once" in out and "mca web" in out
+    assert user_for_token(warehouse(), token) == "alice"
+    with warehouse().connect() as con:
+        stored = con.execute("SELECT token_hash FROM user_tokens WHERE user_id = 'alice'").fetchall()
+    assert stored == [(hash_token(token),)]
+    assert token.encode() not in db_bytes(project)
+    assert has_partition("alice")
+
+    again = sign_in_token(ok("users", "add", "alice"))
+    assert again != token
+    assert user_for_token(warehouse(), token) is None
+    assert user_for_token(warehouse(), again) == "alice"
+
+
+def test_users_add_refuses_an_invalid_slug(project: Path) -> None:
+    assert_one_line_error(mca("users", "add", "../Alice"), "invalid user id")
+    assert not has_partition("../Alice")
+
+
+def test_users_list_shows_item_counts_and_connected_plugins(project: Path) -> None:
+    assert "no users yet" in ok("users", "list")
+    ok("users", "add", "alice")
+    ok("users", "add", "bob")
+    add_items("alice", 3)
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv_listener", input=f"{API_KEY}\n")
+    lines = {line.split()[0]: line for line in ok("users", "list").splitlines()[1:]}
+    assert lines["alice"].split()[1] == "3" and lines["alice"].endswith("lastfm")
+    assert lines["bob"].split()[1] == "0" and lines["bob"].endswith("-")
+
+
+def test_users_delete_asks_then_removes_rows_files_and_partition(project: Path) -> None:
+    ok("users", "add", "alice")
+    ok("users", "add", "bob")
+    add_items("alice", 4)
+    add_items("bob", 2)
+    data = project / "data"
+    for kind in ("inbox", "archive", "rejected"):
+        folder = data / kind / "alice" / "netflix"
+        folder.mkdir(parents=True)
+        (folder / "history.csv").write_text("Title,Date\n")
+    (data / "inbox" / "bob" / "netflix").mkdir(parents=True)
+
+    refused = mca("users", "delete", "alice", input="n\n")
+    assert refused.exit_code != 0 and "Aborted" in refused.output
+    assert (data / "inbox" / "alice").exists() and has_partition("alice")
+    with warehouse().connect() as con:
+        assert con.execute("SELECT count(*) FROM media_items WHERE user_id = 'alice'").fetchone() == (4,)
+
+    out = ok("users", "delete", "alice", "--yes")
+    assert "media_items 4" in out and "partition" in out
+    with warehouse().connect() as con:
+        for table in ("media_items", "sync_log", "users", "user_tokens"):
+            assert con.execute(f"SELECT count(*) FROM {table} WHERE user_id = 'alice'").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM media_items WHERE user_id = 'bob'").fetchone() == (2,)
+    for kind in ("inbox", "archive", "rejected"):
+        assert not (data / kind / "alice").exists()
+    assert (data / "inbox" / "bob" / "netflix").is_dir()
+    assert not has_partition("alice") and has_partition("bob")
+
+    assert_one_line_error(mca("users", "delete", "alice", "--yes"), "no user 'alice'")
+
+
+def test_users_delete_confirmed_interactively(project: Path) -> None:
+    ok("users", "add", "carol")
+    out = ok("users", "delete", "carol", input="y\n")
+    assert "is gone" in out and not has_partition("carol")
+
+
+# --- connect, apikey ------------------------------------------------------------------
+
+
+def test_connect_prints_the_web_app_url_or_points_elsewhere(project: Path) -> None:
+    ok("users", "add", "alice")
+    out = ok("connect", "spotify", "--user", "alice")
+    assert "http://127.0.0.1:8642/api/v1/plugins/spotify/connect" in out and "mca web" in out
+    assert "http://127.0.0.1:9000/api/v1/plugins/spotify/connect" in ok(
+        "connect", "spotify", "--user", "alice", "--port", "9000"
+    )
+    assert "mca apikey set lastfm --user alice" in ok("connect", "lastfm", "--user", "alice")
+    assert "mca import" in ok("connect", "netflix", "--user", "alice")
+    assert_one_line_error(mca("connect", "myspace", "--user", "alice"), "unknown plugin 'myspace'")
+    assert_one_line_error(mca("connect", "spotify", "--user", "nobody"), "no user 'nobody'")
+
+
+def test_apikey_set_stores_the_key_encrypted_and_marks_connected(project: Path) -> None:
+    ok("users", "add", "alice")
+    result = mca("apikey", "set", "lastfm", "--user", "alice", input=f"{API_KEY}\nmv_listener\n")
+    assert result.exit_code == 0, result.output
+    assert API_KEY not in result.output
+    assert API_KEY.encode() not in db_bytes(project)
+
+    creds = VaultCredentialStore(warehouse()).load("alice", "lastfm")
+    assert creds is not None and creds.api_key is not None
+    assert creds.api_key.get_secret_value() == API_KEY
+    assert creds.account == "mv_listener"
+    with warehouse().connect() as con:
+        assert connection_state(con, "alice", "lastfm") == ("connected", "API key set with mca apikey set")
+
+
+def test_apikey_set_refuses_other_plugins_and_unknown_users(project: Path) -> None:
+    ok("users", "add", "alice")
+    assert_one_line_error(
+        mca("apikey", "set", "spotify", "--user", "alice", input=f"{API_KEY}\nx\n"),
+        "does not use an API key",
+    )
+    assert_one_line_error(
+        mca("apikey", "set", "lastfm", "--user", "bob", "--account", "x", input=f"{API_KEY}\n"),
+        "no user 'bob'",
+    )
+    assert VaultCredentialStore(warehouse()).users_with("spotify") == []
+
+
+# --- import ---------------------------------------------------------------------------
+
+
+def test_import_copies_into_the_inbox(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    export = tmp_path_factory.mktemp("downloads") / "NetflixViewingHistory.csv"
+    export.write_text('Title,Date\n"Dark: Season 1: Secrets","3/1/24"\n')
+    out = ok("import", str(export), "--user", "alice", "--plugin", "netflix")
+    target = project / "data" / "inbox" / "alice" / "netflix" / export.name
+    assert target.read_text() == export.read_text()
+    assert export.exists()  # copied, not moved
+    assert str(target) in out and "within a minute" in out and "mca ui" in out
+    assert [p.name for p in target.parent.iterdir()] == [export.name]  # no partial file left
+
+    assert_one_line_error(
+        mca("import", str(export), "--user", "alice", "--plugin", "netflix"), "already waiting"
+    )
+
+
+def test_import_rejects_bad_requests_with_one_line(project: Path) -> None:
+    export = project / "history.csv"
+    export.write_text("Title,Date\n")
+    assert_one_line_error(
+        mca("import", str(export), "--user", "alice", "--plugin", "myspace"), "unknown plugin 'myspace'"
+    )
+    assert_one_line_error(
+        mca("import", str(export), "--user", "alice", "--plugin", "spotify"), "does not import files"
+    )
+    assert_one_line_error(
+        mca("import", str(export), "--user", "Al/ice", "--plugin", "netflix"), "invalid user id"
+    )
+    assert_one_line_error(
+        mca("import", str(project / "missing.csv"), "--user", "alice", "--plugin", "netflix"), "no such file"
+    )
+    assert not (project / "data" / "inbox").exists()
+
+
+def test_import_resolves_a_relative_file_against_the_cwd(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = project / "downloads"
+    sub.mkdir()
+    (sub / "history.csv").write_text("Title,Date\n")
+    monkeypatch.chdir(sub)  # mca moves to the project root; the path must still be found
+    ok("import", "history.csv", "--user", "alice", "--plugin", "netflix")
+    assert (project / "data" / "inbox" / "alice" / "netflix" / "history.csv").is_file()
+
+
+# --- status ---------------------------------------------------------------------------
+
+
+def test_status_shows_connections_last_sync_and_notifications(project: Path) -> None:
+    ok("users", "add", "alice")
+    add_items("alice", 5)
+    with warehouse().connect() as con:
+        set_connection_state(con, "alice", "spotify", DISCONNECTED, "refresh token refused")
+        add_notification(
+            con, "alice", "spotify", "disconnected", "Reconnect Spotify: the refresh was refused"
+        )
+    out = ok("status", "--user", "alice")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()}
+    assert "oauth" in rows["spotify"] and "disconnected (refresh token refused)" in rows["spotify"]
+    assert "never" in rows["spotify"]
+    export_row = rows["spotify_export"]
+    assert "file_import" in export_row and "success, 5 new" in export_row
+    assert export_row.split()[2] == "5"  # items
+    assert "not connected" in rows["lastfm"]
+    assert "1 unread notification" in out
+    assert "spotify disconnected: Reconnect Spotify: the refresh was refused" in out
+
+    assert_one_line_error(mca("status", "--user", "nobody"), "no user 'nobody'")
+
+
+# --- export ---------------------------------------------------------------------------
+
+
+def test_export_jsonl_has_one_object_per_item(project: Path) -> None:
+    ok("users", "add", "alice")
+    ok("users", "add", "bob")
+    add_items("alice", 3)
+    add_items("bob", 1)
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    out = ok("export", "--user", "alice")
+    path = project / "data" / "exports" / "alice.jsonl"
+    assert str(path) in out and "3 items" in out
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 3
+    assert {r["user_id"] for r in records} == {"alice"}
+    assert records[0]["raw_metadata"] == {"album": "Night Lines", "n": 0}
+    assert records[0]["title"] == "Track 0"
+    assert API_KEY not in path.read_text()
+
+
+def test_export_parquet_is_readable_by_duckdb(project: Path) -> None:
+    ok("users", "add", "alice")
+    add_items("alice", 4)
+    out_file = project / "out" / "alice.parquet"
+    ok("export", "--user", "alice", "--format", "parquet", "--out", str(out_file))
+    con = duckdb.connect()
+    rows = con.execute("SELECT user_id, title, raw_metadata FROM read_parquet(?)", [str(out_file)]).fetchall()
+    assert len(rows) == 4
+    assert {r[0] for r in rows} == {"alice"}
+    assert json.loads(rows[0][2]) == {"album": "Night Lines", "n": 0}
+
+
+# --- vault ----------------------------------------------------------------------------
+
+
+def test_vault_rotate_with_the_key_file(project: Path) -> None:
+    ok("users", "add", "alice")
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    key_file = project / "data" / "vault.key"
+    old = key_file.read_text().strip().encode()
+
+    out = ok("vault", "rotate")
+    assert "1 credential" in out and "key file" in out
+    new = key_file.read_text().strip().encode()
+    assert new != old and b"," not in new  # only the new key remains
+    assert new.decode() not in out and old.decode() not in out
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+    creds = VaultCredentialStore(warehouse()).load("alice", "lastfm")  # reads the key file
+    assert creds is not None and creds.api_key is not None
+    assert creds.api_key.get_secret_value() == API_KEY
+    with pytest.raises(VaultKeyError):
+        VaultCredentialStore(warehouse(), Vault([old])).load("alice", "lastfm")
+
+
+def test_vault_rotate_with_the_env_key_prints_the_new_key(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = Fernet.generate_key()
+    monkeypatch.setenv("MCA_VAULT_KEY", old.decode())
+    ok("users", "add", "alice")
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+
+    out = ok("vault", "rotate")
+    assert "MCA_VAULT_KEY" in out and old.decode() not in out
+    new = sign_in_token(out).encode()
+    assert not (project / "data" / "vault.key").exists()
+    creds = VaultCredentialStore(warehouse(), Vault([new])).load("alice", "lastfm")
+    assert creds is not None and creds.api_key is not None
+    assert creds.api_key.get_secret_value() == API_KEY
+    with pytest.raises(VaultKeyError):
+        VaultCredentialStore(warehouse(), Vault([old])).load("alice", "lastfm")
+
+
+def test_a_malformed_vault_key_is_one_line_before_any_prompt(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("users", "add", "alice")
+    monkeypatch.setenv("MCA_VAULT_KEY", "not-a-fernet-key")
+    result = mca("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    assert_one_line_error(result, "vault key is malformed")
+    assert "API key:" not in result.output
+    assert_one_line_error(mca("vault", "rotate"), "vault key is malformed")
+
+
+def test_a_wrong_vault_key_is_one_line_and_changes_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok("users", "add", "alice")
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    monkeypatch.setenv("MCA_VAULT_KEY", Fernet.generate_key().decode())
+    assert_one_line_error(mca("vault", "rotate"), "cannot be opened")
+    monkeypatch.delenv("MCA_VAULT_KEY")
+    creds = VaultCredentialStore(warehouse()).load("alice", "lastfm")
+    assert creds is not None and creds.api_key is not None
+    assert creds.api_key.get_secret_value() == API_KEY
+
+
+def test_credentials_are_not_printed_by_any_read_command(project: Path) -> None:
+    ok("users", "add", "alice")
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    for args in (("users", "list"), ("status", "--user", "alice"), ("connect", "lastfm", "--user", "alice")):
+        assert API_KEY not in ok(*args)
