@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from mca_pipeline.warehouse import Warehouse
 
 
+#: Where `mca web` (the connect app) listens by default.
+WEB_PORT = 8642
+
+
 def project_root() -> Path:
     """The folder holding dagster.yaml and workspace.yaml: the cwd or one of its parents."""
     here = Path.cwd().resolve()
@@ -157,6 +161,25 @@ def ui(port: int) -> None:
     _exec_dagster_dev(port)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it local).")
+@click.option("--port", default=WEB_PORT, show_default=True)
+@click.option(
+    "--public-url",
+    default=None,
+    help="Address the browser uses, if not http://HOST:PORT (OAuth redirects go to PUBLIC_URL/connect/...).",
+)
+def web(host: str, port: int, public_url: str | None) -> None:
+    """Start the connect web app: sign in with your token, connect accounts, upload exports."""
+    from mca_pipeline.auth.web_app import serve
+
+    _enter_project()
+    click.echo(
+        f"connect app on {public_url or f'http://{host}:{port}'} - sign in with the token from `mca users add`"
+    )
+    serve(host=host, port=port, public_url=public_url)
+
+
 def _exec_dagster_dev(port: int) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
@@ -170,8 +193,6 @@ def _exec_dagster_dev(port: int) -> None:
 
 
 # --- shared helpers -------------------------------------------------------------------
-
-WEB_PORT = 8642
 
 
 def _user(user: str) -> str:

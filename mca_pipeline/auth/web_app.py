@@ -1,0 +1,555 @@
+"""The "connect your accounts" web app: sign in, connect, upload, disconnect.
+
+A small Starlette app, bound to 127.0.0.1 by default. Each person signs in with the
+per-user token `mca users add` printed; the session lives in this process's memory
+(a random id in an HttpOnly, SameSite=Lax cookie), and every query uses the session's
+user, so one person can never see or change another's connections.
+
+Routes:
+    GET  /login, POST /login, POST /logout      sign-in with the per-user token
+    GET  /                                      per plugin: auth type, state, buttons
+    GET  /api/v1/plugins                        the same as JSON
+    GET  /api/v1/plugins/{name}/connect         starts OAuth (302 to the platform)
+    GET  /connect/{name}/callback               OAuth redirect target
+    POST /connect/{name}/apikey                 API-key plugins (validated first)
+    POST /upload/{name}                         file-import plugins (into the inbox)
+    POST /api/v1/plugins/{name}/disconnect      deletes the stored credentials
+    GET  /style.css                             the only asset (CSP forbids inline styles)
+
+Every POST carries the session's CSRF token (form field `csrf_token` or header
+`X-CSRF-Token`); `CSRFMiddleware` refuses it with 403 otherwise. The sign-in form has
+a token too: GET /login starts an anonymous session, and signing in replaces it with a
+new session id (no session fixation).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from mca_pipeline.auth.credential_store import VaultCredentialStore
+from mca_pipeline.auth.oauth_flow import (
+    StateError,
+    StateStore,
+    TokenExchangeError,
+    authorization_url,
+    exchange_code,
+    missing_scopes,
+)
+from mca_pipeline.auth.sign_in import user_for_token
+from mca_pipeline.auth.web_pages import (
+    CSS,
+    NOT_CONNECTED,
+    escape,
+    login_form,
+    logout_form,
+    message,
+    page,
+    plugin_row,
+)
+from mca_pipeline.auth.web_security import (
+    SESSION_COOKIE,
+    CSRFMiddleware,
+    SecurityHeadersMiddleware,
+    Session,
+    SessionStore,
+)
+from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginRegistry, SourcePlugin, SyncContext
+from mca_pipeline.defs.export_folders import ExportFolders
+from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.connections import (
+    CONNECTED,
+    DISCONNECTED,
+    NEEDS_REAUTH,
+    connection_state,
+    set_connection_state,
+)
+
+log = logging.getLogger("mca_pipeline.web")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8642
+# API-key errors that mean the key or account is wrong (anything else: could not check).
+_REFUSING_CODES = {ErrorCode.PERMISSION_DENIED, ErrorCode.AUTH_EXPIRED, ErrorCode.INVALID_DATA}
+
+# ---------------------------------------------------------------------------- the app
+
+
+def create_app(
+    registry: PluginRegistry,
+    warehouse: Warehouse,
+    credentials: VaultCredentialStore,
+    folders: ExportFolders,
+    *,
+    http: httpx.Client,
+    public_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+    on_connected: Callable[[str, str], None] | None = None,
+    states: StateStore | None = None,
+    sessions: SessionStore | None = None,
+) -> Starlette:
+    """The connect app. `on_connected(user, plugin)` runs after a successful connect;
+    by default the first sync runs directly in a background thread."""
+    public_url = public_url.rstrip("/")
+    states = states if states is not None else StateStore()
+    sessions = sessions if sessions is not None else SessionStore()
+    secure_cookie = public_url.startswith("https://")
+    if on_connected is None:
+        on_connected = direct_first_sync(registry, warehouse, credentials)
+
+    # ---- helpers
+
+    def current(request: Request) -> Session | None:
+        session = sessions.get(request.cookies.get(SESSION_COOKIE))
+        return session if session is not None and session.user_id else None
+
+    def set_cookie(response: Response, session: Session) -> Response:
+        response.set_cookie(
+            SESSION_COOKIE, session.id, httponly=True, samesite="lax", secure=secure_cookie, path="/"
+        )
+        return response
+
+    def plugin_or_none(name: str) -> SourcePlugin | None:
+        return registry.get(name) if name in registry else None
+
+    def states_for(user: str) -> dict[str, str]:
+        with warehouse.connect() as con:
+            return {
+                p.name: (connection_state(con, user, p.name) or (NOT_CONNECTED, None))[0] for p in registry
+            }
+
+    def mark(user: str, plugin: str, state: str, reason: str | None) -> None:
+        with warehouse.connect() as con:
+            set_connection_state(con, user, plugin, state, reason)
+
+    def notify_connected(user: str, plugin: str) -> None:
+        try:
+            on_connected(user, plugin)
+        except Exception:  # the connection is stored; the schedule will sync it later
+            log.exception("starting the first sync of %s for %s failed", plugin, user)
+
+    def login_redirect() -> RedirectResponse:
+        return RedirectResponse("/login", status_code=302)
+
+    # ---- sign-in
+
+    async def login_page(request: Request) -> Response:
+        if current(request) is not None:
+            return RedirectResponse("/", status_code=302)
+        session = sessions.get(request.cookies.get(SESSION_COOKIE)) or sessions.create(None)
+        return set_cookie(page("Sign in", login_form(session.csrf_token)), session)
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        token = str(form.get("token") or "").strip()
+        user = await run_in_threadpool(user_for_token, warehouse, token) if token else None
+        if user is None:
+            session = sessions.get(request.cookies.get(SESSION_COOKIE)) or sessions.create(None)
+            body = '<p class="error">That sign-in token is not valid.</p>' + login_form(session.csrf_token)
+            return set_cookie(page("Sign in", body, status=401), session)
+        sessions.delete(request.cookies.get(SESSION_COOKIE))
+        session = sessions.create(user)
+        return set_cookie(RedirectResponse("/", status_code=303), session)
+
+    async def logout(request: Request) -> Response:
+        sessions.delete(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookie)
+        return response
+
+    # ---- pages and JSON
+
+    async def home(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return login_redirect()
+        assert session.user_id is not None
+        user = session.user_id
+        by_plugin = await run_in_threadpool(states_for, user)
+        rows = "".join(plugin_row(p, by_plugin[p.name], session.csrf_token) for p in registry)
+        body = (
+            f"<p>Signed in as <strong>{escape(user)}</strong>. {logout_form(session.csrf_token)}</p>"
+            "<table><thead><tr><th>Source</th><th>How it connects</th><th>State</th><th>Action</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>"
+        )
+        return page("Your connected accounts", body)
+
+    async def api_plugins(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return JSONResponse({"error": "sign in first", "login": "/login"}, status_code=401)
+        assert session.user_id is not None
+        by_plugin = await run_in_threadpool(states_for, session.user_id)
+        return JSONResponse(
+            [{"name": p.name, "auth_type": str(p.auth_type), "state": by_plugin[p.name]} for p in registry]
+        )
+
+    # ---- OAuth
+
+    async def connect(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return login_redirect()
+        assert session.user_id is not None
+        name = request.path_params["name"]
+        plugin = plugin_or_none(name)
+        if plugin is None:
+            return message("Unknown source", f"There is no source named {name!r}.", 404)
+        config = plugin.auth_config
+        if plugin.auth_type != AuthType.OAUTH or config is None:
+            return message("Not an OAuth source", f"{name} does not connect through a sign-in page.", 400)
+        pending = states.issue(
+            session.user_id, name, f"{public_url}/connect/{name}/callback", pkce=config.supports_pkce
+        )
+        try:
+            url = authorization_url(config, pending)
+        except TokenExchangeError as exc:
+            states.consume(pending.state, session.user_id, name)
+            return message(
+                "Not configured",
+                f"{config.provider_name} cannot be connected yet: {exc.description}. "
+                "Ask whoever runs this app to register it with the platform.",
+                500,
+            )
+        return RedirectResponse(url, status_code=302)
+
+    async def callback(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return login_redirect()
+        user = session.user_id
+        assert user is not None
+        name = request.path_params["name"]
+        plugin = plugin_or_none(name)
+        if plugin is None or plugin.auth_type != AuthType.OAUTH or plugin.auth_config is None:
+            return message("Unknown source", f"There is no OAuth source named {name!r}.", 404)
+        config = plugin.auth_config
+        params = request.query_params
+        try:
+            pending = states.consume(params.get("state", ""), user, name)
+        except StateError as exc:
+            return message(
+                "This sign-in link is not valid",
+                f"The connection request is {exc}. Nothing was stored; start again from the list.",
+                400,
+            )
+        error = params.get("error")
+        if error == "access_denied":
+            return message(
+                "You declined",
+                f"You declined to give access on {config.provider_name}, so nothing was connected.",
+                200,
+            )
+        if error:
+            description = params.get("error_description", "")
+            return message(
+                f"{config.provider_name} refused",
+                f"{config.provider_name} said: {error[:100]} {description[:300]}. Nothing was stored.",
+                400,
+            )
+        code = params.get("code")
+        if not code:
+            return message("No code", f"{config.provider_name} sent no authorization code.", 400)
+        try:
+            creds = await run_in_threadpool(exchange_code, config, code, pending, http)
+        except TokenExchangeError as exc:
+            if exc.error == "invalid_grant":
+                what = "The authorization code was refused (invalid_grant): it expired or was used already."
+            else:
+                what = f"The token exchange failed: {exc}."
+            return message(
+                "Connecting failed",
+                f"{what} Nothing was stored; start again from the list.",
+                502 if exc.error in ("unreachable", "bad_response") else 400,
+            )
+        missing = missing_scopes(config, creds)
+        await run_in_threadpool(credentials.save, user, name, creds)
+        if missing:
+            reason = f"missing permissions: {', '.join(missing)}"
+            await run_in_threadpool(mark, user, name, NEEDS_REAUTH, reason)
+            return message(
+                "More permissions needed",
+                f"{config.provider_name} granted fewer permissions than needed ({reason}). "
+                "Connect again and allow all of them.",
+                200,
+            )
+        await run_in_threadpool(mark, user, name, CONNECTED, "connected in the web app")
+        await run_in_threadpool(notify_connected, user, name)
+        return RedirectResponse("/", status_code=302)
+
+    # ---- API keys
+
+    async def api_key(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return login_redirect()
+        user = session.user_id
+        assert user is not None
+        name = request.path_params["name"]
+        plugin = plugin_or_none(name)
+        if plugin is None or plugin.auth_type != AuthType.API_KEY:
+            return message("Unknown source", f"There is no API-key source named {name!r}.", 404)
+        form = await request.form()
+        key = str(form.get("api_key") or "").strip()
+        account = str(form.get("account") or "").strip() or None
+        if not key:
+            return message("No key", "Paste the API key into the form.", 400)
+        creds = Credentials(api_key=key, account=account)
+        ctx = SyncContext(user_id=user, page_size=1)
+        try:
+            result = await run_in_threadpool(plugin.sync, ctx, creds, "")
+            err = result.err
+        except Exception as exc:  # a plugin must not raise, but a crash is no key check
+            log.warning("validating the %s key failed: %s", name, type(exc).__name__)
+            err = None
+        if err is not None and err.code in _REFUSING_CODES:
+            return message("Key refused", f"{name} refused the key: {err.message}", 400)
+        await run_in_threadpool(credentials.save, user, name, creds)
+        await run_in_threadpool(mark, user, name, CONNECTED, "API key added in the web app")
+        await run_in_threadpool(notify_connected, user, name)
+        return RedirectResponse("/", status_code=303)
+
+    # ---- file imports
+
+    async def upload(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return login_redirect()
+        user = session.user_id
+        assert user is not None
+        name = request.path_params["name"]
+        plugin = plugin_or_none(name)
+        if plugin is None or plugin.auth_type != AuthType.FILE_IMPORT:
+            return message("Unknown source", f"There is no file-import source named {name!r}.", 404)
+        form = await request.form()
+        try:
+            upload_file = form.get("file")
+            if not isinstance(upload_file, UploadFile) or not upload_file.filename:
+                return message("No file", "Choose an export file to upload.", 400)
+            data = await upload_file.read()
+            target = await run_in_threadpool(_save_upload, folders, user, name, upload_file.filename, data)
+        finally:
+            await form.close()
+        return message(
+            "File received",
+            f"{target.name} is in your {name} inbox and will be imported shortly.",
+            200,
+        )
+
+    # ---- disconnect
+
+    async def disconnect(request: Request) -> Response:
+        session = current(request)
+        if session is None:
+            return login_redirect()
+        user = session.user_id
+        assert user is not None
+        name = request.path_params["name"]
+        plugin = plugin_or_none(name)
+        if plugin is None:
+            return message("Unknown source", f"There is no source named {name!r}.", 404)
+        await run_in_threadpool(_revoke, plugin, credentials, user, http)
+        await run_in_threadpool(credentials.delete, user, name)
+        await run_in_threadpool(mark, user, name, DISCONNECTED, "disconnected in the web app")
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"name": name, "state": DISCONNECTED})
+        return RedirectResponse("/", status_code=303)
+
+    async def stylesheet(request: Request) -> Response:
+        return Response(CSS, media_type="text/css")
+
+    app = Starlette(
+        routes=[
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/", home, methods=["GET"]),
+            Route("/style.css", stylesheet, methods=["GET"]),
+            Route("/api/v1/plugins", api_plugins, methods=["GET"]),
+            Route("/api/v1/plugins/{name}/connect", connect, methods=["GET"]),
+            Route("/api/v1/plugins/{name}/disconnect", disconnect, methods=["POST"]),
+            Route("/connect/{name}/callback", callback, methods=["GET"]),
+            Route("/connect/{name}/apikey", api_key, methods=["POST"]),
+            Route("/upload/{name}", upload, methods=["POST"]),
+        ]
+    )
+    # Added last = outermost: security headers go on every answer, the 403 included.
+    app.add_middleware(CSRFMiddleware, sessions=sessions)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.state.sessions = sessions
+    app.state.oauth_states = states
+    return app
+
+
+def direct_first_sync(
+    registry: PluginRegistry, warehouse: Warehouse, credentials: VaultCredentialStore
+) -> Callable[[str, str], None]:
+    """on_connected without Dagster: run the first sync in a background thread."""
+
+    def start(user: str, plugin_name: str) -> None:
+        def run() -> None:
+            from mca_pipeline.defs.sync_loop import run_sync
+
+            plugin = registry.get(plugin_name)
+            creds = credentials.load(user, plugin_name)
+            if creds is None:
+                return
+            try:
+                summary = run_sync(plugin, warehouse, user, creds, log=log)
+                log.info("first sync of %s for %s: %s", plugin_name, user, summary)
+            except Exception:
+                log.exception("the first sync of %s for %s failed", plugin_name, user)
+
+        threading.Thread(target=run, name=f"first-sync-{plugin_name}-{user}", daemon=True).start()
+
+    return start
+
+
+def _revoke(plugin: SourcePlugin, credentials: VaultCredentialStore, user: str, http: httpx.Client) -> None:
+    """Revoke the token where the platform has a revocation endpoint (RFC 7009).
+
+    Spotify has none: its tokens can only be revoked by the person on their account
+    page (spotify.com/account/apps); deleting them here is all the app can do.
+    """
+    config = plugin.auth_config
+    revoke_url = getattr(config, "revoke_url", None)
+    if not revoke_url or config is None:
+        return
+    try:
+        creds = credentials.load(user, plugin.name)
+    except Exception:
+        return
+    token = creds.refresh_token or creds.access_token if creds else None
+    if token is None:
+        return
+    form = {"token": token.get_secret_value()}
+    if config.client_id():
+        form["client_id"] = config.client_id() or ""
+    try:
+        http.post(revoke_url, data=form)
+    except httpx.HTTPError as exc:
+        log.warning("revoking the %s token failed: %s", plugin.name, type(exc).__name__)
+
+
+# ------------------------------------------------------------------------- file names
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_filename(name: str) -> str:
+    """The base name only: no directories, no leading dots, no control or odd characters."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    base = _UNSAFE.sub("_", base).strip(" .")
+    base = base.lstrip("-~")
+    return base[:200] or "upload"
+
+
+def _save_upload(folders: ExportFolders, user: str, plugin: str, filename: str, data: bytes) -> Path:
+    from mca_pipeline.defs.partitions import is_user_slug
+
+    if not is_user_slug(user):
+        raise ValueError(f"invalid user id {user!r}")
+    inbox = folders.inbox(user, plugin)
+    inbox.mkdir(parents=True, exist_ok=True)
+    name = safe_filename(filename)
+    target = inbox / name
+    n = 1
+    while target.exists():
+        stem, dot, suffix = name.partition(".")
+        target = inbox / f"{stem}-{n}{dot}{suffix}"
+        n += 1
+    # Written under a .part name (the inbox sensor ignores those), then renamed.
+    partial = target.with_name(target.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
+
+
+# ------------------------------------------------------------------------------ serve
+
+
+def dagster_first_sync(registry: PluginRegistry, warehouse: Warehouse, credentials: VaultCredentialStore):  # type: ignore[no-untyped-def]
+    """on_connected for the real app: add the user's Dagster partition and materialize
+    the plugin's asset for that user in a background thread. Without a Dagster instance
+    (DAGSTER_HOME unset) the first sync runs directly instead."""
+    fallback = direct_first_sync(registry, warehouse, credentials)
+
+    def start(user: str, plugin_name: str) -> None:
+        try:
+            from dagster import DagsterInstance
+
+            from mca_pipeline.defs.partitions import users_partitions
+
+            instance = DagsterInstance.get()
+            if not instance.has_dynamic_partition(users_partitions.name, user):
+                instance.add_dynamic_partitions(users_partitions.name, [user])
+        except Exception as exc:
+            log.warning("no Dagster instance (%s); running the first sync directly", exc)
+            fallback(user, plugin_name)
+            return
+
+        def run() -> None:
+            from dagster import materialize
+
+            from mca_pipeline.defs import defs
+
+            try:
+                materialize(
+                    list(defs.assets or []),  # type: ignore[arg-type]
+                    selection=[plugin_name],
+                    resources=defs.resources,
+                    instance=instance,
+                    partition_key=user,
+                    raise_on_error=False,
+                )
+            except Exception:
+                log.exception("the first sync of %s for %s failed", plugin_name, user)
+
+        threading.Thread(target=run, name=f"first-sync-{plugin_name}-{user}", daemon=True).start()
+
+    return start
+
+
+def build_app(public_url: str) -> Starlette:
+    """The real app: the registered plugins, the default warehouse, vault and data folder."""
+    from mca_pipeline import paths
+    from mca_pipeline.plugins import build_registry
+
+    registry = build_registry()
+    warehouse = Warehouse.default()
+    credentials = VaultCredentialStore(warehouse)
+    http = httpx.Client(timeout=httpx.Timeout(20.0))
+    return create_app(
+        registry,
+        warehouse,
+        credentials,
+        ExportFolders(paths.data_dir()),
+        http=http,
+        public_url=public_url,
+        on_connected=dagster_first_sync(registry, warehouse, credentials),
+    )
+
+
+def serve(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, public_url: str | None = None, **uvicorn_options: Any
+) -> None:
+    """Run the connect app with uvicorn, on 127.0.0.1 unless told otherwise.
+
+    `public_url` is the address the browser uses (the OAuth redirect URI registered
+    with each platform is `{public_url}/connect/{name}/callback`).
+    """
+    import uvicorn
+
+    app = build_app(public_url or f"http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, **({"log_level": "info"} | uvicorn_options))

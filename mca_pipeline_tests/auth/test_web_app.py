@@ -1,0 +1,529 @@
+"""The connect web app through Starlette's TestClient: sign-in, OAuth, API keys, uploads."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from starlette.testclient import TestClient
+
+from mca_pipeline.auth import Vault, VaultCredentialStore
+from mca_pipeline.auth.oauth_flow import StateStore, s256
+from mca_pipeline.auth.sign_in import issue_token
+from mca_pipeline.auth.web_app import create_app, safe_filename
+from mca_pipeline.core import PluginRegistry
+from mca_pipeline.defs.export_folders import ExportFolders
+from mca_pipeline.plugins import LastfmPlugin, NetflixPlugin, SpotifyExportPlugin, SpotifyPlugin
+from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.connections import connection_state
+from mca_pipeline_tests.fakes.lastfm_api import BASE as LASTFM_BASE
+from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
+from mca_pipeline_tests.fakes.spotify_web_api import API as SPOTIFY_API
+from mca_pipeline_tests.fakes.spotify_web_api import FakeSpotify
+
+PUBLIC = "http://127.0.0.1:8642"
+REDIRECT = f"{PUBLIC}/connect/spotify/callback"
+
+
+class FakeTokenEndpoint:
+    """Spotify's /api/token for the authorization-code grant, checking PKCE."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, str] = {}  # code -> code_challenge it was issued for
+        self.requests: list[httpx.Request] = []
+
+    def grant(self, code: str, challenge: str) -> None:
+        self.codes[code] = challenge
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        challenge = self.codes.pop(form.get("code", ""), None)
+        if (
+            challenge is None
+            or form.get("grant_type") != "authorization_code"
+            or form.get("redirect_uri") != REDIRECT
+            or s256(form.get("code_verifier", "")) != challenge
+        ):
+            return httpx.Response(
+                400, json={"error": "invalid_grant", "error_description": "Invalid authorization code"}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "access_token": "access-1",
+                "token_type": "Bearer",
+                "scope": "user-read-recently-played",
+                "expires_in": 3600,
+                "refresh_token": "refresh-1",
+            },
+        )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Env:
+    def __init__(self, tmp_path: Path) -> None:
+        self.warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+        self.credentials = VaultCredentialStore(self.warehouse, Vault([Fernet.generate_key()]))
+        self.folders = ExportFolders(tmp_path / "data")
+        self.spotify = FakeSpotify()
+        self.spotify.listen(5)
+        self.lastfm = FakeLastfm()
+        self.lastfm.scrobble(3)
+        self.tokens = FakeTokenEndpoint()
+        self.clock = Clock()
+        self.connected: list[tuple[str, str]] = []
+        registry = PluginRegistry()
+        registry.register(NetflixPlugin())
+        registry.register(SpotifyExportPlugin())
+        registry.register(
+            SpotifyPlugin(client=httpx.Client(transport=self.spotify.transport(), base_url=SPOTIFY_API))
+        )
+        registry.register(
+            LastfmPlugin(client=httpx.Client(transport=self.lastfm.transport(), base_url=LASTFM_BASE))
+        )
+        self.app = create_app(
+            registry,
+            self.warehouse,
+            self.credentials,
+            self.folders,
+            http=httpx.Client(transport=httpx.MockTransport(self.tokens.handle)),
+            public_url=PUBLIC,
+            on_connected=lambda user, plugin: self.connected.append((user, plugin)),
+            states=StateStore(clock=self.clock),
+        )
+        self.token = {user: issue_token(self.warehouse, user) for user in ("alice", "bob")}
+
+    def client(self) -> TestClient:
+        return TestClient(self.app, follow_redirects=False)
+
+    def signed_in(self, user: str) -> tuple[TestClient, str]:
+        """A client signed in as `user`, and its session's CSRF token."""
+        client = self.client()
+        response = client.post(
+            "/login", data={"token": self.token[user], "csrf_token": csrf(client.get("/login"))}
+        )
+        assert response.status_code == 303, response.text
+        return client, csrf(client.get("/"))
+
+    def state(self, user: str, plugin: str) -> str | None:
+        with self.warehouse.connect() as con:
+            found = connection_state(con, user, plugin)
+        return found[0] if found else None
+
+
+def csrf(response: httpx.Response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
+    assert match, response.text
+    return match.group(1)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "client-123")
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
+    return Env(tmp_path)
+
+
+def start_connect(client: TestClient) -> dict[str, str]:
+    response = client.get("/api/v1/plugins/spotify/connect")
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith("https://accounts.spotify.com/authorize?")
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+# ------------------------------------------------------------------------- sign-in
+
+
+def test_pages_require_sign_in(env: Env) -> None:
+    client = env.client()
+    for path in ("/", "/api/v1/plugins/spotify/connect", "/connect/spotify/callback?code=x&state=y"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["location"] == "/login", path
+    assert client.get("/api/v1/plugins").status_code == 401
+
+
+def test_wrong_token_is_refused(env: Env) -> None:
+    client = env.client()
+    response = client.post("/login", data={"token": "not-a-token", "csrf_token": csrf(client.get("/login"))})
+    assert response.status_code == 401
+    assert "not valid" in response.text
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_is_httponly_and_lax_and_rotated_at_sign_in(env: Env) -> None:
+    client = env.client()
+    anonymous = client.get("/login").cookies.get("mca_session")
+    response = client.post(
+        "/login", data={"token": env.token["alice"], "csrf_token": csrf(client.get("/login"))}
+    )
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert client.cookies.get("mca_session") != anonymous
+    assert client.get("/").status_code == 200
+
+
+def test_logout_ends_the_session(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert client.get("/").status_code == 302
+
+
+def test_users_cannot_see_each_others_states(env: Env) -> None:
+    alice, _ = env.signed_in("alice")
+    bob, _ = env.signed_in("bob")
+    params = start_connect(alice)
+    env.tokens.grant("code-a", params["code_challenge"])
+    assert (
+        alice.get(
+            "/connect/spotify/callback", params={"code": "code-a", "state": params["state"]}
+        ).status_code
+        == 302
+    )
+
+    alice_states = {p["name"]: p["state"] for p in alice.get("/api/v1/plugins").json()}
+    bob_states = {p["name"]: p["state"] for p in bob.get("/api/v1/plugins").json()}
+    assert alice_states["spotify"] == "connected"
+    assert bob_states["spotify"] == "not_connected"
+    assert "state-connected" not in bob.get("/").text
+    assert "state-connected" in alice.get("/").text
+    # bob's disconnect only touches bob's own connection
+    bob_csrf = csrf(bob.get("/"))
+    assert bob.post("/api/v1/plugins/spotify/disconnect", data={"csrf_token": bob_csrf}).status_code == 303
+    assert env.credentials.load("alice", "spotify") is not None
+    assert env.state("alice", "spotify") == "connected"
+
+
+def test_plugins_json(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    body = client.get("/api/v1/plugins").json()
+    assert body == [
+        {"name": "netflix", "auth_type": "file_import", "state": "not_connected"},
+        {"name": "spotify_export", "auth_type": "file_import", "state": "not_connected"},
+        {"name": "spotify", "auth_type": "oauth", "state": "not_connected"},
+        {"name": "lastfm", "auth_type": "api_key", "state": "not_connected"},
+    ]
+
+
+def test_home_page_lists_every_plugin_with_a_button(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    page = client.get("/").text
+    assert 'href="/api/v1/plugins/spotify/connect"' in page
+    assert 'action="/connect/lastfm/apikey"' in page
+    assert 'action="/upload/netflix"' in page and 'action="/upload/spotify_export"' in page
+    assert "<script" not in page and "http" not in page.split("<body>")[1]  # no external assets
+
+
+# --------------------------------------------------------------------------- OAuth
+
+
+def test_connect_redirects_with_state_pkce_and_minimum_scopes(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    assert params["response_type"] == "code"
+    assert params["client_id"] == "client-123"
+    assert params["redirect_uri"] == REDIRECT
+    assert params["scope"] == "user-read-recently-played"
+    assert params["code_challenge_method"] == "S256"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", params["code_challenge"])
+    assert len(params["state"]) >= 32
+    assert start_connect(client)["state"] != params["state"]
+
+
+def test_successful_callback_stores_encrypted_tokens(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    env.tokens.grant("good-code", params["code_challenge"])
+    response = client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    assert response.status_code == 302 and response.headers["location"] == "/"
+
+    creds = env.credentials.load("alice", "spotify")
+    assert creds is not None and creds.access_token is not None and creds.refresh_token is not None
+    assert creds.access_token.get_secret_value() == "access-1"
+    assert creds.refresh_token.get_secret_value() == "refresh-1"
+    assert creds.scopes == ("user-read-recently-played",)
+    assert creds.expires_at is not None
+    with env.warehouse.connect() as con:
+        raw = con.execute("SELECT * FROM credentials").fetchall()
+    assert raw and "access-1" not in repr(raw) and "refresh-1" not in repr(raw)
+    assert env.state("alice", "spotify") == "connected"
+    assert env.connected == [("alice", "spotify")]
+
+    token_request = env.tokens.requests[-1]
+    form = parse_qs(token_request.content.decode())
+    assert form["grant_type"] == ["authorization_code"] and form["client_id"] == ["client-123"]
+    assert "authorization" not in token_request.headers  # public PKCE client: no secret
+
+
+def test_confidential_client_authenticates_with_basic(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "s3cret")
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    env.tokens.grant("good-code", params["code_challenge"])
+    client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    request = env.tokens.requests[-1]
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(b"client-123:s3cret").decode()
+    assert "client_id" not in parse_qs(request.content.decode())
+
+
+def assert_nothing_stored(env: Env, user: str = "alice") -> None:
+    assert env.credentials.load(user, "spotify") is None
+    assert env.state(user, "spotify") is None
+    assert env.connected == []
+
+
+def test_callback_with_unknown_state_is_refused(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    start_connect(client)
+    response = client.get("/connect/spotify/callback", params={"code": "x", "state": "made-up"})
+    assert response.status_code == 400
+    assert env.tokens.requests == []
+    assert_nothing_stored(env)
+
+
+def test_callback_with_reused_state_is_refused(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    env.tokens.grant("good-code", params["code_challenge"])
+    first = client.get("/connect/spotify/callback", params={"code": "bad-code", "state": params["state"]})
+    assert first.status_code == 400  # invalid_grant, and the state is used up
+    again = client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    assert again.status_code == 400 and "not valid" in again.text
+    assert_nothing_stored(env)
+
+
+def test_callback_with_expired_state_is_refused(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    env.tokens.grant("good-code", params["code_challenge"])
+    env.clock.now += 601
+    response = client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    assert response.status_code == 400 and "expired" in response.text
+    assert env.tokens.requests == []
+    assert_nothing_stored(env)
+
+
+def test_callback_with_another_users_state_is_refused(env: Env) -> None:
+    alice, _ = env.signed_in("alice")
+    bob, _ = env.signed_in("bob")
+    params = start_connect(alice)
+    env.tokens.grant("good-code", params["code_challenge"])
+    response = bob.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    assert response.status_code == 400
+    assert_nothing_stored(env, "bob")
+    assert_nothing_stored(env, "alice")
+    # alice can still finish her own flow
+    ok = alice.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    assert ok.status_code == 302
+
+
+def test_access_denied_says_the_user_declined(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    response = client.get(
+        "/connect/spotify/callback", params={"error": "access_denied", "state": params["state"]}
+    )
+    assert "You declined" in response.text
+    assert_nothing_stored(env)
+
+
+def test_invalid_grant_gives_a_page_and_stores_nothing(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    params = start_connect(client)
+    response = client.get(
+        "/connect/spotify/callback", params={"code": "expired-code", "state": params["state"]}
+    )
+    assert response.status_code == 400
+    assert "invalid_grant" in response.text and "Nothing was stored" in response.text
+    assert_nothing_stored(env)
+
+
+# ---------------------------------------------------------------- security plumbing
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/login", {"token": "x"}),
+        ("/logout", {}),
+        ("/api/v1/plugins/spotify/disconnect", {}),
+        ("/connect/lastfm/apikey", {"api_key": "lastfm-key-123", "account": "mv_listener"}),
+    ],
+)
+def test_post_without_csrf_token_is_forbidden(env: Env, path: str, data: dict[str, str]) -> None:
+    client, _ = env.signed_in("alice")
+    assert client.post(path, data=data).status_code == 403
+    assert client.post(path, data=data | {"csrf_token": "wrong"}).status_code == 403
+    assert env.credentials.load("alice", "lastfm") is None
+
+
+def test_upload_without_csrf_token_is_forbidden(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    response = client.post("/upload/netflix", files={"file": ("a.csv", b"Title,Date\n")})
+    assert response.status_code == 403
+    assert not env.folders.inbox("alice", "netflix").exists()
+
+
+def test_csrf_token_of_another_session_is_forbidden(env: Env) -> None:
+    alice, _ = env.signed_in("alice")
+    _, bob_csrf = env.signed_in("bob")
+    assert alice.post("/api/v1/plugins/spotify/disconnect", data={"csrf_token": bob_csrf}).status_code == 403
+
+
+def test_security_headers_on_every_response(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    responses = [
+        client.get("/"),
+        client.get("/login"),
+        client.get("/api/v1/plugins"),
+        client.get("/nope"),
+        env.client().get("/"),
+        client.post("/logout"),  # a 403
+    ]
+    for response in responses:
+        headers = response.headers
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+# ------------------------------------------------------------- API keys and uploads
+
+
+def test_bad_api_key_is_refused(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    response = client.post(
+        "/connect/lastfm/apikey", data={"api_key": "wrong", "account": "mv_listener", "csrf_token": token}
+    )
+    assert response.status_code == 400 and "refused" in response.text
+    assert "wrong" not in response.text
+    assert env.credentials.load("alice", "lastfm") is None
+    assert env.connected == []
+
+
+def test_good_api_key_is_stored(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    response = client.post(
+        "/connect/lastfm/apikey",
+        data={"api_key": "lastfm-key-123", "account": "mv_listener", "csrf_token": token},
+    )
+    assert response.status_code == 303
+    creds = env.credentials.load("alice", "lastfm")
+    assert creds is not None and creds.api_key is not None
+    assert creds.api_key.get_secret_value() == "lastfm-key-123" and creds.account == "mv_listener"
+    assert env.state("alice", "lastfm") == "connected"
+    assert env.connected == [("alice", "lastfm")]
+    assert len(env.lastfm.requests) == 1  # one cheap call
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("ViewingActivity.csv", "ViewingActivity.csv"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\evil.csv", "evil.csv"),
+        ("/abs/path/history.zip", "history.zip"),
+        ("..", "upload"),
+        (".hidden.csv", "hidden.csv"),
+        ("we<ird>|name.csv", "we_ird_name.csv"),
+    ],
+)
+def test_safe_filename(filename: str, expected: str) -> None:
+    assert safe_filename(filename) == expected
+
+
+def test_upload_lands_in_the_inbox_with_a_sanitised_name(env: Env, tmp_path: Path) -> None:
+    client, token = env.signed_in("alice")
+    response = client.post(
+        "/upload/netflix",
+        data={"csrf_token": token},
+        files={"file": ("../../../outside/ViewingActivity.csv", b'Title,Date\n"Show","1/2/24"\n')},
+    )
+    assert response.status_code == 200, response.text
+    inbox = env.folders.inbox("alice", "netflix")
+    assert [p.name for p in inbox.iterdir()] == ["ViewingActivity.csv"]
+    assert (inbox / "ViewingActivity.csv").read_bytes().startswith(b"Title,Date")
+    assert not (tmp_path / "outside").exists()
+    # a second upload of the same name does not overwrite the first
+    client.post("/upload/netflix", data={"csrf_token": token}, files={"file": ("ViewingActivity.csv", b"x")})
+    assert sorted(p.name for p in inbox.iterdir()) == ["ViewingActivity-1.csv", "ViewingActivity.csv"]
+
+
+def test_upload_to_an_oauth_plugin_is_refused(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    response = client.post("/upload/spotify", data={"csrf_token": token}, files={"file": ("a.json", b"{}")})
+    assert response.status_code == 404
+
+
+# ----------------------------------------------------------------------- disconnect
+
+
+def test_disconnect_deletes_the_credentials(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    params = start_connect(client)
+    env.tokens.grant("good-code", params["code_challenge"])
+    client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    assert env.credentials.load("alice", "spotify") is not None
+
+    response = client.post("/api/v1/plugins/spotify/disconnect", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert env.credentials.load("alice", "spotify") is None
+    assert env.state("alice", "spotify") == "disconnected"
+    assert {p["name"]: p["state"] for p in client.get("/api/v1/plugins").json()}["spotify"] == "disconnected"
+
+
+def test_default_on_connected_runs_the_first_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "client-123")
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
+    env = Env(tmp_path)
+    app = create_app(
+        _registry(env),
+        env.warehouse,
+        env.credentials,
+        env.folders,
+        http=httpx.Client(transport=httpx.MockTransport(env.tokens.handle)),
+        public_url=PUBLIC,
+    )
+    client = TestClient(app, follow_redirects=False)
+    client.post("/login", data={"token": env.token["alice"], "csrf_token": csrf(client.get("/login"))})
+    params = start_connect(client)
+    env.tokens.grant("good-code", params["code_challenge"])
+    client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
+    wait_for(lambda: _items(env.warehouse, "alice") == 5)
+
+
+def _registry(env: Env) -> PluginRegistry:
+    registry = PluginRegistry()
+    registry.register(
+        SpotifyPlugin(client=httpx.Client(transport=env.spotify.transport(), base_url=SPOTIFY_API))
+    )
+    return registry
+
+
+def _items(warehouse: Warehouse, user: str) -> int:
+    with warehouse.connect() as con:
+        return int(con.execute("SELECT count(*) FROM media_items WHERE user_id = ?", [user]).fetchone()[0])  # type: ignore[index]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
