@@ -527,3 +527,40 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_the_real_apps_first_sync_adds_the_partition_and_runs_the_asset_in_dagster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `mca web` does after a connect, through a temporary Dagster instance."""
+    from dagster import instance_for_test
+
+    from mca_pipeline.auth.web_app import dagster_first_sync
+    from mca_pipeline.plugins import build_registry
+    from mca_pipeline_tests.conftest import FIXTURES
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("MCA_DATA_DIR", str(data))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    inbox = data / "inbox" / "alice" / "netflix"
+    inbox.mkdir(parents=True)
+    (inbox / "ViewingActivity.csv").write_bytes((FIXTURES / "netflix" / "ViewingActivity.csv").read_bytes())
+    warehouse = Warehouse(data / "warehouse.duckdb")
+    with instance_for_test(temp_dir=str(home)) as instance:
+        start = dagster_first_sync(
+            build_registry(), warehouse, VaultCredentialStore(warehouse, Vault([Fernet.generate_key()]))
+        )
+        start("alice", "netflix")
+        assert instance.has_dynamic_partition("users", "alice")
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and not (data / "archive" / "alice" / "netflix" / "ViewingActivity.csv").exists()
+        ):
+            time.sleep(0.2)
+        with warehouse.connect() as con:
+            assert (
+                con.execute("SELECT count(*) FROM media_items WHERE user_id = 'alice'").fetchall()[0][0] > 0
+            )
+        assert instance.get_runs(), "the first sync is a Dagster run, visible in the UI"
