@@ -511,21 +511,22 @@ def status(user: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path, resolve_path=True),
-    help="File to write (default data/exports/<user>.<format>).",
+    type=click.Path(file_okay=False, path_type=Path, resolve_path=True),
+    help="Folder to write into (default data/exports/<user>/).",
 )
 def export(user: str, fmt: str, out: Path | None) -> None:
-    """Write every item stored for a user to JSON Lines or Parquet (no credentials)."""
-    from mca_pipeline.warehouse.status import export_items
+    """Write everything stored for a user (items, sync log, connections, notifications;
+    never credentials) to JSON Lines or Parquet, one file per table."""
+    from mca_pipeline.warehouse.status import export_user
 
     user = _user(user)
     warehouse = _warehouse()
     _existing_user(warehouse, user)
-    target = out or paths.data_dir() / "exports" / f"{user}.{fmt}"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = out or paths.data_dir() / "exports" / user
     with warehouse.connect() as con:
-        count = export_items(con, user, target, fmt)
-    click.echo(f"wrote {count:,} items of {user!r} to {target}")
+        written = export_user(con, user, folder, fmt)
+    for table, count in written.items():
+        click.echo(f"{table:<14} {count:>9,} rows  -> {folder / f'{table}.{fmt}'}")
 
 
 # --- vault ----------------------------------------------------------------------------

@@ -294,8 +294,18 @@ def test_export_jsonl_has_one_object_per_item(project: Path) -> None:
     add_items("bob", 1)
     ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
     out = ok("export", "--user", "alice")
-    path = project / "data" / "exports" / "alice.jsonl"
-    assert str(path) in out and "3 items" in out
+    folder = project / "data" / "exports" / "alice"
+    path = folder / "media_items.jsonl"
+    assert str(path) in out
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "connections.jsonl",
+        "media_items.jsonl",
+        "notifications.jsonl",
+        "sync_log.jsonl",
+    ]
+    [connection] = [json.loads(line) for line in (folder / "connections.jsonl").read_text().splitlines()]
+    assert (connection["plugin"], connection["state"]) == ("lastfm", "connected")
+    assert all(API_KEY not in f.read_text() for f in folder.iterdir())
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 3
     assert {r["user_id"] for r in records} == {"alice"}
@@ -307,8 +317,8 @@ def test_export_jsonl_has_one_object_per_item(project: Path) -> None:
 def test_export_parquet_is_readable_by_duckdb(project: Path) -> None:
     ok("users", "add", "alice")
     add_items("alice", 4)
-    out_file = project / "out" / "alice.parquet"
-    ok("export", "--user", "alice", "--format", "parquet", "--out", str(out_file))
+    ok("export", "--user", "alice", "--format", "parquet", "--out", str(project / "out"))
+    out_file = project / "out" / "media_items.parquet"
     con = duckdb.connect()
     rows = con.execute("SELECT user_id, title, raw_metadata FROM read_parquet(?)", [str(out_file)]).fetchall()
     assert len(rows) == 4

@@ -1,5 +1,5 @@
 """Read-side queries behind `mca status` and `mca export`: the last sync per platform,
-and one user's items written to a file by DuckDB itself."""
+and one user's data written to files by DuckDB itself."""
 
 from __future__ import annotations
 
@@ -35,21 +35,31 @@ def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
     return [LastSync(str(p), f, str(o), int(n), e) for p, f, o, n, e in rows]
 
 
-def export_items(con: duckdb.DuckDBPyConnection, user_id: str, path: Path, fmt: str) -> int:
-    """Write every media_items row of the user to `path` as JSON Lines (raw_metadata as a
-    nested JSON object) or Parquet; returns the number of rows written. Times are UTC."""
+#: What `mca export` writes per user: everything stored about them except credentials
+#: (secrets stay in the vault) and sign-in token hashes.
+EXPORT_QUERIES = {
+    "media_items": """
+        SELECT user_id, platform, external_id, media_type, title, creator, consumed_at, duration_s,
+               time_spent_s, tags, url, raw_metadata, status, status_reason, first_seen_at, updated_at
+        FROM media_items WHERE user_id = ? ORDER BY platform, consumed_at, external_id""",
+    "sync_log": "SELECT * FROM sync_log WHERE user_id = ? ORDER BY id",
+    "connections": "SELECT * FROM connections WHERE user_id = ? ORDER BY plugin",
+    "notifications": "SELECT * FROM notifications WHERE user_id = ? ORDER BY id",
+}
+
+
+def export_user(con: duckdb.DuckDBPyConnection, user_id: str, folder: Path, fmt: str) -> dict[str, int]:
+    """Write each of the user's tables to `folder/<table>.<fmt>` (JSON Lines with
+    raw_metadata as a nested object, or Parquet); returns rows written per table. UTC."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     con.execute("SET TimeZone = 'UTC'")
-    rows = con.execute(
-        f"""
-        COPY (
-            SELECT user_id, platform, external_id, media_type, title, creator, consumed_at,
-                   duration_s, time_spent_s, tags, url, raw_metadata, status, status_reason,
-                   first_seen_at, updated_at
-            FROM media_items WHERE user_id = ? ORDER BY platform, consumed_at, external_id
-        ) TO ? (FORMAT {"JSON" if fmt == "jsonl" else "PARQUET"})
-        """,
-        [user_id, str(path)],
-    ).fetchall()
-    return int(rows[0][0]) if rows else 0
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, int] = {}
+    for table, query in EXPORT_QUERIES.items():
+        rows = con.execute(
+            f"COPY ({query}) TO ? (FORMAT {'JSON' if fmt == 'jsonl' else 'PARQUET'})",
+            [user_id, str(folder / f"{table}.{fmt}")],
+        ).fetchall()
+        written[table] = int(rows[0][0]) if rows else 0
+    return written
