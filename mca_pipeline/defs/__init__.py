@@ -15,6 +15,7 @@ from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.schedules import build_sync_schedule
 from mca_pipeline.defs.source_assets import build_source_asset
+from mca_pipeline.defs.unified_plays import build_unified_plays
 from mca_pipeline.plugins import build_registry
 
 INGEST_JOB = "ingest"
@@ -33,15 +34,16 @@ def build_definitions(
     sources = {plugin.name: build_source_asset(plugin, retry_policy) for plugin in registry}
     api = [p for p in registry if p.auth_type != AuthType.FILE_IMPORT]
     history = build_media_history(list(sources))
+    unified = build_unified_plays(registry, list(sources))
     # API sources run on their schedules; the inbox and the ingest job cover the imports.
     imports = AssetSelection.assets(
-        *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT], history
+        *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT], history, unified
     )
     sensors = [build_inbox_sensor(registry, imports)]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(
-        assets=[*sources.values(), history],
+        assets=[*sources.values(), history, unified],
         sensors=sensors,
         schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
         jobs=[

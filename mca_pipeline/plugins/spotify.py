@@ -113,6 +113,8 @@ class SpotifyPlugin:
     auth_type = AuthType.OAUTH
     auth_config = SPOTIFY_OAUTH
     dedup_policy = DedupPolicy.SKIP
+    #: When the same play reaches several sources, whose copy counts (lower wins): the API knows the track id.
+    unify_rank = 20
     # The API only reaches the last ~50 plays: poll every 30 minutes so none fall off.
     schedule_cron = "*/30 * * * *"
 
@@ -397,10 +399,10 @@ def _to_play(entry: Any) -> _Play:
     if not isinstance(played_at, str):
         raise _BadItem("`played_at` is missing" if played_at is None else f"`played_at` is {played_at!r}")
     try:
-        consumed_at = parse_played_at(played_at)
+        played = parse_played_at(played_at)
     except ValueError as exc:
         raise _BadItem(f"`played_at`: {exc}") from None
-    ms = epoch_ms(consumed_at)
+    ms = epoch_ms(played)
     track = entry.get("track")
     if not isinstance(track, dict):
         raise _BadItem("`track` is missing" if track is None else "`track` is not an object")
@@ -415,6 +417,7 @@ def _to_play(entry: Any) -> _Play:
     artists = track.get("artists") if isinstance(track.get("artists"), list) else []
     names = [a["name"] for a in artists if isinstance(a, dict) and _text(a.get("name"))]
     duration_ms = track.get("duration_ms")
+    duration = timedelta(milliseconds=duration_ms) if type(duration_ms) is int and duration_ms >= 0 else None
     urls = track.get("external_urls")
     url = urls.get("spotify") if isinstance(urls, dict) else None
     try:
@@ -423,10 +426,11 @@ def _to_play(entry: Any) -> _Play:
             type=MediaType.MUSIC,
             title=title,
             creator=", ".join(names) or None,
-            consumed_at=consumed_at,
-            duration=timedelta(milliseconds=duration_ms)
-            if type(duration_ms) is int and duration_ms >= 0
-            else None,
+            # played_at stamps the end of a play, like the export's `ts`; MediaItem wants
+            # the start, so the track's length is taken off (exact for plays heard to the end,
+            # which is what this endpoint lists). The cursor and id keep played_at itself.
+            consumed_at=played - duration if duration is not None else played,
+            duration=duration,
             time_spent=None,
             url=url if _text(url) else None,
             external_id=f"{key}@{ms}",

@@ -86,6 +86,8 @@ class SpotifyExportPlugin:
     auth_type = AuthType.FILE_IMPORT
     auth_config = None
     dedup_policy = DedupPolicy.SKIP
+    #: When the same play reaches several sources, whose copy counts (lower wins): export rows carry ms_played and every play of the account.
+    unify_rank = 10
 
     def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
         """Read up to `ctx.page_size` plays from the file, starting after `cursor`.

@@ -99,6 +99,16 @@ MIGRATIONS: list[str] = [
         created_at  TIMESTAMPTZ NOT NULL
     );
     """,
+    # 4: which stored plays are the same real play, seen by several sources.
+    """
+    CREATE TABLE unified_plays (
+        user_id      VARCHAR NOT NULL,
+        platform     VARCHAR NOT NULL,
+        external_id  VARCHAR NOT NULL,
+        play_key     VARCHAR NOT NULL,
+        PRIMARY KEY (user_id, platform, external_id)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

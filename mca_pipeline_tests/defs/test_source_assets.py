@@ -15,7 +15,7 @@ NETFLIX = FIXTURES / "netflix"
 def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipeline) -> None:
     defs = pipeline.defs
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert keys == {"netflix", "spotify_export", "spotify", "lastfm", "media_history"}
+    assert keys == {"netflix", "spotify_export", "spotify", "lastfm", "media_history", "unified_plays"}
     for name in keys:
         assert defs.resolve_assets_def(name).partitions_def.name == "users"  # type: ignore[union-attr]
     history = defs.resolve_assets_def("media_history")
@@ -165,3 +165,13 @@ def test_a_partition_that_is_not_a_user_slug_is_refused(pipeline: Pipeline) -> N
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "invalid user id 'Bob.Smith'" in failure.step_failure_data.error.message  # type: ignore[union-attr]
     assert not pipeline.folders.inbox_root.exists()
+
+
+def test_unified_plays_runs_after_imports_and_reports_counts(pipeline: Pipeline) -> None:
+    pipeline.drop("alice", "spotify_export", SPOTIFY / "Streaming_History_Audio_2023-2024_0.json")
+    result = pipeline.materialize("alice", "spotify_export", "unified_plays")
+    meta = metadata(result, "unified_plays")
+    music = pipeline.count("SELECT count(*) FROM media_items WHERE media_type = 'music'")[0][0]
+    assert (meta["plays"], meta["real_plays"], meta["duplicates"]) == (music, music, 0), (
+        "one source: no duplicates"
+    )

@@ -118,25 +118,60 @@ def run(
     return plugin_for(api).sync(ctx or SyncContext(user_id="alice"), creds, cursor)
 
 
+def start_of(played_at: str, duration_ms: int) -> datetime:
+    """played_at stamps the end of a play; consumed_at is its start."""
+    return at(played_at) - timedelta(milliseconds=duration_ms)
+
+
 def summary(item: MediaItem) -> tuple[Any, ...]:
     return (item.title, item.creator, item.consumed_at, item.external_id)
 
 
 FIRST_SYNC = [
-    ("Lantern Street", "Marla Venn", at("2024-05-03T18:22:41.337"), f"{LANTERN_ID}@{LANTERN_1}"),
+    (
+        "Lantern Street",
+        "Marla Venn",
+        start_of("2024-05-03T18:22:41.337", 214560),
+        f"{LANTERN_ID}@{LANTERN_1}",
+    ),
     (
         "Paper Harbour",
         "Odo Kline, Sefa Ray",
-        at("2024-05-03T18:18:02.010"),
+        start_of("2024-05-03T18:18:02.010", 187003),
         f"3mQ7wX2cV9bN4kL8jH1gFd@{PAPER}",
     ),
-    ("Lantern Street", "Marla Venn", at("2024-05-03T18:14:27.123"), f"{LANTERN_ID}@{LANTERN_2}"),
-    ("Telegraph Hill", "The June Antennas", at("2024-05-03T17:58:49"), f"1pO9iU8yT7rE6wQ5aS4dFg@{TELEGRAPH}"),
-    ("Glasshouse", "The June Antennas", at("2024-05-03T17:55:12.040"), f"4hJ6kL2mN8bV3cX7zQ1wEr@{GLASS}"),
+    (
+        "Lantern Street",
+        "Marla Venn",
+        start_of("2024-05-03T18:14:27.123", 214560),
+        f"{LANTERN_ID}@{LANTERN_2}",
+    ),
+    (
+        "Telegraph Hill",
+        "The June Antennas",
+        start_of("2024-05-03T17:58:49", 251120),
+        f"1pO9iU8yT7rE6wQ5aS4dFg@{TELEGRAPH}",
+    ),
+    (
+        "Glasshouse",
+        "The June Antennas",
+        start_of("2024-05-03T17:55:12.040", 198400),
+        f"4hJ6kL2mN8bV3cX7zQ1wEr@{GLASS}",
+    ),
 ]
 AFTER_SYNC = [
-    ("Night Ferry", "Marla Venn", at("2024-05-03T18:31:05.902"), f"5zX7cV9bN1mQ3wE5rT7yUi@{FERRY}"),
-    ("Low Tide Signal", "Marla Venn", at("2024-05-03T18:27:20.418"), f"2wE4rT6yU8iO0pA3sD5fGh@{TIDE}"),
+    (
+        "Night Ferry",
+        "Marla Venn",
+        start_of("2024-05-03T18:31:05.902", 233900),
+        f"5zX7cV9bN1mQ3wE5rT7yUi@{FERRY}",
+    ),
+    (
+        "Low Tide Signal",
+        "Marla Venn",
+        start_of("2024-05-03T18:27:20.418", 176250),
+        f"2wE4rT6yU8iO0pA3sD5fGh@{TIDE}",
+    ),
 ]
 
 

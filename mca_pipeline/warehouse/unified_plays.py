@@ -1,0 +1,120 @@
+"""Linking the same real play seen by several sources, so that each play counts once.
+
+Both rows stay in media_items as stored facts; `unified_plays` maps every music item of
+a user to a `play_key` (the preferred source's "<platform>:<external_id>"), and a real
+play is one distinct play_key.
+
+The matching rule, in one statement over all of a user's music plays:
+
+1. Artist and title are normalised: accents stripped, lower-cased, anything in
+   parentheses or brackets dropped ("(Remastered 2011)", "[Live]"), a trailing
+   " - Remastered ..."/" - Live ..."/" - ... Version|Edit|Mix" dropped, then only letters
+   and digits kept. "Beyoncé - Halo (Remastered)" and "beyonce halo" match.
+2. Two plays from different platforms are candidates when both normalised fields are
+   equal and their start times lie within a window: five minutes, or the longer of the
+   two plays' lengths when that is more (sources stamp a play at its start, its end or
+   when it was scrobbled).
+3. Candidates are linked only as mutual nearest neighbours per pair of platforms (p's
+   closest candidate on platform Q is q, and q's closest on p's platform is p), so a
+   song on repeat pairs up play by play instead of collapsing into one.
+4. Each play follows its link to the most preferred platform it matched (platforms are
+   ranked by the caller, lower rank preferred), and links are followed transitively
+   (a ListenBrainz listen linked to a Last.fm scrobble linked to a Spotify play all get
+   the Spotify play's key).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+WINDOW_S = 300
+
+_NORMALISE = r"""
+    regexp_replace(
+      regexp_replace(
+        regexp_replace(
+          regexp_replace(lower(strip_accents(coalesce({col}, ''))), '\s*[\(\[][^\)\]]*[\)\]]', '', 'g'),
+          '\s+-\s+.*(remaster|live|version|edit|mix|mono|stereo).*$', ''),
+        '\bfeat\.?\s.*$', ''),
+      '[^a-z0-9]+', '', 'g')
+"""
+
+
+def link_plays(con: duckdb.DuckDBPyConnection, user_id: str, ranks: dict[str, int]) -> tuple[int, int]:
+    """Recompute the user's unified_plays in one transaction; returns (plays, real plays)."""
+    rank_table = pa.table({"platform": list(ranks), "rank": list(ranks.values())})
+    con.register("mca_platform_rank", rank_table)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM unified_plays WHERE user_id = ?", [user_id])
+        con.execute(
+            f"""
+            INSERT INTO unified_plays (user_id, platform, external_id, play_key)
+            WITH RECURSIVE plays AS (
+                SELECT m.platform, m.external_id, epoch(m.consumed_at) AS at_s,
+                       greatest({WINDOW_S}, coalesce(m.time_spent_s, m.duration_s, 0)) AS window_s,
+                       {_NORMALISE.format(col="m.creator")} AS artist,
+                       {_NORMALISE.format(col="m.title")} AS title,
+                       coalesce(r.rank, 1000) AS rank
+                FROM media_items m LEFT JOIN mca_platform_rank r USING (platform)
+                WHERE m.user_id = $user AND m.media_type = 'music'
+            ),
+            candidates AS (
+                SELECT p.platform AS p_platform, p.external_id AS p_id, p.rank AS p_rank,
+                       q.platform AS q_platform, q.external_id AS q_id, q.rank AS q_rank,
+                       abs(p.at_s - q.at_s) AS distance
+                FROM plays p JOIN plays q
+                  ON p.artist = q.artist AND p.title = q.title AND p.platform <> q.platform
+                 AND q.at_s BETWEEN p.at_s - greatest(p.window_s, q.window_s)
+                                AND p.at_s + greatest(p.window_s, q.window_s)
+                WHERE p.title <> ''
+            ),
+            mutual AS (
+                SELECT * FROM candidates
+                QUALIFY row_number() OVER (PARTITION BY p_platform, p_id, q_platform ORDER BY distance, q_id) = 1
+            ),
+            links AS (
+                SELECT a.p_platform, a.p_id, a.q_platform, a.q_id, a.q_rank FROM mutual a
+                JOIN mutual b ON b.p_platform = a.q_platform AND b.p_id = a.q_id
+                             AND b.q_platform = a.p_platform AND b.q_id = a.p_id
+                WHERE a.q_rank < a.p_rank
+                   OR (a.q_rank = a.p_rank AND a.q_platform < a.p_platform)
+                QUALIFY row_number() OVER (PARTITION BY a.p_platform, a.p_id ORDER BY a.q_rank, a.q_platform) = 1
+            ),
+            walk(platform, external_id, key_platform, key_id, depth) AS (
+                SELECT platform, external_id, platform, external_id, 0 FROM plays
+                UNION ALL
+                SELECT w.platform, w.external_id, l.q_platform, l.q_id, w.depth + 1
+                FROM walk w JOIN links l ON l.p_platform = w.key_platform AND l.p_id = w.key_id
+                WHERE w.depth < 16
+            )
+            SELECT $user, platform, external_id, arg_max(key_platform || ':' || key_id, depth)
+            FROM walk GROUP BY platform, external_id
+            """,
+            {"user": user_id},
+        )
+        counts = con.execute(
+            "SELECT count(*), count(DISTINCT play_key) FROM unified_plays WHERE user_id = ?", [user_id]
+        ).fetchall()[0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("mca_platform_rank")
+    return int(counts[0]), int(counts[1])
+
+
+def linked_pairs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[str, str, int]]:
+    """(platform, preferred platform, plays linked) for the materialization metadata."""
+    rows = con.execute(
+        """
+        SELECT platform, split_part(play_key, ':', 1) AS preferred, count(*)
+        FROM unified_plays
+        WHERE user_id = ? AND play_key <> platform || ':' || external_id
+        GROUP BY ALL ORDER BY ALL
+        """,
+        [user_id],
+    ).fetchall()
+    return [(str(a), str(b), int(n)) for a, b, n in rows]
