@@ -349,8 +349,9 @@ def users_delete(user: str, yes: bool) -> None:
 @click.argument("plugin")
 @click.option("--user", required=True, help="User to connect.")
 @click.option("--port", default=WEB_PORT, show_default=True, help="Port `mca web` listens on.")
-def connect(plugin: str, user: str, port: int) -> None:
-    """How to connect PLUGIN for a user (OAuth: the URL to open in `mca web`)."""
+@click.option("--account", help="For sources that read public data: your name on the platform.")
+def connect(plugin: str, user: str, port: int, account: str | None) -> None:
+    """Connect PLUGIN for a user: public-data sources take --account; otherwise how to."""
     from mca_pipeline.core.models import AuthType
 
     source = _plugin(plugin)
@@ -369,8 +370,21 @@ def connect(plugin: str, user: str, port: int) -> None:
             f"{plugin} imports export files: run `mca import FILE --user {user} --plugin {plugin}` "
             f"(or drop the file into data/inbox/{user}/{plugin}/)"
         )
+    elif account and account.strip():
+        from mca_pipeline.auth import Vault, VaultCredentialStore
+        from mca_pipeline.core import Credentials
+        from mca_pipeline.warehouse.connections import CONNECTED, set_connection_state
+
+        warehouse = _warehouse()
+        _existing_user(warehouse, user)
+        VaultCredentialStore(warehouse, Vault()).save(user, plugin, Credentials(account=account.strip()))
+        with warehouse.connect() as con:
+            set_connection_state(con, user, plugin, CONNECTED, "account set with mca connect")
+        click.echo(
+            f"{user} follows {plugin} account {account.strip()!r}; the {plugin}_sync schedule syncs it"
+        )
     else:
-        click.echo(f"{plugin} needs no connection")
+        raise click.ClickException(f"{plugin} reads public data: give your name on it with --account NAME")
 
 
 @main.group()

@@ -397,3 +397,12 @@ def test_credentials_are_not_printed_by_any_read_command(project: Path) -> None:
     ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
     for args in (("users", "list"), ("status", "--user", "alice"), ("connect", "lastfm", "--user", "alice")):
         assert API_KEY not in ok(*args)
+
+
+def test_connect_a_public_data_source_with_an_account(project: Path) -> None:
+    ok("users", "add", "alice")
+    out = ok("connect", "listenbrainz", "--user", "alice", "--account", "mv_listener")
+    assert "mv_listener" in out
+    creds = VaultCredentialStore(Warehouse.default(), Vault()).load("alice", "listenbrainz")
+    assert creds is not None and creds.account == "mv_listener"
+    assert_one_line_error(mca("connect", "listenbrainz", "--user", "alice"), "--account")

@@ -88,10 +88,16 @@ def test_object_that_is_not_a_plugin_is_rejected() -> None:
 
 def test_the_shipped_registry_has_every_plugin_valid() -> None:
     registry = build_registry()
-    assert registry.names() == ["lastfm", "netflix", "spotify", "spotify_export"]
     assert {p.name: p.auth_type for p in registry} == {
+        "instapaper": AuthType.FILE_IMPORT,
         "lastfm": AuthType.API_KEY,
+        "listenbrainz": AuthType.NONE,
         "netflix": AuthType.FILE_IMPORT,
         "spotify": AuthType.OAUTH,
         "spotify_export": AuthType.FILE_IMPORT,
+        "tiktok": AuthType.FILE_IMPORT,
+        "youtube": AuthType.OAUTH,
+        "youtube_takeout": AuthType.FILE_IMPORT,
     }
+    covered = {p.auth_type for p in registry}
+    assert covered == set(AuthType), "every auth type of the guide has a real plugin"

@@ -59,10 +59,11 @@ class Pipeline:
         user: str,
         *asset_names: str,
         run_config: dict | None = None,  # type: ignore[type-arg]
+        defs: Definitions | None = None,
     ) -> ExecuteInProcessResult:
         if not self.instance.has_dynamic_partition(users_partitions.name, user):
             self.instance.add_dynamic_partitions(users_partitions.name, [user])
-        defs = self.defs
+        defs = defs or self.defs
         return materialize(
             list(defs.assets or []),  # type: ignore[arg-type]
             selection=list(asset_names),

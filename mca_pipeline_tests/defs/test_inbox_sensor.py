@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from dagster import AssetKey, SensorResult, build_sensor_context
 
+from mca_pipeline.core import AuthType
 from mca_pipeline.defs.resources import ExportFoldersResource
+from mca_pipeline.plugins import build_registry
 from mca_pipeline_tests.conftest import FIXTURES
-from mca_pipeline_tests.defs.dagster_env import Pipeline
+from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
 
 EXPORT = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
 
@@ -120,3 +123,36 @@ def test_unknown_plugin_folders_and_bad_user_ids_are_left_alone(pipeline: Pipeli
     assert (inbox / "alice/myspace/export.json").exists()
     assert (inbox / "Alice../netflix/x.csv").exists()
     assert not pipeline.instance.has_dynamic_partition("users", "Alice..")
+
+
+#: One real-shaped export per file-import plugin: what a person drops into the inbox.
+EXPORTS = {
+    "netflix": FIXTURES / "netflix" / "ViewingActivity.csv",
+    "spotify_export": FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json",
+    "tiktok": FIXTURES / "tiktok" / "user_data_tiktok.json",
+    "instapaper": FIXTURES / "instapaper" / "instapaper-export.csv",
+    "youtube_takeout": FIXTURES / "youtube_takeout" / "watch-history.html",
+}
+
+
+def test_every_file_import_plugin_has_an_end_to_end_export() -> None:
+    file_plugins = {p.name for p in build_registry() if p.auth_type == AuthType.FILE_IMPORT}
+    assert file_plugins == set(EXPORTS)
+
+
+@pytest.mark.parametrize("plugin", sorted(EXPORTS))
+def test_a_dropped_export_is_imported_end_to_end(pipeline: Pipeline, plugin: str) -> None:
+    daemon = Daemon(pipeline)
+    [dropped] = pipeline.drop("alice", plugin, EXPORTS[plugin])
+    daemon.tick()
+    [request] = daemon.tick().run_requests
+    assert request.tags["mca/plugin"] == plugin
+    run = pipeline.materialize(
+        "alice", *[k.to_user_string() for k in request.asset_selection], run_config=request.run_config
+    )
+    assert run.success
+    assert not dropped.exists()
+    assert (pipeline.folders.archive_dir("alice", plugin) / dropped.name).exists()
+    [(stored,)] = pipeline.count(f"SELECT count(*) FROM media_items WHERE platform = '{plugin}'")
+    assert stored > 0
+    assert metadata(run, plugin)["new"] == stored

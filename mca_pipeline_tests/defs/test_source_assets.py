@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mca_pipeline.core import AuthType
+from mca_pipeline.plugins import build_registry
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline, log_messages, metadata
 
@@ -15,13 +17,15 @@ NETFLIX = FIXTURES / "netflix"
 def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipeline) -> None:
     defs = pipeline.defs
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert keys == {"netflix", "spotify_export", "spotify", "lastfm", "media_history", "unified_plays"}
+    assert keys == {*build_registry().names(), "media_history", "unified_plays"}
     for name in keys:
         assert defs.resolve_assets_def(name).partitions_def.name == "users"  # type: ignore[union-attr]
     history = defs.resolve_assets_def("media_history")
     deps = {k.to_user_string() for k in history.asset_deps[history.key]}
-    assert deps == {"netflix", "spotify_export", "spotify", "lastfm"}
-    assert {s.name for s in defs.schedules or []} == {"spotify_sync", "lastfm_sync"}
+    assert deps == set(build_registry().names())
+    api = {p.name for p in build_registry() if p.auth_type != AuthType.FILE_IMPORT}
+    assert {s.name for s in defs.schedules or []} == {f"{name}_sync" for name in api}
+    assert api == {"spotify", "lastfm", "youtube", "listenbrainz"}
 
 
 def test_import_from_the_inbox_stores_archives_and_reports_counts(pipeline: Pipeline) -> None:

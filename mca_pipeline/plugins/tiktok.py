@@ -1,0 +1,384 @@
+"""TikTok "Download your data" exports, JSON option (`user_data.json` / `user_data_tiktok.json`).
+
+TikTok has no API for a person's watch history, so this plugin imports the export. The
+file is one JSON object whose layout changed between export generations:
+
+- watch history: `Activity > Video Browsing History > VideoList` (older) or
+  `Your Activity > Watch History > VideoList` (newer), records `{Date, Link}`;
+- likes: `Like List > ItemFavoriteList` (keys may be lower-case `date`/`link`);
+- favourites: `Favorite Videos > FavoriteVideoList`.
+
+Likes and favourites are looked for under `Activity`, `Your Activity` and a
+`Likes and Favorites` root, because where they sit is not confirmed for every
+generation. Everything else (searches, own posts, messages, ...) is ignored. The
+format is recognised by these keys, not by the file name, because people rename files.
+
+Likes and favourites count as consumption signals: a person likes or saves a video
+they are watching, so each becomes an item of its own at the time of the like. They
+carry `raw_metadata["kind"]` ("watch", "like", "favorite") and an external_id prefix of
+that kind, so they never collide with the watch of the same video and an analysis of
+viewing counts keeps only `kind == "watch"`.
+
+Reading: the whole object is loaded with one `json.loads` per sync call and the output
+is paged by item index (a `FileCursor` whose offset is the position in the sequence
+watch history, likes, favourites). The alternative, a streaming parser for a nested
+object, would be a second JSON parser to maintain for a file of a few tens of MB that
+the C decoder reads in well under a second; the cost of this choice is that every page
+parses the file again (with the default page size a typical export is one page) and
+that memory holds the decoded object for the duration of the call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mca_pipeline.core import (
+    AuthType,
+    Credentials,
+    DedupPolicy,
+    MediaItem,
+    MediaType,
+    OAuthConfig,
+    PluginError,
+    SyncContext,
+    SyncResult,
+)
+from mca_pipeline.plugins.export_files import (
+    ExportFileError,
+    FileCursor,
+    check_text,
+    file_parse_error,
+    require_file,
+)
+
+PLATFORM = "tiktok"
+
+KIND_WATCH = "watch"
+KIND_LIKE = "like"
+KIND_FAVORITE = "favorite"
+
+# (root, section, list key) of the watch history, older export first.
+WATCH_LOCATIONS: tuple[tuple[str, str, str], ...] = (
+    ("Activity", "Video Browsing History", "VideoList"),
+    ("Your Activity", "Watch History", "VideoList"),
+)
+# Roots that may hold the like and favourite sections; the last one is unconfirmed.
+SIGNAL_ROOTS: tuple[str, ...] = ("Activity", "Your Activity", "Likes and Favorites")
+LIKE_SECTION: tuple[str, str] = ("Like List", "ItemFavoriteList")
+FAVORITE_SECTION: tuple[str, str] = ("Favorite Videos", "FavoriteVideoList")
+
+# Key variants seen in exports and in public fixtures; the first non-null one wins.
+DATE_KEYS: tuple[str, ...] = ("Date", "date")
+LINK_KEYS: tuple[str, ...] = ("Link", "link", "VideoLink")
+
+_VIDEO_ID = re.compile(r"/video/(\d+)")
+_BOM = "\ufeff"
+_HEAD_BYTES = 4096
+_SHOWN_KEYS = 8
+
+
+class TiktokPlugin:
+    """Imports watch history, likes and favourites from a TikTok JSON data export.
+
+    SKIP dedup: a watch or like at a time is an immutable fact, and a later export
+    repeats it with the same Date and link, so the external_id finds it again.
+    """
+
+    name = PLATFORM
+    auth_type = AuthType.FILE_IMPORT
+    auth_config: OAuthConfig | None = None
+    dedup_policy = DedupPolicy.SKIP
+
+    def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
+        """Return at most `ctx.page_size` items from the position stored in `cursor`.
+
+        A record whose Date cannot be read ends the page with a file_parse_error; the
+        items before it come back with a cursor pointing at the bad record.
+        """
+        if ctx.is_cancelled():
+            # Nothing read: the unchanged cursor resumes this page later.
+            return SyncResult(next_cursor=cursor, has_more=True)
+        try:
+            path = require_file(self.name, creds)
+            start = FileCursor.resume(cursor, path)
+            export = _load(path)
+            records = list(_records(path, export))
+        except ExportFileError as exc:
+            return SyncResult(err=exc.error)
+        except OSError as exc:
+            return SyncResult(err=_unreadable(creds, exc))
+        if start.offset == 0:
+            _log_sections(ctx, path, records)
+        return _page(ctx, path, start, records, max(1, ctx.page_size))
+
+    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
+        """The export has no titles, creators or tags to add; items pass through unchanged."""
+        return items
+
+
+# --- loading the file ------------------------------------------------------------------
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """Decode the whole export into its root object, with located errors."""
+    data = path.read_bytes()
+    check_text(path, data[:_HEAD_BYTES])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = "not valid UTF-8 text (was the file re-saved in another encoding?)"
+        raise ExportFileError(file_parse_error(path, problem, line=line, offset=exc.start)) from None
+    bom = len(_BOM.encode()) if text.startswith(_BOM) else 0
+    body = text[1:] if bom else text
+    try:
+        root = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ExportFileError(_json_error(path, body, bom, exc)) from None
+    if not isinstance(root, dict):
+        problem = f"expected one JSON object (a TikTok user_data export), found a JSON {_json_type(root)} at the top"
+        raise ExportFileError(file_parse_error(path, problem, line=1, offset=bom))
+    return root
+
+
+def _json_error(path: Path, body: str, bom: int, exc: json.JSONDecodeError) -> PluginError:
+    """Name line, column and byte offset; say 'truncated' when the text just stops."""
+    offset = bom + len(body[: exc.pos].encode())
+    truncated = exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string")
+    if not body.strip():
+        problem = "file holds only white space, expected a JSON object"
+    else:
+        kind = "file is truncated" if truncated else "invalid JSON"
+        problem = f"{kind}: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    error = file_parse_error(path, problem, line=exc.lineno, offset=offset)
+    error.details["column"] = exc.colno
+    return error
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
+
+
+def _unreadable(creds: Credentials, exc: OSError) -> PluginError:
+    path = Path(creds.file or PLATFORM)
+    return file_parse_error(path, f"cannot read: {exc.strerror or exc}")
+
+
+# --- finding the sections --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One entry of a known list, with the JSON path that names it in errors."""
+
+    kind: str
+    location: str
+    index: int
+    value: Any
+
+    @property
+    def json_path(self) -> str:
+        return f"{self.location}[{self.index}]"
+
+
+def _object(path: Path, value: Any, where: str) -> dict[str, Any]:
+    """A level of the export as a dict: null and missing are empty, other types an error."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problem = f"expected a JSON object at {where!r}, found a JSON {_json_type(value)}"
+        raise ExportFileError(file_parse_error(path, problem, field=where))
+    return value
+
+
+def _list(path: Path, value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problem = f"expected a JSON array at {where!r}, found a JSON {_json_type(value)}"
+        raise ExportFileError(file_parse_error(path, problem, field=where))
+    return value
+
+
+def _records(path: Path, export: dict[str, Any]) -> Iterator[_Record]:
+    """Every record of the known lists, in a fixed order (watch, like, favourite) so that
+    an item index means the same record on every call for the same file."""
+    found_watch = False
+    for root_key, section_key, list_key in WATCH_LOCATIONS:
+        root = _object(path, export.get(root_key), root_key)
+        if section_key not in root:
+            continue
+        found_watch = True  # section present: null, {} or [] are a valid empty history
+        location = f"{root_key} > {section_key} > {list_key}"
+        section = _object(path, root.get(section_key), f"{root_key} > {section_key}")
+        for index, value in enumerate(_list(path, section.get(list_key), location)):
+            yield _Record(KIND_WATCH, location, index, value)
+    if not found_watch:
+        raise ExportFileError(_no_watch_history(path, export))
+    for kind, (section_key, list_key) in ((KIND_LIKE, LIKE_SECTION), (KIND_FAVORITE, FAVORITE_SECTION)):
+        for root_key in SIGNAL_ROOTS:
+            root = _object(path, export.get(root_key), root_key)
+            if section_key not in root:
+                continue
+            location = f"{root_key} > {section_key} > {list_key}"
+            section = _object(path, root.get(section_key), f"{root_key} > {section_key}")
+            for index, value in enumerate(_list(path, section.get(list_key), location)):
+                yield _Record(kind, location, index, value)
+
+
+def _no_watch_history(path: Path, export: dict[str, Any]) -> PluginError:
+    older, newer = (" > ".join(location) for location in WATCH_LOCATIONS)
+    keys = [str(key) for key in export][:_SHOWN_KEYS]
+    more = ", ..." if len(export) > _SHOWN_KEYS else ""
+    problem = (
+        f"neither {older!r} nor {newer!r} found; is this a TikTok 'Download your data' JSON export "
+        f"(user_data.json / user_data_tiktok.json)? Top-level keys: [{', '.join(map(repr, keys))}{more}]"
+    )
+    return file_parse_error(path, problem, field=newer)
+
+
+def _log_sections(ctx: SyncContext, path: Path, records: list[_Record]) -> None:
+    """Say once per import which lists were read and how many records each had."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.location] = counts.get(record.location, 0) + 1
+    found = ", ".join(f"{location!r}: {count}" for location, count in counts.items()) or "all lists empty"
+    ctx.log.info("tiktok: %s: records found (%s)", path.name, found)
+
+
+# --- paging ------------------------------------------------------------------------------
+
+
+class _BadRecord(Exception):
+    """A record that is present but cannot be read; located by the caller."""
+
+    def __init__(self, field: str | None, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+def _page(
+    ctx: SyncContext, path: Path, start: FileCursor, records: list[_Record], page_size: int
+) -> SyncResult:
+    """Items for records [start, start + page_size); links without a video id are skipped
+    and counted, because they are not an error the person could fix."""
+    first = min(start.offset, len(records))
+    end = min(first + page_size, len(records))
+    items: list[MediaItem] = []
+    skipped = 0
+    for position in range(first, end):
+        record = records[position]
+        try:
+            item = to_item(record.kind, record.value)
+        except _BadRecord as bad:
+            _log_skipped(ctx, path, skipped, first, position)
+            line, offset = _locate(path, record.value, bad.field)
+            problem = f"at {record.json_path}: {bad.problem}"
+            error = file_parse_error(path, problem, line=line, offset=offset, field=bad.field)
+            error.details["json_path"] = record.json_path
+            cursor = FileCursor(start.file, position).encode()
+            return SyncResult(items=items, next_cursor=cursor, err=error)
+        if item is None:
+            skipped += 1
+        else:
+            items.append(item)
+    _log_skipped(ctx, path, skipped, first, end)
+    return SyncResult(
+        items=items, next_cursor=FileCursor(start.file, end).encode(), has_more=end < len(records)
+    )
+
+
+def _locate(path: Path, record: Any, field: str | None) -> tuple[int | None, int | None]:
+    """Line and byte offset of a bad field, when its `"key": value` text occurs exactly
+    once in the file. The decoded object has no positions and the JSON path names the
+    record precisely, so this is a convenience for people who open the file in an editor;
+    it only runs on the error path."""
+    if not isinstance(record, dict) or field not in record:
+        return None, None
+    value = json.dumps(record[field], ensure_ascii=False)
+    pattern = re.compile(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*' + re.escape(value.encode()))
+    data = path.read_bytes()
+    matches = list(itertools.islice(pattern.finditer(data), 2))
+    if len(matches) != 1:
+        return None, None
+    offset = matches[0].start()
+    return data.count(b"\n", 0, offset) + 1, offset
+
+
+def _log_skipped(ctx: SyncContext, path: Path, skipped: int, first: int, end: int) -> None:
+    if skipped:
+        ctx.log.info(
+            "tiktok: %s: skipped %d of records %d-%d: link has no /video/<id>", path.name, skipped, first, end
+        )
+
+
+# --- one record -> one MediaItem -----------------------------------------------------------
+
+
+def to_item(kind: str, record: Any) -> MediaItem | None:
+    """Map one export record to a MediaItem, or None when its link names no video."""
+    if not isinstance(record, dict):
+        raise _BadRecord(
+            None, f"expected a JSON object with Date and Link, found a JSON {_json_type(record)}"
+        )
+    _, link = _first(record, LINK_KEYS)
+    match = _VIDEO_ID.search(link) if isinstance(link, str) else None
+    if match is None:
+        return None
+    video_id = match.group(1)
+    date_key, date = _first(record, DATE_KEYS)
+    consumed_at = _parse_date(date_key, date)
+    raw: dict[str, Any] = {"kind": kind, "video_id": video_id, "link": link, "date": date}
+    if "timepertiktok" in record:
+        raw["timepertiktok"] = record["timepertiktok"]
+    return MediaItem(
+        platform=PLATFORM,
+        type=MediaType.VIDEO,
+        # The export names no title or author; the id is all there is to show.
+        title=f"TikTok video {video_id}",
+        creator=None,
+        consumed_at=consumed_at,
+        url=link.strip(),
+        external_id=f"{kind}|{video_id}|{date}",
+        raw_metadata=raw,
+    )
+
+
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
+    for key in keys:
+        value = record.get(key)
+        if value is not None:
+            return key, value
+    return keys[0], None
+
+
+def _parse_date(key: str, value: Any) -> datetime:
+    """`Date` is "YYYY-MM-DD HH:MM:SS" without a zone. The zone is unconfirmed; like the
+    public parsers we take it as UTC, and keep the raw string in raw_metadata."""
+    if value is None:
+        raise _BadRecord(key, "required field is missing (expected 'YYYY-MM-DD HH:MM:SS')")
+    if not isinstance(value, str):
+        raise _BadRecord(key, f"expected a 'YYYY-MM-DD HH:MM:SS' string, found {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise _BadRecord(key, f"{value!r} is not a 'YYYY-MM-DD HH:MM:SS' time") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,862 @@
+"""Google Takeout YouTube watch history: `watch-history.json` and `watch-history.html`.
+
+Takeout writes the history as HTML unless the person picks JSON, so both are read; the
+format is sniffed from the first byte (`<` is HTML), not from the file name, because
+people rename downloads. Both hold the same entries, newest first:
+
+- YouTube and YouTube Music watches (the header says which);
+- entries that are not watches of a video we can name, which are skipped and counted:
+  ads ("From Google Ads"), removed or private videos (no link), and links that are not
+  `/watch?v=` pages (community posts, stories).
+
+The export has no durations and no watch time, only when a watch started.
+
+Histories reach hundreds of thousands of entries, so both formats are read in bounded
+memory and paged by byte offset (`FileCursor`): JSON with `iter_json_array`, HTML with
+the standard library's incremental `HTMLParser` fed in 64 KiB blocks (no DOM is built).
+An HTML page ends at the start of an entry: the byte offset of each entry's
+`<div class="outer-cell` tag is found in the raw bytes and handed to the parser, which
+pairs it with that tag.
+
+The external_id is `<video id>@<UTC watch time to the second>`. Seconds rather than the
+JSON's milliseconds, because the HTML export only has seconds: a person who imports the
+HTML export once and the JSON export later gets each watch once, not twice.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections import Counter, deque
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import ValidationError
+
+from mca_pipeline.core import (
+    AuthType,
+    Credentials,
+    DedupPolicy,
+    MediaItem,
+    MediaType,
+    PluginError,
+    SyncContext,
+    SyncResult,
+)
+from mca_pipeline.plugins.export_files import (
+    ExportFileError,
+    FileCursor,
+    check_text,
+    file_parse_error,
+    iter_json_array,
+    line_at,
+    require_file,
+)
+
+PLATFORM = "youtube_takeout"
+
+MUSIC_HEADER = "YouTube Music"
+ADS_DETAIL = "From Google Ads"
+REMOVED_TITLE = "Watched a video that has been removed"
+
+# Why an entry was left out; counted per file and logged once when the file is done.
+SKIP_AD = "ad"
+SKIP_REMOVED = "removed"
+SKIP_NOT_VIDEO = "not_a_video"
+SKIP_REASONS = (SKIP_AD, SKIP_REMOVED, SKIP_NOT_VIDEO)
+
+# The "Watched" wording is localized to the account language. Only English is confirmed;
+# the others are best guesses, so matching is loose: an unknown wording only means the
+# title keeps its prefix (the original is in raw_metadata either way).
+WATCHED_PREFIXES = ("Watched ", "Angesehen: ", "Vous avez regardé ", "Has visto ")
+WATCHED_SUFFIXES = (" hat angesehen", " angesehen")
+
+_VIDEO_HOSTS = frozenset({"www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com"})
+_VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{6,20}")  # real ids are 11 characters
+
+_HEAD_BYTES = 4096
+_HTML_CHUNK = 1 << 16
+_MARKER = b'<div class="outer-cell'
+_MARKER_TEXT = _MARKER.decode()
+_EXCERPT_CHARS = 300
+_SEPARATORS = b" \t\r\n,[\xef\xbb\xbf"
+_LEADING = b" \t\r\n\xef\xbb\xbf"  # white space and a UTF-8 BOM before the first real byte
+
+
+class _BadEntry(Exception):
+    """An entry that parses but cannot be read as a watch; the caller adds the location."""
+
+    def __init__(self, field: str | None, problem: str, line: int | None = None) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+        self.line = line
+
+
+class _EntryError(ExportFileError):
+    """An HTML entry that cannot be read; `resume_at` is its byte offset, if known."""
+
+    def __init__(self, error: PluginError, resume_at: int | None) -> None:
+        super().__init__(error)
+        self.resume_at = resume_at
+
+
+class YoutubeTakeoutPlugin:
+    """Imports watches from a Google Takeout YouTube watch history (JSON or HTML).
+
+    SKIP dedup: a watch at a time never changes, and every later export repeats it with
+    the same video id and time, so the external_id finds it again.
+    """
+
+    name = PLATFORM
+    auth_type = AuthType.FILE_IMPORT
+    auth_config = None
+    dedup_policy = DedupPolicy.SKIP
+
+    def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
+        """Read up to `ctx.page_size` watches from the file, starting at `cursor`.
+
+        On a broken entry the watches read before it come back with the error and a
+        cursor at the broken entry, so core keeps the good part and a retry stops there.
+        """
+        if ctx.is_cancelled():
+            return SyncResult(items=[], next_cursor=cursor, has_more=True)
+        try:
+            path = require_file(self.name, creds)
+            with path.open("rb") as f:
+                head = f.read(_HEAD_BYTES)
+            check_text(path, head)
+            start = _Start.resume(cursor, path)
+        except ExportFileError as exc:
+            return SyncResult(next_cursor=cursor, err=exc.error)
+        except OSError as exc:
+            err = file_parse_error(Path(str(creds.file)), f"cannot read: {exc.strerror}")
+            return SyncResult(next_cursor=cursor, err=err)
+        page_size = max(1, ctx.page_size)
+        if head.lstrip(_LEADING).startswith(b"<"):
+            return _HtmlPage(ctx, path, start, page_size).read()
+        return _read_json_page(ctx, path, start, page_size)
+
+    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
+        """Takeout carries no tags or durations; videos.list would, but needs OAuth."""
+        return items
+
+
+# --- cursor ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where a page starts, plus the entries skipped before it, so the per-file summary
+    logged at the end counts the whole file even when it took several calls."""
+
+    cursor: FileCursor
+    skipped: Counter[str]
+
+    @classmethod
+    def resume(cls, cursor: str, path: Path) -> _Start:
+        at = FileCursor.resume(cursor, path)
+        skipped: Counter[str] = Counter()
+        if at.offset > 0:
+            try:
+                stored = json.loads(cursor).get("skipped") or {}
+                skipped.update(
+                    {k: v for k, v in stored.items() if k in SKIP_REASONS and type(v) is int and v > 0}
+                )
+            except (ValueError, AttributeError):
+                pass
+        return cls(at, skipped)
+
+    def restart(self) -> _Start:
+        return _Start(FileCursor(self.cursor.file, 0), Counter())
+
+    def encode(self, offset: int, skipped: Counter[str]) -> str:
+        """`{"file": <fingerprint>, "offset": <byte>, "skipped": {<reason>: <count>}}`."""
+        data: dict[str, Any] = {"file": self.cursor.file, "offset": offset}
+        counts = {k: skipped[k] for k in SKIP_REASONS if skipped[k]}
+        if counts:
+            data["skipped"] = counts
+        return json.dumps(data, separators=(",", ":"))
+
+
+def _log_skipped(ctx: SyncContext, path: Path, skipped: Counter[str]) -> None:
+    """Once per file, so the person can see why fewer watches came in than entries."""
+    ctx.log.info(
+        "youtube_takeout: %s: skipped %d entries: %d ads, %d removed or private videos, "
+        "%d not videos (posts, stories)",
+        path.name,
+        sum(skipped.values()),
+        skipped[SKIP_AD],
+        skipped[SKIP_REMOVED],
+        skipped[SKIP_NOT_VIDEO],
+    )
+
+
+# --- shared entry rules ----------------------------------------------------------------
+
+
+def video_id_from_url(url: str) -> str | None:
+    """The video id of a `watch?v=` URL on YouTube or YouTube Music, else None."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    if host == "youtu.be":
+        candidate = parts.path.lstrip("/")
+    elif host in _VIDEO_HOSTS and parts.path == "/watch":
+        candidate = parse_qs(parts.query).get("v", [""])[0]
+    else:
+        return None
+    return candidate if _VIDEO_ID.fullmatch(candidate) else None
+
+
+def strip_watched(title: str) -> str:
+    """The video title without the localized "Watched" wording around it."""
+    for prefix in WATCHED_PREFIXES:
+        for variant in (prefix, prefix.replace(" ", "\xa0")):
+            if title.startswith(variant):
+                return title[len(variant) :].strip()
+    for suffix in WATCHED_SUFFIXES:
+        if title.endswith(suffix):
+            return title[: -len(suffix)].strip()
+    return title.strip()
+
+
+def display_title(name: str, video_id: str) -> str:
+    """Takeout writes the URL as the title when it did not know the title; a URL is no
+    title, so such watches get a placeholder naming the video."""
+    if not name or name.startswith(("http://", "https://")):
+        return f"YouTube video {video_id}"
+    return name
+
+
+def external_id(video_id: str, at: datetime) -> str:
+    return f"{video_id}@{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _watch(
+    *,
+    source: str,
+    header: str | None,
+    original_title: str | None,
+    name: str,
+    url: str,
+    video_id: str,
+    channel: str | None,
+    channel_url: str | None,
+    at: datetime,
+    products: list[str] | None,
+    activity_controls: list[str] | None,
+) -> MediaItem:
+    return MediaItem(
+        platform=PLATFORM,
+        type=MediaType.MUSIC if header == MUSIC_HEADER else MediaType.VIDEO,
+        title=display_title(name, video_id),
+        creator=channel or None,
+        consumed_at=at,
+        url=url,
+        external_id=external_id(video_id, at),
+        raw_metadata={
+            "format": source,
+            "header": header,
+            "title": original_title,
+            "video_id": video_id,
+            "channel_url": channel_url,
+            "products": products,
+            "activity_controls": activity_controls,
+        },
+    )
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+
+def json_entry(record: Any) -> MediaItem | str:
+    """One watch-history.json entry as a MediaItem, or the reason it is skipped."""
+    if type(record) is not dict:
+        raise _BadEntry(None, f"expected a JSON object for each entry, got {type(record).__name__}")
+    if "time" not in record:
+        raise _BadEntry("time", "required field is missing")
+    at = _json_time(record["time"])
+    get = record.get
+    details = get("details")
+    if type(details) is list and any(type(d) is dict and d.get("name") == ADS_DETAIL for d in details):
+        return SKIP_AD
+    title, url = get("title"), get("titleUrl")
+    if title is not None and type(title) is not str:
+        raise _BadEntry("title", f"expected a string, got {title!r}")
+    if url is not None and type(url) is not str:
+        raise _BadEntry("titleUrl", f"expected a URL string, got {url!r}")
+    if not url or title == REMOVED_TITLE:
+        return SKIP_REMOVED
+    video_id = video_id_from_url(url)
+    if video_id is None:
+        return SKIP_NOT_VIDEO
+    channel, channel_url = _subtitle(get("subtitles"))
+    header = get("header")
+    return _watch(
+        source="json",
+        header=header if type(header) is str else None,
+        original_title=title,
+        name=strip_watched(title or ""),
+        url=url,
+        video_id=video_id,
+        channel=channel,
+        channel_url=channel_url,
+        at=at,
+        products=_strings(get("products")),
+        activity_controls=_strings(get("activityControls")),
+    )
+
+
+def _json_time(value: Any) -> datetime:
+    """ISO-8601 UTC with `Z`, with or without milliseconds; a zoneless value is UTC."""
+    if type(value) is not str:
+        raise _BadEntry("time", f"expected an ISO-8601 UTC time string, got {value!r}")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise _BadEntry("time", f"not an ISO-8601 time: {value!r}") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _subtitle(subtitles: Any) -> tuple[str | None, str | None]:
+    """Channel name and URL from `subtitles[0]`; either can be missing."""
+    if type(subtitles) is not list or not subtitles or type(subtitles[0]) is not dict:
+        return None, None
+    name, url = subtitles[0].get("name"), subtitles[0].get("url")
+    return (name if type(name) is str else None), (url if type(url) is str else None)
+
+
+def _strings(value: Any) -> list[str] | None:
+    return [v for v in value if type(v) is str] if type(value) is list else None
+
+
+def _read_json_page(ctx: SyncContext, path: Path, start: _Start, page_size: int) -> SyncResult:
+    """Up to `page_size` watches from `start`; the page ends before the first watch that
+    does not fit, so skipped entries right after a full page are counted in it."""
+    items: list[MediaItem] = []
+    skipped = Counter(start.skipped)
+    last = start.cursor.offset
+    try:
+        with closing(iter_json_array(path, last)) as records:
+            for record, after in records:
+                try:
+                    outcome = json_entry(record)
+                except _BadEntry as bad:
+                    raise _json_error(path, last, after, record, bad.field, bad.problem) from None
+                except ValidationError as exc:
+                    field_name, problem = _validation_problem(exc)
+                    raise _json_error(path, last, after, record, field_name, problem) from None
+                if isinstance(outcome, str):
+                    skipped[outcome] += 1
+                elif len(items) >= page_size:
+                    return SyncResult(items=items, next_cursor=start.encode(last, skipped), has_more=True)
+                else:
+                    items.append(outcome)
+                last = after
+    except ExportFileError as exc:
+        return SyncResult(items=items, next_cursor=start.encode(last, skipped), err=exc.error)
+    except OSError as exc:
+        err = file_parse_error(path, f"cannot read: {exc.strerror}", offset=last)
+        return SyncResult(items=items, next_cursor=start.encode(last, skipped), err=err)
+    if last > start.cursor.offset or start.cursor.offset == 0:
+        _log_skipped(ctx, path, skipped)
+    return SyncResult(items=items, next_cursor=start.encode(last, skipped), has_more=False)
+
+
+def _json_error(
+    path: Path, prev_after: int, after: int, record: Any, field_name: str | None, problem: str
+) -> ExportFileError:
+    """Locate a bad entry: the line of the offending field when it is present, else the
+    line where the entry starts. Error path only, so re-reading the entry is fine."""
+    with path.open("rb") as f:
+        f.seek(prev_after)
+        data = f.read(after - prev_after)
+    skip = len(data) - len(data.lstrip(_SEPARATORS))
+    offset = prev_after + skip
+    if field_name and isinstance(record, dict) and field_name in record:
+        found = data.find(b'"' + field_name.encode() + b'"', skip)
+        if found >= 0:
+            offset = prev_after + found
+    text = repr(record)
+    excerpt = text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
+    return ExportFileError(
+        file_parse_error(
+            path, problem, line=line_at(path, offset), offset=offset, field=field_name, excerpt=excerpt
+        )
+    )
+
+
+def _validation_problem(exc: ValidationError) -> tuple[str | None, str]:
+    first = exc.errors()[0]
+    field_name = ".".join(str(p) for p in first["loc"]) or None
+    return field_name, f"value {first.get('input')!r} cannot be stored as {field_name}: {first['msg']}"
+
+
+# --- HTML dates ------------------------------------------------------------------------
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+# Offsets of the zone abbreviations Takeout writes (from the account's location). An
+# ambiguous one (IST: India or Ireland) is left out on purpose: better an error naming
+# the line than a watch shifted by hours.
+ZONE_OFFSETS_HOURS: dict[str, float] = {
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "WET": 0,
+    "WEST": 1,
+    "BST": 1,
+    "CET": 1,
+    "CEST": 2,
+    "MET": 1,
+    "MEST": 2,
+    "EET": 2,
+    "EEST": 3,
+    "MSK": 3,
+    "AST": -4,
+    "ADT": -3,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
+    "JST": 9,
+    "KST": 9,
+    "HKT": 8,
+    "SGT": 8,
+    "AWST": 8,
+    "ACST": 9.5,
+    "ACDT": 10.5,
+    "AEST": 10,
+    "AEDT": 11,
+    "NZST": 12,
+    "NZDT": 13,
+}
+
+_TIME = r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?: ?(?P<ampm>[AaPp])\.?[Mm]\.?)?"
+_ZONE = r"(?P<zone>[A-Za-z]{1,5})(?P<off>[+-]\d{1,2}(?::?\d{2})?)?"
+_MONTH_FIRST = re.compile(
+    rf"(?P<mon>[A-Za-z]{{3,9}})\.? (?P<day>\d{{1,2}}), (?P<year>\d{{4}}),? {_TIME} {_ZONE}"
+)
+_DAY_FIRST = re.compile(
+    rf"(?P<day>\d{{1,2}}) (?P<mon>[A-Za-z]{{3,9}})\.? (?P<year>\d{{4}}),? {_TIME} {_ZONE}"
+)
+
+
+def parse_html_date(text: str) -> datetime:
+    """A watch time as the English HTML export writes it, in UTC.
+
+    "Mar 15, 2024, 6:23:45 PM GMT" (US) or "15 Mar 2024, 18:23:45 GMT" (UK); newer
+    exports put a narrow no-break space before PM, and the zone may be "GMT+01:00".
+    Raises ValueError saying what is wrong.
+    """
+    clean = re.sub(r"\s+", " ", text).strip()
+    match = _MONTH_FIRST.fullmatch(clean) or _DAY_FIRST.fullmatch(clean)
+    if match is None:
+        raise ValueError(f"not a watch time like 'Mar 15, 2024, 6:23:45 PM GMT': {clean!r}")
+    month = _MONTHS.get(match["mon"].lower())
+    if month is None:
+        raise ValueError(f"unknown month {match['mon']!r} in {clean!r}")
+    hour = int(match["h"])
+    if match["ampm"]:
+        if not 1 <= hour <= 12:
+            raise ValueError(f"hour {hour} is not a 12-hour clock hour in {clean!r}")
+        hour = hour % 12 + (12 if match["ampm"] in "Pp" else 0)
+    zone = _zone(match["zone"], match["off"], clean)
+    try:
+        local = datetime(
+            int(match["year"]), month, int(match["day"]), hour, int(match["mi"]), int(match["s"])
+        )
+    except ValueError as exc:
+        raise ValueError(f"impossible date or time in {clean!r}: {exc}") from None
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _zone(name: str, offset: str | None, clean: str) -> timezone:
+    base = ZONE_OFFSETS_HOURS.get(name.upper())
+    if base is None:
+        raise ValueError(f"unknown time zone abbreviation {name!r} in {clean!r}")
+    delta = timedelta(hours=base)
+    if offset:
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+        delta += sign * timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(delta)
+
+
+# --- HTML ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Part:
+    href: str | None
+    text: str = ""
+
+
+@dataclass
+class _HtmlEntry:
+    """What one `outer-cell` holds, split into <br>-separated lines of text and links."""
+
+    offset: int | None
+    line: int
+    header: list[str] = field(default_factory=list)
+    content: list[tuple[int, list[_Part]]] = field(default_factory=list)
+    caption: list[tuple[bool, str]] = field(default_factory=list)
+
+
+def _div_kind(classes: set[str]) -> str:
+    if "outer-cell" in classes:
+        return "outer"
+    if "header-cell" in classes:
+        return "header"
+    if "content-cell" in classes:
+        if "mdl-typography--caption" in classes:
+            return "caption"
+        if "mdl-typography--body-1" in classes and "mdl-typography--text-right" not in classes:
+            return "content"
+    return "other"
+
+
+class _TakeoutHtmlParser(HTMLParser):
+    """Collects the entries of a Takeout activity page as they close; keeps only the open
+    entry and the finished ones not yet taken, so memory does not grow with the file."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.offsets: deque[int] = deque()
+        self.stack: list[str] = []
+        self.entry: _HtmlEntry | None = None
+        self.finished: list[_HtmlEntry] = []
+        self.link: _Part | None = None
+        self.bold = False
+        self.saw_grid = False
+
+    def region(self) -> str | None:
+        for kind in reversed(self.stack):
+            if kind in ("header", "content", "caption"):
+                return kind
+            if kind == "outer":
+                return None
+        return None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "div":
+            classes = set((dict(attrs).get("class") or "").split())
+            self.saw_grid = self.saw_grid or "mdl-grid" in classes
+            kind = _div_kind(classes)
+            if kind == "outer":
+                # The offsets queue holds the byte offset of every `<div class="outer-cell`
+                # seen in the raw bytes, in order; a tag written differently has none.
+                raw = self.get_starttag_text() or ""
+                offset = self.offsets.popleft() if raw.startswith(_MARKER_TEXT) and self.offsets else None
+                self.entry = _HtmlEntry(offset=offset, line=self.getpos()[0])
+            self.stack.append(kind)
+            return
+        entry, region = self.entry, self.region()
+        if entry is None or region is None:
+            return
+        if tag == "br":
+            if region == "content":
+                entry.content.append((self.getpos()[0], []))
+            elif region == "caption":
+                entry.caption.append((False, ""))
+        elif tag == "a" and region == "content":
+            self.link = _Part(dict(attrs).get("href") or "")
+            self._content_line().append(self.link)
+        elif tag == "b" and region == "caption":
+            self.bold = True
+            entry.caption.append((True, ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div":
+            if self.stack and self.stack.pop() == "outer" and self.entry is not None:
+                self.finished.append(self.entry)
+                self.entry, self.link, self.bold = None, None, False
+        elif tag == "a":
+            self.link = None
+        elif tag == "b" and self.bold and self.entry is not None:
+            self.bold = False
+            self.entry.caption.append((False, ""))
+
+    def handle_data(self, data: str) -> None:
+        entry, region = self.entry, self.region()
+        if entry is None or region is None:
+            return
+        if region == "header":
+            entry.header.append(data)
+        elif region == "content":
+            if self.link is not None:
+                self.link.text += data
+            else:
+                line = self._content_line()
+                if line and line[-1].href is None:
+                    line[-1].text += data
+                else:
+                    line.append(_Part(None, data))
+        elif region == "caption":
+            bold, text = entry.caption[-1] if entry.caption else (False, "")
+            if entry.caption:
+                entry.caption[-1] = (bold, text + data)
+            else:
+                entry.caption.append((bold, data))
+
+    def _content_line(self) -> list[_Part]:
+        assert self.entry is not None
+        if not self.entry.content:
+            self.entry.content.append((self.getpos()[0], []))
+        return self.entry.content[-1][1]
+
+    def take(self) -> list[_HtmlEntry]:
+        done, self.finished = self.finished, []
+        return done
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def html_entry(entry: _HtmlEntry) -> MediaItem | str:
+    """One HTML `outer-cell` as a MediaItem, or the reason it is skipped.
+
+    Content lines: "Watched <a video>title</a>", "<a channel>name</a>", then the time as
+    the last line of plain text (ads have "Watched at 6:20 PM" before it).
+    """
+    lines = [(n, parts) for n, parts in entry.content if any(p.text.strip() for p in parts)]
+    plain = [i for i, (_, parts) in enumerate(lines) if all(p.href is None for p in parts)]
+    if not plain:
+        raise _BadEntry("date", "the entry has no watch time", line=entry.line)
+    date_index = plain[-1]
+    date_line, date_parts = lines[date_index]
+    try:
+        at = parse_html_date("".join(p.text for p in date_parts))
+    except ValueError as exc:
+        raise _BadEntry("date", str(exc), line=date_line) from None
+    sections = _caption_sections(entry.caption)
+    if any(value == ADS_DETAIL for values in sections.values() for value in values):
+        return SKIP_AD
+    original = _squash("".join(p.text for p in lines[0][1])) if lines else ""
+    links = [p for _, parts in lines for p in parts if p.href is not None]
+    if not links or original == REMOVED_TITLE:
+        return SKIP_REMOVED
+    video = links[0]
+    video_id = video_id_from_url(video.href or "")
+    if video_id is None:
+        return SKIP_NOT_VIDEO
+    channel_name, channel_url = _html_channel(lines, links, date_index)
+    return _watch(
+        source="html",
+        header=_squash("".join(entry.header)) or None,
+        original_title=original,
+        name=_squash(video.text),
+        url=video.href or "",
+        video_id=video_id,
+        channel=channel_name,
+        channel_url=channel_url,
+        at=at,
+        products=sections.get("Products"),
+        activity_controls=_activity_controls(sections.get("Why is this here?", [])),
+    )
+
+
+def _html_channel(
+    lines: list[tuple[int, list[_Part]]], links: list[_Part], date_index: int
+) -> tuple[str | None, str | None]:
+    """The channel is the second link; a channel without a page is plain text on the
+    line between the title and the time."""
+    if len(links) > 1:
+        return _squash(links[1].text) or None, links[1].href or None
+    if len(lines) >= 3 and date_index != 1 and all(p.href is None for p in lines[1][1]):
+        return _squash("".join(p.text for p in lines[1][1])) or None, None
+    return None, None
+
+
+def _caption_sections(caption: list[tuple[bool, str]]) -> dict[str, list[str]]:
+    """`<b>Products:</b><br>&emsp;YouTube<br><b>Details:</b>…` as {"Products": ["YouTube"], …}."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for bold, text in caption:
+        clean = _squash(text)
+        if bold:
+            current = sections.setdefault(clean.rstrip(":"), [])
+        elif clean and current is not None:
+            current.append(clean)
+    return sections
+
+
+def _activity_controls(why: list[str]) -> list[str] | None:
+    """The settings named in "…the following settings were on: YouTube watch history."
+    (English only; other languages give None rather than a guess)."""
+    for text in why:
+        _, found, rest = text.partition("settings were on:")
+        if found:
+            names = rest.split(".")[0].replace(" and ", ", ")
+            return [n.strip() for n in names.split(",") if n.strip()]
+    return None
+
+
+class _HtmlPage:
+    """One page of watches from watch-history.html; see the module docstring for paging."""
+
+    def __init__(self, ctx: SyncContext, path: Path, start: _Start, page_size: int) -> None:
+        self.ctx, self.path, self.page_size = ctx, path, page_size
+        self.start = start
+        self.items: list[MediaItem] = []
+        self.skipped = Counter(start.skipped)
+        self.base_line: int | None = None
+
+    def read(self) -> SyncResult:
+        try:
+            if not self._resumable(self.start.cursor.offset):
+                self.start = self.start.restart()
+                self.skipped = Counter()
+            return self._read()
+        except ExportFileError as exc:
+            return SyncResult(items=self.items, next_cursor=self._error_cursor(exc), err=exc.error)
+        except OSError as exc:
+            err = file_parse_error(self.path, f"cannot read: {exc.strerror}")
+            return SyncResult(
+                items=self.items,
+                next_cursor=self.start.encode(self.start.cursor.offset, self.start.skipped),
+                err=err,
+            )
+
+    def _resumable(self, offset: int) -> bool:
+        """A stored offset must be the start of an entry or the end of the file."""
+        if offset == 0 or offset == self.path.stat().st_size:
+            return True
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            return f.read(len(_MARKER)) == _MARKER
+
+    def _read(self) -> SyncResult:
+        parser = _TakeoutHtmlParser()
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = self.start.cursor.offset
+        tail = b""
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            while block := f.read(_HTML_CHUNK):
+                window = tail + block
+                base = offset - len(tail)
+                found = window.find(_MARKER)
+                while found >= 0:
+                    parser.offsets.append(base + found)
+                    found = window.find(_MARKER, found + 1)
+                bom = len(codecs.BOM_UTF8) if offset == 0 and block.startswith(codecs.BOM_UTF8) else 0
+                parser.feed(self._decode(decoder, block[bom:], offset + bom))
+                offset += len(block)
+                tail = window[-(len(_MARKER) - 1) :]
+                stop = self._take(parser)
+                if stop is not None:
+                    return stop
+            self._decode(decoder, b"", offset, final=True)
+            parser.close()
+        stop = self._take(parser)
+        if stop is not None:
+            return stop
+        if parser.entry is not None:
+            raise self._error(parser.entry, None, "file is truncated inside this entry", parser.entry.line)
+        if self.start.cursor.offset == 0 and not parser.saw_grid:
+            raise ExportFileError(
+                file_parse_error(
+                    self.path,
+                    "not a Takeout activity page: no 'mdl-grid' / 'outer-cell' entries found",
+                    line=1,
+                )
+            )
+        if offset > self.start.cursor.offset or self.start.cursor.offset == 0:
+            _log_skipped(self.ctx, self.path, self.skipped)
+        return SyncResult(
+            items=self.items, next_cursor=self.start.encode(offset, self.skipped), has_more=False
+        )
+
+    def _decode(
+        self, decoder: codecs.IncrementalDecoder, block: bytes, offset: int, final: bool = False
+    ) -> str:
+        try:
+            return decoder.decode(block, final)
+        except UnicodeDecodeError as exc:
+            at = offset + exc.start
+            raise ExportFileError(
+                file_parse_error(self.path, "not valid UTF-8 text", line=line_at(self.path, at), offset=at)
+            ) from None
+
+    def _take(self, parser: _TakeoutHtmlParser) -> SyncResult | None:
+        """Turn finished entries into items; a result once the page is full."""
+        for entry in parser.take():
+            try:
+                outcome = html_entry(entry)
+            except _BadEntry as bad:
+                raise self._error(entry, bad.field, bad.problem, bad.line) from None
+            except ValidationError as exc:
+                field_name, problem = _validation_problem(exc)
+                raise self._error(entry, field_name, problem, entry.line) from None
+            if isinstance(outcome, str):
+                self.skipped[outcome] += 1
+            elif len(self.items) >= self.page_size and entry.offset is not None:
+                # An entry whose tag was written differently has no offset to resume at,
+                # so the page grows past page_size until one that has.
+                cursor = self.start.encode(entry.offset, self.skipped)
+                return SyncResult(items=self.items, next_cursor=cursor, has_more=True)
+            else:
+                self.items.append(outcome)
+        return None
+
+    def _error(
+        self, entry: _HtmlEntry, field_name: str | None, problem: str, line: int | None
+    ) -> _EntryError:
+        """Parser lines count from where this call started reading; make them absolute."""
+        if self.base_line is None:
+            self.base_line = line_at(self.path, self.start.cursor.offset)
+        where = f" (entry starting at byte {entry.offset})" if entry.offset is not None else ""
+        error = file_parse_error(
+            self.path,
+            problem + where,
+            line=self.base_line + (line or entry.line) - 1,
+            field=field_name,
+        )
+        error.details["byte_offset"] = entry.offset
+        return _EntryError(error, entry.offset)
+
+    def _error_cursor(self, exc: ExportFileError) -> str:
+        """At the broken entry when its offset is known, else where this page started
+        (re-reading is harmless with SKIP dedup; skipping data is not)."""
+        if isinstance(exc, _EntryError) and exc.resume_at is not None:
+            return self.start.encode(exc.resume_at, self.skipped)
+        return self.start.encode(self.start.cursor.offset, self.start.skipped)
