@@ -12,6 +12,7 @@ Routes:
     GET  /api/v1/plugins/{name}/connect         starts OAuth (302 to the platform)
     GET  /connect/{name}/callback               OAuth redirect target
     POST /connect/{name}/apikey                 API-key plugins (validated first)
+    POST /connect/{name}/account                public-data plugins: the user's name there
     POST /upload/{name}                         file-import plugins (into the inbox)
     POST /api/v1/plugins/{name}/disconnect      deletes the stored credentials
     GET  /style.css                             the only asset (CSP forbids inline styles)
@@ -298,13 +299,15 @@ def create_app(
         assert user is not None
         name = request.path_params["name"]
         plugin = plugin_or_none(name)
-        if plugin is None or plugin.auth_type != AuthType.API_KEY:
-            return message("Unknown source", f"There is no API-key source named {name!r}.", 404)
+        if plugin is None or plugin.auth_type not in (AuthType.API_KEY, AuthType.NONE):
+            return message("Unknown source", f"There is no API-key or public source named {name!r}.", 404)
         form = await request.form()
-        key = str(form.get("api_key") or "").strip()
+        key = str(form.get("api_key") or "").strip() or None
         account = str(form.get("account") or "").strip() or None
-        if not key:
+        if plugin.auth_type == AuthType.API_KEY and not key:
             return message("No key", "Paste the API key into the form.", 400)
+        if plugin.auth_type == AuthType.NONE and not account:
+            return message("No name", f"Type your name on {name} into the form.", 400)
         creds = Credentials(api_key=key, account=account)
         ctx = SyncContext(user_id=user, page_size=1)
         try:
@@ -314,7 +317,7 @@ def create_app(
             log.warning("validating the %s key failed: %s", name, type(exc).__name__)
             err = None
         if err is not None and err.code in _REFUSING_CODES:
-            return message("Key refused", f"{name} refused the key: {err.message}", 400)
+            return message("Refused", f"{name} refused it: {err.message}", 400)
         await run_in_threadpool(credentials.save, user, name, creds)
         await run_in_threadpool(mark, user, name, CONNECTED, "API key added in the web app")
         await run_in_threadpool(notify_connected, user, name)
@@ -381,6 +384,7 @@ def create_app(
             Route("/api/v1/plugins/{name}/disconnect", disconnect, methods=["POST"]),
             Route("/connect/{name}/callback", callback, methods=["GET"]),
             Route("/connect/{name}/apikey", api_key, methods=["POST"]),
+            Route("/connect/{name}/account", api_key, methods=["POST"]),
             Route("/upload/{name}", upload, methods=["POST"]),
         ]
     )

@@ -58,7 +58,7 @@ _AUTH_LABEL = {
     AuthType.OAUTH: "sign in with the platform",
     AuthType.API_KEY: "API key",
     AuthType.FILE_IMPORT: "upload an export file",
-    AuthType.NONE: "nothing needed",
+    AuthType.NONE: "your public username",
 }
 
 
@@ -73,7 +73,7 @@ def plugin_row(plugin: SourcePlugin, state: str, csrf_token: str) -> str:
             f'<input type="file" name="file" aria-label="Export file for {name}" required> '
             '<button type="submit">Upload</button></form>'
         )
-    elif state in (CONNECTED, NEEDS_REAUTH) and auth != AuthType.NONE:
+    elif state in (CONNECTED, NEEDS_REAUTH):
         reconnect = (
             f' <a class="button" href="/api/v1/plugins/{name}/connect">Reconnect</a>'
             if auth == AuthType.OAUTH and state == NEEDS_REAUTH
@@ -90,6 +90,12 @@ def plugin_row(plugin: SourcePlugin, state: str, csrf_token: str) -> str:
             f'<form method="post" action="/connect/{name}/apikey">{csrf_field(csrf_token)}'
             f'<input name="account" placeholder="username on {name}" aria-label="{name} username"> '
             f'<input name="api_key" type="password" placeholder="API key" aria-label="{name} API key" required> '
+            '<button type="submit">Connect</button></form>'
+        )
+    elif auth == AuthType.NONE:
+        action = (
+            f'<form method="post" action="/connect/{name}/account">{csrf_field(csrf_token)}'
+            f'<input name="account" placeholder="username on {name}" aria-label="{name} username" required> '
             '<button type="submit">Connect</button></form>'
         )
     else:

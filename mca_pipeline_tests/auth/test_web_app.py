@@ -20,13 +20,21 @@ from mca_pipeline.auth.sign_in import issue_token
 from mca_pipeline.auth.web_app import create_app, safe_filename
 from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs.export_folders import ExportFolders
-from mca_pipeline.plugins import LastfmPlugin, NetflixPlugin, SpotifyExportPlugin, SpotifyPlugin
+from mca_pipeline.plugins import (
+    LastfmPlugin,
+    ListenbrainzPlugin,
+    NetflixPlugin,
+    SpotifyExportPlugin,
+    SpotifyPlugin,
+)
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.connections import connection_state
 from mca_pipeline_tests.fakes.lastfm_api import BASE as LASTFM_BASE
 from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
 from mca_pipeline_tests.fakes.spotify_web_api import API as SPOTIFY_API
 from mca_pipeline_tests.fakes.spotify_web_api import FakeSpotify
+
+LISTENBRAINZ = "https://api.listenbrainz.org"
 
 PUBLIC = "http://127.0.0.1:8642"
 REDIRECT = f"{PUBLIC}/connect/spotify/callback"
@@ -96,6 +104,12 @@ class Env:
         registry.register(
             LastfmPlugin(client=httpx.Client(transport=self.lastfm.transport(), base_url=LASTFM_BASE))
         )
+        self.listenbrainz_requests: list[httpx.Request] = []
+        registry.register(
+            ListenbrainzPlugin(
+                client=httpx.Client(transport=httpx.MockTransport(self.listenbrainz), base_url=LISTENBRAINZ)
+            )
+        )
         self.app = create_app(
             registry,
             self.warehouse,
@@ -107,6 +121,20 @@ class Env:
             states=StateStore(clock=self.clock),
         )
         self.token = {user: issue_token(self.warehouse, user) for user in ("alice", "bob")}
+
+    def listenbrainz(self, request: httpx.Request) -> httpx.Response:
+        """ListenBrainz' public listens: one user exists, others are 404 like the real API."""
+        self.listenbrainz_requests.append(request)
+        if request.url.path != "/1/user/mv_listener/listens":
+            return httpx.Response(404, json={"code": 404, "error": "Cannot find user: nobody"})
+        payload = {
+            "count": 0,
+            "user_id": "mv_listener",
+            "listens": [],
+            "latest_listen_ts": 0,
+            "oldest_listen_ts": 0,
+        }
+        return httpx.Response(200, json={"payload": payload})
 
     def client(self) -> TestClient:
         return TestClient(self.app, follow_redirects=False)
@@ -217,6 +245,7 @@ def test_plugins_json(env: Env) -> None:
         {"name": "spotify_export", "auth_type": "file_import", "state": "not_connected"},
         {"name": "spotify", "auth_type": "oauth", "state": "not_connected"},
         {"name": "lastfm", "auth_type": "api_key", "state": "not_connected"},
+        {"name": "listenbrainz", "auth_type": "none", "state": "not_connected"},
     ]
 
 
@@ -564,3 +593,18 @@ def test_the_real_apps_first_sync_adds_the_partition_and_runs_the_asset_in_dagst
                 con.execute("SELECT count(*) FROM media_items WHERE user_id = 'alice'").fetchall()[0][0] > 0
             )
         assert instance.get_runs(), "the first sync is a Dagster run, visible in the UI"
+
+
+def test_a_public_source_connects_with_the_users_name_checked_first(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    page = client.get("/").text
+    assert 'action="/connect/listenbrainz/account"' in page
+    refused = client.post("/connect/listenbrainz/account", data={"account": "nobody", "csrf_token": token})
+    assert refused.status_code == 400 and env.credentials.load("alice", "listenbrainz") is None
+    response = client.post(
+        "/connect/listenbrainz/account", data={"account": "mv_listener", "csrf_token": token}
+    )
+    assert response.status_code == 303
+    creds = env.credentials.load("alice", "listenbrainz")
+    assert creds is not None and creds.account == "mv_listener" and creds.api_key is None
+    assert env.state("alice", "listenbrainz") == "connected"
