@@ -131,13 +131,7 @@ def demo(user: str, ui: bool, port: int) -> None:
         mat = event.materialization
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
         name = mat.asset_key.to_user_string()
-        if "new" in meta:
-            click.echo(
-                f"{name:<16} new {meta['new']:>6,}  skipped {meta['skipped']:>6,}  "
-                f"files {meta['files']}  total stored {meta['dagster/row_count']:,}"
-            )
-        else:
-            click.echo(f"{name:<16} {meta['items']:,} items, {meta['hours']:,} hours in all")
+        click.echo(f"{name:<16} {_summary_line(meta)}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
@@ -151,6 +145,20 @@ def demo(user: str, ui: bool, port: int) -> None:
     click.echo(f"Inbox:     drop more exports into {folders.inbox_root}/<user>/<plugin>/")
     if ui:
         _exec_dagster_dev(port)
+
+
+def _summary_line(meta: dict[str, object]) -> str:
+    """One line per materialized asset, from the counts its metadata carries."""
+    if "new" in meta:
+        return (
+            f"new {meta['new']:>6,}  skipped {meta['skipped']:>6,}  "
+            f"files {meta['files']}  total stored {meta['dagster/row_count']:,}"
+        )
+    if "real_plays" in meta:
+        return f"{meta['plays']:,} music plays are {meta['real_plays']:,} real plays"
+    if "items" in meta:
+        return f"{meta['items']:,} items, {meta['hours']:,} hours in all"
+    return "done"
 
 
 @main.command()

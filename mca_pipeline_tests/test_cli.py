@@ -406,3 +406,19 @@ def test_connect_a_public_data_source_with_an_account(project: Path) -> None:
     creds = VaultCredentialStore(Warehouse.default(), Vault()).load("alice", "listenbrainz")
     assert creds is not None and creds.account == "mv_listener"
     assert_one_line_error(mca("connect", "listenbrainz", "--user", "alice"), "--account")
+
+
+def test_demo_imports_every_bundled_sample_and_a_second_run_adds_nothing(project: Path) -> None:
+    first = ok("demo")
+    for source in ("netflix", "spotify_export", "tiktok", "youtube_takeout", "instapaper"):
+        line = next(row for row in first.splitlines() if row.startswith(source + " "))
+        assert "new      0" not in line and "files 0" not in line, line
+    assert "media_history" in first and "unified_plays" in first
+    assert "Dagster:" in first and "Warehouse:" in first
+    again = ok("demo")
+    for source in ("netflix", "spotify_export", "tiktok", "youtube_takeout", "instapaper"):
+        line = next(row for row in again.splitlines() if row.startswith(source + " "))
+        assert "new      0" in line, line
+    instance = DagsterInstance.get()
+    assert instance.has_dynamic_partition("users", "demo")
+    assert len(instance.get_runs()) == 2
