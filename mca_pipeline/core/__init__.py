@@ -4,6 +4,7 @@ Imports neither dagster nor duckdb, so a plugin can be written and tested with n
 but its platform's payloads.
 """
 
+from mca_pipeline.core.enrichment import EnrichmentCache, EnrichmentFailed, EnrichmentSkipped
 from mca_pipeline.core.models import (
     AuthType,
     Credentials,
@@ -23,6 +24,9 @@ __all__ = [
     "AuthType",
     "Credentials",
     "DedupPolicy",
+    "EnrichmentCache",
+    "EnrichmentFailed",
+    "EnrichmentSkipped",
     "ErrorCode",
     "MediaItem",
     "MediaType",

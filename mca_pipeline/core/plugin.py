@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from mca_pipeline.core.enrichment import EnrichmentCache
 from mca_pipeline.core.models import AuthType, Credentials, DedupPolicy, MediaItem, OAuthConfig, SyncResult
 
 
@@ -26,6 +27,7 @@ class SyncContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mca_pipeline.plugin"))
     cancelled: threading.Event = field(default_factory=threading.Event)
     page_size: int = 50_000
+    cache: EnrichmentCache = field(default_factory=EnrichmentCache)
 
     def is_cancelled(self) -> bool:
         return self.cancelled.is_set()
@@ -52,5 +54,10 @@ class SourcePlugin(Protocol):
         ...
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Add platform-specific tags; return items unchanged when there is nothing to add."""
+        """Add platform-specific tags; return items unchanged when there is nothing to add.
+
+        Lookups go through `ctx.cache`; raise EnrichmentSkipped when the enrichment cannot
+        run (no API key) and EnrichmentFailed when the platform fails as a whole. A single
+        item that cannot be enriched is returned unchanged, never failing the batch.
+        """
         ...
