@@ -9,6 +9,7 @@ from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 from mca_pipeline.auth import CredentialStore, VaultCredentialStore
 from mca_pipeline.core import AuthType, PluginRegistry
 from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
+from mca_pipeline.defs.enrichment_assets import build_enrichment_assets
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
 from mca_pipeline.defs.history import build_media_history
 from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
@@ -35,15 +36,19 @@ def build_definitions(
     api = [p for p in registry if p.auth_type != AuthType.FILE_IMPORT]
     history = build_media_history(list(sources))
     unified = build_unified_plays(registry, list(sources))
+    enrichment = build_enrichment_assets(registry, list(sources), retry_policy)
     # API sources run on their schedules; the inbox and the ingest job cover the imports.
     imports = AssetSelection.assets(
-        *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT], history, unified
+        *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT],
+        history,
+        unified,
+        *enrichment,
     )
     sensors = [build_inbox_sensor(registry, imports)]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(
-        assets=[*sources.values(), history, unified],
+        assets=[*sources.values(), history, unified, *enrichment],
         sensors=sensors,
         schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
         jobs=[

@@ -46,6 +46,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "lastfm"
 DEFAULT_BASE_URL = "https://ws.audioscrobbler.com"
@@ -158,12 +159,14 @@ class LastfmPlugin:
         page_limit: int = 200,
         *,
         clock: Callable[[], float] = time.time,
+        tags: LastfmTags | None = None,
     ) -> None:
         if not 1 <= page_limit <= 1000:
             raise ValueError(f"page_limit must be 1..1000 (Last.fm's bounds), got {page_limit}")
         if client is None:
             client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._client = client
+        self._tags = tags
         self._page_limit = page_limit
         self._clock = clock
         self._timeout_s = timeout_s
@@ -211,8 +214,11 @@ class LastfmPlugin:
         return self._walk(ctx, user, secret, state, cursor)
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Tags (track.getTopTags) come in a later issue; nothing to add yet."""
-        return items
+        """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
+        built on first use unless one was given to the constructor."""
+        if self._tags is None:
+            self._tags = LastfmTags()
+        return self._tags.enrich_items(ctx, items)
 
     # --- paging ------------------------------------------------------------------------
 

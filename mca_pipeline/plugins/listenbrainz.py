@@ -49,6 +49,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "listenbrainz"
 DEFAULT_BASE_URL = "https://api.listenbrainz.org"
@@ -153,12 +154,14 @@ class ListenbrainzPlugin:
         count: int = MAX_ITEMS_PER_GET,
         *,
         user_agent: str = DEFAULT_USER_AGENT,
+        tags: LastfmTags | None = None,
     ) -> None:
         if not 1 <= count <= MAX_ITEMS_PER_GET:
             raise ValueError(f"count must be 1..{MAX_ITEMS_PER_GET} (ListenBrainz's bounds), got {count}")
         if client is None:
             client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._client = client
+        self._tags = tags
         self._count = count
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         # An injected client without a base URL still needs an absolute URL.
@@ -200,8 +203,11 @@ class ListenbrainzPlugin:
             return SyncResult(next_cursor=cursor, err=PluginError(code=ErrorCode.UPSTREAM, message=message))
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Nothing platform-specific to add: tags and MBIDs already come with each listen."""
-        return items
+        """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
+        built on first use unless one was given to the constructor."""
+        if self._tags is None:
+            self._tags = LastfmTags()
+        return self._tags.enrich_items(ctx, items)
 
     # --- paging ------------------------------------------------------------------------
 

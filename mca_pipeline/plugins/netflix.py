@@ -24,7 +24,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mca_pipeline.core import (
     AuthType,
@@ -44,6 +44,9 @@ from mca_pipeline.plugins.export_files import (
     line_at,
     require_file,
 )
+
+if TYPE_CHECKING:
+    from mca_pipeline.enrich.tmdb import TmdbGenres
 
 PLATFORM = "netflix"
 
@@ -121,9 +124,19 @@ class NetflixPlugin:
         except ExportFileError as exc:
             return SyncResult(err=exc.error)
 
+    def __init__(self, *, tmdb: TmdbGenres | None = None) -> None:
+        self._tmdb = tmdb
+
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Netflix exports carry no genres or tags to add, so items pass through unchanged."""
-        return items
+        """TMDB genres and id for each title (series for episodes); see `mca_pipeline.enrich.tmdb`.
+
+        Raises EnrichmentSkipped when neither TMDB_API_KEY nor TMDB_READ_TOKEN is set.
+        """
+        if self._tmdb is None:
+            from mca_pipeline.enrich.tmdb import TmdbGenres
+
+            self._tmdb = TmdbGenres()
+        return self._tmdb.enrich_items(ctx, items)
 
 
 def parse_title(title: str) -> dict[str, Any]:

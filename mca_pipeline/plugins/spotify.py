@@ -50,6 +50,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "spotify"
 API_BASE_URL = "https://api.spotify.com"
@@ -119,13 +120,19 @@ class SpotifyPlugin:
     schedule_cron = "*/30 * * * *"
 
     def __init__(
-        self, client: httpx.Client | None = None, base_url: str = API_BASE_URL, timeout_s: float = 20.0
+        self,
+        client: httpx.Client | None = None,
+        base_url: str = API_BASE_URL,
+        timeout_s: float = 20.0,
+        *,
+        tags: LastfmTags | None = None,
     ) -> None:
         """`client` is used as given (tests inject one with a MockTransport); without
         one, a client with `base_url` and a `timeout_s` timeout on every phase is built."""
         if client is None:
             client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._client = client
+        self._tags = tags
         # An injected client without a base URL still needs an absolute URL.
         self._url = (
             RECENTLY_PLAYED_PATH if client.base_url.host else base_url.rstrip("/") + RECENTLY_PLAYED_PATH
@@ -160,8 +167,11 @@ class SpotifyPlugin:
             )
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Nothing platform-specific to add yet."""
-        return items
+        """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
+        built on first use unless one was given to the constructor."""
+        if self._tags is None:
+            self._tags = LastfmTags()
+        return self._tags.enrich_items(ctx, items)
 
 
 # --- one sync call ---------------------------------------------------------------------

@@ -32,6 +32,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.enrich.lastfm_tags import LastfmTags
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
@@ -89,6 +90,9 @@ class SpotifyExportPlugin:
     #: When the same play reaches several sources, whose copy counts (lower wins): export rows carry ms_played and every play of the account.
     unify_rank = 10
 
+    def __init__(self, *, tags: LastfmTags | None = None) -> None:
+        self._tags = tags
+
     def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
         """Read up to `ctx.page_size` plays from the file, starting after `cursor`.
 
@@ -109,8 +113,11 @@ class SpotifyExportPlugin:
         return _read_page(path, start, max(1, ctx.page_size))
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Exports carry no genres or tags; nothing to add."""
-        return items
+        """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
+        built on first use unless one was given to the constructor."""
+        if self._tags is None:
+            self._tags = LastfmTags()
+        return self._tags.enrich_items(ctx, items)
 
 
 def _read_page(path: Path, start: FileCursor, page_size: int) -> SyncResult:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
@@ -58,6 +58,9 @@ from mca_pipeline.plugins.export_files import (
     line_at,
     require_file,
 )
+
+if TYPE_CHECKING:
+    from mca_pipeline.enrich.youtube_videos import YoutubeVideoDetails
 
 PLATFORM = "youtube_takeout"
 
@@ -143,9 +146,20 @@ class YoutubeTakeoutPlugin:
             return _HtmlPage(ctx, path, start, page_size).read()
         return _read_json_page(ctx, path, start, page_size)
 
+    def __init__(self, *, video_details: YoutubeVideoDetails | None = None) -> None:
+        self._video_details = video_details
+
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        """Takeout carries no tags or durations; videos.list would, but needs OAuth."""
-        return items
+        """Category, topics, duration and channel from videos.list (public data, read with
+        YOUTUBE_API_KEY); see `mca_pipeline.enrich.youtube_videos`.
+
+        Raises EnrichmentSkipped when YOUTUBE_API_KEY is not set.
+        """
+        if self._video_details is None:
+            from mca_pipeline.enrich.youtube_videos import YoutubeVideoDetails
+
+            self._video_details = YoutubeVideoDetails()
+        return self._video_details.enrich_items(ctx, items)
 
 
 # --- cursor ----------------------------------------------------------------------------

@@ -109,6 +109,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (user_id, platform, external_id)
     );
     """,
+    # 5: enrichment: when plugin Enrich ran on an item, its universal tags, and the
+    # lookup cache shared by all users (one call per artist or title, ever).
+    """
+    ALTER TABLE media_items ADD COLUMN plugin_enriched_at TIMESTAMPTZ;
+    ALTER TABLE media_items ADD COLUMN universal_tags JSON;
+    CREATE TABLE enrichment_cache (
+        kind        VARCHAR NOT NULL,
+        key         VARCHAR NOT NULL,
+        value       JSON,
+        fetched_at  TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,13 @@ NETFLIX = FIXTURES / "netflix"
 def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipeline) -> None:
     defs = pipeline.defs
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert keys == {*build_registry().names(), "media_history", "unified_plays"}
+    assert keys == {
+        *build_registry().names(),
+        "media_history",
+        "unified_plays",
+        "plugin_enrichment",
+        "universal_tags",
+    }
     for name in keys:
         assert defs.resolve_assets_def(name).partitions_def.name == "users"  # type: ignore[union-attr]
     history = defs.resolve_assets_def("media_history")

@@ -24,6 +24,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    EnrichmentSkipped,
     ErrorCode,
     MediaItem,
     MediaType,
@@ -274,10 +275,12 @@ def test_page_limit_must_be_within_lastfms_bounds() -> None:
         LastfmPlugin(client=FakeLastfm({}).client(), page_limit=1001)
 
 
-def test_enrich_returns_the_items_unchanged() -> None:
+def test_enrich_without_a_lastfm_key_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LASTFM_API_KEY", raising=False)
     items = sync(FakeLastfm(TWO_PAGES)).items
     plugin = LastfmPlugin(client=FakeLastfm({}).client())
-    assert plugin.enrich(SyncContext(user_id="alice"), CREDS, items) == items
+    with pytest.raises(EnrichmentSkipped, match="LASTFM_API_KEY"):
+        plugin.enrich(SyncContext(user_id="alice"), CREDS, items)
 
 
 # --- syncing -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    EnrichmentSkipped,
     ErrorCode,
     MediaItem,
     MediaType,
@@ -321,10 +322,12 @@ def test_count_must_be_within_listenbrainz_bounds(count: int) -> None:
         ListenbrainzPlugin(client=FakeListenBrainz().client(), count=count)
 
 
-def test_enrich_returns_the_items_unchanged() -> None:
+def test_enrich_without_a_lastfm_key_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LASTFM_API_KEY", raising=False)
     items = sync(FakeListenBrainz()).items
     plugin = ListenbrainzPlugin(client=FakeListenBrainz().client())
-    assert plugin.enrich(SyncContext(user_id="alice"), CREDS, items) == items
+    with pytest.raises(EnrichmentSkipped, match="LASTFM_API_KEY"):
+        plugin.enrich(SyncContext(user_id="alice"), CREDS, items)
 
 
 # --- syncing -------------------------------------------------------------------------

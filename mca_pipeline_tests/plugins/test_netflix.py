@@ -18,6 +18,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    EnrichmentSkipped,
     ErrorCode,
     MediaItem,
     MediaType,
@@ -99,10 +100,13 @@ def test_plugin_meets_the_contract_and_registers() -> None:
     assert registry.names() == ["netflix"]
 
 
-def test_enrich_returns_the_items_unchanged() -> None:
+def test_enrich_without_a_tmdb_key_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMDB_API_KEY", raising=False)
+    monkeypatch.delenv("TMDB_READ_TOKEN", raising=False)
     items = items_of(US)
     ctx = SyncContext(user_id="alice")
-    assert NetflixPlugin().enrich(ctx, Credentials(file=US), items) == items
+    with pytest.raises(EnrichmentSkipped, match="TMDB"):
+        NetflixPlugin().enrich(ctx, Credentials(file=US), items)
 
 
 # --- NetflixViewingHistory.csv, US -------------------------------------------------------------

@@ -22,6 +22,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    EnrichmentSkipped,
     ErrorCode,
     MediaItem,
     MediaType,
@@ -793,9 +794,10 @@ def test_injected_client_without_base_url_still_reaches_the_api() -> None:
     assert str(api.requests[0].url).startswith(f"{BASE}{PATH}?")
 
 
-def test_enrich_returns_items_unchanged() -> None:
+def test_enrich_without_a_lastfm_key_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LASTFM_API_KEY", raising=False)
     result = run(Api(pages(ok("recently_played_after.json"))), str(LANTERN_1))
     plugin = plugin_for(Api(pages()))
     ctx, creds = SyncContext(user_id="alice"), Credentials(access_token=TOKEN)
-
-    assert plugin.enrich(ctx, creds, result.items) == result.items
+    with pytest.raises(EnrichmentSkipped, match="LASTFM_API_KEY"):
+        plugin.enrich(ctx, creds, result.items)

@@ -17,6 +17,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    EnrichmentSkipped,
     ErrorCode,
     MediaItem,
     MediaType,
@@ -90,10 +91,12 @@ def test_plugin_declares_a_file_import_with_skip_dedup() -> None:
     assert registry.names() == ["spotify_export"]
 
 
-def test_enrich_returns_the_items_unchanged() -> None:
+def test_enrich_without_a_lastfm_key_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LASTFM_API_KEY", raising=False)
     items = read_all(NEW_1)
     ctx = SyncContext(user_id="alice")
-    assert SpotifyExportPlugin().enrich(ctx, Credentials(file=NEW_1), items) == items
+    with pytest.raises(EnrichmentSkipped, match="LASTFM_API_KEY"):
+        SpotifyExportPlugin().enrich(ctx, Credentials(file=NEW_1), items)
 
 
 # --- extended history, newer schema --------------------------------------------------

@@ -21,6 +21,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    EnrichmentSkipped,
     ErrorCode,
     MediaItem,
     MediaType,
@@ -124,9 +125,11 @@ def test_plugin_declares_a_file_import_with_skip_dedup() -> None:
     assert registry.names() == ["youtube_takeout"]
 
 
-def test_enrich_returns_the_items_unchanged() -> None:
+def test_enrich_without_a_youtube_key_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("YOUTUBE_API_KEY", raising=False)
     items = read_all(JSON_FILE)
-    assert YoutubeTakeoutPlugin().enrich(SyncContext(user_id="alice"), Credentials(), items) == items
+    with pytest.raises(EnrichmentSkipped, match="YOUTUBE_API_KEY"):
+        YoutubeTakeoutPlugin().enrich(SyncContext(user_id="alice"), Credentials(), items)
 
 
 # --- watch-history.json --------------------------------------------------------------

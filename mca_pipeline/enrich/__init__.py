@@ -1,0 +1,1 @@
+"""Plugin enrichment helpers: lookups of tags and metadata from external APIs."""

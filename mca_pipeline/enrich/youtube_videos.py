@@ -1,0 +1,420 @@
+"""YouTube category, topics, duration and channel for watched videos (PLATFORMS.md 3.2).
+
+Takeout items carry `raw_metadata["video_id"]` but no duration, category or topics.
+`videos.list?part=snippet,contentDetails,topicDetails&id=<up to 50 ids>` gives them for
+public data with an API key (`YOUTUBE_API_KEY`), 1 quota unit per 50 videos.
+
+Cache (`ctx.cache`): kind "youtube:video" keyed by video id, holding
+`{"category_id", "topics", "duration_s", "channel"}`, or None for a video that
+videos.list leaves out (deleted or private); kind "youtube:categories" keyed "US"
+(`videoCategories.list?part=snippet&regionCode=US`), holding {category id: title}.
+
+Returned items get `duration` when they had none, topic names as tags
+(`https://en.wikipedia.org/wiki/Pop_music` -> "pop music") and
+`raw_metadata["youtube"] = {"category_id", "category", "topics", "duration_s", "channel"}`.
+Unavailable videos are returned unchanged.
+
+Errors: 403 quotaExceeded / dailyLimitExceeded is rate_limit until the next midnight
+Pacific time; 429 or rateLimitExceeded is rate_limit with Retry-After; a rejected key
+(400 API_KEY_INVALID / keyInvalid, 401, 403 forbidden) is permission_denied; 5xx,
+timeouts and network errors are upstream: each raises EnrichmentFailed. A batch whose
+answer is not the videos.list shape (or another 4xx) leaves its items unchanged with
+`raw_metadata["enrichment_error"]`. The key travels as `key=` and is masked in messages
+and in httpx's request log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from mca_pipeline.core import (
+    EnrichmentFailed,
+    EnrichmentSkipped,
+    ErrorCode,
+    MediaItem,
+    PluginError,
+    SyncContext,
+)
+from mca_pipeline.plugins.youtube import parse_duration, until_quota_reset
+
+DEFAULT_BASE_URL = "https://www.googleapis.com/youtube/v3"
+VIDEO_KIND = "youtube:video"
+CATEGORIES_KIND = "youtube:categories"
+REGION = "US"
+BATCH = 50
+RATE_LIMIT_WAIT = timedelta(seconds=60)
+RAW_CHARS = 300
+SKIP_MESSAGE = "YouTube video details skipped: YOUTUBE_API_KEY is not set"
+
+_REDACTED = "[REDACTED]"
+_KEY_PARAM = re.compile(r"([?&]key=)[^&\s\"'<>]+", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
+_KEY_REASONS = frozenset(
+    {
+        "keyInvalid",
+        "API_KEY_INVALID",
+        "forbidden",
+        "API_KEY_SERVICE_BLOCKED",
+        "accessNotConfigured",
+        "keyExpired",
+    }
+)
+
+
+class _BatchError(Exception):
+    """A videos.list answer that is unusable for one batch of ids."""
+
+
+def topic_name(url: str) -> str:
+    """`https://en.wikipedia.org/wiki/Pop_music` -> `pop music`."""
+    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return (unquote(last).replace("_", " ").strip() or url).lower()
+
+
+class YoutubeVideoDetails:
+    """Adds videos.list details to items that carry a `video_id`."""
+
+    name = "youtube_video_details"
+
+    def __init__(
+        self,
+        client: httpx.Client | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 20.0,
+        api_key: str | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+        self._api_key = api_key
+        self._clock = clock
+
+    def enrich_items(self, ctx: SyncContext, items: list[MediaItem]) -> list[MediaItem]:
+        """Items with YouTube details; items without a video id come back unchanged.
+
+        Raises EnrichmentSkipped without a key (only when some item needs a lookup) and
+        EnrichmentFailed when YouTube fails as a whole.
+        """
+        wanted = [i for i, item in enumerate(items) if _video_id(item)]
+        if not wanted:
+            return list(items)
+        key = self._api_key or os.environ.get("YOUTUBE_API_KEY") or ""
+        if not key:
+            raise EnrichmentSkipped(SKIP_MESSAGE)
+        self._key = key
+        client, timeout = self._http()
+        videos: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        missing: list[str] = []
+        for index in wanted:
+            video_id = _video_id(items[index])
+            assert video_id is not None
+            if video_id in videos or video_id in missing:
+                continue
+            cached = ctx.cache.get(VIDEO_KIND, video_id)
+            if cached is ctx.cache.MISSING:
+                missing.append(video_id)
+            else:
+                videos[video_id] = cached
+        for start in range(0, len(missing), BATCH):
+            batch = missing[start : start + BATCH]
+            params = {"part": "snippet,contentDetails,topicDetails", "id": ",".join(batch)}
+            try:
+                found = _parse_videos(self._get(ctx, client, timeout, "videos", params, "videos.list"), ctx)
+            except _BatchError as exc:
+                ctx.log.warning("youtube: videos.list batch of %d failed: %s", len(batch), exc)
+                errors.update(dict.fromkeys(batch, str(exc)))
+                continue
+            for video_id in batch:
+                value = found.get(video_id)
+                ctx.cache.put(VIDEO_KIND, video_id, value)
+                videos[video_id] = value
+        categories = self._categories(ctx, client, timeout, videos)
+        out = list(items)
+        for index in wanted:
+            item = items[index]
+            video_id = _video_id(item)
+            assert video_id is not None
+            if video_id in errors:
+                message = f"youtube: {errors[video_id]}"
+                out[index] = item.model_copy(
+                    update={"raw_metadata": {**item.raw_metadata, "enrichment_error": message}}
+                )
+            elif videos.get(video_id) is not None:
+                out[index] = _with_details(item, videos[video_id], categories)
+        return out
+
+    # --- categories -------------------------------------------------------------------
+
+    def _categories(
+        self, ctx: SyncContext, client: httpx.Client, timeout: Any, videos: dict[str, Any]
+    ) -> dict[str, str]:
+        if not any(isinstance(v, dict) and v.get("category_id") for v in videos.values()):
+            return {}
+        table = ctx.cache.get(CATEGORIES_KIND, REGION)
+        if table is not ctx.cache.MISSING:
+            return table if isinstance(table, dict) else {}
+        params = {"part": "snippet", "regionCode": REGION}
+        try:
+            body = self._get(ctx, client, timeout, "videoCategories", params, "videoCategories.list")
+            table = _parse_categories(body)
+        except _BatchError as exc:
+            ctx.log.warning("youtube: category names unavailable this run: %s", exc)
+            return {}
+        ctx.cache.put(CATEGORIES_KIND, REGION, table)
+        return table
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    def _http(self) -> tuple[httpx.Client, Any]:
+        if self._client is None:
+            self._client = httpx.Client(base_url=self._base_url, timeout=httpx.Timeout(self._timeout_s))
+        t = self._client.timeout
+        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
+        return self._client, (httpx.Timeout(self._timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT)
+
+    def _get(
+        self,
+        ctx: SyncContext,
+        client: httpx.Client,
+        timeout: Any,
+        path: str,
+        params: dict[str, str],
+        what: str,
+    ) -> Any:
+        ctx.cache.count_call()
+        try:
+            response = client.get(path, params={**params, "key": self._key}, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise self._failed(
+                ErrorCode.UPSTREAM, f"YouTube did not answer in time ({what}): {_describe(exc)}"
+            ) from None
+        except httpx.RequestError as exc:
+            raise self._failed(
+                ErrorCode.UPSTREAM, f"cannot reach YouTube ({what}): {_describe(exc)}"
+            ) from None
+        status = response.status_code
+        raw = self._redact(response.text)[:RAW_CHARS]
+        said, reasons = _google_error(response.text)
+        said = self._redact(said)
+        details: dict[str, Any] = {"http_status": status, "reasons": sorted(reasons)}
+        if reasons & _QUOTA_REASONS:
+            after = until_quota_reset(self._clock())
+            raise self._failed(
+                ErrorCode.RATE_LIMIT,
+                f"YouTube daily quota exhausted ({what}); it resets at midnight Pacific time, "
+                f"in {int(after.total_seconds())} s",
+                after=after,
+                raw=raw,
+                details=details,
+            )
+        if status == 429 or reasons & _RATE_REASONS:
+            after = _retry_after(response.headers.get("Retry-After"))
+            raise self._failed(
+                ErrorCode.RATE_LIMIT,
+                f"YouTube rate limit hit ({what}); retry in {int(after.total_seconds())} s",
+                after=after,
+                raw=raw,
+                details=details,
+            )
+        if status in (401, 403) or reasons & _KEY_REASONS:
+            raise self._failed(
+                ErrorCode.PERMISSION_DENIED,
+                f"YouTube rejected the API key ({what}: {said or 'HTTP ' + str(status)}); set a valid "
+                "YOUTUBE_API_KEY with the YouTube Data API v3 enabled",
+                raw=raw,
+                details=details,
+                retry=False,
+            )
+        if status >= 500:
+            raise self._failed(
+                ErrorCode.UPSTREAM, f"YouTube answered HTTP {status} ({what})", raw=raw, details=details
+            )
+        if not 200 <= status < 300:
+            raise _BatchError(f"YouTube answered HTTP {status} ({what}): {said}")
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise _BatchError(f"{what} answered with a body that is not JSON: {raw[:100]!r}") from None
+
+    def _failed(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        after: timedelta | None = None,
+        raw: str | None = None,
+        details: dict[str, Any] | None = None,
+        retry: bool = True,
+    ) -> EnrichmentFailed:
+        return EnrichmentFailed(
+            PluginError(
+                code=code,
+                message=self._redact(message),
+                retry=retry,
+                after=after,
+                raw=raw,
+                details=details or {},
+            )
+        )
+
+    def _redact(self, text: str) -> str:
+        key = getattr(self, "_key", "")
+        if key:
+            text = text.replace(key, _REDACTED)
+        return _KEY_PARAM.sub(r"\1" + _REDACTED, text)
+
+
+# --- payloads --------------------------------------------------------------------------
+
+
+def _video_id(item: MediaItem) -> str | None:
+    value = item.raw_metadata.get("video_id")
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _parse_videos(body: Any, ctx: SyncContext) -> dict[str, dict[str, Any]]:
+    entries = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise _BatchError("videos.list: expected an object with an 'items' list")
+    found: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            continue
+        snippet = entry.get("snippet") if isinstance(entry.get("snippet"), dict) else {}
+        content = entry.get("contentDetails") if isinstance(entry.get("contentDetails"), dict) else {}
+        topic_details = entry.get("topicDetails") if isinstance(entry.get("topicDetails"), dict) else {}
+        urls = topic_details.get("topicCategories")
+        duration_s: float | None = None
+        text = content.get("duration")
+        if isinstance(text, str):
+            try:
+                duration = parse_duration(text)
+            except ValueError:
+                ctx.log.warning("youtube: video %s has an unreadable duration %r", entry["id"], text)
+            else:
+                duration_s = duration.total_seconds() if duration is not None else None
+        category = snippet.get("categoryId")
+        channel = snippet.get("channelTitle")
+        found[entry["id"]] = {
+            "category_id": str(category) if isinstance(category, str | int) and str(category) else None,
+            "topics": list(dict.fromkeys(topic_name(u) for u in urls if isinstance(u, str) and u.strip()))
+            if isinstance(urls, list)
+            else [],
+            "duration_s": duration_s,
+            "channel": channel if isinstance(channel, str) and channel.strip() else None,
+        }
+    return found
+
+
+def _parse_categories(body: Any) -> dict[str, str]:
+    entries = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise _BatchError("videoCategories.list: expected an object with an 'items' list")
+    table = {}
+    for entry in entries:
+        snippet = entry.get("snippet") if isinstance(entry, dict) else None
+        if (
+            isinstance(snippet, dict)
+            and isinstance(entry.get("id"), str)
+            and isinstance(snippet.get("title"), str)
+        ):
+            table[entry["id"]] = snippet["title"]
+    return table
+
+
+def _with_details(item: MediaItem, video: dict[str, Any], categories: dict[str, str]) -> MediaItem:
+    topics = [t for t in video.get("topics") or [] if isinstance(t, str)]
+    update: dict[str, Any] = {
+        "tags": tuple(dict.fromkeys([*item.tags, *topics])),
+        "raw_metadata": {
+            **item.raw_metadata,
+            "youtube": {
+                "category_id": video.get("category_id"),
+                "category": categories.get(video.get("category_id") or ""),
+                "topics": topics,
+                "duration_s": video.get("duration_s"),
+                "channel": video.get("channel"),
+            },
+        },
+    }
+    duration_s = video.get("duration_s")
+    if item.duration is None and isinstance(duration_s, int | float) and duration_s > 0:
+        update["duration"] = timedelta(seconds=duration_s)
+    return item.model_copy(update=update)
+
+
+def _google_error(body: str) -> tuple[str, set[str]]:
+    """The message (HTML removed) and every `reason` of a Google JSON error."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return "", set()
+    reasons: set[str] = set()
+    for key in ("errors", "details"):
+        entries = error.get(key)
+        if isinstance(entries, list):
+            reasons |= {
+                e["reason"] for e in entries if isinstance(e, dict) and isinstance(e.get("reason"), str)
+            }
+    if isinstance(error.get("status"), str):
+        reasons.add(error["status"])
+    message = error.get("message")
+    said = " ".join(_TAG.sub("", message).split()) if isinstance(message, str) else ""
+    return said[:200], reasons
+
+
+def _retry_after(header: str | None) -> timedelta:
+    try:
+        seconds = float((header or "").strip())
+    except ValueError:
+        return RATE_LIMIT_WAIT
+    return (
+        timedelta(seconds=math.ceil(seconds)) if math.isfinite(seconds) and seconds >= 0 else RATE_LIMIT_WAIT
+    )
+
+
+def _describe(exc: Exception) -> str:
+    text = _KEY_PARAM.sub(r"\1" + _REDACTED, str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _MaskKeyInHttpxLog(logging.Filter):
+    """httpx logs request URLs at INFO, query string included: mask `key=`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("key=" in str(a) for a in record.args):
+            record.args = tuple(
+                _KEY_PARAM.sub(r"\1" + _REDACTED, str(a)) if "key=" in str(a) else a for a in record.args
+            )
+        if isinstance(record.msg, str) and "key=" in record.msg:
+            record.msg = _KEY_PARAM.sub(r"\1" + _REDACTED, record.msg)
+        return True
+
+
+def _install_log_mask() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _MaskKeyInHttpxLog) for f in logger.filters):
+        logger.addFilter(_MaskKeyInHttpxLog())
+
+
+_install_log_mask()
+
+__all__ = ["CATEGORIES_KIND", "DEFAULT_BASE_URL", "VIDEO_KIND", "YoutubeVideoDetails", "topic_name"]
