@@ -131,7 +131,7 @@ def demo(user: str, ui: bool, port: int) -> None:
         mat = event.materialization
         meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
         name = mat.asset_key.to_user_string()
-        click.echo(f"{name:<16} {_summary_line(meta)}")
+        click.echo(f"{name:<18} {_summary_line(meta)}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
@@ -158,6 +158,16 @@ def _summary_line(meta: dict[str, object]) -> str:
         return f"{meta['plays']:,} music plays are {meta['real_plays']:,} real plays"
     if "items" in meta:
         return f"{meta['items']:,} items, {meta['hours']:,} hours in all"
+    if "tagger" in meta:
+        return f"{meta.get('items/tagged', 0):,} items tagged by the {meta['tagger']} tagger"
+    if "calls" in meta:
+        skipped = str(meta.get("skipped", "")).replace("- **", "").replace("**", "")
+        line = f"{meta.get('items/enriched', 0):,} items enriched, {meta['calls']:,} API calls"
+        return (
+            line
+            if skipped == "nothing skipped"
+            else f"{line}; skipped:\n    " + skipped.replace("\n", "\n    ")
+        )
     return "done"
 
 
