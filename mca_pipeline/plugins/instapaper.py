@@ -19,10 +19,8 @@ file, the line and the field.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,12 +38,11 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.plugins.csv_exports import check_csv_head, csv_rows, field_error, shown
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
-    check_text,
     file_parse_error,
-    line_at,
     require_file,
 )
 
@@ -59,8 +56,6 @@ USER_FOLDER_STATE = "folder"
 
 SELECTION_MAX_CHARS = 1_000
 
-_HEAD_BYTES = 4096
-_SHOWN_CHARS = 160
 _TIMESTAMP = re.compile(r"\d{1,12}")
 _WEB_SCHEMES = frozenset({"http", "https"})
 
@@ -86,7 +81,7 @@ class InstapaperPlugin:
             return SyncResult(next_cursor=cursor, has_more=True)
         try:
             path = require_file(self.name, creds)
-            _check_head(path)
+            check_csv_head(path)
             return _read_page(ctx, path, FileCursor.resume(cursor, path))
         except ExportFileError as exc:
             return SyncResult(err=exc.error)
@@ -145,65 +140,6 @@ def title_from_url(url: str) -> str:
 # --- reading the file ----------------------------------------------------------------------
 
 
-def _check_head(path: Path) -> None:
-    """Reject binary and UTF-16 files (a spreadsheet re-save) before the CSV reader sees them."""
-    with path.open("rb") as f:
-        head = f.read(_HEAD_BYTES)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        problem = (
-            "the file is UTF-16 text (re-saved by a spreadsheet?); download it again or save it as UTF-8"
-        )
-        raise ExportFileError(file_parse_error(path, problem, offset=0))
-    check_text(path, head)
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line the row starts on, values) for each non-blank row, header included.
-
-    Lines are physical lines, counted by the CSV reader: a quoted Selection may hold
-    line breaks, and then row numbers and line numbers differ.
-    """
-    start = 1
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f, strict=True)
-            for row in reader:
-                if any(value.strip() for value in row):
-                    yield start, row
-                start = reader.line_num + 1
-    except csv.Error as exc:
-        raise ExportFileError(file_parse_error(path, _csv_problem(exc), line=start)) from None
-    except UnicodeDecodeError:
-        raise _utf8_error(path) from None
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    text = str(exc)
-    if "unexpected end of data" in text or "field larger than field limit" in text:
-        return "a quoted value that starts in this row is never closed (missing '\"'); is the file truncated?"
-    return f"malformed CSV row ({text})"
-
-
-def _utf8_error(path: Path) -> ExportFileError:
-    """Locate the first byte that is not UTF-8; only runs on the error path."""
-    offset = 0
-    try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start
-    problem = "not valid UTF-8 text (was the file re-saved in another encoding?)"
-    return ExportFileError(file_parse_error(path, problem, line=line_at(path, offset), offset=offset))
-
-
-def _shown(values: list[str] | tuple[str, ...]) -> str:
-    text = ",".join(values)
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
-
-
-def _field_error(path: Path, line: int, name: str, problem: str) -> ExportFileError:
-    return ExportFileError(file_parse_error(path, problem, line=line, field=name))
-
-
 # --- header and rows -------------------------------------------------------------------------
 
 
@@ -225,7 +161,7 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
     if missing:
         problem = (
             f"not an Instapaper export: missing column(s) {', '.join(repr(name) for name in missing)}; "
-            f"expected the header {_shown(REQUIRED_COLUMNS)!r}, found {_shown(header)!r}"
+            f"expected the header {shown(REQUIRED_COLUMNS)!r}, found {shown(header)!r}"
         )
         raise ExportFileError(file_parse_error(path, problem, line=line))
     extra = tuple(
@@ -239,15 +175,15 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
 def _timestamp(path: Path, line: int, value: str) -> tuple[int, datetime]:
     raw = value.strip()
     if not raw:
-        raise _field_error(path, line, "Timestamp", "value is empty")
+        raise field_error(path, line, "Timestamp", "value is empty")
     problem = f"{value!r} is not a Unix timestamp (whole seconds, e.g. 1710252000)"
     if not _TIMESTAMP.fullmatch(raw):
-        raise _field_error(path, line, "Timestamp", problem)
+        raise field_error(path, line, "Timestamp", problem)
     seconds = int(raw)
     try:
         return seconds, datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
-        raise _field_error(path, line, "Timestamp", problem) from None
+        raise field_error(path, line, "Timestamp", problem) from None
 
 
 def _column_key(name: str) -> str:
@@ -288,7 +224,7 @@ def _extras(values: list[str], columns: _Columns, metadata: dict[str, Any]) -> l
 
 def _item(path: Path, line: int, row: list[str], columns: _Columns) -> MediaItem:
     if len(row) != columns.width:
-        problem = f"expected {columns.width} values but found {len(row)}: {_shown(row)!r}"
+        problem = f"expected {columns.width} values but found {len(row)}: {shown(row)!r}"
         raise ExportFileError(file_parse_error(path, problem, line=line))
 
     def value(name: str) -> str:
@@ -296,15 +232,15 @@ def _item(path: Path, line: int, row: list[str], columns: _Columns) -> MediaItem
 
     url = value("URL").strip()
     if not url:
-        raise _field_error(path, line, "URL", "value is empty; every saved article has a URL")
+        raise field_error(path, line, "URL", "value is empty; every saved article has a URL")
     try:
         external_id = normalise_url(url)
         creator = site_of(url)
     except ValueError as exc:
-        raise _field_error(path, line, "URL", f"{url!r} is not a URL ({exc})") from None
+        raise field_error(path, line, "URL", f"{url!r} is not a URL ({exc})") from None
     folder = value("Folder").strip()
     if not folder:
-        raise _field_error(
+        raise field_error(
             path, line, "Folder", "value is empty (expected Unread, Archive, Starred or a folder)"
         )
     seconds, saved_at = _timestamp(path, line, value("Timestamp"))
@@ -349,7 +285,7 @@ def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
     items: list[MediaItem] = []
     position = 0
     has_more = False
-    with closing(_csv_rows(path)) as rows:
+    with closing(csv_rows(path)) as rows:
         first = next(rows, None)
         if first is None:
             raise ExportFileError(file_parse_error(path, "the file holds no header row, only blank lines"))

@@ -17,7 +17,6 @@ rename downloads ("NetflixViewingHistory (1).csv"). Bad input never raises out o
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 from contextlib import closing
@@ -36,12 +35,11 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.plugins.csv_exports import check_csv_head, csv_rows, field_error, shown
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
-    check_text,
     file_parse_error,
-    line_at,
     require_file,
 )
 
@@ -64,8 +62,6 @@ ACTIVITY_HEADER: tuple[str, ...] = (
     "Country",
 )
 
-_HEAD_BYTES = 4096
-_SHOWN_CHARS = 160
 _NOT_LATEST = "Not latest view"
 
 _MONTH_FIRST = "M/D/Y"
@@ -119,7 +115,7 @@ class NetflixPlugin:
             return SyncResult(next_cursor=cursor, has_more=True)
         try:
             path = require_file(self.name, creds)
-            _check_head(path)
+            check_csv_head(path)
             return _read_page(ctx, path, FileCursor.resume(cursor, path))
         except ExportFileError as exc:
             return SyncResult(err=exc.error)
@@ -163,75 +159,16 @@ def parse_title(title: str) -> dict[str, Any]:
 # --- reading the file --------------------------------------------------------------------
 
 
-def _check_head(path: Path) -> None:
-    """Reject binary files, zips and spreadsheet re-saves before the CSV reader sees them."""
-    with path.open("rb") as f:
-        head = f.read(_HEAD_BYTES)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        problem = (
-            "the file is UTF-16 text (re-saved by a spreadsheet?); download it again or save it as UTF-8"
-        )
-        raise ExportFileError(file_parse_error(path, problem, offset=0))
-    check_text(path, head)
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line the row starts on, values) for each non-blank row, header included.
-
-    Lines are physical lines, counted by the CSV reader, because a quoted title may hold
-    a line break and then row numbers and line numbers differ.
-    """
-    start = 1
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f, strict=True)
-            for row in reader:
-                if row:
-                    yield start, row
-                start = reader.line_num + 1
-    except csv.Error as exc:
-        raise ExportFileError(file_parse_error(path, _csv_problem(exc), line=start)) from None
-    except UnicodeDecodeError:
-        raise _utf8_error(path) from None
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    text = str(exc)
-    if "unexpected end of data" in text or "field larger than field limit" in text:
-        return "a quoted value that starts in this row is never closed (missing '\"'); is the file truncated?"
-    return f"malformed CSV row ({text})"
-
-
-def _utf8_error(path: Path) -> ExportFileError:
-    """Locate the first byte that is not UTF-8; only runs on the error path."""
-    offset = 0
-    try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start
-    problem = "not valid UTF-8 text (was the file re-saved in another encoding?)"
-    return ExportFileError(file_parse_error(path, problem, line=line_at(path, offset), offset=offset))
-
-
-def _shown(values: list[str] | tuple[str, ...]) -> str:
-    text = ",".join(values)
-    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
-
-
-def _field_error(path: Path, line: int, name: str, problem: str) -> ExportFileError:
-    return ExportFileError(file_parse_error(path, problem, line=line, field=name))
-
-
 def _check_width(path: Path, line: int, row: list[str], header: tuple[str, ...]) -> None:
     if len(row) != len(header):
-        problem = f"expected {len(header)} values ({_shown(header)}) but found {len(row)}: {_shown(row)!r}"
+        problem = f"expected {len(header)} values ({shown(header)}) but found {len(row)}: {shown(row)!r}"
         raise ExportFileError(file_parse_error(path, problem, line=line))
 
 
 def _required(path: Path, line: int, values: dict[str, str], name: str) -> str:
     value = values[name].strip()
     if not value:
-        raise _field_error(path, line, name, "value is empty")
+        raise field_error(path, line, name, "value is empty")
     return value
 
 
@@ -262,7 +199,7 @@ def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
     The cursor counts data rows rather than bytes: the CSV reader cannot report byte
     offsets, and these files are a few MB, so re-reading the skipped rows is cheap.
     """
-    with closing(_csv_rows(path)) as rows:
+    with closing(csv_rows(path)) as rows:
         reader = _reader_for(path, rows)
         page = _collect(path, reader, rows, start.offset, max(1, ctx.page_size))
     ctx.log.debug(
@@ -318,8 +255,8 @@ def _reader_for(path: Path, rows: Iterator[tuple[int, list[str]]]) -> _RowReader
         return _ActivityReader(path)
     problem = (
         "not a Netflix viewing history export: expected the header "
-        f"{_shown(HISTORY_HEADER)!r} (NetflixViewingHistory.csv) or {_shown(ACTIVITY_HEADER)!r} "
-        f"(ViewingActivity.csv), found {_shown(header)!r}"
+        f"{shown(HISTORY_HEADER)!r} (NetflixViewingHistory.csv) or {shown(ACTIVITY_HEADER)!r} "
+        f"(ViewingActivity.csv), found {shown(header)!r}"
     )
     raise ExportFileError(file_parse_error(path, problem, line=line))
 
@@ -352,7 +289,7 @@ def _date_parts(path: Path, line: int, value: str) -> _DateParts:
     year_first = len(first) == 4 and len(third) <= 2
     if not match or not (year_first or (len(first) <= 2 and len(third) in (2, 4))):
         problem = f"{value!r} is not a date (expected e.g. 3/14/19, 14/03/2019 or 2019-03-14)"
-        raise _field_error(path, line, "Date", problem)
+        raise field_error(path, line, "Date", problem)
     return _DateParts(raw, int(first), int(second), int(third), year_first)
 
 
@@ -376,7 +313,7 @@ def _date_readings(path: Path, line: int, parts: _DateParts) -> dict[str, date]:
     readings = {order: day for order, day in candidates.items() if day is not None}
     if not readings:
         orders = _YEAR_FIRST if parts.year_first else f"{_MONTH_FIRST} or {_DAY_FIRST}"
-        raise _field_error(path, line, "Date", f"{parts.raw!r} is not a valid date in {orders} order")
+        raise field_error(path, line, "Date", f"{parts.raw!r} is not a valid date in {orders} order")
     return readings
 
 
@@ -396,7 +333,7 @@ def _detect_date_format(path: Path) -> _DateFormat:
     """
     evidence: dict[str, tuple[int, str]] = {}
     year_last = False
-    with closing(_csv_rows(path)) as rows:
+    with closing(csv_rows(path)) as rows:
         next(rows, None)
         for line, row in rows:
             _check_width(path, line, row, HISTORY_HEADER)
@@ -423,7 +360,7 @@ def _conflict(
         f"{raw!r} can only be {_ORDER_NAMES[order]} but {other_raw!r} on line {other_line} can only be "
         f"{_ORDER_NAMES[other]}; one export uses one date format, so the dates cannot be read safely"
     )
-    return _field_error(path, line, "Date", problem)
+    return field_error(path, line, "Date", problem)
 
 
 class _HistoryReader:
@@ -443,7 +380,7 @@ class _HistoryReader:
         readings = _date_readings(self.path, line, parts)
         order = _YEAR_FIRST if parts.year_first else self.date_format.order
         if order not in readings:  # only if the file changed between the two passes
-            raise _field_error(self.path, line, "Date", f"{parts.raw!r} does not fit the file's date format")
+            raise field_error(self.path, line, "Date", f"{parts.raw!r} does not fit the file's date format")
         day = readings[order]
         metadata: dict[str, Any] = {
             "date": parts.raw,
@@ -469,18 +406,18 @@ def _start_time(path: Path, line: int, value: str) -> datetime:
     """Start Time is `YYYY-MM-DD HH:MM:SS` in UTC."""
     problem = f"{value!r} is not a start time (expected YYYY-MM-DD HH:MM:SS)"
     if not _START_TIME.fullmatch(value):
-        raise _field_error(path, line, "Start Time", problem)
+        raise field_error(path, line, "Start Time", problem)
     try:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
-        raise _field_error(path, line, "Start Time", problem) from None
+        raise field_error(path, line, "Start Time", problem) from None
 
 
 def _duration(path: Path, line: int, value: str) -> timedelta:
     """Duration is the time watched in the session, `HH:MM:SS`."""
     match = _DURATION.fullmatch(value)
     if match is None:
-        raise _field_error(path, line, "Duration", f"{value!r} is not a duration (expected HH:MM:SS)")
+        raise field_error(path, line, "Duration", f"{value!r} is not a duration (expected HH:MM:SS)")
     hours, minutes, seconds = (int(group) for group in match.groups())
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
