@@ -35,15 +35,11 @@ message; a filter on the `httpx` logger masks it in httpx's request log.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -56,6 +52,7 @@ from mca_pipeline.core import (
     PluginError,
     SyncContext,
 )
+from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, redact, retry_after
 
 DEFAULT_BASE_URL = "https://ws.audioscrobbler.com"
 API_PATH = "/2.0/"
@@ -73,8 +70,6 @@ RATE_LIMIT_WAIT = timedelta(seconds=60)
 #: Characters of a response body kept in PluginError.raw.
 RAW_CHARS = 500
 
-_REDACTED = "[REDACTED]"
-_API_KEY_PARAM = re.compile(r"(api_key=)[^&\s\"'<>]+", re.IGNORECASE)
 
 _NOT_FOUND = 6
 _INVALID_API_KEY = 10
@@ -211,7 +206,7 @@ class LastfmTags:
             raise EnrichmentFailed(
                 PluginError(
                     code=ErrorCode.UPSTREAM,
-                    message=f"Last.fm did not answer in time ({method}): {_redact(_describe(exc), secret)}",
+                    message=f"Last.fm did not answer in time ({method}): {redact(describe(exc), [secret])}",
                     retry=True,
                 )
             ) from None
@@ -219,7 +214,7 @@ class LastfmTags:
             raise EnrichmentFailed(
                 PluginError(
                     code=ErrorCode.UPSTREAM,
-                    message=f"cannot reach Last.fm ({method}): {_redact(_describe(exc), secret)}",
+                    message=f"cannot reach Last.fm ({method}): {redact(describe(exc), [secret])}",
                     retry=True,
                 )
             ) from None
@@ -309,7 +304,7 @@ def _raise_lastfm_error(
     code = body.get("error")
     if isinstance(code, str) and code.strip().isdigit():
         code = int(code)
-    said = _redact(str(body.get("message") or ""), secret)[:200]
+    said = redact(str(body.get("message") or ""), [secret])[:200]
     details: dict[str, Any] = {"lastfm_error": code, "http_status": status}
     raw = _excerpt(response.text, secret)
     if code == _RATE_LIMITED:
@@ -341,7 +336,7 @@ def _raise_lastfm_error(
 
 
 def _rate_limit(response: httpx.Response, said: str | None, secret: str) -> PluginError:
-    after = _retry_after(response.headers.get("Retry-After"))
+    after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
     text = f"Last.fm rate limit exceeded (error 29: {said})" if said else "Last.fm rate limit exceeded"
     return PluginError(
         code=ErrorCode.RATE_LIMIT,
@@ -351,26 +346,6 @@ def _rate_limit(response: httpx.Response, said: str | None, secret: str) -> Plug
         raw=_excerpt(response.text, secret),
         details={"http_status": response.status_code},
     )
-
-
-def _retry_after(value: str | None) -> timedelta:
-    """Retry-After in seconds or as an HTTP date; RATE_LIMIT_WAIT when absent or unreadable."""
-    if not value:
-        return RATE_LIMIT_WAIT
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return RATE_LIMIT_WAIT
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(timedelta(0), when - datetime.now(UTC))
-    if seconds != seconds or seconds < 0 or seconds > 86_400:  # NaN, negative, absurd
-        return RATE_LIMIT_WAIT
-    return timedelta(seconds=seconds)
 
 
 # --- items -----------------------------------------------------------------------------
@@ -400,41 +375,9 @@ def _with_tags(item: MediaItem, tags: list[dict[str, Any]], source: str | None) 
 # --- secrets ---------------------------------------------------------------------------
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _redact(text: str, secret: str) -> str:
-    """Mask the API key: verbatim, URL-encoded, and any `api_key=` query value."""
-    if secret:
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(form, _REDACTED)
-    return _API_KEY_PARAM.sub(r"\1" + _REDACTED, text)
-
-
 def _excerpt(text: str, secret: str) -> str:
-    return _redact(text, secret)[:RAW_CHARS]
+    return redact(text, [secret])[:RAW_CHARS]
 
 
-class _MaskApiKeyInHttpxLog(logging.Filter):
-    """httpx logs every request URL at INFO, query string included: mask `api_key=`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any("api_key=" in str(a) for a in args):
-            record.args = tuple(
-                _API_KEY_PARAM.sub(r"\1" + _REDACTED, str(a)) if "api_key=" in str(a) else a for a in args
-            )
-        if isinstance(record.msg, str) and "api_key=" in record.msg:
-            record.msg = _API_KEY_PARAM.sub(r"\1" + _REDACTED, record.msg)
-        return True
-
-
-def _install_log_mask() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(type(f).__name__ == _MaskApiKeyInHttpxLog.__name__ for f in logger.filters):
-        logger.addFilter(_MaskApiKeyInHttpxLog())
-
-
-_install_log_mask()
+# httpx logs request URLs at INFO, keys included; mask them for the whole process.
+mask_api_keys_in_httpx_log()

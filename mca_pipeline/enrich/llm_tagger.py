@@ -32,14 +32,14 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mca_pipeline.core.enrichment import EnrichmentCache, EnrichmentFailed, EnrichmentSkipped
+from mca_pipeline.core.http_errors import retry_after
 from mca_pipeline.core.models import ErrorCode, MediaItem, PluginError
 from mca_pipeline.enrich import vocabulary
 from mca_pipeline.enrich.universal_tags import MAX_PER_FACET, UniversalTags, item_key, normalise_language
@@ -261,7 +261,7 @@ class LlmTagger:
             ) from None
         status = response.status_code
         if status == 429:
-            after = _retry_after(response.headers.get("Retry-After"))
+            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
             raise self._failed(
                 ErrorCode.RATE_LIMIT,
                 f"the LLM endpoint is rate limited (HTTP 429); retry in {after.total_seconds():g} s",
@@ -400,23 +400,3 @@ def _first_error(exc: Exception) -> str:
 def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _retry_after(value: str | None) -> timedelta:
-    """Retry-After in seconds or as an HTTP date; RATE_LIMIT_WAIT when absent or unreadable."""
-    if not value:
-        return RATE_LIMIT_WAIT
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return RATE_LIMIT_WAIT
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(timedelta(0), when - datetime.now(UTC))
-    if seconds != seconds or seconds < 0 or seconds > 86_400:
-        return RATE_LIMIT_WAIT
-    return timedelta(seconds=seconds)

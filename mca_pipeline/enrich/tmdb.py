@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import logging
 import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -52,6 +50,7 @@ from mca_pipeline.core import (
     PluginError,
     SyncContext,
 )
+from mca_pipeline.core.http_errors import mask_api_keys_in_httpx_log, retry_after
 
 DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
 TITLE_KIND = "tmdb:title"
@@ -267,7 +266,7 @@ class _Session:
         raw = self._redact(response.text)[:RAW_CHARS]
         details = {"http_status": status, "tmdb_status_code": code}
         if status == 429 or code == _RATE_LIMITED:
-            after = _retry_after(response.headers.get("Retry-After"))
+            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
             raise EnrichmentFailed(
                 PluginError(
                     code=ErrorCode.RATE_LIMIT,
@@ -412,46 +411,8 @@ def _with_error(item: MediaItem, reason: str) -> MediaItem:
     )
 
 
-def _retry_after(value: str | None) -> timedelta:
-    """Retry-After in seconds or as an HTTP date; RATE_LIMIT_WAIT when absent or unreadable."""
-    if not value:
-        return RATE_LIMIT_WAIT
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return RATE_LIMIT_WAIT
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(timedelta(0), when - datetime.now(UTC))
-    if seconds != seconds or seconds < 0 or seconds > 86_400:
-        return RATE_LIMIT_WAIT
-    return timedelta(seconds=seconds)
-
-
-class _MaskApiKeyInHttpxLog(logging.Filter):
-    """httpx logs request URLs at INFO, query string included: mask `api_key=`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any("api_key=" in str(a) for a in record.args):
-            record.args = tuple(
-                _API_KEY_PARAM.sub(r"\1" + _REDACTED, str(a)) if "api_key=" in str(a) else a
-                for a in record.args
-            )
-        if isinstance(record.msg, str) and "api_key=" in record.msg:
-            record.msg = _API_KEY_PARAM.sub(r"\1" + _REDACTED, record.msg)
-        return True
-
-
-def _install_log_mask() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(type(f).__name__ == "_MaskApiKeyInHttpxLog" for f in logger.filters):
-        logger.addFilter(_MaskApiKeyInHttpxLog())
-
-
-_install_log_mask()
-
 __all__ = ["DEFAULT_BASE_URL", "GENRES_KIND", "MIN_CONFIDENCE", "TITLE_KIND", "TmdbGenres", "normalise_title"]
+
+
+# httpx logs request URLs at INFO, keys included; mask them for the whole process.
+mask_api_keys_in_httpx_log()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from mca_pipeline.core import (
     PluginError,
     SyncContext,
 )
+from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, retry_after
 from mca_pipeline.plugins.youtube import parse_duration, until_quota_reset
 
 DEFAULT_BASE_URL = "https://www.googleapis.com/youtube/v3"
@@ -201,11 +201,11 @@ class YoutubeVideoDetails:
             response = client.get(path, params={**params, "key": self._key}, timeout=timeout)
         except httpx.TimeoutException as exc:
             raise self._failed(
-                ErrorCode.UPSTREAM, f"YouTube did not answer in time ({what}): {_describe(exc)}"
+                ErrorCode.UPSTREAM, f"YouTube did not answer in time ({what}): {describe(exc)}"
             ) from None
         except httpx.RequestError as exc:
             raise self._failed(
-                ErrorCode.UPSTREAM, f"cannot reach YouTube ({what}): {_describe(exc)}"
+                ErrorCode.UPSTREAM, f"cannot reach YouTube ({what}): {describe(exc)}"
             ) from None
         status = response.status_code
         raw = self._redact(response.text)[:RAW_CHARS]
@@ -223,7 +223,7 @@ class YoutubeVideoDetails:
                 details=details,
             )
         if status == 429 or reasons & _RATE_REASONS:
-            after = _retry_after(response.headers.get("Retry-After"))
+            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
             raise self._failed(
                 ErrorCode.RATE_LIMIT,
                 f"YouTube rate limit hit ({what}); retry in {int(after.total_seconds())} s",
@@ -381,21 +381,6 @@ def _google_error(body: str) -> tuple[str, set[str]]:
     return said[:200], reasons
 
 
-def _retry_after(header: str | None) -> timedelta:
-    try:
-        seconds = float((header or "").strip())
-    except ValueError:
-        return RATE_LIMIT_WAIT
-    return (
-        timedelta(seconds=math.ceil(seconds)) if math.isfinite(seconds) and seconds >= 0 else RATE_LIMIT_WAIT
-    )
-
-
-def _describe(exc: Exception) -> str:
-    text = _KEY_PARAM.sub(r"\1" + _REDACTED, str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class _MaskKeyInHttpxLog(logging.Filter):
     """httpx logs request URLs at INFO, query string included: mask `key=`."""
 
@@ -409,12 +394,8 @@ class _MaskKeyInHttpxLog(logging.Filter):
         return True
 
 
-def _install_log_mask() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _MaskKeyInHttpxLog) for f in logger.filters):
-        logger.addFilter(_MaskKeyInHttpxLog())
-
-
-_install_log_mask()
-
 __all__ = ["CATEGORIES_KIND", "DEFAULT_BASE_URL", "VIDEO_KIND", "YoutubeVideoDetails", "topic_name"]
+
+
+# httpx logs request URLs at INFO, keys included; mask them for the whole process.
+mask_api_keys_in_httpx_log()

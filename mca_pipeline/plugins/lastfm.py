@@ -22,15 +22,11 @@ log line or cursor, and a filter on the `httpx` logger masks it in httpx's reque
 from __future__ import annotations
 
 import json
-import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import httpx
 from pydantic import ValidationError
@@ -46,6 +42,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, redact, retry_after
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "lastfm"
@@ -58,8 +55,6 @@ RATE_LIMIT_WAIT = timedelta(seconds=60)
 #: Characters of a response body kept in PluginError.raw.
 RAW_CHARS = 500
 
-_REDACTED = "[REDACTED]"
-_API_KEY_PARAM = re.compile(r"(api_key=)[^&\s\"'<>]+", re.IGNORECASE)
 _IMAGE_SIZES = {"small": 0, "medium": 1, "large": 2, "extralarge": 3, "mega": 4}
 
 # Last.fm error codes (https://www.last.fm/api/errorcodes, PLATFORMS.md 7.3).
@@ -282,13 +277,13 @@ class LastfmPlugin:
         except httpx.TimeoutException as exc:
             return PluginError(
                 code=ErrorCode.UPSTREAM,
-                message=f"Last.fm did not answer in time (page {page}): {_redact(_describe(exc), secret)}",
+                message=f"Last.fm did not answer in time (page {page}): {redact(describe(exc), [secret])}",
                 retry=True,
             )
         except httpx.RequestError as exc:
             return PluginError(
                 code=ErrorCode.UPSTREAM,
-                message=f"cannot reach Last.fm (page {page}): {_redact(_describe(exc), secret)}",
+                message=f"cannot reach Last.fm (page {page}): {redact(describe(exc), [secret])}",
                 retry=True,
             )
         return _read_response(response, user, secret)
@@ -456,7 +451,7 @@ def _lastfm_error(body: dict[str, Any], response: httpx.Response, user: str, sec
     code = body.get("error")
     if isinstance(code, str) and code.isdigit():
         code = int(code)
-    said = _redact(str(body.get("message") or ""), secret)[:200]
+    said = redact(str(body.get("message") or ""), [secret])[:200]
     details: dict[str, Any] = {"lastfm_error": code, "http_status": status}
 
     def error(kind: ErrorCode, message: str, *, retry: bool = False) -> PluginError:
@@ -497,7 +492,7 @@ def _lastfm_error(body: dict[str, Any], response: httpx.Response, user: str, sec
 
 
 def _rate_limit(response: httpx.Response, said: str | None, secret: str, code: Any) -> PluginError:
-    after = _retry_after(response.headers.get("Retry-After"))
+    after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
     text = f"Last.fm rate limit exceeded (error 29: {said})" if said else "Last.fm rate limit exceeded"
     return PluginError(
         code=ErrorCode.RATE_LIMIT,
@@ -507,26 +502,6 @@ def _rate_limit(response: httpx.Response, said: str | None, secret: str, code: A
         raw=_excerpt(response.text, secret),
         details={"lastfm_error": code, "http_status": response.status_code},
     )
-
-
-def _retry_after(value: str | None) -> timedelta:
-    """Retry-After in seconds or as an HTTP date; RATE_LIMIT_WAIT when absent or unreadable."""
-    if not value:
-        return RATE_LIMIT_WAIT
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return RATE_LIMIT_WAIT
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(timedelta(0), when - datetime.now(UTC))
-    if seconds != seconds or seconds < 0 or seconds > 86_400:  # NaN, negative, absurd
-        return RATE_LIMIT_WAIT
-    return timedelta(seconds=seconds)
 
 
 def _partial(cause: PluginError, page: int, collected: int) -> PluginError:
@@ -570,44 +545,12 @@ def _bad_cursor(cursor: str, problem: str, secret: str) -> PluginError:
     )
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _redact(text: str, secret: str) -> str:
-    """Mask the API key: verbatim, URL-encoded, and any `api_key=` query value."""
-    if secret:
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(form, _REDACTED)
-    return _API_KEY_PARAM.sub(r"\1" + _REDACTED, text)
-
-
 def _excerpt(text: str, secret: str) -> str:
-    return _redact(text, secret)[:RAW_CHARS]
+    return redact(text, [secret])[:RAW_CHARS]
 
 
 # --- logging ---------------------------------------------------------------------------
 
 
-class _MaskApiKeyInHttpxLog(logging.Filter):
-    """httpx logs every request URL at INFO, query string included: mask `api_key=`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any("api_key=" in str(a) for a in args):
-            record.args = tuple(
-                _API_KEY_PARAM.sub(r"\1" + _REDACTED, str(a)) if "api_key=" in str(a) else a for a in args
-            )
-        if isinstance(record.msg, str) and "api_key=" in record.msg:
-            record.msg = _API_KEY_PARAM.sub(r"\1" + _REDACTED, record.msg)
-        return True
-
-
-def _install_log_mask() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _MaskApiKeyInHttpxLog) for f in logger.filters):
-        logger.addFilter(_MaskApiKeyInHttpxLog())
-
-
-_install_log_mask()
+# httpx logs request URLs at INFO, keys included; mask them for the whole process.
+mask_api_keys_in_httpx_log()

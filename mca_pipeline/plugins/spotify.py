@@ -50,6 +50,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.http_errors import retry_after
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "spotify"
@@ -360,7 +361,7 @@ class _Sync:
                 raw=raw,
             )
         if status == 429:
-            after = _retry_after(response.headers.get("Retry-After"))
+            after = retry_after(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
             return PluginError(
                 code=ErrorCode.RATE_LIMIT,
                 message=f"Spotify rate limit hit ({where}); retry in {int(after.total_seconds())} s",
@@ -547,15 +548,6 @@ def _missing_scopes(granted: tuple[str, ...]) -> list[str]:
     required = list(SPOTIFY_OAUTH.scopes)
     missing = [scope for scope in required if scope not in granted]
     return missing or required
-
-
-def _retry_after(header: str | None) -> timedelta:
-    """`Retry-After` in whole seconds; 30 s when missing or not a number."""
-    try:
-        seconds = int((header or "").strip())
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
-    return timedelta(seconds=seconds) if seconds >= 0 else DEFAULT_RETRY_AFTER
 
 
 def _platform_message(response: httpx.Response, body: str) -> str:

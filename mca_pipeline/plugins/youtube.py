@@ -44,7 +44,6 @@ lines contain the access token.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.http_errors import describe, retry_after
 from mca_pipeline.core.models import utc_now
 
 PLATFORM = "youtube"
@@ -430,11 +430,11 @@ class _Sync:
                 timeout=self.plugin._timeout,
             )
         except httpx.TimeoutException as exc:
-            raise self._upstream(f"YouTube did not answer in time ({what}; {_describe(exc)})") from None
+            raise self._upstream(f"YouTube did not answer in time ({what}; {describe(exc)})") from None
         except httpx.TransportError as exc:
-            raise self._upstream(f"cannot reach YouTube ({what}; {_describe(exc)})") from None
+            raise self._upstream(f"cannot reach YouTube ({what}; {describe(exc)})") from None
         except httpx.HTTPError as exc:
-            raise self._upstream(f"request to YouTube failed ({what}; {_describe(exc)})") from None
+            raise self._upstream(f"request to YouTube failed ({what}; {describe(exc)})") from None
         body = _scrub(response.text, self.token)
         if not 200 <= response.status_code < 300:
             raise self._http_error(response, body, what, "pageToken" in params)
@@ -572,7 +572,7 @@ class _Sync:
                 )
             )
         if status == 429 or reasons & _RATE_REASONS:
-            after = _retry_after(response.headers.get("Retry-After"))
+            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
             return _Failure(
                 PluginError(
                     code=ErrorCode.RATE_LIMIT,
@@ -798,16 +798,6 @@ def _missing_scopes(granted: tuple[str, ...]) -> list[str]:
     return [s for s in required if s not in granted] or required
 
 
-def _retry_after(header: str | None) -> timedelta:
-    try:
-        seconds = float((header or "").strip())
-    except ValueError:
-        return RATE_LIMIT_WAIT
-    return (
-        timedelta(seconds=math.ceil(seconds)) if math.isfinite(seconds) and seconds >= 0 else RATE_LIMIT_WAIT
-    )
-
-
 def _iso(moment: datetime) -> str:
     moment = moment.astimezone(UTC)
     spec = "microseconds" if moment.microsecond else "seconds"
@@ -816,11 +806,6 @@ def _iso(moment: datetime) -> str:
 
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _scrub(text: str, token: str) -> str:
