@@ -124,6 +124,19 @@ def create_app(
     def plugin_or_none(name: str) -> SourcePlugin | None:
         return registry.get(name) if name in registry else None
 
+    def user_and_plugin(
+        request: Request, kinds: set[AuthType] | None = None, what: str = ""
+    ) -> tuple[str, SourcePlugin] | Response:
+        """The signed-in user and the source the path names, or the page to answer instead."""
+        session = current(request)
+        if session is None or session.user_id is None:
+            return login_redirect()
+        name = request.path_params["name"]
+        plugin = plugin_or_none(name)
+        if plugin is None or (kinds is not None and AuthType(plugin.auth_type) not in kinds):
+            return message("Unknown source", f"There is no {what}source named {name!r}.", 404)
+        return session.user_id, plugin
+
     def states_for(user: str) -> dict[str, str]:
         with warehouse.connect() as con:
             return {
@@ -199,24 +212,19 @@ def create_app(
     # ---- OAuth
 
     async def connect(request: Request) -> Response:
-        session = current(request)
-        if session is None:
-            return login_redirect()
-        assert session.user_id is not None
-        name = request.path_params["name"]
-        plugin = plugin_or_none(name)
-        if plugin is None:
-            return message("Unknown source", f"There is no source named {name!r}.", 404)
+        found = user_and_plugin(request)
+        if isinstance(found, Response):
+            return found
+        user, plugin = found
+        name = plugin.name
         config = plugin.auth_config
         if plugin.auth_type != AuthType.OAUTH or config is None:
             return message("Not an OAuth source", f"{name} does not connect through a sign-in page.", 400)
-        pending = states.issue(
-            session.user_id, name, f"{public_url}/connect/{name}/callback", pkce=config.supports_pkce
-        )
+        pending = states.issue(user, name, f"{public_url}/connect/{name}/callback", pkce=config.supports_pkce)
         try:
             url = authorization_url(config, pending)
         except TokenExchangeError as exc:
-            states.consume(pending.state, session.user_id, name)
+            states.consume(pending.state, user, name)
             return message(
                 "Not configured",
                 f"{config.provider_name} cannot be connected yet: {exc.description}. "
@@ -226,16 +234,13 @@ def create_app(
         return RedirectResponse(url, status_code=302)
 
     async def callback(request: Request) -> Response:
-        session = current(request)
-        if session is None:
-            return login_redirect()
-        user = session.user_id
-        assert user is not None
-        name = request.path_params["name"]
-        plugin = plugin_or_none(name)
-        if plugin is None or plugin.auth_type != AuthType.OAUTH or plugin.auth_config is None:
+        found = user_and_plugin(request, {AuthType.OAUTH}, "OAuth ")
+        if isinstance(found, Response):
+            return found
+        user, plugin = found
+        name, config = plugin.name, plugin.auth_config
+        if config is None:
             return message("Unknown source", f"There is no OAuth source named {name!r}.", 404)
-        config = plugin.auth_config
         params = request.query_params
         try:
             pending = states.consume(params.get("state", ""), user, name)
@@ -292,15 +297,11 @@ def create_app(
     # ---- API keys
 
     async def api_key(request: Request) -> Response:
-        session = current(request)
-        if session is None:
-            return login_redirect()
-        user = session.user_id
-        assert user is not None
-        name = request.path_params["name"]
-        plugin = plugin_or_none(name)
-        if plugin is None or plugin.auth_type not in (AuthType.API_KEY, AuthType.NONE):
-            return message("Unknown source", f"There is no API-key or public source named {name!r}.", 404)
+        found = user_and_plugin(request, {AuthType.API_KEY, AuthType.NONE}, "API-key or public ")
+        if isinstance(found, Response):
+            return found
+        user, plugin = found
+        name = plugin.name
         form = await request.form()
         key = str(form.get("api_key") or "").strip() or None
         account = str(form.get("account") or "").strip() or None
@@ -326,15 +327,11 @@ def create_app(
     # ---- file imports
 
     async def upload(request: Request) -> Response:
-        session = current(request)
-        if session is None:
-            return login_redirect()
-        user = session.user_id
-        assert user is not None
-        name = request.path_params["name"]
-        plugin = plugin_or_none(name)
-        if plugin is None or plugin.auth_type != AuthType.FILE_IMPORT:
-            return message("Unknown source", f"There is no file-import source named {name!r}.", 404)
+        found = user_and_plugin(request, {AuthType.FILE_IMPORT}, "file-import ")
+        if isinstance(found, Response):
+            return found
+        user, plugin = found
+        name = plugin.name
         form = await request.form()
         try:
             upload_file = form.get("file")
@@ -353,15 +350,11 @@ def create_app(
     # ---- disconnect
 
     async def disconnect(request: Request) -> Response:
-        session = current(request)
-        if session is None:
-            return login_redirect()
-        user = session.user_id
-        assert user is not None
-        name = request.path_params["name"]
-        plugin = plugin_or_none(name)
-        if plugin is None:
-            return message("Unknown source", f"There is no source named {name!r}.", 404)
+        found = user_and_plugin(request)
+        if isinstance(found, Response):
+            return found
+        user, plugin = found
+        name = plugin.name
         await run_in_threadpool(_revoke, plugin, credentials, user, http)
         await run_in_threadpool(credentials.delete, user, name)
         await run_in_threadpool(mark, user, name, DISCONNECTED, "disconnected in the web app")
