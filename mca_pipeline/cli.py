@@ -154,6 +154,9 @@ def _summary_line(meta: dict[str, object]) -> str:
             f"new {meta['new']:>6,}  skipped {meta['skipped']:>6,}  "
             f"files {meta['files']}  total stored {meta['dagster/row_count']:,}"
         )
+    if "reports" in meta:
+        reports = str(meta["reports"]).replace("- `", "").replace("`", "").split("\n")
+        return f"{meta['hours']:,} hours in {meta['year']}; reports:\n    " + "\n    ".join(reports)
     if "real_plays" in meta:
         return f"{meta['plays']:,} music plays are {meta['real_plays']:,} real plays"
     if "items" in meta:
@@ -559,6 +562,30 @@ def export(user: str, fmt: str, out: Path | None) -> None:
         written = export_user(con, user, folder, fmt)
     for table, count in written.items():
         click.echo(f"{table:<14} {count:>9,} rows  -> {folder / f'{table}.{fmt}'}")
+
+
+@main.command()
+@click.option("--user", required=True)
+@click.option("--year", type=int, help="Year to review (default: every year with data).")
+def report(user: str, year: int | None) -> None:
+    """Write the year-in-review report(s) of a user to data/reports/<user>/<year>.html."""
+    from mca_pipeline.analysis.insights import build_insight
+    from mca_pipeline.warehouse.metrics import active_years
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    if year is None:
+        with warehouse.connect() as con:
+            years = active_years(con, user)
+    else:
+        years = [year]
+    for one in years or [None]:
+        insight = build_insight(warehouse, paths.data_dir(), user, one)
+        data = insight.data
+        click.echo(
+            f"{data.period}: {data.total_hours:,.1f} hours, {data.real_plays:,} plays -> {insight.report}"
+        )
 
 
 # --- vault ----------------------------------------------------------------------------

@@ -422,3 +422,15 @@ def test_demo_imports_every_bundled_sample_and_a_second_run_adds_nothing(project
     instance = DagsterInstance.get()
     assert instance.has_dynamic_partition("users", "demo")
     assert len(instance.get_runs()) == 2
+
+
+def test_report_writes_a_year_in_review_page(project: Path) -> None:
+    ok("users", "add", "alice")
+    add_items("alice", 3)
+    out = ok("report", "--user", "alice", "--year", "2024")
+    path = project / "data" / "reports" / "alice" / "2024.html"
+    assert str(path) in out
+    page = path.read_text()
+    assert "data:image/png;base64," in page and "alice" in page
+    empty = ok("report", "--user", "alice", "--year", "2019")
+    assert "0 plays" in empty, "a year with nothing gets a page, not an error"

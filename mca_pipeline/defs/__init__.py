@@ -13,6 +13,7 @@ from mca_pipeline.defs.enrichment_assets import build_enrichment_assets
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
 from mca_pipeline.defs.history import build_media_history
 from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
+from mca_pipeline.defs.insights_asset import build_insights_asset
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.schedules import build_sync_schedule
 from mca_pipeline.defs.source_assets import build_source_asset
@@ -37,18 +38,20 @@ def build_definitions(
     history = build_media_history(list(sources))
     unified = build_unified_plays(registry, list(sources))
     enrichment = build_enrichment_assets(registry, list(sources), retry_policy)
+    insights = build_insights_asset()
     # API sources run on their schedules; the inbox and the ingest job cover the imports.
     imports = AssetSelection.assets(
         *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT],
         history,
         unified,
         *enrichment,
+        insights,
     )
     sensors = [build_inbox_sensor(registry, imports)]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(
-        assets=[*sources.values(), history, unified, *enrichment],
+        assets=[*sources.values(), history, unified, *enrichment, insights],
         sensors=sensors,
         schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
         jobs=[

@@ -23,6 +23,7 @@ def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipelin
         "unified_plays",
         "plugin_enrichment",
         "universal_tags",
+        "insights",
     }
     for name in keys:
         assert defs.resolve_assets_def(name).partitions_def.name == "users"  # type: ignore[union-attr]

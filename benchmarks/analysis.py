@@ -1,0 +1,82 @@
+"""Time to compute every metric of the insights asset, on synthetic histories.
+
+    python benchmarks/analysis.py                  # 1 user x 1,000,000 plays; 100 users x 10,000
+    python benchmarks/analysis.py --big 200000 --users 20 --per-user 5000
+
+The histories are generated inside DuckDB (one INSERT ... SELECT over range()), so the
+figures are the metrics' own: `compute_metrics` for one user (every query it runs,
+including the DST-correct local-time bucketing), then for many users one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.metrics import compute_metrics, set_user_timezone
+
+_GENERATE = """
+INSERT INTO media_items (user_id, platform, external_id, media_type, title, creator, consumed_at,
+    duration_s, time_spent_s, tags, url, raw_metadata, status, first_seen_at, updated_at)
+SELECT $user,
+       CASE WHEN i % 10 < 7 THEN 'spotify_export' WHEN i % 10 < 9 THEN 'netflix' ELSE 'lastfm' END,
+       $user || '-' || i,
+       CASE WHEN i % 10 < 7 OR i % 10 = 9 THEN 'music' ELSE 'video' END,
+       'Title ' || (i % 5000),
+       'Creator ' || (hash(i) % 2000),
+       TIMESTAMPTZ '2019-01-01 00:00:00+00' + to_seconds(i * 97),
+       200, CASE WHEN i % 13 = 0 THEN 12 ELSE 180 END, ['tag' || (i % 40)], NULL,
+       CASE WHEN i % 10 IN (7, 8) THEN json_object('series', 'Series ' || (i % 300))
+            ELSE json_object('skipped', i % 13 = 0) END,
+       'pending', now(), now()
+FROM range($n) t(i)
+"""
+
+
+def generate(warehouse: Warehouse, user: str, plays: int) -> None:
+    with warehouse.connect() as con:
+        con.execute("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING", [user])
+        set_user_timezone(con, user, "Europe/Berlin")
+        con.execute(_GENERATE, {"user": user, "n": plays})
+
+
+def timed_metrics(warehouse: Warehouse, user: str) -> float:
+    started = time.perf_counter()
+    with warehouse.connect() as con:
+        compute_metrics(con, user)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--big", type=int, default=1_000_000, help="plays of the one big user")
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--per-user", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mca-analysis-") as tmp:
+        warehouse = Warehouse(Path(tmp) / "warehouse.duckdb")
+        started = time.perf_counter()
+        generate(warehouse, "big", args.big)
+        for n in range(args.users):
+            generate(warehouse, f"user{n:03d}", args.per_user)
+        print(
+            f"generated {args.big + args.users * args.per_user:,} plays in {time.perf_counter() - started:.1f} s"
+        )
+        big = timed_metrics(warehouse, "big")
+        print(f"1 user x {args.big:,} plays:        every metric in {big:6.2f} s")
+        started = time.perf_counter()
+        slowest = max(timed_metrics(warehouse, f"user{n:03d}") for n in range(args.users))
+        total = time.perf_counter() - started
+        print(
+            f"{args.users} users x {args.per_user:,} plays:  every metric in {total:6.2f} s "
+            f"({total / args.users:.3f} s per user, slowest {slowest:.3f} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The year-in-review charts, drawn with matplotlib (Agg, no display) as PNG bytes.
+
+Each chart function takes a `ReportData` and returns the PNG file's bytes. The charts are
+sized and lettered to be read on a phone (1000x600 px, large type, fixed colours, titles
+that say what is shown). When there is nothing to draw, a chart is still a picture: the
+title and a plain "No plays in <year> yet" in the middle, never an empty axis or an error.
+
+`ReportData` is this module's own input, independent of the warehouse's metrics: the
+caller (an adapter from `mca_pipeline.warehouse.metrics.Metrics`) fills it in.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.0, 100  # 1000 x 600 px
+TITLE_SIZE = 24
+LABEL_SIZE = 19
+TICK_SIZE = 18
+EMPTY_SIZE = 30
+TEXT_COLOUR = "#222222"
+MUTED_COLOUR = "#777777"
+BAR_COLOUR = "#3b6fb6"
+ACCENT_COLOUR = "#d9822b"
+HEATMAP_CMAP = "YlOrRd"
+
+# One fixed colour per media type (MediaType values), then a fallback cycle for others.
+TYPE_COLOURS: dict[str, str] = {
+    "music": "#3b6fb6",
+    "video": "#d9822b",
+    "podcast": "#3a9d5d",
+    "article": "#8e5bb5",
+}
+FALLBACK_COLOURS = ("#c44e52", "#8c8c3a", "#4c9fb5", "#b5834c", "#6b6b6b")
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+TOP_N = 10
+MAX_LABEL = 24
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the charts and the report show for one user and one year (or all time).
+
+    Hours are floats; months are "YYYY-MM" keys; `clock` maps (weekday 0=Monday, hour
+    0-23 in the user's own time zone) to a number of plays; top lists are already sorted,
+    best first. `hours_by_month_type` (month -> media type -> hours) is optional: when it
+    is given, the month chart is stacked by media type, otherwise it shows totals.
+    """
+
+    user_id: str
+    year: int | None
+    time_zone: str = "UTC"
+    hours_by_platform: dict[str, float] = field(default_factory=dict)
+    hours_by_type: dict[str, float] = field(default_factory=dict)
+    hours_by_month: dict[str, float] = field(default_factory=dict)
+    top_creators: list[tuple[str, int, float]] = field(default_factory=list)  # (name, plays, hours)
+    top_titles: list[tuple[str, int, float]] = field(default_factory=list)  # (title, plays, hours)
+    top_tags: list[tuple[str, int]] = field(default_factory=list)  # (tag, plays)
+    clock: dict[tuple[int, int], int] = field(default_factory=dict)
+    binge_sessions: int = 0
+    longest_binge: tuple[str, int] | None = None  # (series, episodes)
+    longest_streak_days: int = 0
+    current_streak_days: int = 0
+    discoveries_by_month: dict[str, int] = field(default_factory=dict)
+    skip_share: float | None = None  # 0..1, None when no source says
+    music_rows: int = 0
+    real_plays: int = 0
+    hours_by_month_type: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def period(self) -> str:
+        """ "2024", or "all time" when no year is set."""
+        return str(self.year) if self.year is not None else "all time"
+
+    @property
+    def total_hours(self) -> float:
+        for hours in (self.hours_by_platform, self.hours_by_type, self.hours_by_month):
+            if hours:
+                return float(sum(hours.values()))
+        return 0.0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.real_plays == 0 and self.total_hours <= 0
+
+
+def _colour_for(name: str, known: dict[str, str], order: list[str]) -> str:
+    if name in known:
+        return known[name]
+    others = [n for n in order if n not in known]
+    return FALLBACK_COLOURS[others.index(name) % len(FALLBACK_COLOURS)] if name in others else BAR_COLOUR
+
+
+def _shorten(label: str, limit: int = MAX_LABEL) -> str:
+    label = " ".join(str(label).split())
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _new_figure() -> Figure:
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    # Fixed size (no bbox_inches="tight"): every chart is exactly 1000x600 px.
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def _style(ax, title: str) -> None:  # type: ignore[no-untyped-def]
+    ax.set_title(title, fontsize=TITLE_SIZE, color=TEXT_COLOUR, pad=14, loc="left")
+    ax.tick_params(labelsize=TICK_SIZE, colors=TEXT_COLOUR)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _empty(title: str, data: ReportData) -> bytes:
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=TITLE_SIZE, color=TEXT_COLOUR, pad=14, loc="left")
+    message = f"No plays in {data.year} yet" if data.year is not None else "No plays yet"
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=EMPTY_SIZE, color=MUTED_COLOUR)
+    ax.text(
+        0.5,
+        0.36,
+        "Connect a source or drop an export in the inbox",
+        ha="center",
+        va="center",
+        fontsize=LABEL_SIZE,
+        color=MUTED_COLOUR,
+    )
+    return _png(fig)
+
+
+def _months(data: ReportData, *series: dict[str, object]) -> list[str]:
+    if data.year is not None:
+        return [f"{data.year}-{m:02d}" for m in range(1, 13)]
+    keys = sorted({k for s in series for k in s})
+    return keys
+
+
+def _month_labels(data: ReportData, months: list[str]) -> list[str]:
+    if data.year is not None:
+        return list(MONTH_NAMES)
+    return [f"{MONTH_NAMES[int(m[5:7]) - 1]}\n{m[:4]}" if len(m) >= 7 else m for m in months]
+
+
+def hours_by_month_png(data: ReportData) -> bytes:
+    """Hours per month, stacked by media type when that split is known."""
+    title = f"Hours per month, {data.period}"
+    by_type = data.hours_by_month_type
+    months = _months(data, data.hours_by_month, by_type)
+    totals = [
+        sum(by_type.get(m, {}).values()) if by_type else float(data.hours_by_month.get(m, 0.0))
+        for m in months
+    ]
+    if not months or sum(totals) <= 0:
+        return _empty(title, data)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    x = list(range(len(months)))
+    if by_type:
+        types = sorted({t for m in by_type.values() for t in m}, key=lambda t: (t not in TYPE_COLOURS, t))
+        bottom = [0.0] * len(months)
+        for media_type in types:
+            values = [float(by_type.get(m, {}).get(media_type, 0.0)) for m in months]
+            colour = _colour_for(media_type, TYPE_COLOURS, types)
+            ax.bar(x, values, bottom=bottom, color=colour, label=media_type, width=0.75)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.legend(fontsize=TICK_SIZE, frameon=False, loc="upper left")
+    else:
+        ax.bar(x, totals, color=BAR_COLOUR, width=0.75)
+    ax.set_xticks(x, _month_labels(data, months))
+    ax.set_ylabel("hours", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    ax.set_ylim(0, max(totals) * 1.15)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    _style(ax, title)
+    return _png(fig)
+
+
+def _horizontal_bars(
+    data: ReportData, title: str, items: list[tuple[str, float]], unit: str, colours: list[str] | None = None
+) -> bytes:
+    items = [(name, value) for name, value in items if value > 0][:TOP_N]
+    if not items:
+        return _empty(title, data)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    names = [_shorten(name) for name, _ in items][::-1]
+    values = [float(value) for _, value in items][::-1]
+    bars = ax.barh(range(len(items)), values, color=(colours[::-1] if colours else BAR_COLOUR), height=0.7)
+    ax.set_yticks(range(len(items)), names)
+    # At least four bar slots, so one or two bars stay bar-shaped (kept at the top).
+    ax.set_ylim(len(items) - 0.5 - max(len(items), 4), len(items) - 0.5)
+    ax.set_xlabel(unit, fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    if unit == "plays":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0, max(values) * 1.18)
+    fmt = "{:,.0f}" if all(v == int(v) for v in values) else "{:,.1f}"
+    ax.bar_label(
+        bars, labels=[fmt.format(v) for v in values], padding=4, fontsize=TICK_SIZE, color=TEXT_COLOUR
+    )
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    _style(ax, title)
+    return _png(fig)
+
+
+def hours_by_platform_png(data: ReportData) -> bytes:
+    """Hours per platform (source), largest first, as horizontal bars."""
+    items = sorted(data.hours_by_platform.items(), key=lambda kv: (-kv[1], kv[0]))
+    platform_palette = (BAR_COLOUR, ACCENT_COLOUR, *FALLBACK_COLOURS, *TYPE_COLOURS.values())
+    # Colour by alphabetical platform order, so a platform keeps its colour between years of one user.
+    alphabetical = sorted(data.hours_by_platform)
+    colours = [platform_palette[alphabetical.index(name) % len(platform_palette)] for name, _ in items]
+    return _horizontal_bars(data, f"Hours per platform, {data.period}", items, "hours", colours[:TOP_N])
+
+
+def top_creators_png(data: ReportData) -> bytes:
+    """The top artists/creators by hours (plays when no time is known)."""
+    creators = data.top_creators[:TOP_N]
+    if creators and any(hours > 0 for _, _, hours in creators):
+        return _horizontal_bars(
+            data, f"Top artists & creators by hours, {data.period}", [(n, h) for n, _, h in creators], "hours"
+        )
+    return _horizontal_bars(
+        data, f"Top artists & creators by plays, {data.period}", [(n, p) for n, p, _ in creators], "plays"
+    )
+
+
+def listening_clock_png(data: ReportData) -> bytes:
+    """Plays by weekday and hour of day (user's time zone) as a heatmap."""
+    title = f"When you play: weekday x hour ({data.time_zone}), {data.period}"
+    grid = [[0] * 24 for _ in range(7)]
+    for (weekday, hour), plays in data.clock.items():
+        if 0 <= weekday < 7 and 0 <= hour < 24:
+            grid[weekday][hour] += int(plays)
+    peak = max(max(row) for row in grid)
+    if peak <= 0:
+        return _empty(title, data)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, aspect="auto", cmap=HEATMAP_CMAP, vmin=0, vmax=peak, interpolation="nearest")
+    ax.set_yticks(range(7), WEEKDAY_NAMES)
+    ax.set_xticks(range(0, 24, 3), [f"{h:02d}:00" for h in range(0, 24, 3)])
+    ax.set_xlabel("hour of day", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    bar = fig.colorbar(image, ax=ax, pad=0.02)
+    bar.set_label("plays", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    bar.ax.tick_params(labelsize=TICK_SIZE)
+    _style(ax, title)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    return _png(fig)
+
+
+def discoveries_png(data: ReportData) -> bytes:
+    """New artists/creators heard for the first time, per month."""
+    title = f"New artists & creators discovered per month, {data.period}"
+    months = _months(data, data.discoveries_by_month)
+    values = [int(data.discoveries_by_month.get(m, 0)) for m in months]
+    if not months or sum(values) <= 0:
+        return _empty(title, data)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    x = list(range(len(months)))
+    bars = ax.bar(x, values, color=ACCENT_COLOUR, width=0.75)
+    ax.bar_label(bars, labels=[str(v) if v else "" for v in values], padding=3, fontsize=TICK_SIZE)
+    ax.set_xticks(x, _month_labels(data, months))
+    ax.set_ylabel("first-time creators", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(values) * 1.18)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    _style(ax, title)
+    return _png(fig)
+
+
+# (key, section heading, function), in the order the report shows them.
+CHARTS: tuple[tuple[str, str, Callable[[ReportData], bytes]], ...] = (
+    ("hours_by_month", "Hours per month", hours_by_month_png),
+    ("hours_by_platform", "Hours per platform", hours_by_platform_png),
+    ("top_creators", "Top artists & creators", top_creators_png),
+    ("listening_clock", "Your listening clock", listening_clock_png),
+    ("discoveries", "Discoveries", discoveries_png),
+)
+
+
+def render_charts(data: ReportData) -> dict[str, bytes]:
+    """Every chart as PNG bytes, keyed as in CHARTS (e.g. for Dagster metadata)."""
+    return {key: draw(data) for key, _, draw in CHARTS}

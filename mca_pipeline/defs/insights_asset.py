@@ -1,0 +1,62 @@
+"""insights: per user, the metrics of every year with data, a year-in-review report per
+year (data/reports/<user>/<year>.html) and the latest year's charts in the metadata."""
+
+import base64
+
+from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from mca_pipeline.analysis.insights import build_insight, chart_pngs
+from mca_pipeline.defs.partitions import partition_user, users_partitions
+from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
+from mca_pipeline.warehouse.metrics import active_years
+
+
+class InsightsConfig(Config):
+    year: int | None = Field(default=None, description="Only this year; empty: every year with data.")
+
+
+def build_insights_asset() -> AssetsDefinition:
+    @asset(
+        name="insights",
+        partitions_def=users_partitions,
+        group_name="analysis",
+        kinds={"duckdb"},
+        deps=["media_history", "unified_plays", "universal_tags"],
+        description="Metrics, charts and a year-in-review report per year for one user.",
+    )
+    def insights(
+        context: AssetExecutionContext,
+        config: InsightsConfig,
+        warehouse: WarehouseResource,
+        export_folders: ExportFoldersResource,
+    ) -> MaterializeResult:
+        user_id = partition_user(context.partition_key)
+        wh = warehouse.warehouse()
+        data_dir = export_folders.folders().data_dir
+        with wh.connect() as con:
+            years = [config.year] if config.year else active_years(con, user_id)
+        # A user with nothing yet still gets this year's (empty) page rather than nothing.
+        built = [build_insight(wh, data_dir, user_id, year) for year in years or [None]]
+        latest = built[-1]
+        for insight in built:
+            context.log.info(f"{user_id}: report for {insight.data.period} at {insight.report}")
+        images = "\n\n".join(
+            f"**{key.replace('_', ' ')}**\n\n![{key}](data:image/png;base64,{base64.b64encode(png).decode()})"
+            for key, png in chart_pngs(latest).items()
+        )
+        data = latest.data
+        return MaterializeResult(
+            metadata={
+                "year": MetadataValue.text(data.period),
+                "hours": MetadataValue.float(round(data.total_hours, 2)),
+                "real_plays": MetadataValue.int(data.real_plays),
+                "top_creator": MetadataValue.text(data.top_creators[0][0] if data.top_creators else "-"),
+                "longest_streak_days": MetadataValue.int(data.longest_streak_days),
+                "binge_sessions": MetadataValue.int(data.binge_sessions),
+                "reports": MetadataValue.md("\n".join(f"- `{i.report}`" for i in built)),
+                "charts": MetadataValue.md(images),
+            }
+        )
+
+    return insights
