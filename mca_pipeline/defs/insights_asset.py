@@ -1,5 +1,5 @@
 """insights: per user, the metrics of every year with data, a year-in-review report per
-year (data/reports/<user>/<year>.html) and the latest year's charts in the metadata."""
+year (data/reports/<user>/<year>.html) and the latest timed year's charts in the metadata."""
 
 import base64
 
@@ -38,7 +38,9 @@ def build_insights_asset() -> AssetsDefinition:
             years = [config.year] if config.year else active_years(con, user_id)
         # A user with nothing yet still gets this year's (empty) page rather than nothing.
         built = [build_insight(wh, data_dir, user_id, year) for year in years or [None]]
-        latest = built[-1]
+        # The charts shown are those of the most recent year with time in it: a year of a
+        # few untimed items (TikTok views) would otherwise hide the year a person cares about.
+        latest = next((i for i in reversed(built) if i.data.total_hours > 0), built[-1])
         for insight in built:
             context.log.info(f"{user_id}: report for {insight.data.period} at {insight.report}")
         images = "\n\n".join(
