@@ -142,7 +142,8 @@ class LastfmPlugin:
     auth_type = AuthType.API_KEY
     auth_config = None
     dedup_policy = DedupPolicy.SKIP
-    #: When the same play reaches several sources, whose copy counts (lower wins): scrobbles are a copy of what a player reported.
+    #: Whose copy of a play seen by several sources counts (lower wins):
+    #: scrobbles are a copy of what a player reported.
     unify_rank = 30
     schedule_cron = "0 * * * *"
 

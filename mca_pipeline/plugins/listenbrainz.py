@@ -142,7 +142,7 @@ class ListenbrainzPlugin:
     auth_type = AuthType.NONE
     auth_config = None
     dedup_policy = DedupPolicy.SKIP
-    #: When the same play reaches several sources, whose copy counts (lower wins): a listen is a copy.
+    #: Whose copy of a play seen by several sources counts (lower wins): a listen is a copy.
     unify_rank = 40
     schedule_cron = "30 * * * *"
 

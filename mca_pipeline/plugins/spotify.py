@@ -115,7 +115,7 @@ class SpotifyPlugin:
     auth_type = AuthType.OAUTH
     auth_config = SPOTIFY_OAUTH
     dedup_policy = DedupPolicy.SKIP
-    #: When the same play reaches several sources, whose copy counts (lower wins): the API knows the track id.
+    #: Whose copy of a play seen by several sources counts (lower wins): the API knows the track id.
     unify_rank = 20
     # The API only reaches the last ~50 plays: poll every 30 minutes so none fall off.
     schedule_cron = "*/30 * * * *"

@@ -87,7 +87,8 @@ class SpotifyExportPlugin:
     auth_type = AuthType.FILE_IMPORT
     auth_config = None
     dedup_policy = DedupPolicy.SKIP
-    #: When the same play reaches several sources, whose copy counts (lower wins): export rows carry ms_played and every play of the account.
+    #: Whose copy of a play seen by several sources counts (lower wins):
+    #: export rows carry ms_played and every play of the account.
     unify_rank = 10
 
     def __init__(self, *, tags: LastfmTags | None = None) -> None:
