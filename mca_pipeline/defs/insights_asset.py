@@ -6,7 +6,6 @@ import base64
 from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from mca_pipeline.analysis.insights import build_insight, chart_pngs
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.warehouse.metrics import active_years
@@ -31,6 +30,10 @@ def build_insights_asset() -> AssetsDefinition:
         warehouse: WarehouseResource,
         export_folders: ExportFoldersResource,
     ) -> MaterializeResult:
+        # matplotlib is imported here, not with the code location: every run and the
+        # daemon load the definitions, and only this step draws.
+        from mca_pipeline.analysis.insights import build_insight, chart_pngs
+
         user_id = partition_user(context.partition_key)
         wh = warehouse.warehouse()
         data_dir = export_folders.folders().data_dir
