@@ -11,6 +11,7 @@ is waited out with retries and backoff.
 from __future__ import annotations
 
 import fcntl
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -21,6 +22,10 @@ import duckdb
 
 from mca_pipeline import paths
 from mca_pipeline.warehouse.schema import migrate
+
+#: DuckDB's buffer pool defaults to 80 % of RAM; several run processes of one machine
+#: each open the warehouse, so each keeps a modest share and lets DuckDB page to disk.
+MEMORY_LIMIT = os.environ.get("MCA_DUCKDB_MEMORY_LIMIT", "512MB")
 
 
 class WarehouseBusyError(RuntimeError):
@@ -79,7 +84,7 @@ class Warehouse:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), config={"memory_limit": MEMORY_LIMIT})
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseBusyError(f"cannot open {self.path}: {exc}") from exc
