@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mca_pipeline.core import MediaItem
+from mca_pipeline.core import MediaItem, SourcePlugin, SyncResult
 from mca_pipeline.warehouse import Warehouse
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -44,3 +44,19 @@ def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
     home.mkdir()
     with instance_for_test(temp_dir=str(home)) as instance:
         yield Pipeline(tmp_path / "data", instance)
+
+
+def all_pages(plugin: SourcePlugin, path: Path, page_size: int) -> list[SyncResult]:
+    """Every page of a file import, following the cursor until has_more is False."""
+    from mca_pipeline.core import Credentials, SyncContext
+
+    pages, cursor = [], ""
+    for _ in range(50):
+        page = plugin.sync(SyncContext(user_id="alice", page_size=page_size), Credentials(file=path), cursor)
+        assert page.err is None, page.err
+        assert page.next_cursor
+        pages.append(page)
+        if not page.has_more:
+            return pages
+        cursor = page.next_cursor
+    raise AssertionError("paging never ended")

@@ -29,6 +29,7 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.plugins.instapaper import InstapaperPlugin, normalise_url, site_of, title_from_url
+from mca_pipeline_tests.conftest import all_pages
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "instapaper"
 EXPORT = FIXTURES / "instapaper-export.csv"
@@ -77,19 +78,6 @@ def at(text: str) -> datetime:
 
 def by_id(items: list[MediaItem]) -> dict[str, MediaItem]:
     return {item.external_id: item for item in items}
-
-
-def all_pages(path: Path, page_size: int) -> list[SyncResult]:
-    pages, cursor = [], ""
-    for _ in range(50):
-        page = sync(path, page_size=page_size, cursor=cursor)
-        assert page.err is None, page.err
-        assert page.next_cursor
-        pages.append(page)
-        if not page.has_more:
-            return pages
-        cursor = page.next_cursor
-    raise AssertionError("paging never ended")
 
 
 # --- the contract ---------------------------------------------------------------------------
@@ -410,7 +398,7 @@ def test_site_and_title_from_url(url: str, site: str | None, title: str) -> None
 
 
 def test_pages_of_five_add_up_to_the_one_shot_result() -> None:
-    pages = all_pages(EXPORT, page_size=5)
+    pages = all_pages(InstapaperPlugin(), EXPORT, page_size=5)
     assert [len(page.items) for page in pages] == [5, 5, 2]
     assert [page.has_more for page in pages] == [True, True, False]
     assert [item for page in pages for item in page.items] == items_of(EXPORT)

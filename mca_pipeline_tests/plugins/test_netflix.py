@@ -29,6 +29,7 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.plugins.netflix import NetflixPlugin, parse_title
+from mca_pipeline_tests.conftest import all_pages
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "netflix"
 US = FIXTURES / "NetflixViewingHistory_us.csv"
@@ -72,19 +73,6 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
     return path
-
-
-def all_pages(path: Path, page_size: int) -> list[SyncResult]:
-    pages, cursor = [], ""
-    for _ in range(50):
-        page = sync(path, page_size=page_size, cursor=cursor)
-        assert page.err is None, page.err
-        assert page.next_cursor
-        pages.append(page)
-        if not page.has_more:
-            return pages
-        cursor = page.next_cursor
-    raise AssertionError("paging never ended")
 
 
 # --- the contract ---------------------------------------------------------------------------
@@ -499,7 +487,7 @@ def test_activity_external_ids_survive_a_re_export_with_newer_rows(tmp_path: Pat
     ids=lambda value: value.name if isinstance(value, Path) else None,
 )
 def test_pages_of_four_add_up_to_the_one_shot_result(path: Path, page_lengths: list[int]) -> None:
-    pages = all_pages(path, page_size=4)
+    pages = all_pages(NetflixPlugin(), path, page_size=4)
     assert [len(page.items) for page in pages] == page_lengths
     assert [page.has_more for page in pages] == [True] * (len(pages) - 1) + [False]
     assert [item for page in pages for item in page.items] == items_of(path)
