@@ -1,0 +1,74 @@
+"""The fake Last.fm over real HTTP, for Dagster runs in other processes.
+
+The run launcher starts each run in a process of its own, where no httpx.MockTransport
+can reach, so this serves `FakeLastfm` (one per Last.fm account, all behind one API key)
+on 127.0.0.1 and counts what it was asked. An optional delay per request stands in for
+the platform's latency, so concurrent runs really overlap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
+
+
+class LastfmServer:
+    def __init__(self, api_key: str = "lastfm-key-123", delay_s: float = 0.0) -> None:
+        self.api_key = api_key
+        self.delay_s = delay_s
+        self.accounts: dict[str, FakeLastfm] = {}
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def account(self, name: str, scrobbles: int, start_uts: int = 1_714_000_000) -> FakeLastfm:
+        """A Last.fm user with `scrobbles` plays, 200 s apart (no now-playing row)."""
+        fake = FakeLastfm(api_key=self.api_key, user=name, now_playing=None)
+        fake.scrobble(scrobbles, start_uts=start_uts)
+        self.accounts[name] = fake
+        return fake
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        fake = self.accounts.get(request.url.params.get("user", ""))
+        if fake is None:
+            return httpx.Response(404, json={"error": 6, "message": "User not found"})
+        return fake.handle(request)
+
+    @contextmanager
+    def serving(self) -> Iterator[str]:
+        """Serve on a free port of 127.0.0.1; yields the base URL."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}"
+                response = fake.handle(httpx.Request("GET", url))
+                body = response.content
+                self.send_response(response.status_code)
+                self.send_header("Content-Type", response.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
