@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from dagster import DagsterInstance
 from dagster._core.storage.base_storage import DagsterStorage
@@ -64,16 +65,11 @@ def postgres_url(environ: Mapping[str, str] | None = None) -> str | None:
     port = parts["port"] or "5432"
     if not port.isdigit():
         raise StorageConfigError(f"{PART_VARIABLES['port']} must be a port number")
-    from dagster_postgres.utils import get_conn_string
-
-    return get_conn_string(
-        username=parts["username"],
-        password=parts["password"],
-        hostname=parts["hostname"],
-        db_name=parts["db_name"],
-        port=port,
-        scheme=_DRIVER_SCHEME,
-    )
+    # Quoted with nothing safe: a "/" or "@" in a password must not end the field.
+    user = quote(parts["username"], safe="")
+    if parts["password"]:
+        user += ":" + quote(parts["password"], safe="")
+    return f"{_DRIVER_SCHEME}://{user}@{parts['hostname']}:{port}/{quote(parts['db_name'], safe='')}"
 
 
 def storage_kind(environ: Mapping[str, str] | None = None) -> str:

@@ -26,7 +26,12 @@ from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
-from mca_pipeline.defs.source_reporting import check_results, check_specs, sync_metadata
+from mca_pipeline.defs.source_reporting import (
+    check_results,
+    check_specs,
+    contention_metadata,
+    sync_metadata,
+)
 from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
 from mca_pipeline.warehouse import Warehouse, item_count, source_health
 from mca_pipeline.warehouse.connections import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
@@ -112,7 +117,11 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)
             cursors = recent_cursors(con, user_id, plugin.name)
-        metadata = sync_metadata(summaries, total) | {"connection": MetadataValue.text(CONNECTED)}
+        metadata = (
+            sync_metadata(summaries, total)
+            | contention_metadata(wh)
+            | {"connection": MetadataValue.text(CONNECTED)}
+        )
         return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health, cursors))
 
     return _source

@@ -22,7 +22,12 @@ from mca_pipeline.core import Credentials, ErrorCode, SourcePlugin
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
-from mca_pipeline.defs.source_reporting import check_results, check_specs, sync_metadata
+from mca_pipeline.defs.source_reporting import (
+    check_results,
+    check_specs,
+    contention_metadata,
+    sync_metadata,
+)
 from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
 from mca_pipeline.warehouse import item_count, source_health
 
@@ -96,7 +101,7 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
         with wh.connect() as con:
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)
-        metadata = sync_metadata(summaries, total)
+        metadata = sync_metadata(summaries, total) | contention_metadata(wh)
         if rejected:
             raise Failure(
                 description=f"{len(rejected)} file(s) rejected: " + "; ".join(rejected),

@@ -6,7 +6,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Metada
 
 from mca_pipeline.core import SourcePlugin
 from mca_pipeline.defs.sync_loop import SyncSummary
-from mca_pipeline.warehouse import SourceHealth
+from mca_pipeline.warehouse import SourceHealth, Warehouse
 
 
 def check_specs(plugin: SourcePlugin) -> list[AssetCheckSpec]:
@@ -89,4 +89,15 @@ def sync_metadata(summaries: list[SyncSummary], total: int) -> dict[str, Metadat
         "has_more": MetadataValue.bool(last.has_more if last else False),
         "dagster/row_count": MetadataValue.int(total),
         "syncs": MetadataValue.md(table if summaries else "nothing to import"),
+    }
+
+
+def contention_metadata(warehouse: Warehouse) -> dict[str, MetadataValue]:
+    """How long this step waited for the warehouse: under many concurrent runs, the figure
+    that says whether the one DuckDB file is the bottleneck."""
+    stats = warehouse.stats
+    return {
+        "warehouse_wait_s": MetadataValue.float(round(stats.wait_s, 3)),
+        "warehouse_waits": MetadataValue.int(stats.waited),
+        "warehouse_open_retries": MetadataValue.int(stats.open_retries),
     }

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -32,10 +33,22 @@ class WarehouseBusyError(RuntimeError):
     """The warehouse stayed locked by another process for longer than the timeout."""
 
 
+@dataclass
+class ContentionStats:
+    """How much this Warehouse object had to wait for others: the figures that tell a
+    deployment with many concurrent runs whether the single DuckDB file is its limit."""
+
+    connects: int = 0
+    waited: int = 0  # connects that found the lock taken
+    wait_s: float = 0.0  # time spent waiting for our lock and for DuckDB's
+    open_retries: int = 0  # DuckDB lock errors from processes outside our lock, retried
+
+
 class Warehouse:
     def __init__(self, path: Path | str, timeout_s: float = 600.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self.stats = ContentionStats()
         self._migrated = False
 
     @classmethod
@@ -51,9 +64,12 @@ class Warehouse:
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for one short unit of work; the lock is held only inside the block."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.timeout_s
+        started = time.monotonic()
+        deadline = started + self.timeout_s
+        self.stats.connects += 1
         with self.lock_path.open("a+") as lock_file:
             self._acquire(lock_file, deadline)
+            self.stats.wait_s += time.monotonic() - started
             try:
                 con = self._open(deadline)
                 try:
@@ -68,11 +84,15 @@ class Warehouse:
 
     def _acquire(self, lock_file, deadline: float) -> None:  # type: ignore[no-untyped-def]
         delay = 0.01
+        first = True
         while True:
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
+                if first:
+                    self.stats.waited += 1
+                    first = False
                 if time.monotonic() > deadline:
                     raise WarehouseBusyError(
                         f"{self.path} stayed locked by another mca process for {self.timeout_s:.0f}s"
@@ -88,5 +108,8 @@ class Warehouse:
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseBusyError(f"cannot open {self.path}: {exc}") from exc
-                time.sleep(delay * (1 + random.random()))
+                self.stats.open_retries += 1
+                pause = delay * (1 + random.random())
+                self.stats.wait_s += pause
+                time.sleep(pause)
                 delay = min(delay * 2, 2.0)
