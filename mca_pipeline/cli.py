@@ -204,8 +204,11 @@ def web(host: str, port: int, public_url: str | None) -> None:
 def _exec_dagster_dev(port: int) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    from mca_pipeline.instance_storage import storage_kind
+
     click.echo(
-        f"starting the Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
+        f"starting the Dagster UI on http://127.0.0.1:{port} "
+        f"(DAGSTER_HOME={os.environ['DAGSTER_HOME']}, Dagster storage: {storage_kind()})"
     )
     sys.stdout.flush()
     # `dagster dev` is what Dagster's docs still teach; its notice about `dg dev` is noise here.

@@ -8,9 +8,11 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
+from click.testing import CliRunner
 from dagster import DagsterInstance, asset, materialize
 from dagster._serdes import serialize_value
 
+from mca_pipeline.cli import main
 from mca_pipeline.instance_storage import StorageConfigError, postgres_url
 from mca_pipeline_tests.deploy.deployment import ROOT
 
@@ -159,3 +161,33 @@ def test_the_processes_dagster_starts_inherit_the_choice(home: Path) -> None:
         "mca_pipeline.instance_storage",
         "EnvSelectedStorage",
     )
+
+
+def test_mca_commands_work_on_the_same_postgres_instance(
+    home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (home / "workspace.yaml").write_text((ROOT / "workspace.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MCA_DATA_DIR", str(home / "data"))
+    monkeypatch.delenv("MCA_WAREHOUSE", raising=False)
+    monkeypatch.setenv("MCA_DAGSTER_PG_URL", postgres_url)
+    result = CliRunner().invoke(main, ["users", "add", "alice"])
+    assert result.exit_code == 0, result.output
+    with psycopg2.connect(postgres_url) as con, con.cursor() as cur:
+        cur.execute("SELECT partitions_def_name, partition FROM dynamic_partitions")
+        assert cur.fetchall() == [("users", "alice")]
+    assert not (home / "data/dagster/storage").exists()
+
+
+def test_a_misconfigured_environment_is_one_clear_line_from_mca(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (home / "workspace.yaml").write_text((ROOT / "workspace.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MCA_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("MCA_DAGSTER_PG_HOST", "db.example.org")
+    monkeypatch.setenv("MCA_DAGSTER_PG_PASSWORD", "s3cret-pw")
+    result = CliRunner().invoke(main, ["users", "add", "alice"])
+    assert result.exit_code == 1
+    assert "needs MCA_DAGSTER_PG_USER, MCA_DAGSTER_PG_DB as well" in result.output
+    assert "s3cret-pw" not in result.output and "Traceback" not in result.output
