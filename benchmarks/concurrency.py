@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,11 +88,14 @@ def main() -> None:
 
 
 def _wait_for_runs(deployment: Deployment, backfill: str, count: int) -> list:  # type: ignore[type-arg]
+    """Every run of the instance once the backfill's runs and any others (a schedule tick,
+    a continuation) have ended."""
     shown = 0.0
     while True:
-        records = deployment.instance.get_run_records(filters=RunsFilter(tags={"dagster/backfill": backfill}))
+        ours = deployment.instance.get_run_records(filters=RunsFilter(tags={"dagster/backfill": backfill}))
+        records = deployment.instance.get_run_records()
         ended = [r for r in records if r.dagster_run.status in ENDED]
-        if len(ended) >= count:
+        if sum(r.dagster_run.status in ENDED for r in ours) >= count and len(ended) == len(records):
             return ended
         if time.monotonic() - shown > 30:
             print(f"  ... {len(ended)}/{count} runs ended, {len(records) - len(ended)} queued or running")
@@ -134,7 +138,11 @@ def _report(
     lost = sum(max(0, plays - stored.get(u, 0)) for u in users)
 
     print(f"total time:          {total_s:.1f} s ({expected / total_s:,.0f} plays/s overall)")
-    print(f"runs:                {len(ok)} succeeded, {len(runs) - len(ok)} failed; step retries {retries}")
+    origins = Counter(_origin(r.dagster_run.tags) for r in runs)
+    print(
+        f"runs:                {len(ok)} succeeded, {len(runs) - len(ok)} failed "
+        f"({', '.join(f'{n} {origin}' for origin, n in sorted(origins.items()))}); step retries {retries}"
+    )
     print(f"queue wait per run:  median {statistics.median(queued):.1f} s, max {max(queued):.1f} s")
     print(f"run time per run:    median {statistics.median(running):.1f} s, max {max(running):.1f} s")
     print(f"syncs at once:       at most {max_overlap(windows)}")
@@ -148,6 +156,15 @@ def _report(
         f"lost {lost:,}, duplicated {sum(stored.values()) - distinct:,}"
     )
     print(f"Last.fm requests:    {lastfm.requests:,}")
+
+
+def _origin(tags: dict[str, str]) -> str:
+    if "dagster/backfill" in tags:
+        return "from the backfill"
+    for tag in ("dagster/schedule_name", "dagster/sensor_name"):
+        if tag in tags:
+            return f"from {tags[tag]}"
+    return "launched by hand"
 
 
 if __name__ == "__main__":
