@@ -5,6 +5,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,16 +22,24 @@ def _hold(warehouse: Warehouse, seconds: float, entered: threading.Event) -> Non
         time.sleep(seconds)
 
 
-def test_a_second_writer_waits_for_the_first_and_counts_the_wait(tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
+@contextmanager
+def held(path: Path, seconds: float) -> Iterator[None]:
+    """Another writer holds the warehouse for `seconds` from the moment this enters."""
     entered = threading.Event()
-    holder = threading.Thread(target=_hold, args=(Warehouse(path), 0.5, entered))
+    holder = threading.Thread(target=_hold, args=(Warehouse(path), seconds, entered))
     holder.start()
     entered.wait(10)
+    try:
+        yield
+    finally:
+        holder.join()
+
+
+def test_a_second_writer_waits_for_the_first_and_counts_the_wait(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
     waiter = Warehouse(path)
-    with waiter.connect() as con:
+    with held(path, 0.5), waiter.connect() as con:
         con.execute("INSERT INTO marks VALUES ('waiter')")
-    holder.join()
 
     assert (waiter.stats.connects, waiter.stats.waited, waiter.stats.open_retries) == (1, 1, 0)
     assert 0.3 < waiter.stats.wait_s < 5
@@ -63,13 +73,9 @@ def test_a_process_outside_our_lock_is_waited_out_with_retries(tmp_path: Path) -
 
 def test_a_writer_gives_up_after_its_timeout_with_the_file_named(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    entered = threading.Event()
-    holder = threading.Thread(target=_hold, args=(Warehouse(path), 1.0, entered))
-    holder.start()
-    entered.wait(10)
     with (
+        held(path, 1.0),
         pytest.raises(WarehouseBusyError, match=r"w\.duckdb stayed locked"),
         Warehouse(path, timeout_s=0.2).connect(),
     ):
         pass
-    holder.join()
