@@ -109,10 +109,6 @@ class EnvSelectedStorage(DagsterStorage, ConfigurableClass):
     ) -> EnvSelectedStorage:
         return cls(sqlite_base_dir=config_value["sqlite_base_dir"], inst_data=inst_data)
 
-    @property
-    def backend(self) -> DagsterStorage:
-        return self._backend
-
     def register_instance(self, instance: DagsterInstance) -> None:
         super().register_instance(instance)
         if not self._backend.has_instance:
