@@ -14,6 +14,7 @@ from mca_pipeline.core.models import (
     MediaType,
     OAuthConfig,
     PluginError,
+    SkippedRecord,
     SyncResult,
     is_plugin_name,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "PluginError",
     "PluginRegistry",
     "RegistryError",
+    "SkippedRecord",
     "SourcePlugin",
     "SyncContext",
     "SyncResult",

@@ -153,13 +153,42 @@ class PluginError(BaseModel):
         return f"[{self.code}] {self.message}"
 
 
+class SkippedRecord(BaseModel):
+    """A record of an export file that could not be read, left out of the import.
+
+    One bad record must not cost a person the rest of their history, so file plugins
+    report it here instead of failing the file; core counts these, writes them into the
+    file's import report and rejects the file only when too many fail (see
+    `mca_pipeline.defs.import_report.REJECT_SHARE`). `reason` is short and the same for
+    every record with the same problem ("title is empty"), so reasons can be counted;
+    `detail` says what this record held.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str = Field(min_length=1)
+    line: int | None = None
+    byte_offset: int | None = None
+    field: str | None = None
+    detail: str | None = None
+    excerpt: str | None = None
+
+
 class SyncResult(BaseModel):
-    """One page of a sync: items so far, where to resume, and whether more is waiting."""
+    """One page of a sync: items so far, where to resume, and whether more is waiting.
+
+    File-import plugins also report the records of the page they could not read
+    (`skipped`) and how many they left out on purpose by reason (`left_out`: ads,
+    trailers, removed videos), so a person can see why fewer items came in than the
+    file has records.
+    """
 
     items: list[MediaItem] = Field(default_factory=list)
     next_cursor: str = ""
     has_more: bool = False
     err: PluginError | None = None
+    skipped: list[SkippedRecord] = Field(default_factory=list)
+    left_out: dict[str, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _resumable(self) -> SyncResult:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from mca_pipeline.core import PluginError
 from mca_pipeline.core.models import utc_now
 
 # Browsers and copy tools write under these names until a download is complete.
@@ -91,15 +89,27 @@ class ExportFolders:
             return []
         return sorted(p for p in folder.iterdir() if is_export_candidate(p))
 
-    def archive(self, path: Path, user_id: str, plugin: str) -> Path:
-        return _move(path, self.archive_dir(user_id, plugin))
+    def archive(self, path: Path, user_id: str, plugin: str, report: str | None = None) -> Path:
+        """Move an imported file to archive/, with its import report beside it when there
+        is something to say (records skipped or left out)."""
+        target = _move(path, self.archive_dir(user_id, plugin))
+        if report is not None:
+            _write_report(target, report)
+        return target
 
-    def reject(self, path: Path, user_id: str, plugin: str, error: PluginError, stored: int) -> Path:
+    def reject(self, path: Path, user_id: str, plugin: str, report: str) -> Path:
         """Move a broken file to rejected/ and write `<name>.report.txt` beside it."""
         target = _move(path, self.rejected_dir(user_id, plugin))
-        report = target.with_name(target.name + ".report.txt")
-        report.write_text(_report_text(target, plugin, error, stored, utc_now()), encoding="utf-8")
+        _write_report(target, report)
         return target
+
+
+def report_path(target: Path) -> Path:
+    return target.with_name(target.name + ".report.txt")
+
+
+def _write_report(target: Path, report: str) -> None:
+    report_path(target).write_text(report, encoding="utf-8")
 
 
 def _move(path: Path, folder: Path) -> Path:
@@ -111,25 +121,3 @@ def _move(path: Path, folder: Path) -> Path:
         target = folder / f"{path.stem}.{stamp}{path.suffix}"
     shutil.move(str(path), target)
     return target
-
-
-def _report_text(path: Path, plugin: str, error: PluginError, stored: int, when: datetime) -> str:
-    details = error.details
-    lines = [
-        f"File:     {path.name}",
-        f"Plugin:   {plugin}",
-        f"Rejected: {when.isoformat(timespec='seconds')}",
-        f"Error:    {error.code.value}",
-        f"Problem:  {details.get('problem') or error.message}",
-    ]
-    for label, key in (("Line", "line"), ("Byte", "byte_offset"), ("Field", "field")):
-        if details.get(key) is not None:
-            lines.append(f"{label + ':':<9} {details[key]}")
-    if error.raw:
-        lines += ["", "Excerpt:", error.raw[:2000]]
-    lines += [
-        "",
-        f"Items read from this file before the problem: {stored} (kept; nothing stored earlier was lost).",
-        f"Fix or re-export the file, then drop it into inbox/<user>/{plugin}/ again.",
-    ]
-    return "\n".join(lines) + "\n"

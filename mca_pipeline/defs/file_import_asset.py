@@ -19,7 +19,10 @@ from dagster import (
 from pydantic import Field
 
 from mca_pipeline.core import Credentials, ErrorCode, SourcePlugin
+from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs.error_policy import raise_for
+from mca_pipeline.defs.export_folders import report_path
+from mca_pipeline.defs.import_report import report_text
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.source_reporting import (
@@ -89,11 +92,24 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
                 run_id=context.run.run_id,
             )
             summaries.append(summary)
+            tally = summary.tally
             if summary.error is None:
-                moved = folders.archive(path, user_id, plugin.name)
+                report = (
+                    file_report(plugin.name, path.name, summary)
+                    if tally.unreadable or tally.left_out
+                    else None
+                )
+                moved = folders.archive(path, user_id, plugin.name, report)
+                if tally.unreadable:
+                    context.log.warning(
+                        f"{path.name}: imported {summary.received:,} records, skipped {tally.unreadable:,} "
+                        f"that could not be read ({_top_reasons(summary)}); see {report_path(moved)}"
+                    )
                 context.log.info(f"{path.name}: done, moved to {moved}")
             elif summary.error.code is ErrorCode.FILE_PARSE_ERROR:
-                moved = folders.reject(path, user_id, plugin.name, summary.error, stored=summary.received)
+                moved = folders.reject(
+                    path, user_id, plugin.name, file_report(plugin.name, path.name, summary)
+                )
                 rejected.append(f"{path.name}: {summary.error.message}")
                 context.log.error(f"{summary.error.message} - moved to {moved} with a report beside it")
             else:
@@ -111,3 +127,23 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
         return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health))
 
     return _source
+
+
+def file_report(plugin: str, file_name: str, summary: SyncSummary) -> str:
+    """The import report of one file, imported or rejected."""
+    error = summary.error
+    return report_text(
+        file_name=file_name,
+        plugin=plugin,
+        when=utc_now(),
+        outcome="Rejected" if error is not None else "Imported",
+        readable=summary.received,
+        new=summary.new,
+        tally=summary.tally,
+        error=error,
+        stored=None if error is None or summary.too_many_unreadable else summary.received,
+    )
+
+
+def _top_reasons(summary: SyncSummary) -> str:
+    return ", ".join(f"{reason}: {n:,}" for reason, n in summary.tally.reasons.most_common(3))

@@ -1,10 +1,12 @@
 """What every source asset reports, whatever its kind: metadata counts and asset checks."""
 
+from collections import Counter
 from collections.abc import Callable
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from mca_pipeline.core import SourcePlugin
+from mca_pipeline.defs.import_report import METADATA_EXAMPLES
 from mca_pipeline.defs.sync_loop import SyncSummary
 from mca_pipeline.warehouse import SourceHealth, Warehouse
 
@@ -72,13 +74,17 @@ def sync_metadata(summaries: list[SyncSummary], total: int) -> dict[str, Metadat
     last = summaries[-1] if summaries else None
     rows = [
         f"| {s.source or 'api'} | {s.received:,} | {s.new:,} | {s.updated:,} | {s.skipped:,} | "
-        f"{s.error.code.value if s.error else 'ok'} |"
+        f"{s.tally.unreadable:,} | {s.error.code.value if s.error else 'ok'} |"
         for s in summaries
     ]
     table = "\n".join(
-        ["| source | read | new | updated | skipped | outcome |", "|---|---|---|---|---|---|", *rows]
+        [
+            "| source | read | new | updated | already stored | unreadable | outcome |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+        ]
     )
-    return {
+    return skip_metadata(summaries) | {
         "new": MetadataValue.int(sum(s.new for s in summaries)),
         "updated": MetadataValue.int(sum(s.updated for s in summaries)),
         "skipped": MetadataValue.int(sum(s.skipped for s in summaries)),
@@ -100,4 +106,39 @@ def contention_metadata(warehouse: Warehouse) -> dict[str, MetadataValue]:
         "warehouse_wait_s": MetadataValue.float(round(stats.wait_s, 3)),
         "warehouse_waits": MetadataValue.int(stats.waited),
         "warehouse_open_retries": MetadataValue.int(stats.open_retries),
+    }
+
+
+def skip_metadata(summaries: list[SyncSummary]) -> dict[str, MetadataValue]:
+    """Records that could not be read and records left out on purpose, over all files:
+    the counts, the most common reasons and a few located examples."""
+    reasons: Counter[str] = Counter()
+    left_out: Counter[str] = Counter()
+    examples: list[str] = []
+    for s in summaries:
+        reasons.update(s.tally.reasons)
+        left_out.update(s.tally.left_out)
+        for r in s.tally.examples[: METADATA_EXAMPLES - len(examples)]:
+            where = ", ".join(
+                part
+                for part in (
+                    f"line {r.line}" if r.line is not None else "",
+                    f"byte {r.byte_offset}" if r.byte_offset is not None else "",
+                    f"field `{r.field}`" if r.field else "",
+                )
+                if part
+            )
+            examples.append(
+                f"- {s.source}: {where}: {r.reason}" + (f" ({r.detail[:120]})" if r.detail else "")
+            )
+    return {
+        "records_skipped": MetadataValue.int(sum(reasons.values())),
+        "records_left_out": MetadataValue.int(sum(left_out.values())),
+        "skip_reasons": MetadataValue.md(
+            "\n".join(f"- {reason}: {n:,}" for reason, n in reasons.most_common(10)) or "none"
+        ),
+        "skip_examples": MetadataValue.md("\n".join(examples) or "none"),
+        "left_out": MetadataValue.md(
+            "\n".join(f"- {reason}: {n:,}" for reason, n in sorted(left_out.items())) or "none"
+        ),
     }

@@ -22,10 +22,13 @@ from mca_pipeline.core import (
     PluginError,
     SourcePlugin,
     SyncContext,
+    SyncResult,
 )
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.defs.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
 from mca_pipeline.warehouse.queries import resume_cursor
+from mca_pipeline.warehouse.store import discard_import
 
 
 @dataclass
@@ -42,6 +45,11 @@ class SyncSummary:
     has_more: bool = False
     error: PluginError | None = None
     sync_log_ids: list[int] = field(default_factory=list)
+    tally: SkipTally = field(default_factory=SkipTally)
+    #: True when the file was rejected for too many unreadable records: then nothing
+    #: from it is stored (`discarded` rows of its earlier pages were taken back).
+    too_many_unreadable: bool = False
+    discarded: int = 0
 
 
 def run_sync(
@@ -71,12 +79,26 @@ def run_sync(
             cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=full_refresh)
     summary = SyncSummary(source=source, cursor=cursor)
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
+    is_file = plugin.auth_type == AuthType.FILE_IMPORT
     while True:
         started = utc_now()
         with _bulk_allocation():
-            result = plugin.sync(ctx, creds, cursor)
+            if is_file:
+                result = _call_file_plugin(plugin, ctx, creds, cursor, source, log)
+            else:
+                result = plugin.sync(ctx, creds, cursor)
         error = result.err or _foreign_items(plugin.name, result.items)
         items = result.items if error is None or error.code != ErrorCode.INVALID_DATA else []
+        summary.tally.add(result.skipped, result.left_out)
+        rejected = (
+            is_file
+            and (error is None or error.code != ErrorCode.FILE_PARSE_ERROR)
+            and too_many_unreadable(summary.received + len(items), summary.tally.unreadable)
+            and (error is not None or not result.has_more)
+        )
+        if rejected:
+            error = rejection(source, summary.received + len(items), summary.tally)
+            items = []
         next_cursor = result.next_cursor or cursor
         attempt = SyncAttempt(
             user_id=user_id,
@@ -88,12 +110,20 @@ def run_sync(
             error=error,
             source=source,
             run_id=run_id,
+            unreadable=len(result.skipped),
         )
         with _bulk_allocation(), warehouse.connect() as con:
             counts = store_sync(con, attempt, items, plugin.dedup_policy)
+            if rejected:
+                assert error is not None
+                summary.too_many_unreadable = True
+                summary.discarded = discard_import(
+                    con, user_id, plugin.name, summary.sync_log_ids, error.message
+                )
         summary.pages += 1
         summary.received += counts.received
         summary.new += counts.new
+        summary.new -= summary.discarded
         summary.updated += counts.updated
         summary.skipped += counts.skipped
         summary.sync_log_ids.append(counts.sync_log_id)
@@ -129,6 +159,32 @@ def _bulk_allocation() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _call_file_plugin(
+    plugin: SourcePlugin,
+    ctx: SyncContext,
+    creds: Credentials,
+    cursor: str,
+    source: str | None,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> SyncResult:
+    """One page of a file import. Any bytes in a file must end as skipped records or a
+    rejected file with a report, so an exception a file plugin did not expect becomes a
+    file_parse_error for this file instead of a crashed, retried step."""
+    try:
+        return plugin.sync(ctx, creds, cursor)
+    except Exception as exc:
+        log.exception(f"{plugin.name}: reading {source or 'the file'} failed unexpectedly")
+        problem = f"the file could not be read ({type(exc).__name__}: {str(exc)[:300]})"
+        return SyncResult(
+            next_cursor=cursor,
+            err=PluginError(
+                code=ErrorCode.FILE_PARSE_ERROR,
+                message=f"{source or 'file'}: {problem}",
+                details={"file": source, "problem": problem},
+            ),
+        )
 
 
 def _foreign_items(platform: str, items: list[MediaItem]) -> PluginError | None:

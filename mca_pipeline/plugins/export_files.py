@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mca_pipeline.core import Credentials, ErrorCode, PluginError
+from mca_pipeline.core import Credentials, ErrorCode, PluginError, SkippedRecord
 
 _CHUNK = 1 << 20
 _MAX_RECORD = 16 << 20
@@ -100,6 +100,32 @@ def line_at(path: Path, offset: int) -> int:
             line += block.count(b"\n")
             remaining -= len(block)
     return line
+
+
+def with_lines(path: Path, records: list[SkippedRecord]) -> list[SkippedRecord]:
+    """Fill in the line of every skipped record that has only a byte offset, reading the
+    file once for all of them (a line_at per record would make many bad records cost the
+    square of the file size)."""
+    pending = sorted({r.byte_offset for r in records if r.line is None and r.byte_offset is not None})
+    if not pending:
+        return records
+    lines: dict[int, int] = {}
+    line, consumed = 1, 0
+    with path.open("rb") as f:
+        for offset in pending:
+            while consumed < offset:
+                block = f.read(min(_CHUNK, offset - consumed))
+                if not block:
+                    break
+                line += block.count(b"\n")
+                consumed += len(block)
+            lines[offset] = line
+    return [
+        r.model_copy(update={"line": lines[r.byte_offset]})
+        if r.line is None and r.byte_offset is not None
+        else r
+        for r in records
+    ]
 
 
 def fingerprint(path: Path) -> str:

@@ -122,6 +122,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, key)
     );
     """,
+    # 6: which sync_log page first stored an item, so that a file rejected after some of
+    # its pages were stored can be taken back exactly (rows it did not add stay), and how
+    # many records of each page could not be read.
+    """
+    ALTER TABLE media_items ADD COLUMN sync_log_id BIGINT;
+    ALTER TABLE sync_log ADD COLUMN unreadable_count INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -41,6 +41,7 @@ class SyncAttempt:
     error: PluginError | None = None
     source: str | None = None
     run_id: str | None = None
+    unreadable: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,27 +128,27 @@ def store_sync(
                     [now, *key],
                 )
             )
+        log_id = _next_log_id(con)
         new = 0
         if staging.num_rows:
             new = _count(
                 con.execute(
                     f"""
-                    INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, first_seen_at, updated_at)
-                    SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")}, ?, ?
+                    INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, first_seen_at, updated_at,
+                        sync_log_id)
+                    SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")}, ?, ?, ?
                     FROM {_STAGING} AS s
                     WHERE NOT EXISTS (
                         SELECT 1 FROM media_items AS m
                         WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
                     )
                     """,
-                    [*key, now, now, *key],
+                    [*key, now, now, log_id, *key],
                 )
             )
         received = len(items)
         outcome = outcome_of(attempt, received)
-        log_id = _insert_sync_log(
-            con, attempt, received, new, updated, received - new - updated, outcome, now
-        )
+        _insert_sync_log(con, log_id, attempt, received, new, updated, received - new - updated, outcome, now)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -157,8 +158,57 @@ def store_sync(
     return StoreCounts(received, new, updated, received - new - updated, log_id, outcome)
 
 
+def discard_import(
+    con: duckdb.DuckDBPyConnection, user_id: str, platform: str, sync_log_ids: list[int], reason: str
+) -> int:
+    """Take back what the given sync_log pages of one file added, in one transaction.
+
+    Used when a file turns out to be mostly unreadable after some of its pages were
+    stored: only rows those pages inserted go (rows that were already there stay), and
+    the pages are marked failed so that no later import resumes from their cursors.
+    Returns how many items were removed.
+    """
+    if not sync_log_ids:
+        return 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            """
+            DELETE FROM unified_plays AS u USING media_items AS m
+            WHERE u.user_id = m.user_id AND u.platform = m.platform AND u.external_id = m.external_id
+              AND m.user_id = ? AND m.platform = ? AND list_contains(?, m.sync_log_id)
+            """,
+            [user_id, platform, sync_log_ids],
+        )
+        removed = _count(
+            con.execute(
+                "DELETE FROM media_items WHERE user_id = ? AND platform = ? AND list_contains(?, sync_log_id)",
+                [user_id, platform, sync_log_ids],
+            )
+        )
+        con.execute(
+            """
+            UPDATE sync_log SET outcome = 'failed', error_code = ?, error_message = ?
+            WHERE list_contains(?, id) AND error_code IS NULL
+            """,
+            [ErrorCode.FILE_PARSE_ERROR.value, reason, sync_log_ids],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return removed
+
+
+def _next_log_id(con: duckdb.DuckDBPyConnection) -> int:
+    row = first_row(con.execute("SELECT nextval('sync_log_id')"))
+    assert row is not None
+    return int(row[0])
+
+
 def _insert_sync_log(
     con: duckdb.DuckDBPyConnection,
+    log_id: int,
     attempt: SyncAttempt,
     received: int,
     new: int,
@@ -166,40 +216,37 @@ def _insert_sync_log(
     skipped: int,
     outcome: str,
     finished_at: datetime,
-) -> int:
+) -> None:
     err = attempt.error
-    row = first_row(
-        con.execute(
-            """
-        INSERT INTO sync_log (user_id, platform, source, run_id, started_at, finished_at, cursor_in,
+    con.execute(
+        """
+        INSERT INTO sync_log (id, user_id, platform, source, run_id, started_at, finished_at, cursor_in,
             cursor_out, has_more, received_count, new_count, updated_count, skipped_count, outcome,
-            error_code, error_message, error_raw)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        RETURNING id
+            error_code, error_message, error_raw, unreadable_count)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-            [
-                attempt.user_id,
-                attempt.platform,
-                attempt.source,
-                attempt.run_id,
-                attempt.started_at,
-                finished_at,
-                attempt.cursor_in,
-                attempt.cursor_out,
-                attempt.has_more,
-                received,
-                new,
-                updated,
-                skipped,
-                outcome,
-                err.code.value if err else None,
-                err.message if err else None,
-                (err.raw or "")[:4000] if err else None,
-            ],
-        )
+        [
+            log_id,
+            attempt.user_id,
+            attempt.platform,
+            attempt.source,
+            attempt.run_id,
+            attempt.started_at,
+            finished_at,
+            attempt.cursor_in,
+            attempt.cursor_out,
+            attempt.has_more,
+            received,
+            new,
+            updated,
+            skipped,
+            outcome,
+            err.code.value if err else None,
+            err.message if err else None,
+            (err.raw or "")[:4000] if err else None,
+            attempt.unreadable,
+        ],
     )
-    assert row is not None
-    return int(row[0])
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:
