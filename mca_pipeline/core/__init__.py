@@ -18,10 +18,11 @@ from mca_pipeline.core.models import (
     SyncResult,
     is_plugin_name,
 )
-from mca_pipeline.core.plugin import SourcePlugin, SyncContext
+from mca_pipeline.core.plugin import SNIFF_BYTES, FileImportPlugin, SourcePlugin, SyncContext
 from mca_pipeline.core.registry import PluginRegistry, RegistryError
 
 __all__ = [
+    "SNIFF_BYTES",
     "AuthType",
     "Credentials",
     "DedupPolicy",
@@ -29,6 +30,7 @@ __all__ = [
     "EnrichmentFailed",
     "EnrichmentSkipped",
     "ErrorCode",
+    "FileImportPlugin",
     "MediaItem",
     "MediaType",
     "OAuthConfig",

@@ -61,3 +61,26 @@ class SourcePlugin(Protocol):
         item that cannot be enriched is returned unchanged, never failing the batch.
         """
         ...
+
+
+#: How many leading bytes of a file `FileImportPlugin.recognizes` is shown.
+SNIFF_BYTES = 1 << 16
+
+
+@runtime_checkable
+class FileImportPlugin(SourcePlugin, Protocol):
+    """A source whose data arrives as export files: it can also tell its files apart.
+
+    People download a whole archive (a Takeout .tgz, `my_spotify_data.zip`) or unpack it
+    into folders of their own, and rename files; core routes each file to the plugin
+    that recognises it, by content first and name second.
+    """
+
+    def recognizes(self, name: str, head: bytes) -> bool:
+        """Whether a file called `name` (no folders) starting with `head` (up to
+        SNIFF_BYTES bytes, fewer for a short file) is an export this plugin reads.
+
+        Must be cheap and must not raise on any bytes: it is asked about every file of
+        an archive, most of which belong to other plugins or to none.
+        """
+        ...
