@@ -106,6 +106,8 @@ def report_text(
             lines.append(
                 f"Items read from this file before the problem: {stored} (kept; nothing stored earlier was lost)."
             )
+        else:
+            lines.append("Nothing from this file was stored; nothing stored earlier was lost.")
         lines.append(f"Fix or re-export the file, then drop it into inbox/<user>/{plugin}/ again.")
     else:
         lines += [
