@@ -22,6 +22,8 @@ REJECT_SHARE = 0.2
 REJECT_MIN_RECORDS = 3
 #: Skipped records described one by one in the report (all are counted).
 REPORT_RECORDS = 1000
+#: The reason given for records an interrupted earlier run of the same import skipped.
+EARLIER_RUN = "skipped by the interrupted earlier run of this import"
 #: Examples shown in the Dagster metadata.
 METADATA_EXAMPLES = 5
 
@@ -42,6 +44,13 @@ class SkipTally:
         if room > 0:
             self.examples.extend(skipped[:room])
         self.left_out.update({k: v for k, v in left_out.items() if v > 0})
+
+    def add_earlier(self, unreadable: int) -> None:
+        """Records an interrupted earlier run of this import could not read (counted in
+        its sync_log pages; their details are in that run's log, not here)."""
+        if unreadable:
+            self.unreadable += unreadable
+            self.reasons[EARLIER_RUN] += unreadable
 
 
 def too_many_unreadable(readable: int, unreadable: int) -> bool:

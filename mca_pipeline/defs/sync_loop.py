@@ -27,7 +27,7 @@ from mca_pipeline.core import (
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
-from mca_pipeline.warehouse.queries import resume_cursor
+from mca_pipeline.warehouse.queries import resume_cursor, unfinished_import
 from mca_pipeline.warehouse.store import discard_import
 
 
@@ -50,6 +50,8 @@ class SyncSummary:
     #: from it is stored (`discarded` rows of its earlier pages were taken back).
     too_many_unreadable: bool = False
     discarded: int = 0
+    #: Items stored by an interrupted earlier run of this same file import.
+    earlier_received: int = 0
 
 
 def run_sync(
@@ -72,14 +74,19 @@ def run_sync(
     ctx = ctx or SyncContext(user_id=user_id, log=logging.getLogger(f"mca_pipeline.plugins.{plugin.name}"))
     # File imports are always full: a stored cursor is only replayed to finish an import
     # that stopped half-way; API plugins always continue from where they left off.
-    full_refresh = plugin.auth_type == AuthType.FILE_IMPORT
+    is_file = plugin.auth_type == AuthType.FILE_IMPORT
     cursor = ""
+    summary = SyncSummary(source=source)
     if not full_resync:
         with warehouse.connect() as con:
-            cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=full_refresh)
-    summary = SyncSummary(source=source, cursor=cursor)
+            cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=is_file)
+            if cursor and is_file:
+                earlier = unfinished_import(con, user_id, plugin.name)
+                summary.sync_log_ids.extend(earlier.sync_log_ids)
+                summary.earlier_received = earlier.received
+                summary.tally.add_earlier(earlier.unreadable)
+    summary.cursor = cursor
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
-    is_file = plugin.auth_type == AuthType.FILE_IMPORT
     while True:
         started = utc_now()
         with _bulk_allocation():
@@ -90,14 +97,15 @@ def run_sync(
         error = result.err or _foreign_items(plugin.name, result.items)
         items = result.items if error is None or error.code != ErrorCode.INVALID_DATA else []
         summary.tally.add(result.skipped, result.left_out)
+        readable = summary.earlier_received + summary.received + len(items)
         rejected = (
             is_file
             and (error is None or error.code != ErrorCode.FILE_PARSE_ERROR)
-            and too_many_unreadable(summary.received + len(items), summary.tally.unreadable)
             and (error is not None or not result.has_more)
+            and too_many_unreadable(readable, summary.tally.unreadable)
         )
         if rejected:
-            error = rejection(source, summary.received + len(items), summary.tally)
+            error = rejection(source, readable, summary.tally)
             items = []
         next_cursor = result.next_cursor or cursor
         attempt = SyncAttempt(

@@ -40,6 +40,37 @@ def resume_cursor(
 
 
 @dataclass(frozen=True)
+class UnfinishedImport:
+    """The pages an interrupted file import already stored: a resumed import judges the
+    whole file (the 20% rule) and can take all of it back, not only its own pages."""
+
+    sync_log_ids: list[int]
+    received: int
+    unreadable: int
+
+
+def unfinished_import(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> UnfinishedImport:
+    """The newest unbroken run of sync_log pages that said more was waiting; empty when
+    the last import of this plugin for this user finished."""
+    rows = con.execute(
+        """
+        WITH recent AS (
+            SELECT id, received_count, unreadable_count,
+                   (has_more OR outcome = 'partial') AND outcome IN ('success', 'partial') AS unfinished
+            FROM sync_log WHERE user_id = ? AND platform = ?
+        )
+        SELECT id, received_count, unreadable_count FROM recent
+        WHERE unfinished AND id > coalesce((SELECT max(id) FROM recent WHERE NOT unfinished), -1)
+        ORDER BY id
+        """,
+        [user_id, platform],
+    ).fetchall()
+    return UnfinishedImport(
+        [int(r[0]) for r in rows], sum(int(r[1]) for r in rows), sum(int(r[2]) for r in rows)
+    )
+
+
+@dataclass(frozen=True)
 class PlatformTotal:
     platform: str
     media_type: str

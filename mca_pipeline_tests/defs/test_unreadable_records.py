@@ -136,6 +136,19 @@ def test_a_mostly_unreadable_file_is_rejected_and_its_earlier_pages_taken_back(
     assert again.error is None and again.new == 3
 
 
+def test_an_interrupted_import_is_judged_and_taken_back_as_a_whole(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    f = write(tmp_path / "h.txt", ["play 1", "play 2", "play 3", "bad", *(["???"] * 4)])
+    plugin = LinesPlugin(page_size=4)
+    first = run_sync(plugin, warehouse, "alice", Credentials(file=f), log=LOG, source=f.name, max_pages=1)
+    assert first.error is None and first.has_more and first.new == 3  # the run stopped here
+    resumed = run_sync(plugin, warehouse, "alice", Credentials(file=f), log=LOG, source=f.name)
+    assert resumed.too_many_unreadable
+    assert "5 of 8 records could not be read" in str(resumed.error)
+    assert stored_ids(warehouse) == set()
+
+
 def test_a_plugin_exception_becomes_a_rejected_file_not_a_crash(tmp_path: Path, warehouse: Warehouse) -> None:
     f = write(tmp_path / "h.txt", ["play 1", "play 2"])
     summary = run_sync(
