@@ -525,6 +525,7 @@ def status(user: str) -> None:
             sync = syncs.get(source.name)
             last = (
                 f"{_when(sync.finished_at)} {sync.outcome}, {sync.new_count:,} new"
+                + (f", {sync.unreadable:,} unreadable skipped" if sync.unreadable else "")
                 + (f": {sync.error_message}" if sync.error_message and sync.outcome != "success" else "")
                 if sync
                 else "never"

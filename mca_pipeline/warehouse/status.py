@@ -19,20 +19,24 @@ class LastSync:
     outcome: str
     new_count: int
     error_message: str | None
+    #: Records the last run could not read (over all its pages of this platform).
+    unreadable: int = 0
 
 
 def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
     """The newest sync_log row of each platform the user has synced, by platform."""
     rows = con.execute(
         """
-        SELECT platform, finished_at, outcome, new_count, error_message FROM sync_log
+        SELECT platform, finished_at, outcome, new_count, error_message,
+               sum(unreadable_count) OVER (PARTITION BY platform, run_id)
+        FROM sync_log
         WHERE user_id = ?
         QUALIFY row_number() OVER (PARTITION BY platform ORDER BY id DESC) = 1
         ORDER BY platform
         """,
         [user_id],
     ).fetchall()
-    return [LastSync(str(p), f, str(o), int(n), e) for p, f, o, n, e in rows]
+    return [LastSync(str(p), f, str(o), int(n), e, int(u or 0)) for p, f, o, n, e, u in rows]
 
 
 #: What `mca export` writes per user: everything stored about them except credentials
