@@ -177,6 +177,14 @@ def iter_json_array(path: Path, start: int = 0) -> Iterator[tuple[Any, int]]:
         yield from reader.elements(expect_open=start == 0)
 
 
+def _int_or_digits(digits: str) -> int | str:
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else digits
+
+
+_MAX_INT_DIGITS = 4000
+_BIG_INT_DECODER = json.JSONDecoder(parse_int=_int_or_digits)
+
+
 class _JsonArrayReader:
     """Decodes chunks of a file to text and tracks the byte offset of any text index.
 
@@ -288,6 +296,8 @@ class _JsonArrayReader:
         while True:
             try:
                 element, end = self.decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise self.error(self.here(), "invalid JSON: nested too deeply for any export") from None
             except json.JSONDecodeError as exc:
                 if not self.eof and len(self.buf) - self.pos < _MAX_RECORD and self.fill():
                     continue
@@ -296,6 +306,11 @@ class _JsonArrayReader:
                 )
                 problem = f"{'file is truncated' if truncated else 'invalid JSON'}: {exc.msg}"
                 raise self.error(self.offset_of(exc.pos), problem) from None
+            except ValueError:
+                # An integer past Python's 4300-digit conversion limit: the record is
+                # still JSON, so decode it again keeping such numbers as their digits;
+                # the plugin then skips the record for a field that is not a number.
+                element, end = _BIG_INT_DECODER.raw_decode(self.buf, self.pos)
             if end == len(self.buf) and not self.eof and self.fill():
                 continue  # a number or literal may go on in the next chunk
             self.pos = end
