@@ -1,7 +1,9 @@
 """Reading CSV export files the same way in every CSV plugin (Netflix, Instapaper):
 binary and UTF-16 files refused up front, a BOM tolerated, every row located by the
 physical line it starts on (quoted values may hold line breaks), every problem a
-file_parse_error naming the line."""
+file_parse_error naming the line. Invalid UTF-8 inside one row does not stop the reader:
+the bytes come through as surrogate escapes and `utf8_problem` lets the plugin skip that
+row alone (a whole file in another encoding then fails most rows and is rejected)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from mca_pipeline.plugins.export_files import ExportFileError, check_text, file_parse_error, line_at
+from mca_pipeline.plugins.export_files import ExportFileError, check_text, file_parse_error
 
 _HEAD_BYTES = 4096
 _SHOWN_CHARS = 160
@@ -28,19 +30,49 @@ def check_csv_head(path: Path) -> None:
 
 
 def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line the row starts on, values) for each row with any value, header included."""
+    """Yield (line the row starts on, values) for each row with any value, header included.
+
+    The delimiter is the header row's: a comma, or a semicolon where a spreadsheet in a
+    comma-decimal locale saved the file (seen in real Turkish Netflix exports).
+    """
     start = 1
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f, strict=True)
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+            delimiter = _delimiter(f.readline())
+            f.seek(0)
+            reader = csv.reader(f, strict=True, delimiter=delimiter)
             for row in reader:
                 if any(value.strip() for value in row):
                     yield start, row
                 start = reader.line_num + 1
     except csv.Error as exc:
         raise ExportFileError(file_parse_error(path, _csv_problem(exc), line=start)) from None
-    except UnicodeDecodeError:
-        raise _utf8_error(path) from None
+
+
+def utf8_problem(row: list[str]) -> str | None:
+    """Why a row read by `csv_rows` is not text, or None when every value is UTF-8."""
+    for value in row:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "not valid UTF-8 text (was the file re-saved in another encoding?)"
+    return None
+
+
+def header_of(head: bytes) -> tuple[str, ...] | None:
+    """The header row of a CSV file from its first bytes, for recognising an export by
+    content; None when the bytes do not start with a readable CSV row."""
+    text = head[:8192].decode("utf-8", errors="replace").removeprefix("\ufeff")
+    first = text.split("\n", 1)[0].rstrip("\r")
+    try:
+        row = next(csv.reader([first], delimiter=_delimiter(first)), [])
+    except csv.Error:
+        return None
+    return tuple(value.strip() for value in row)
+
+
+def _delimiter(header_line: str) -> str:
+    return ";" if ";" in header_line and "," not in header_line else ","
 
 
 def shown(values: list[str] | tuple[str, ...]) -> str:
@@ -58,14 +90,3 @@ def _csv_problem(exc: csv.Error) -> str:
     if "unexpected end of data" in text or "field larger than field limit" in text:
         return "a quoted value that starts in this row is never closed (missing '\"'); is the file truncated?"
     return f"malformed CSV row ({text})"
-
-
-def _utf8_error(path: Path) -> ExportFileError:
-    """Locate the first byte that is not UTF-8; only runs on the error path."""
-    offset = 0
-    try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start
-    problem = "not valid UTF-8 text (was the file re-saved in another encoding?)"
-    return ExportFileError(file_parse_error(path, problem, line=line_at(path, offset), offset=offset))

@@ -12,7 +12,9 @@ Netflix has no public API for viewing history, so this plugin imports exports in
 
 The format is chosen by the header row rather than the file name, because people
 rename downloads ("NetflixViewingHistory (1).csv"). Bad input never raises out of
-`sync`: it comes back as a file_parse_error naming the file, the line and the field.
+`sync`: a row that cannot be read (a blank title, a date in no calendar) is skipped
+and reported with its line and field, and only a file that is not one of these exports
+comes back as a file_parse_error.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from mca_pipeline.core import (
     MediaItem,
     MediaType,
     OAuthConfig,
+    SkippedRecord,
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.plugins.csv_exports import check_csv_head, csv_rows, field_error, shown
+from mca_pipeline.plugins.csv_exports import check_csv_head, csv_rows, header_of, shown, utf8_problem
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
@@ -78,20 +81,62 @@ _DURATION = re.compile(r"(\d{1,3}):([0-5]\d):([0-5]\d)")
 # localized forms seen in exports of non-English profiles. Loose on purpose: a miss
 # only means an episode is stored without its series split, never a wrong item.
 _NUMBERED_SEASON_WORDS = (
-    "Season|Part|Volume|Chapter|Series|Book|Collection"
-    "|Saison|Partie|Staffel|Teil|Temporada|Parte|Stagione|Seizoen|Deel|Sezon|Säsong|Sæson|Sesong|Kausi"
-    "|Сезон|Часть|الموسم|الجزء|シーズン|시즌"
+    "Season|Part|Volume|Vol\\.|Chapter|Series|Book|Collection|Batch"
+    "|Saison|Partie|Chapitre|Staffel|Teil|Temporada|Parte|Volumen|Stagione|Seizoen|Deel|Sezon|Säsong"
+    "|Sæson|Sesong|Kausi|Évad|Sezóna|Série|Сезон|Часть|Книга|Σεζόν|עונה|الموسم|الجزء"
+    "|シーズン|パート|시즌|파트|ซีซั่น|Mùa"
 )
-_UNNUMBERED_SEASONS = "Limited Series|Miniseries|Mini-Series|Minisérie|Miniserie|Série limitée"
+# "Book Four: Balance", "Part One": English number words after a season word ("Chapter
+# One" is left out: it names episodes, "Stranger Things: Stranger Things 2: Chapter One").
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        [
+            "One",
+            "Two",
+            "Three",
+            "Four",
+            "Five",
+            "Six",
+            "Seven",
+            "Eight",
+            "Nine",
+            "Ten",
+            "Eleven",
+            "Twelve",
+            "Thirteen",
+            "Fourteen",
+            "Fifteen",
+        ],
+        1,
+    )
+}
+# Numbers written before the word: "1. Sezon" (Turkish), "第2季" (Chinese), "2ª Temporada".
+_NUMBER_FIRST_WORDS = "Sezon|Sezonul|Temporada|Staffel|Saison|Season|sezóna|évad|kausi"
+_UNNUMBERED_SEASONS = (
+    "Limited Series|Miniseries|Mini-Series|Minisérie|Minissérie|Minisserie|Miniserie|Mini-série"
+    "|Série limitée|Serie limitada|Serie limitata|Miniserie limitada|Begrenzte Serie|Limitowana seria|Mini Dizi"
+    "|Мини-сериал|Ограниченный сериал|リミテッドシリーズ|리미티드 시리즈|限定劇集|迷你剧"
+)
+_SEASON = (
+    rf"(?:(?:{_NUMBERED_SEASON_WORDS})\.? ?(?P<number>\d+)"
+    rf"|(?:Season|Part|Book|Volume) (?P<word>{'|'.join(_NUMBER_WORDS)})\b"
+    r"|(?P=series) (?P<repeat>\d+)"
+    rf"|(?P<before>\d+)(?:\.|ª|º|a|e|er|re|st|nd|rd|th)? ?(?:{_NUMBER_FIRST_WORDS})"
+    rf"|第 ?(?P<cjk>\d+) ?[季部]"
+    rf"|{_UNNUMBERED_SEASONS})"
+)
+# French writes a space before the colon ("Lupin : Partie 1 : Chapitre 1"), often a
+# no-break one; titles are matched after every Unicode space became a plain space.
 _EPISODE_TITLE = re.compile(
-    rf"(?P<series>.+?): (?P<season>(?:{_NUMBERED_SEASON_WORDS}) ?(?P<number>\d+)|{_UNNUMBERED_SEASONS})"
-    r": (?P<episode>.+)",
-    re.DOTALL,
+    rf"(?P<series>.+?) ?: (?P<season>{_SEASON})(?: ?:| -|\uff1a) ?(?P<episode>.+)",
+    re.DOTALL | re.IGNORECASE,
 )
+_SPACES = re.compile(r"\s+")
 # ViewingActivity.csv ends episode titles with their number: "The Harvest (Episode 4)".
 _EPISODE_NUMBER = re.compile(
     r"(?P<title>.*\S)\s*\((?:Episode|Épisode|Folge|Episodio|Episódio|Aflevering|Odcinek|Avsnitt|Jakso"
-    r"|Серия|Эпизод|الحلقة|エピソード|에피소드)\s*(?P<number>\d+)\)",
+    r"|Bölüm|Серия|Эпизод|Επεισόδιο|פרק|الحلقة|エピソード|에피소드|第)\s*(?P<number>\d+)\s*(?:集|話|화)?\)",
     re.DOTALL,
 )
 
@@ -123,6 +168,11 @@ class NetflixPlugin:
     def __init__(self, *, tmdb: TmdbGenres | None = None) -> None:
         self._tmdb = tmdb
 
+    def recognizes(self, name: str, head: bytes) -> bool:
+        """Either viewing export by its header row, whatever the file is called; the
+        other CSVs of Netflix's archive (Devices.csv, Ratings.csv, ...) are not."""
+        return is_viewing_export(head)
+
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """TMDB genres and id for each title (series for episodes); see `mca_pipeline.enrich.tmdb`.
 
@@ -139,14 +189,18 @@ def parse_title(title: str) -> dict[str, Any]:
     """Split an episode title into series, season and episode; films give an empty dict.
 
     Only `<Show>: <season word + number | Limited Series>: <Episode>` counts as an
-    episode, so a film such as "Spider-Man: Into the Spider-Verse" stays whole.
+    episode, so a film such as "Spider-Man: Into the Spider-Verse" stays whole. Spaces
+    of every kind (Netflix writes "Saison\xa03") are read as one plain space.
     """
-    match = _EPISODE_TITLE.fullmatch(title)
+    match = _EPISODE_TITLE.fullmatch(_SPACES.sub(" ", title).strip())
     if match is None:
         return {}
-    parts: dict[str, Any] = {"series": match["series"], "season": match["season"]}
-    if match["number"] is not None:
-        parts["season_number"] = int(match["number"])
+    parts: dict[str, Any] = {"series": match["series"].strip(), "season": match["season"]}
+    number = match["number"] or match["before"] or match["cjk"] or match["repeat"]
+    if number is not None:
+        parts["season_number"] = int(number)
+    elif match["word"] is not None:
+        parts["season_number"] = _NUMBER_WORDS[match["word"].capitalize()]
     episode = _EPISODE_NUMBER.fullmatch(match["episode"])
     if episode is None:
         parts["episode_title"] = match["episode"]
@@ -159,16 +213,33 @@ def parse_title(title: str) -> dict[str, Any]:
 # --- reading the file --------------------------------------------------------------------
 
 
-def _check_width(path: Path, line: int, row: list[str], header: tuple[str, ...]) -> None:
+class _Unreadable(Exception):
+    """A row that cannot be read: skipped and reported, the rest of the file still imports."""
+
+    def __init__(self, line: int, field: str | None, reason: str, detail: str, row: list[str]) -> None:
+        super().__init__(reason)
+        self.record = SkippedRecord(reason=reason, line=line, field=field, detail=detail, excerpt=shown(row))
+
+
+def _check_row(line: int, row: list[str], header: tuple[str, ...]) -> None:
+    problem = utf8_problem(row)
+    if problem is not None:
+        raise _Unreadable(line, None, problem, "the row holds bytes that are not UTF-8", row)
     if len(row) != len(header):
-        problem = f"expected {len(header)} values ({shown(header)}) but found {len(row)}: {shown(row)!r}"
-        raise ExportFileError(file_parse_error(path, problem, line=line))
+        detail = f"expected {len(header)} values ({shown(header)}) but found {len(row)}"
+        raise _Unreadable(line, None, "wrong number of values", detail, row)
 
 
-def _required(path: Path, line: int, values: dict[str, str], name: str) -> str:
+def _required(line: int, values: dict[str, str], name: str, row: list[str]) -> str:
     value = values[name].strip()
     if not value:
-        raise field_error(path, line, name, "value is empty")
+        reason = "title is empty" if name == "Title" else f"{name} is empty"
+        detail = (
+            "Netflix writes a blank title for what it no longer offers"
+            if name == "Title"
+            else f"no {name} value"
+        )
+        raise _Unreadable(line, name, reason, detail, row)
     return value
 
 
@@ -180,7 +251,7 @@ class _RowReader(Protocol):
 
     header: tuple[str, ...]
 
-    def is_supplemental(self, row: list[str]) -> bool: ...
+    def left_out(self, line: int, row: list[str]) -> str | None: ...
 
     def item(self, line: int, row: list[str]) -> MediaItem: ...
 
@@ -190,7 +261,8 @@ class _Page:
     items: list[MediaItem] = field(default_factory=list)
     position: int = 0
     has_more: bool = False
-    skipped: int = 0
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
@@ -201,45 +273,58 @@ def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
     """
     with closing(csv_rows(path)) as rows:
         reader = _reader_for(path, rows)
-        page = _collect(path, reader, rows, start.offset, max(1, ctx.page_size))
+        page = _collect(reader, rows, start.offset, max(1, ctx.page_size))
     ctx.log.debug(
         "netflix: %s: rows %d-%d gave %d items", path.name, start.offset, page.position, len(page.items)
     )
-    _log_summary(ctx, path, reader, start, page)
+    _log_summary(ctx, path, reader, start)
     return SyncResult(
         items=page.items,
         next_cursor=FileCursor(file=start.file, offset=page.position).encode(),
         has_more=page.has_more,
+        skipped=page.skipped,
+        left_out=page.left_out,
     )
 
 
-def _collect(
-    path: Path, reader: _RowReader, rows: Iterator[tuple[int, list[str]]], offset: int, page_size: int
-) -> _Page:
+def _collect(reader: _RowReader, rows: Iterator[tuple[int, list[str]]], offset: int, page_size: int) -> _Page:
     """Take up to `page_size` items from the rows at and after index `offset`."""
     page = _Page()
     for line, row in rows:
-        _check_width(path, line, row, reader.header)
-        supplemental = reader.is_supplemental(row)
         if page.position >= offset:
-            if len(page.items) >= page_size:
+            if len(page.items) + len(page.skipped) >= page_size:
                 page.has_more = True
                 return page
-            if not supplemental:
-                page.items.append(reader.item(line, row))
-        page.skipped += int(supplemental)
+            try:
+                _check_row(line, row, reader.header)
+                reason = reader.left_out(line, row)
+                if reason is None:
+                    page.items.append(reader.item(line, row))
+                else:
+                    page.left_out[reason] = page.left_out.get(reason, 0) + 1
+            except _Unreadable as unreadable:
+                page.skipped.append(unreadable.record)
         page.position += 1
     return page
 
 
-def _log_summary(ctx: SyncContext, path: Path, reader: _RowReader, start: FileCursor, page: _Page) -> None:
-    """Tell the person once per file what was assumed or left out, so counts add up."""
-    if isinstance(reader, _HistoryReader) and reader.date_format.assumed and start.offset == 0:
+def _log_summary(ctx: SyncContext, path: Path, reader: _RowReader, start: FileCursor) -> None:
+    """Tell the person once per file what was assumed, so dates can be checked."""
+    if not isinstance(reader, _HistoryReader) or start.offset != 0:
+        return
+    date_format = reader.date_format
+    if date_format.assumed:
         ctx.log.info(
             "netflix: %s: every date fits both day and month first; assumed month-first (M/D/Y)", path.name
         )
-    if isinstance(reader, _ActivityReader) and not page.has_more:
-        ctx.log.info("netflix: %s: skipped %d trailer/hook rows (not viewing)", path.name, page.skipped)
+    if date_format.outvoted:
+        ctx.log.warning(
+            "netflix: %s: %d rows' dates fit only the other day/month order than the file's %s; "
+            "they are skipped",
+            path.name,
+            date_format.outvoted,
+            _ORDER_NAMES[date_format.order],
+        )
 
 
 def _reader_for(path: Path, rows: Iterator[tuple[int, list[str]]]) -> _RowReader:
@@ -250,7 +335,7 @@ def _reader_for(path: Path, rows: Iterator[tuple[int, list[str]]]) -> _RowReader
     line, header = first
     names = tuple(value.strip() for value in header)
     if names == HISTORY_HEADER:
-        return _HistoryReader(path, _detect_date_format(path))
+        return _HistoryReader(_detect_date_format(path))
     if names == ACTIVITY_HEADER:
         return _ActivityReader(path)
     problem = (
@@ -261,15 +346,22 @@ def _reader_for(path: Path, rows: Iterator[tuple[int, list[str]]]) -> _RowReader
     raise ExportFileError(file_parse_error(path, problem, line=line))
 
 
+def is_viewing_export(head: bytes) -> bool:
+    """Whether a file starts with the header row of either Netflix viewing export."""
+    return header_of(head) in (HISTORY_HEADER, ACTIVITY_HEADER)
+
+
 # --- NetflixViewingHistory.csv ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _DateFormat:
-    """The day/month order of a whole file, and whether it was a guess."""
+    """The day/month order of a whole file, whether it was a guess, and how many rows
+    could only be read in the other order (outvoted, and skipped)."""
 
     order: str
     assumed: bool
+    outvoted: int = 0
 
 
 @dataclass(frozen=True)
@@ -281,15 +373,15 @@ class _DateParts:
     year_first: bool
 
 
-def _date_parts(path: Path, line: int, value: str) -> _DateParts:
+def _date_parts(line: int, value: str, row: list[str]) -> _DateParts:
     """Split a locale-formatted date into its numbers, checking only the shape."""
     raw = value.strip()
     match = _DATE.fullmatch(raw)
     first, _, second, third = match.groups() if match else ("", "", "", "")
     year_first = len(first) == 4 and len(third) <= 2
     if not match or not (year_first or (len(first) <= 2 and len(third) in (2, 4))):
-        problem = f"{value!r} is not a date (expected e.g. 3/14/19, 14/03/2019 or 2019-03-14)"
-        raise field_error(path, line, "Date", problem)
+        detail = f"{value!r} is not a date (expected e.g. 3/14/19, 14/03/2019 or 2019-03-14)"
+        raise _Unreadable(line, "Date", "not a date", detail, row)
     return _DateParts(raw, int(first), int(second), int(third), year_first)
 
 
@@ -300,8 +392,8 @@ def _as_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _date_readings(path: Path, line: int, parts: _DateParts) -> dict[str, date]:
-    """Every order in which the date is a real calendar date; at least one, or an error."""
+def _date_readings(line: int, parts: _DateParts, row: list[str]) -> dict[str, date]:
+    """Every order in which the date is a real calendar date; at least one, or unreadable."""
     if parts.year_first:
         candidates = {_YEAR_FIRST: _as_date(parts.first, parts.second, parts.third)}
     else:
@@ -313,54 +405,44 @@ def _date_readings(path: Path, line: int, parts: _DateParts) -> dict[str, date]:
     readings = {order: day for order, day in candidates.items() if day is not None}
     if not readings:
         orders = _YEAR_FIRST if parts.year_first else f"{_MONTH_FIRST} or {_DAY_FIRST}"
-        raise field_error(path, line, "Date", f"{parts.raw!r} is not a valid date in {orders} order")
+        detail = f"{parts.raw!r} is not a valid date in {orders} order"
+        raise _Unreadable(line, "Date", "not a valid calendar date", detail, row)
     return readings
 
 
-def _history_values(path: Path, line: int, row: list[str]) -> tuple[str, _DateParts]:
+def _history_values(line: int, row: list[str]) -> tuple[str, _DateParts]:
     values = dict(zip(HISTORY_HEADER, row, strict=True))
-    title = _required(path, line, values, "Title")
-    date_value = _required(path, line, values, "Date")
-    return title, _date_parts(path, line, date_value)
+    title = _required(line, values, "Title", row)
+    date_value = _required(line, values, "Date", row)
+    return title, _date_parts(line, date_value, row)
 
 
 def _detect_date_format(path: Path) -> _DateFormat:
     """Decide day-first or month-first from the whole Date column, before any item is made.
 
-    A row that fits only one order is evidence; rows of both kinds in one file mean the
-    dates cannot be trusted, so that is an error naming the first contradicting row.
-    With no evidence at all, US month-first is assumed and flagged on every item.
+    A row that fits only one order is a vote; the majority decides, so a few odd rows
+    (a hand edit, a merged file) cannot flip a file or cost it the rest: the outvoted
+    rows are skipped. With no votes at all, US month-first is assumed and flagged on
+    every item; a tie keeps month-first, also flagged.
     """
-    evidence: dict[str, tuple[int, str]] = {}
+    votes = {_MONTH_FIRST: 0, _DAY_FIRST: 0}
     year_last = False
     with closing(csv_rows(path)) as rows:
         next(rows, None)
         for line, row in rows:
-            _check_width(path, line, row, HISTORY_HEADER)
-            _, parts = _history_values(path, line, row)
-            readings = _date_readings(path, line, parts)
-            year_last = year_last or not parts.year_first
-            if parts.year_first or len(readings) != 1:
+            try:
+                _check_row(line, row, HISTORY_HEADER)
+                _, parts = _history_values(line, row)
+                readings = _date_readings(line, parts, row)
+            except _Unreadable:
                 continue
-            order = next(iter(readings))
-            evidence.setdefault(order, (line, parts.raw))
-            if len(evidence) == 2:
-                raise _conflict(path, line, parts.raw, order, evidence)
-    if _DAY_FIRST in evidence:
-        return _DateFormat(_DAY_FIRST, assumed=False)
-    return _DateFormat(_MONTH_FIRST, assumed=year_last and _MONTH_FIRST not in evidence)
-
-
-def _conflict(
-    path: Path, line: int, raw: str, order: str, evidence: dict[str, tuple[int, str]]
-) -> ExportFileError:
-    other = _DAY_FIRST if order == _MONTH_FIRST else _MONTH_FIRST
-    other_line, other_raw = evidence[other]
-    problem = (
-        f"{raw!r} can only be {_ORDER_NAMES[order]} but {other_raw!r} on line {other_line} can only be "
-        f"{_ORDER_NAMES[other]}; one export uses one date format, so the dates cannot be read safely"
-    )
-    return field_error(path, line, "Date", problem)
+            year_last = year_last or not parts.year_first
+            if not parts.year_first and len(readings) == 1:
+                votes[next(iter(readings))] += 1
+    month, day_ = votes[_MONTH_FIRST], votes[_DAY_FIRST]
+    if day_ > month:
+        return _DateFormat(_DAY_FIRST, assumed=False, outvoted=month)
+    return _DateFormat(_MONTH_FIRST, assumed=year_last and month <= day_, outvoted=day_)
 
 
 class _HistoryReader:
@@ -368,19 +450,19 @@ class _HistoryReader:
 
     header = HISTORY_HEADER
 
-    def __init__(self, path: Path, date_format: _DateFormat) -> None:
-        self.path = path
+    def __init__(self, date_format: _DateFormat) -> None:
         self.date_format = date_format
 
-    def is_supplemental(self, row: list[str]) -> bool:
-        return False
+    def left_out(self, line: int, row: list[str]) -> str | None:
+        return None
 
     def item(self, line: int, row: list[str]) -> MediaItem:
-        title, parts = _history_values(self.path, line, row)
-        readings = _date_readings(self.path, line, parts)
+        title, parts = _history_values(line, row)
+        readings = _date_readings(line, parts, row)
         order = _YEAR_FIRST if parts.year_first else self.date_format.order
-        if order not in readings:  # only if the file changed between the two passes
-            raise field_error(self.path, line, "Date", f"{parts.raw!r} does not fit the file's date format")
+        if order not in readings:
+            detail = f"{parts.raw!r} is not a date in the file's {_ORDER_NAMES[order]} order"
+            raise _Unreadable(line, "Date", "date does not fit the file's day/month order", detail, row)
         day = readings[order]
         metadata: dict[str, Any] = {
             "date": parts.raw,
@@ -401,23 +483,27 @@ class _HistoryReader:
 
 # --- ViewingActivity.csv ------------------------------------------------------------------
 
+_SUPPLEMENTAL = "trailer, hook or recap (not viewing)"
+_REPEATED = "repeated session row (the longest was kept)"
 
-def _start_time(path: Path, line: int, value: str) -> datetime:
+
+def _start_time(line: int, value: str, row: list[str]) -> datetime:
     """Start Time is `YYYY-MM-DD HH:MM:SS` in UTC."""
-    problem = f"{value!r} is not a start time (expected YYYY-MM-DD HH:MM:SS)"
-    if not _START_TIME.fullmatch(value):
-        raise field_error(path, line, "Start Time", problem)
-    try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        raise field_error(path, line, "Start Time", problem) from None
+    detail = f"{value!r} is not a start time (expected YYYY-MM-DD HH:MM:SS)"
+    if _START_TIME.fullmatch(value):
+        try:
+            return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    raise _Unreadable(line, "Start Time", "not a start time", detail, row)
 
 
-def _duration(path: Path, line: int, value: str) -> timedelta:
+def _duration(line: int, value: str, row: list[str]) -> timedelta:
     """Duration is the time watched in the session, `HH:MM:SS`."""
     match = _DURATION.fullmatch(value)
     if match is None:
-        raise field_error(path, line, "Duration", f"{value!r} is not a duration (expected HH:MM:SS)")
+        detail = f"{value!r} is not a duration (expected HH:MM:SS)"
+        raise _Unreadable(line, "Duration", "not a duration", detail, row)
     hours, minutes, seconds = (int(group) for group in match.groups())
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
@@ -426,26 +512,58 @@ def _optional(value: str) -> str | None:
     return value.strip() or None
 
 
+def _session_key(row: list[str]) -> tuple[str, str, str]:
+    values = dict(zip(ACTIVITY_HEADER, row, strict=True))
+    return values["Profile Name"].strip(), values["Start Time"].strip(), values["Title"].strip()
+
+
 class _ActivityReader:
-    """Rows of `ViewingActivity.csv`: one viewing session of one profile each."""
+    """Rows of `ViewingActivity.csv`: one viewing session of one profile each.
+
+    Netflix sometimes writes one session several times (same profile, start and title)
+    with different durations, as it updated the row; the longest is the time watched,
+    so a first pass over the file picks, per session, the line of its longest row.
+    """
 
     header = ACTIVITY_HEADER
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         self.supplemental_column = ACTIVITY_HEADER.index("Supplemental Video Type")
+        self.duration_column = ACTIVITY_HEADER.index("Duration")
+        self.longest = self._longest_rows(path)
 
-    def is_supplemental(self, row: list[str]) -> bool:
-        """Trailers, hooks, recaps and previews that played by themselves: not viewing."""
-        return bool(row[self.supplemental_column].strip())
+    def _longest_rows(self, path: Path) -> dict[tuple[str, str, str], int]:
+        best: dict[tuple[str, str, str], tuple[timedelta, int]] = {}
+        with closing(csv_rows(path)) as rows:
+            next(rows, None)
+            for line, row in rows:
+                if len(row) != len(ACTIVITY_HEADER):
+                    continue
+                match = _DURATION.fullmatch(row[self.duration_column].strip())
+                if match is None:
+                    continue
+                h, m, sec = (int(group) for group in match.groups())
+                spent = timedelta(hours=h, minutes=m, seconds=sec)
+                key = _session_key(row)
+                if key not in best or spent > best[key][0]:
+                    best[key] = (spent, line)
+        return {key: line for key, (_, line) in best.items()}
+
+    def left_out(self, line: int, row: list[str]) -> str | None:
+        """Trailers, hooks, recaps and previews that played by themselves are not
+        viewing; a repeated row of a session is not another viewing."""
+        if row[self.supplemental_column].strip():
+            return _SUPPLEMENTAL
+        keeper = self.longest.get(_session_key(row))
+        return _REPEATED if keeper is not None and keeper != line else None
 
     def item(self, line: int, row: list[str]) -> MediaItem:
         values = dict(zip(ACTIVITY_HEADER, row, strict=True))
-        profile = _required(self.path, line, values, "Profile Name")
-        start_raw = _required(self.path, line, values, "Start Time")
-        started = _start_time(self.path, line, start_raw)
-        time_spent = _duration(self.path, line, _required(self.path, line, values, "Duration"))
-        title = _required(self.path, line, values, "Title")
+        profile = _required(line, values, "Profile Name", row)
+        start_raw = _required(line, values, "Start Time", row)
+        started = _start_time(line, start_raw, row)
+        time_spent = _duration(line, _required(line, values, "Duration", row), row)
+        title = _required(line, values, "Title", row)
         return MediaItem(
             platform=PLATFORM,
             type=MediaType.VIDEO,

@@ -311,13 +311,37 @@ def test_all_ambiguous_dates_assume_us_month_first_and_say_so(caplog: pytest.Log
     assert "assumed month-first" in caplog.text
 
 
-def test_day_first_and_month_first_rows_in_one_file_are_an_error() -> None:
-    err = error_of(CONFLICT)
-    assert err.message.startswith("NetflixViewingHistory_conflict.csv, line 5, field 'Date':")
-    assert "'11/30/2019'" in err.message
-    assert "'25/12/2020' on line 3" in err.message
-    assert err.details["line"] == 5
-    assert err.details["field"] == "Date"
+def test_a_date_outvoted_by_the_file_s_day_month_order_is_skipped_not_the_file(tmp_path: Path) -> None:
+    rows = ["1/2/21", "25/12/2020", "13/1/2021", "3/4/2021", "11/30/2019"]
+    text = '"Title","Date"\n' + "".join(f'"Roma {n}","{value}"\n' for n, value in enumerate(rows))
+    result = sync(write(tmp_path, "NetflixViewingHistory.csv", text))
+
+    assert result.err is None
+    assert [item.consumed_at for item in result.items] == [
+        day(2021, 2, 1),
+        day(2020, 12, 25),
+        day(2021, 1, 13),
+        day(2021, 4, 3),
+    ]
+    [skipped] = result.skipped
+    assert (skipped.line, skipped.field) == (6, "Date")
+    assert skipped.reason == "date does not fit the file's day/month order"
+    assert "'11/30/2019'" in (skipped.detail or "")
+
+
+def test_a_tie_between_day_first_and_month_first_assumes_month_first_and_says_so() -> None:
+    result = sync(CONFLICT)
+    assert result.err is None
+    assert {item.title for item in result.items} == {
+        "Roma",
+        "The Glass Orchard: Season 1: Seeds",
+        "Night Lines: A Concert Film",
+    }
+    assert all(
+        item.raw_metadata["date_format"] == "M/D/Y" and item.raw_metadata["date_format_assumed"]
+        for item in result.items
+    )
+    assert [(r.line, r.field) for r in result.skipped] == [(3, "Date")]
 
 
 @pytest.mark.parametrize(
@@ -384,12 +408,38 @@ def test_viewing_activity_gives_one_item_per_real_viewing_session() -> None:
     assert all(item.type == MediaType.VIDEO and item.creator is None and item.url is None for item in items)
 
 
-def test_trailers_and_hooks_are_skipped_and_counted(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER)
-    titles = [item.title for item in items_of(ACTIVITY)]
+def test_trailers_and_hooks_are_left_out_and_counted() -> None:
+    result = sync(ACTIVITY)
+    titles = [item.title for item in result.items]
     assert "The Glass Orchard: Season 2 (Trailer)" not in titles
     assert not any("_hook_" in title for title in titles)
-    assert "skipped 2 trailer/hook rows" in caplog.text
+    assert result.left_out == {"trailer, hook or recap (not viewing)": 2}
+    assert result.skipped == []
+
+
+def test_a_session_written_twice_keeps_its_longest_duration(tmp_path: Path) -> None:
+    rows = [
+        ("2024-06-02 19:41:07", "00:12:03", "Roma"),
+        ("2024-06-02 19:41:07", "01:58:40", "Roma"),
+        ("2024-06-02 19:41:07", "00:40:00", "Roma"),
+        ("2024-06-03 20:00:00", "00:05:00", "Roma"),
+    ]
+    text = ACTIVITY_HEAD + "".join(ACTIVITY_ROW.format(start=a, duration=b, title=c) for a, b, c in rows)
+    path = write(tmp_path, "ViewingActivity.csv", text)
+
+    result = sync(path)
+
+    assert [(item.consumed_at.day, item.time_spent) for item in result.items] == [
+        (2, timedelta(hours=1, minutes=58, seconds=40)),
+        (3, timedelta(minutes=5)),
+    ]
+    assert result.left_out == {"repeated session row (the longest was kept)": 2}
+    assert {item.external_id for item in result.items} == {
+        "Alex|2024-06-02 19:41:07|Roma",
+        "Alex|2024-06-03 20:00:00|Roma",
+    }
+    paged = [item for page in all_pages(NetflixPlugin(), path, page_size=1) for item in page.items]
+    assert [item.time_spent for item in paged] == [item.time_spent for item in result.items]
 
 
 def test_a_session_split_in_two_rows_gives_two_items() -> None:
@@ -546,7 +596,6 @@ def test_a_file_with_only_the_header_gives_no_items(tmp_path: Path) -> None:
             None,
             ["'Title,Date'", "'Profile Name,Start Time,Duration,", "found 'Date,Name,Year,Letterboxd URI'"],
         ),
-        ("bad_date.csv", 5, "Date", ["field 'Date'", "'31/31/2024' is not a valid date"]),
         ("truncated_quote.csv", 4, None, ["never closed"]),
         ("binary.csv", 3, None, ["NUL byte"]),
         ("empty.csv", 1, None, ["file is empty"]),
@@ -573,83 +622,106 @@ ACTIVITY_HEAD = (
 ACTIVITY_ROW = "Alex,{start},{duration},,{title},,Chrome PC (Cadmium),00:44:10,00:44:10,DE (Germany)\n"
 
 
+def test_bad_rows_of_a_fixture_are_skipped_with_their_line_and_the_rest_imported() -> None:
+    result = sync(FIXTURES / "bad_date.csv")
+    assert result.err is None
+    assert [item.title for item in result.items] == [
+        "Night Lines: A Concert Film",
+        "A Title Split\nOver Two Lines",
+        "Marriage Story",
+    ]
+    [skipped] = result.skipped
+    assert (skipped.line, skipped.field, skipped.reason) == (5, "Date", "not a valid calendar date")
+    assert "'31/31/2024'" in (skipped.detail or "") and "Roma" in (skipped.excerpt or "")
+
+
 @pytest.mark.parametrize(
-    ("text", "line", "field", "fragment"),
+    ("text", "line", "field", "reason"),
     [
-        (HISTORY_HEAD + '"Roma","yesterday"\n', 3, "Date", "'yesterday' is not a date"),
-        (HISTORY_HEAD + '"Roma",""\n', 3, "Date", "value is empty"),
-        (HISTORY_HEAD + '"","10/20/24"\n', 3, "Title", "value is empty"),
-        (HISTORY_HEAD + '"Roma","2/30/24"\n', 3, "Date", "'2/30/24' is not a valid date"),
-        (HISTORY_HEAD + '"Roma","10/20/24","extra"\n', 3, None, "expected 2 values"),
-        (HISTORY_HEAD + '"Roma,10/20/24\n"Marriage Story","1/2/24"\n', 3, None, "malformed CSV"),
+        (HISTORY_HEAD + '"Roma","yesterday"\n', 3, "Date", "not a date"),
+        (HISTORY_HEAD + '"Roma",""\n', 3, "Date", "Date is empty"),
+        (HISTORY_HEAD + '"","10/20/24"\n', 3, "Title", "title is empty"),
+        (HISTORY_HEAD + '" ","11/03/2018"\n', 3, "Title", "title is empty"),
+        (HISTORY_HEAD + '"Roma","2/30/24"\n', 3, "Date", "not a valid calendar date"),
+        (HISTORY_HEAD + '"Roma","10/20/24","extra"\n', 3, None, "wrong number of values"),
         (
             ACTIVITY_HEAD + ACTIVITY_ROW.format(start="2024-06-02 19:41:07", duration="43 min", title="Roma"),
             2,
             "Duration",
-            "'43 min' is not a duration",
+            "not a duration",
         ),
         (
             ACTIVITY_HEAD + ACTIVITY_ROW.format(start="02/06/2024 19:41", duration="00:43:58", title="Roma"),
             2,
             "Start Time",
-            "'02/06/2024 19:41' is not a start time",
+            "not a start time",
         ),
         (
             ACTIVITY_HEAD
             + ACTIVITY_ROW.format(start="2024-13-02 19:41:07", duration="00:43:58", title="Roma"),
             2,
             "Start Time",
-            "is not a start time",
+            "not a start time",
         ),
         (
             ACTIVITY_HEAD + ACTIVITY_ROW.format(start="2024-06-02 19:41:07", duration="00:43:58", title=""),
             2,
             "Title",
-            "value is empty",
-        ),
-        (
-            '[\n  {\n    "endTime" : "2024-01-01 10:00",\n    "trackName" : "Roma"\n  }\n]\n',
-            1,
-            None,
-            "found '['",
+            "title is empty",
         ),
     ],
     ids=[
         "yesterday",
         "empty-date",
         "empty-title",
+        "blank-title-netflix-no-longer-has",
         "february-30",
         "extra-value",
-        "unclosed-quote-mid-file",
         "bad-duration",
         "bad-start-time",
         "month-13",
         "activity-empty-title",
-        "spotify-json",
     ],
 )
-def test_malformed_rows_name_the_file_line_and_field(
-    tmp_path: Path, text: str, line: int, field: str | None, fragment: str
+def test_an_unreadable_row_is_skipped_with_its_line_field_and_reason(
+    tmp_path: Path, text: str, line: int, field: str | None, reason: str
+) -> None:
+    result = sync(write(tmp_path, "export.csv", text))
+    assert result.err is None
+    [skipped] = result.skipped
+    assert (skipped.line, skipped.field, skipped.reason) == (line, field, reason)
+    assert len(result.items) == (1 if text.startswith(HISTORY_HEAD) else 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        (HISTORY_HEAD + '"Roma,10/20/24\n"Marriage Story","1/2/24"\n', 3, "malformed CSV"),
+        ('[\n  {\n    "endTime" : "2024-01-01 10:00",\n    "trackName" : "Roma"\n  }\n]\n', 1, "found '['"),
+    ],
+    ids=["unclosed-quote-mid-file", "spotify-json"],
+)
+def test_a_file_that_is_not_csv_of_this_shape_is_rejected_with_its_line(
+    tmp_path: Path, text: str, line: int, fragment: str
 ) -> None:
     err = error_of(write(tmp_path, "export.csv", text))
-    location = f"export.csv, line {line}" + (f", field {field!r}" if field else "")
-    assert err.message.startswith(location + ":"), err.message
+    assert err.message.startswith(f"export.csv, line {line}:"), err.message
     assert fragment in err.message
-    assert (err.details["line"], err.details["field"]) == (line, field)
 
 
 def test_a_line_break_inside_a_quoted_title_counts_as_a_line(tmp_path: Path) -> None:
     text = '"Title","Date"\n"Two\nLines","10/20/24"\n"Three\nLines\nHere","10/21/24"\n"Roma","yesterday"\n'
-    assert error_of(write(tmp_path, "export.csv", text)).details["line"] == 7
+    assert [r.line for r in sync(write(tmp_path, "export.csv", text)).skipped] == [7]
 
 
-def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+def test_a_row_that_is_not_utf8_is_skipped_and_named(tmp_path: Path) -> None:
     path = write(
         tmp_path, "NetflixViewingHistory.csv", HISTORY_HEAD + '"Café Society","10/20/24"\n', "latin-1"
     )
-    err = error_of(path)
-    assert err.message.startswith("NetflixViewingHistory.csv, line 3")
-    assert "UTF-8" in err.message
+    result = sync(path)
+    assert [item.title for item in result.items] == ["Night Lines: A Concert Film"]
+    [skipped] = result.skipped
+    assert skipped.line == 3 and "UTF-8" in skipped.reason
 
 
 def test_a_zip_is_rejected_with_a_hint_to_unzip(tmp_path: Path) -> None:
@@ -669,3 +741,90 @@ def test_a_utf16_spreadsheet_resave_is_named_as_such(tmp_path: Path) -> None:
 def test_missing_file_and_no_file_are_errors_not_exceptions(tmp_path: Path) -> None:
     assert "no export file" in error_of(None).message
     assert error_of(tmp_path / "gone.csv").message.startswith("gone.csv")
+
+
+# --- real exports (fixtures/netflix/real/, see SOURCES.md) ------------------------------------
+
+REAL = FIXTURES / "real"
+
+
+def series_split(item: MediaItem) -> tuple[str, int | None] | None:
+    meta = item.raw_metadata
+    return (meta["series"], meta.get("season_number")) if "series" in meta else None
+
+
+def test_a_brazilian_export_is_read_day_first_with_its_seasons_split() -> None:
+    items = by_title(items_of(REAL / "NetflixViewingHistory_pt-BR.csv"))
+    assert len(items) == 14
+    assert items["Bárbaros: Temporada 1: O lobo e a águia"].consumed_at == day(2021, 5, 29)
+    assert {item.raw_metadata["date_format"] for item in items.values()} == {"D/M/Y"}
+    assert series_split(items["O Inocente: Minissérie: Episódio 1"]) == ("O Inocente", None)
+    assert series_split(items["Peaky Blinders: Sangue, Apostas e Navalhas: Temporada 5: Sr. Jones"]) == (
+        "Peaky Blinders: Sangue, Apostas e Navalhas",
+        5,
+    )
+    assert series_split(items["SAINT SEIYA: Os Cavaleiros do Zodíaco: Parte 1: Seiya de Pégaso"]) == (
+        "SAINT SEIYA: Os Cavaleiros do Zodíaco",
+        1,
+    )
+    assert series_split(items["300: A Ascensão do Império"]) is None
+
+
+def test_a_turkish_export_with_semicolons_is_read_month_first_with_its_seasons_split() -> None:
+    items = by_title(items_of(REAL / "NetflixViewingHistory_tr.csv"))
+    assert len(items) == 13
+    assert items["The Platform 2"].consumed_at == day(2025, 1, 15)
+    assert series_split(items["BoJack Horseman: 1. Sezon: Hızlı Yaşa Diane Nguyen"]) == ("BoJack Horseman", 1)
+    assert series_split(items["Keeping Up with the Kardashians: 11. Sezon: 1. Bölüm"]) == (
+        "Keeping Up with the Kardashians",
+        11,
+    )
+    assert series_split(items["Gözlerinin Ardında: Mini Dizi: İkinci Kapı"]) == ("Gözlerinin Ardında", None)
+
+
+def test_a_french_viewing_activity_keeps_the_longest_of_a_repeated_session() -> None:
+    result = sync(REAL / "ViewingActivity_fr.csv")
+    assert result.err is None and result.skipped == []
+    assert result.left_out == {
+        "repeated session row (the longest was kept)": 1,
+        "trailer, hook or recap (not viewing)": 1,
+    }
+    first_episode = [item for item in result.items if "Passer pour une garce" in item.title]
+    assert [item.time_spent for item in first_episode] == [timedelta(minutes=3, seconds=55)]
+    stranger = next(item for item in result.items if item.title.startswith("Stranger Things"))
+    assert series_split(stranger) == ("Stranger Things", 4)
+    assert stranger.raw_metadata["episode_number"] == 9
+
+
+@pytest.mark.parametrize(
+    ("title", "series", "season_number"),
+    [
+        ("The Crown: Saison\xa03: Olding", "The Crown", 3),
+        ("Lupin : Partie\xa01 : Chapitre 1", "Lupin", 1),
+        ("Avatar: The Last Airbender: Book Four: Balance", "Avatar: The Last Airbender", 4),
+        ("Stranger Things: Stranger Things 2: Chapter One: MADMAX", "Stranger Things", 2),
+        ("Squid Game: 시즌 1: 무궁화 꽃이 피었습니다", "Squid Game", 1),
+        ("Maid: Limited Series: Dollar Store", "Maid", None),
+    ],
+)
+def test_season_words_of_every_locale_and_spacing_split_the_series(
+    title: str, series: str, season_number: int | None
+) -> None:
+    parts = parse_title(title)
+    assert (parts["series"], parts.get("season_number")) == (series, season_number)
+
+
+def test_recognizes_both_viewing_exports_by_content_and_nothing_else() -> None:
+    plugin = NetflixPlugin()
+    ours = [US, EU, ACTIVITY, *sorted(REAL.iterdir())]
+    assert all(plugin.recognizes("renamed.csv", path.read_bytes()[:65536]) for path in ours)
+    others = [
+        FIXTURES / "wrong_header.csv",
+        FIXTURES / "binary.csv",
+        FIXTURES.parent / "instapaper" / "instapaper-export.csv",
+        FIXTURES.parent / "spotify_export" / "StreamingHistory0.json",
+        FIXTURES.parent / "tiktok" / "user_data.json",
+    ]
+    assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
+    assert not plugin.recognizes("Devices.csv", b"Profile Name,Device Type,Last Used Time\n")
+    assert not plugin.recognizes("x.csv", b"\xff\xfe\x00garbage")
