@@ -11,6 +11,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from mca_pipeline.core import SkippedRecord
 from mca_pipeline.plugins.export_files import ExportFileError, check_text, file_parse_error
 
 _HEAD_BYTES = 4096
@@ -47,6 +48,22 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                 start = reader.line_num + 1
     except csv.Error as exc:
         raise ExportFileError(file_parse_error(path, _csv_problem(exc), line=start)) from None
+
+
+class UnreadableRow(Exception):
+    """A row that cannot be read: the plugin skips and reports it, the rest of the file
+    still imports (raised and caught inside a plugin, never out of `sync`)."""
+
+    def __init__(self, line: int, field: str | None, reason: str, detail: str, row: list[str]) -> None:
+        super().__init__(reason)
+        self.record = SkippedRecord(reason=reason, line=line, field=field, detail=detail, excerpt=shown(row))
+
+
+def check_row_text(line: int, row: list[str]) -> None:
+    """Raise UnreadableRow for a row holding bytes that are not UTF-8."""
+    problem = utf8_problem(row)
+    if problem is not None:
+        raise UnreadableRow(line, None, problem, "the row holds bytes that are not UTF-8", row)
 
 
 def utf8_problem(row: list[str]) -> str | None:

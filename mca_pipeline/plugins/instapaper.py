@@ -9,12 +9,18 @@ columns are accepted and kept; the five above are required.
 - Folder is `Unread`, `Archive`, `Starred` or the name of one of the person's folders.
 - Timestamp is Unix seconds of when the article was *saved*. The export has no read
   time, so `consumed_at` is the save time, the closest fact the file holds.
+- The older export (used for years, still in people's downloads) has no Timestamp
+  column: `URL,Title,Selection,Folder`. Its save times are unknown, so `consumed_at`
+  is a stand-in - the export file's modification time, "saved no later than" - flagged
+  with `raw_metadata.consumed_at_unknown`; the store never lets such a row replace a
+  known save time, and the analysis leaves these rows out of anything dated.
 - Selection is the description or highlighted text Instapaper stored, often empty.
-- Title can be empty; the item then gets `host/path` of its URL as title.
+- Title can be empty; the item then gets `host/path?query` of its URL as title, so that
+  untitled saves of different videos (`youtube.com/watch?v=...`) stay apart.
 - URLs with commas or quotes come as quoted CSV fields; some exports start with a BOM.
 
-Bad input never raises out of `sync`: it comes back as a file_parse_error naming the
-file, the line and the field.
+A row that cannot be read (no URL, a bad Timestamp) is skipped and reported with its
+line and field; only a file that is not an Instapaper export is a file_parse_error.
 """
 
 from __future__ import annotations
@@ -35,10 +41,18 @@ from mca_pipeline.core import (
     MediaItem,
     MediaType,
     OAuthConfig,
+    SkippedRecord,
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.plugins.csv_exports import check_csv_head, csv_rows, field_error, shown
+from mca_pipeline.plugins.csv_exports import (
+    UnreadableRow,
+    check_csv_head,
+    check_row_text,
+    csv_rows,
+    header_of,
+    shown,
+)
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
@@ -48,7 +62,9 @@ from mca_pipeline.plugins.export_files import (
 
 PLATFORM = "instapaper"
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("URL", "Title", "Selection", "Folder", "Timestamp")
+REQUIRED_COLUMNS: tuple[str, ...] = ("URL", "Title", "Selection", "Folder")
+TIMESTAMP_COLUMN = "Timestamp"
+KNOWN_COLUMNS = (*REQUIRED_COLUMNS, TIMESTAMP_COLUMN)
 
 # The folders Instapaper itself writes; any other Folder value is one the person made.
 BUILT_IN_FOLDERS: dict[str, str] = {"Unread": "unread", "Archive": "archived", "Starred": "starred"}
@@ -58,6 +74,10 @@ SELECTION_MAX_CHARS = 1_000
 
 _TIMESTAMP = re.compile(r"\d{1,12}")
 _WEB_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# `https:/host/path`: a slash lost on the way (seen in real exports).
+_ONE_SLASH = re.compile(r"^(https?):/(?!/)", re.IGNORECASE)
+_TITLE_FROM_URL_CHARS = 120
 
 
 class InstapaperPlugin:
@@ -90,6 +110,11 @@ class InstapaperPlugin:
         """The export's folders and tags are already on the items; nothing more to add."""
         return items
 
+    def recognizes(self, name: str, head: bytes) -> bool:
+        """Either generation of the export by its header row, whatever the file is called."""
+        header = header_of(head)
+        return header is not None and all(column in header for column in REQUIRED_COLUMNS)
+
 
 # --- URLs --------------------------------------------------------------------------------
 
@@ -102,17 +127,26 @@ def normalise_url(url: str) -> str:
     Every other parameter stays (`?id=123` can be the article), as does the path, and
     only the case-insensitive scheme and host are lower-cased. A `#!` fragment is kept:
     on hash-bang sites (old Twitter) it is the address, not a position on the page.
+    A default port (`:443` on https) is dropped: it names the same address.
     Raises ValueError for text that cannot be split as a URL.
     """
-    parts = urlsplit(url.strip())
+    parts = urlsplit(repair_url(url))
     query = "&".join(
         pair
         for pair in parts.query.split("&")
         if pair and not pair.split("=", 1)[0].lower().startswith("utm_")
     )
     netloc = parts.netloc if "@" in parts.netloc else parts.netloc.lower()
+    port = parts.port
+    if port is not None and port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        netloc = netloc.rsplit(":", 1)[0]
     fragment = parts.fragment if parts.fragment.startswith("!") else ""
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, query, fragment))
+
+
+def repair_url(url: str) -> str:
+    """`https:/host` (a slash lost) as the address it meant, `https://host`."""
+    return _ONE_SLASH.sub(r"\1://", url.strip())
 
 
 def site_of(url: str) -> str | None:
@@ -121,7 +155,7 @@ def site_of(url: str) -> str | None:
     None for non-web addresses such as `instapaper-private://email/...` (articles
     mailed to Instapaper), whose "host" is not a publisher.
     """
-    parts = urlsplit(url.strip())
+    parts = urlsplit(repair_url(url))
     host = parts.hostname
     if parts.scheme.lower() not in _WEB_SCHEMES or not host:
         return None
@@ -129,12 +163,14 @@ def site_of(url: str) -> str | None:
 
 
 def title_from_url(url: str) -> str:
-    """A readable stand-in for an empty Title: `host/path`, or the URL when it has no host."""
+    """A readable stand-in for an empty Title: `host/path?query` (the query tells apart
+    `youtube.com/watch?v=a` and `?v=b`), or the URL when it has no host."""
     site = site_of(url)
     if site is None:
         return url.strip()
-    path = urlsplit(url.strip()).path.rstrip("/")
-    return f"{site}{path}"
+    parts = urlsplit(normalise_url(url))
+    title = f"{site}{parts.path.rstrip('/')}" + (f"?{parts.query}" if parts.query else "")
+    return title if len(title) <= _TITLE_FROM_URL_CHARS else title[: _TITLE_FROM_URL_CHARS - 1] + "…"
 
 
 # --- reading the file ----------------------------------------------------------------------
@@ -167,23 +203,23 @@ def _columns(path: Path, line: int, header: list[str]) -> _Columns:
     extra = tuple(
         (name, position)
         for position, name in enumerate(names)
-        if name and name not in REQUIRED_COLUMNS and index[name] == position
+        if name and name not in KNOWN_COLUMNS and index[name] == position
     )
     return _Columns(width=len(header), index=index, extra=extra)
 
 
-def _timestamp(path: Path, line: int, value: str) -> tuple[int, datetime]:
+def _timestamp(line: int, value: str, row: list[str]) -> tuple[int, datetime]:
     raw = value.strip()
     if not raw:
-        raise field_error(path, line, "Timestamp", "value is empty")
-    problem = f"{value!r} is not a Unix timestamp (whole seconds, e.g. 1710252000)"
-    if not _TIMESTAMP.fullmatch(raw):
-        raise field_error(path, line, "Timestamp", problem)
-    seconds = int(raw)
-    try:
-        return seconds, datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise field_error(path, line, "Timestamp", problem) from None
+        raise UnreadableRow(line, TIMESTAMP_COLUMN, "Timestamp is empty", "no save time", row)
+    detail = f"{value!r} is not a Unix timestamp (whole seconds, e.g. 1710252000)"
+    if _TIMESTAMP.fullmatch(raw):
+        seconds = int(raw)
+        try:
+            return seconds, datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    raise UnreadableRow(line, TIMESTAMP_COLUMN, "not a Unix timestamp", detail, row)
 
 
 def _column_key(name: str) -> str:
@@ -222,28 +258,36 @@ def _extras(values: list[str], columns: _Columns, metadata: dict[str, Any]) -> l
     return tags
 
 
-def _item(path: Path, line: int, row: list[str], columns: _Columns) -> MediaItem:
+def _url(line: int, row: list[str], url: str) -> tuple[str, str | None]:
+    """The external_id and site of a row's URL, or UnreadableRow when it is no address."""
+    if not url:
+        raise UnreadableRow(line, "URL", "URL is empty", "every saved article has a URL", row)
+    try:
+        external_id = normalise_url(url)
+        parts = urlsplit(external_id)
+        creator = site_of(url)
+    except ValueError as exc:
+        raise UnreadableRow(line, "URL", "not a URL", f"{url!r}: {exc}", row) from None
+    if not parts.scheme or not (parts.netloc or parts.path):
+        raise UnreadableRow(line, "URL", "not a URL", f"{url!r} has no scheme and address", row)
+    return external_id, creator
+
+
+def _item(line: int, row: list[str], columns: _Columns, file_time: datetime) -> MediaItem:
+    check_row_text(line, row)
     if len(row) != columns.width:
-        problem = f"expected {columns.width} values but found {len(row)}: {shown(row)!r}"
-        raise ExportFileError(file_parse_error(path, problem, line=line))
+        detail = f"expected {columns.width} values but found {len(row)}"
+        raise UnreadableRow(line, None, "wrong number of values", detail, row)
 
     def value(name: str) -> str:
         return row[columns.index[name]]
 
-    url = value("URL").strip()
-    if not url:
-        raise field_error(path, line, "URL", "value is empty; every saved article has a URL")
-    try:
-        external_id = normalise_url(url)
-        creator = site_of(url)
-    except ValueError as exc:
-        raise field_error(path, line, "URL", f"{url!r} is not a URL ({exc})") from None
+    url = repair_url(value("URL"))
+    external_id, creator = _url(line, row, url)
     folder = value("Folder").strip()
     if not folder:
-        raise field_error(
-            path, line, "Folder", "value is empty (expected Unread, Archive, Starred or a folder)"
-        )
-    seconds, saved_at = _timestamp(path, line, value("Timestamp"))
+        detail = "expected Unread, Archive, Starred or a folder"
+        raise UnreadableRow(line, "Folder", "Folder is empty", detail, row)
     title = value("Title").strip()
     selection = value("Selection").strip()
     state = BUILT_IN_FOLDERS.get(folder, USER_FOLDER_STATE)
@@ -251,9 +295,14 @@ def _item(path: Path, line: int, row: list[str], columns: _Columns) -> MediaItem
         "folder": folder,
         "state": state,
         "selection": selection[:SELECTION_MAX_CHARS] or None,
-        "timestamp": seconds,
         "title_from_url": not title,
     }
+    if TIMESTAMP_COLUMN in columns.index:
+        metadata["timestamp"], saved_at = _timestamp(line, value(TIMESTAMP_COLUMN), row)
+    else:
+        saved_at = file_time
+        metadata["consumed_at_unknown"] = True
+        metadata["consumed_at_stand_in"] = "export file time (saved no later than this)"
     instapaper_tags = _extras(row, columns, metadata)
     tags = [folder] if state == USER_FOLDER_STATE else []
     tags += [tag for tag in dict.fromkeys(instapaper_tags) if tag not in tags]
@@ -283,8 +332,10 @@ def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
     """
     page_size = max(1, ctx.page_size)
     items: list[MediaItem] = []
+    skipped: list[SkippedRecord] = []
     position = 0
     has_more = False
+    file_time = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
     with closing(csv_rows(path)) as rows:
         first = next(rows, None)
         if first is None:
@@ -292,14 +343,18 @@ def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
         columns = _columns(path, *first)
         for line, row in rows:
             if position >= start.offset:
-                if len(items) >= page_size:
+                if len(items) + len(skipped) >= page_size:
                     has_more = True
                     break
-                items.append(_item(path, line, row, columns))
+                try:
+                    items.append(_item(line, row, columns, file_time))
+                except UnreadableRow as unreadable:
+                    skipped.append(unreadable.record)
             position += 1
     ctx.log.debug("instapaper: %s: rows %d-%d gave %d items", path.name, start.offset, position, len(items))
     return SyncResult(
         items=items,
         next_cursor=FileCursor(file=start.file, offset=position).encode(),
         has_more=has_more,
+        skipped=skipped,
     )

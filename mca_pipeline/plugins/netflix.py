@@ -38,7 +38,14 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.plugins.csv_exports import check_csv_head, csv_rows, header_of, shown, utf8_problem
+from mca_pipeline.plugins.csv_exports import (
+    UnreadableRow,
+    check_csv_head,
+    check_row_text,
+    csv_rows,
+    header_of,
+    shown,
+)
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
@@ -213,21 +220,11 @@ def parse_title(title: str) -> dict[str, Any]:
 # --- reading the file --------------------------------------------------------------------
 
 
-class _Unreadable(Exception):
-    """A row that cannot be read: skipped and reported, the rest of the file still imports."""
-
-    def __init__(self, line: int, field: str | None, reason: str, detail: str, row: list[str]) -> None:
-        super().__init__(reason)
-        self.record = SkippedRecord(reason=reason, line=line, field=field, detail=detail, excerpt=shown(row))
-
-
 def _check_row(line: int, row: list[str], header: tuple[str, ...]) -> None:
-    problem = utf8_problem(row)
-    if problem is not None:
-        raise _Unreadable(line, None, problem, "the row holds bytes that are not UTF-8", row)
+    check_row_text(line, row)
     if len(row) != len(header):
         detail = f"expected {len(header)} values ({shown(header)}) but found {len(row)}"
-        raise _Unreadable(line, None, "wrong number of values", detail, row)
+        raise UnreadableRow(line, None, "wrong number of values", detail, row)
 
 
 def _required(line: int, values: dict[str, str], name: str, row: list[str]) -> str:
@@ -239,7 +236,7 @@ def _required(line: int, values: dict[str, str], name: str, row: list[str]) -> s
             if name == "Title"
             else f"no {name} value"
         )
-        raise _Unreadable(line, name, reason, detail, row)
+        raise UnreadableRow(line, name, reason, detail, row)
     return value
 
 
@@ -302,7 +299,7 @@ def _collect(reader: _RowReader, rows: Iterator[tuple[int, list[str]]], offset: 
                     page.items.append(reader.item(line, row))
                 else:
                     page.left_out[reason] = page.left_out.get(reason, 0) + 1
-            except _Unreadable as unreadable:
+            except UnreadableRow as unreadable:
                 page.skipped.append(unreadable.record)
         page.position += 1
     return page
@@ -381,7 +378,7 @@ def _date_parts(line: int, value: str, row: list[str]) -> _DateParts:
     year_first = len(first) == 4 and len(third) <= 2
     if not match or not (year_first or (len(first) <= 2 and len(third) in (2, 4))):
         detail = f"{value!r} is not a date (expected e.g. 3/14/19, 14/03/2019 or 2019-03-14)"
-        raise _Unreadable(line, "Date", "not a date", detail, row)
+        raise UnreadableRow(line, "Date", "not a date", detail, row)
     return _DateParts(raw, int(first), int(second), int(third), year_first)
 
 
@@ -406,7 +403,7 @@ def _date_readings(line: int, parts: _DateParts, row: list[str]) -> dict[str, da
     if not readings:
         orders = _YEAR_FIRST if parts.year_first else f"{_MONTH_FIRST} or {_DAY_FIRST}"
         detail = f"{parts.raw!r} is not a valid date in {orders} order"
-        raise _Unreadable(line, "Date", "not a valid calendar date", detail, row)
+        raise UnreadableRow(line, "Date", "not a valid calendar date", detail, row)
     return readings
 
 
@@ -434,7 +431,7 @@ def _detect_date_format(path: Path) -> _DateFormat:
                 _check_row(line, row, HISTORY_HEADER)
                 _, parts = _history_values(line, row)
                 readings = _date_readings(line, parts, row)
-            except _Unreadable:
+            except UnreadableRow:
                 continue
             year_last = year_last or not parts.year_first
             if not parts.year_first and len(readings) == 1:
@@ -462,7 +459,7 @@ class _HistoryReader:
         order = _YEAR_FIRST if parts.year_first else self.date_format.order
         if order not in readings:
             detail = f"{parts.raw!r} is not a date in the file's {_ORDER_NAMES[order]} order"
-            raise _Unreadable(line, "Date", "date does not fit the file's day/month order", detail, row)
+            raise UnreadableRow(line, "Date", "date does not fit the file's day/month order", detail, row)
         day = readings[order]
         metadata: dict[str, Any] = {
             "date": parts.raw,
@@ -495,7 +492,7 @@ def _start_time(line: int, value: str, row: list[str]) -> datetime:
             return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         except ValueError:
             pass
-    raise _Unreadable(line, "Start Time", "not a start time", detail, row)
+    raise UnreadableRow(line, "Start Time", "not a start time", detail, row)
 
 
 def _duration(line: int, value: str, row: list[str]) -> timedelta:
@@ -503,7 +500,7 @@ def _duration(line: int, value: str, row: list[str]) -> timedelta:
     match = _DURATION.fullmatch(value)
     if match is None:
         detail = f"{value!r} is not a duration (expected HH:MM:SS)"
-        raise _Unreadable(line, "Duration", "not a duration", detail, row)
+        raise UnreadableRow(line, "Duration", "not a duration", detail, row)
     hours, minutes, seconds = (int(group) for group in match.groups())
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 

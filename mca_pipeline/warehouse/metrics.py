@@ -11,6 +11,8 @@ starts from the same scope (`_SCOPE`):
   duration (preferred row first), else 0.
 - `local_at`: consumed_at (the start, UTC) as wall-clock time in the user's zone, through
   DuckDB's ICU `timezone()`, so days, hours and weekdays are DST-correct.
+- Rows flagged `raw_metadata.consumed_at_unknown` (their time is a stand-in) are left
+  out: every metric here is dated.
 - With `year`, everything is restricted to that LOCAL calendar year; discovery still
   looks at the whole history to decide whether a creator is new.
 
@@ -42,7 +44,12 @@ SKIP_THRESHOLD_S = 30.0
 TOP_N = 10
 GRAINS = ("all", "year", "month", "week", "day")
 
-_SCOPE = """
+# Rows whose consumed_at is a stand-in (an old Instapaper export has no save times)
+# are left out of every dated metric: counted in a year they may not belong to, they
+# would be wrong, not approximate.
+KNOWN_TIME = "coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'true'"
+
+_SCOPE = f"""
 WITH zone AS (
     SELECT coalesce(max(timezone), 'UTC') AS tz FROM users WHERE user_id = $user
 ),
@@ -57,7 +64,7 @@ user_rows AS (
     CROSS JOIN zone z
     LEFT JOIN unified_plays u
       ON u.user_id = m.user_id AND u.platform = m.platform AND u.external_id = m.external_id
-    WHERE m.user_id = $user
+    WHERE m.user_id = $user AND {KNOWN_TIME}
 ),
 scoped_rows AS (
     SELECT * FROM user_rows
@@ -230,10 +237,10 @@ def user_timezone(con: duckdb.DuckDBPyConnection, user_id: str) -> str:
 def active_years(con: duckdb.DuckDBPyConnection, user_id: str) -> list[int]:
     """The years (in the user's own time zone) in which the user consumed anything."""
     rows = con.execute(
-        """
+        f"""
         SELECT DISTINCT year(timezone(coalesce(u.timezone, 'UTC'), m.consumed_at)) AS y
         FROM media_items m LEFT JOIN users u USING (user_id)
-        WHERE m.user_id = ? ORDER BY y
+        WHERE m.user_id = ? AND {KNOWN_TIME} ORDER BY y
         """,
         [user_id],
     ).fetchall()

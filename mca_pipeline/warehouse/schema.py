@@ -129,6 +129,29 @@ MIGRATIONS: list[str] = [
     ALTER TABLE media_items ADD COLUMN sync_log_id BIGINT;
     ALTER TABLE sync_log ADD COLUMN unreadable_count INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: Instapaper ids (normalised URLs) no longer keep a default port ("https://host:443/")
+    # nor the empty host of a lost slash ("https:/host" read as "https:///host"), so the
+    # same article from a later export is the same item. Stored ids are rewritten the same
+    # way; where the rewritten id is already stored, the older duplicate row goes.
+    r"""
+    CREATE TEMP TABLE instapaper_ids AS
+    SELECT user_id, external_id AS old_id,
+           regexp_replace(
+             regexp_replace(
+               regexp_replace(external_id, '^(https?)://(/+)', '\1://'),
+               '^(https://[^/?#]*):443([/?#]|$)', '\1\2'),
+             '^(http://[^/?#]*):80([/?#]|$)', '\1\2') AS new_id
+    FROM media_items WHERE platform = 'instapaper';
+    DELETE FROM instapaper_ids WHERE old_id = new_id;
+    DELETE FROM media_items m USING instapaper_ids i
+    WHERE m.platform = 'instapaper' AND m.user_id = i.user_id AND m.external_id = i.old_id
+      AND EXISTS (SELECT 1 FROM media_items k
+                  WHERE k.platform = 'instapaper' AND k.user_id = i.user_id AND k.external_id = i.new_id);
+    UPDATE media_items m SET external_id = i.new_id
+    FROM instapaper_ids i
+    WHERE m.platform = 'instapaper' AND m.user_id = i.user_id AND m.external_id = i.old_id;
+    DROP TABLE instapaper_ids;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -123,7 +123,9 @@ def store_sync(
                         updated_at = ?
                     FROM {_STAGING} AS s
                     WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
-                      AND m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata
+                      AND (m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata OR m.title IS DISTINCT FROM s.title)
+                      AND NOT (coalesce(s.raw_metadata::JSON ->> 'consumed_at_unknown', 'false') = 'true'
+                               AND coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'true')
                     """,
                     [now, *key],
                 )

@@ -104,7 +104,7 @@ def test_enrich_returns_the_items_unchanged() -> None:
 EXPORT_ITEMS = [
     ("The Case for Slow Reading", "theatlantic.com", at("2024-03-12 14:00:00"), ATLANTIC, ()),
     (
-        "news.ycombinator.com/item",
+        "news.ycombinator.com/item?id=39654321",
         "news.ycombinator.com",
         at("2024-03-11 14:00:00"),
         "https://news.ycombinator.com/item?id=39654321",
@@ -132,7 +132,13 @@ EXPORT_ITEMS = [
         (),
     ),
     ("Reykjavík \u2013 Google Maps", "google.com", at("2023-12-25 00:00:00"), MAPS, ("Travel",)),
-    ("scholar.google.com/scholar", "scholar.google.com", at("2023-12-18 00:00:00"), SCHOLAR, ("Research",)),
+    (
+        'scholar.google.com/scholar?q="calm+technology",weiser&hl=en',
+        "scholar.google.com",
+        at("2023-12-18 00:00:00"),
+        SCHOLAR,
+        ("Research",),
+    ),
     (
         "Rust in Production: One Year Later",
         "blog.example.org",
@@ -148,7 +154,7 @@ EXPORT_ITEMS = [
         (),
     ),
     ("Mistral 7B", "arxiv.org", at("2023-10-11 04:53:20"), "https://arxiv.org/abs/2310.06825", ("Research",)),
-    ("theoatmeal.com", "theoatmeal.com", at("2023-07-22 04:26:40"), "https://theoatmeal.com:443/", ()),
+    ("theoatmeal.com", "theoatmeal.com", at("2023-07-22 04:26:40"), "https://theoatmeal.com/", ()),
     (
         "How to Do Great Work",
         "paulgraham.com",
@@ -204,7 +210,7 @@ def test_a_row_keeps_folder_state_selection_and_raw_timestamp() -> None:
 
 def test_empty_title_falls_back_to_host_and_path_and_says_so() -> None:
     item = by_id(items_of(EXPORT))["https://news.ycombinator.com/item?id=39654321"]
-    assert item.title == "news.ycombinator.com/item"
+    assert item.title == "news.ycombinator.com/item?id=39654321"
     assert item.raw_metadata == {
         "folder": "Unread",
         "state": "unread",
@@ -374,6 +380,10 @@ def test_a_private_emailed_article_has_no_site(tmp_path: Path) -> None:
         ("https://example.com/a?b=1&&c=2&utm_term=z", "https://example.com/a?b=1&c=2"),
         ("https://twitter.com/#!/jack/status/20", "https://twitter.com/#!/jack/status/20"),
         ("  https://example.com/a  ", "https://example.com/a"),
+        ("https://theoatmeal.com:443/", "https://theoatmeal.com/"),
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        ("https:/example.com/a", "https://example.com/a"),
     ],
 )
 def test_normalise_url(url: str, normalised: str) -> None:
@@ -454,56 +464,79 @@ def test_blank_lines_between_rows_are_skipped(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "line", "field", "fragments"),
+    ("name", "line", "fragments"),
     [
-        (
-            "missing_column.csv",
-            1,
-            None,
-            ["missing column(s) 'Timestamp'", "found 'URL,Title,Selection,Folder'"],
-        ),
-        ("bad_timestamp.csv", 5, "Timestamp", ["'1.70531E+09' is not a Unix timestamp"]),
-        ("empty_url.csv", 4, "URL", ["value is empty"]),
-        ("unclosed_quote.csv", 4, None, ["never closed"]),
-        ("binary.csv", 3, None, ["NUL byte"]),
-        ("empty.csv", 1, None, ["file is empty"]),
+        ("unclosed_quote.csv", 4, ["never closed"]),
+        ("binary.csv", 3, ["NUL byte"]),
+        ("empty.csv", 1, ["file is empty"]),
     ],
 )
-def test_bad_fixture_files_give_a_located_file_parse_error(
-    name: str, line: int, field: str | None, fragments: list[str]
+def test_files_that_are_not_csv_give_a_located_file_parse_error(
+    name: str, line: int, fragments: list[str]
 ) -> None:
     err = error_of(FIXTURES / name)
     assert err.message.startswith(f"{name}, line {line}")
-    assert (err.details["file"], err.details["line"], err.details["field"]) == (name, line, field)
+    assert (err.details["file"], err.details["line"]) == (name, line)
     for fragment in fragments:
         assert fragment in err.message
 
 
-def test_every_missing_column_is_listed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "line", "field", "reason"),
+    [
+        ("bad_timestamp.csv", 5, "Timestamp", "not a Unix timestamp"),
+        ("empty_url.csv", 4, "URL", "URL is empty"),
+    ],
+)
+def test_a_bad_row_of_a_fixture_is_skipped_with_its_line(
+    name: str, line: int, field: str, reason: str
+) -> None:
+    result = sync(FIXTURES / name)
+    assert result.err is None and result.items
+    [skipped] = result.skipped
+    assert (skipped.line, skipped.field, skipped.reason) == (line, field, reason)
+
+
+def test_a_csv_without_the_instapaper_columns_lists_every_missing_one(tmp_path: Path) -> None:
     err = error_of(write(tmp_path, "Title,Date\nRoma,3/14/19\n"))
-    assert "missing column(s) 'URL', 'Selection', 'Folder', 'Timestamp'" in err.message
+    assert "missing column(s) 'URL', 'Selection', 'Folder'" in err.message
     assert err.details["line"] == 1
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "field", "fragment"),
+    ("text", "line", "field", "reason"),
     [
-        (HEADER + ROW + "https://example.com/b,B,,Unread,\n", 3, "Timestamp", "value is empty"),
-        (HEADER + ROW + "https://example.com/b,B,,Unread,yesterday\n", 3, "Timestamp", "'yesterday' is not"),
-        (HEADER + ROW + "https://example.com/b,B,,Unread,1710252000.0\n", 3, "Timestamp", "is not a Unix"),
-        (HEADER + ROW + "https://example.com/b,B,,Unread,-5\n", 3, "Timestamp", "is not a Unix"),
-        (HEADER + ROW + "https://example.com/b,B,,Unread,999999999999\n", 3, "Timestamp", "is not a Unix"),
-        (HEADER + ROW + "   ,B,,Unread,1710252000\n", 3, "URL", "value is empty"),
-        (HEADER + ROW + "http://[::1,B,,Unread,1710252000\n", 3, "URL", "is not a URL"),
-        (HEADER + ROW + "https://example.com/b,B,,,1710252000\n", 3, "Folder", "value is empty"),
-        (HEADER + ROW + "https://example.com/b,B,,Unread,1710252000,extra\n", 3, None, "expected 5 values"),
-        (HEADER + ROW + "https://example.com/b,B,Unread,1710252000\n", 3, None, "expected 5 values"),
+        (HEADER + ROW + "https://example.com/b,B,,Unread,\n", 3, "Timestamp", "Timestamp is empty"),
         (
-            HEADER + ROW + 'https://example.com/b,"B,,Unread,1\nhttps://example.com/c,"C",,Unread,1\n',
+            HEADER + ROW + "https://example.com/b,B,,Unread,yesterday\n",
+            3,
+            "Timestamp",
+            "not a Unix timestamp",
+        ),
+        (
+            HEADER + ROW + "https://example.com/b,B,,Unread,1710252000.0\n",
+            3,
+            "Timestamp",
+            "not a Unix timestamp",
+        ),
+        (HEADER + ROW + "https://example.com/b,B,,Unread,-5\n", 3, "Timestamp", "not a Unix timestamp"),
+        (
+            HEADER + ROW + "https://example.com/b,B,,Unread,999999999999\n",
+            3,
+            "Timestamp",
+            "not a Unix timestamp",
+        ),
+        (HEADER + ROW + "   ,B,,Unread,1710252000\n", 3, "URL", "URL is empty"),
+        (HEADER + ROW + "http://[::1,B,,Unread,1710252000\n", 3, "URL", "not a URL"),
+        (HEADER + ROW + "#section-2,B,,Unread,1710252000\n", 3, "URL", "not a URL"),
+        (HEADER + ROW + "https://example.com/b,B,,,1710252000\n", 3, "Folder", "Folder is empty"),
+        (
+            HEADER + ROW + "https://example.com/b,B,,Unread,1710252000,extra\n",
             3,
             None,
-            "malformed CSV",
+            "wrong number of values",
         ),
+        (HEADER + ROW + "https://example.com/b,B,Unread,1710252000\n", 3, None, "wrong number of values"),
     ],
     ids=[
         "empty-timestamp",
@@ -513,44 +546,51 @@ def test_every_missing_column_is_listed(tmp_path: Path) -> None:
         "year-beyond-9999",
         "blank-url",
         "broken-url",
+        "fragment-only",
         "empty-folder",
         "extra-value",
         "missing-value",
-        "unclosed-quote-mid-file",
     ],
 )
-def test_malformed_rows_name_the_file_line_and_field(
-    tmp_path: Path, text: str, line: int, field: str | None, fragment: str
+def test_an_unreadable_row_is_skipped_with_its_line_field_and_reason(
+    tmp_path: Path, text: str, line: int, field: str | None, reason: str
 ) -> None:
+    result = sync(write(tmp_path, text, name="export.csv"))
+    assert result.err is None
+    assert [item.title for item in result.items] == ["An Article"]
+    [skipped] = result.skipped
+    assert (skipped.line, skipped.field, skipped.reason) == (line, field, reason)
+
+
+def test_an_unclosed_quote_mid_file_rejects_it_as_not_csv(tmp_path: Path) -> None:
+    text = HEADER + ROW + 'https://example.com/b,"B,,Unread,1\nhttps://example.com/c,"C",,Unread,1\n'
     err = error_of(write(tmp_path, text, name="export.csv"))
-    location = f"export.csv, line {line}" + (f", field {field!r}" if field else "")
-    assert err.message.startswith(location + ":"), err.message
-    assert fragment in err.message
-    assert (err.details["line"], err.details["field"]) == (line, field)
+    assert err.message.startswith("export.csv, line 3:") and "malformed CSV" in err.message
 
 
 def test_a_line_break_inside_a_quoted_selection_counts_as_a_line(tmp_path: Path) -> None:
     text = (
         HEADER + 'https://example.com/a,A,"one\ntwo\nthree",Unread,1\nhttps://example.com/b,B,,Unread,soon\n'
     )
-    assert error_of(write(tmp_path, text)).details["line"] == 5
+    assert [r.line for r in sync(write(tmp_path, text)).skipped] == [5]
 
 
-def test_an_error_on_a_later_page_is_reported_with_its_line(tmp_path: Path) -> None:
+def test_a_skipped_row_on_a_later_page_is_reported_with_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + ROW * 3 + "https://example.com/b,B,,Unread,soon\n")
     first = sync(path, page_size=3)
     assert (len(first.items), first.has_more) == (3, True)
     second = sync(path, page_size=3, cursor=first.next_cursor)
-    assert second.items == []
-    assert second.err is not None and second.err.details["line"] == 5
+    assert second.items == [] and second.err is None
+    assert [r.line for r in second.skipped] == [5]
 
 
-def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
-    err = error_of(
+def test_a_row_that_is_not_utf8_is_skipped_and_named(tmp_path: Path) -> None:
+    result = sync(
         write(tmp_path, HEADER + ROW + "https://example.com/b,Café,,Unread,1\n", encoding="latin-1")
     )
-    assert err.message.startswith("instapaper-export.csv, line 3")
-    assert "UTF-8" in err.message
+    assert [item.title for item in result.items] == ["An Article"]
+    [skipped] = result.skipped
+    assert skipped.line == 3 and "UTF-8" in skipped.reason
 
 
 def test_blank_lines_only_is_an_error(tmp_path: Path) -> None:
@@ -571,3 +611,73 @@ def test_a_utf16_spreadsheet_resave_is_named_as_such(tmp_path: Path) -> None:
 def test_missing_file_and_no_file_are_errors_not_exceptions(tmp_path: Path) -> None:
     assert "no export file" in error_of(None).message
     assert error_of(tmp_path / "gone.csv").message.startswith("gone.csv")
+
+
+# --- real exports of both generations (fixtures/instapaper/real/, see SOURCES.md) -------------
+
+REAL = FIXTURES / "real"
+
+
+def test_the_older_export_without_timestamps_imports_with_its_unknown_save_time_flagged() -> None:
+    path = REAL / "instapaper-export-2010.csv"
+    result = sync(path)
+    assert result.err is None and result.skipped == []
+    assert len(result.items) == 12
+    file_time = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
+    assert {item.consumed_at for item in result.items} == {file_time}
+    assert all(item.raw_metadata["consumed_at_unknown"] is True for item in result.items)
+    assert all("timestamp" not in item.raw_metadata for item in result.items)
+    items = by_id(result.items)
+    selection = items[
+        "http://zunguzungu.wordpress.com/2010/11/29/julian-assange-and-the-computer-conspiracy-"
+        "%E2%80%9Cto-destroy-this-invisible-government%E2%80%9D/"
+    ].raw_metadata["selection"]
+    assert selection.startswith("Read original essay first") and "\n\nJa-conspiraces.pdf" in selection
+    assert items["http://www.xs4all.nl/~suelette/underground/underground.txt"].title == (
+        "xs4all.nl/~suelette/underground/underground.txt"
+    )
+    assert items["http://twitter.com/#!/wikileaks/status/6564225640042499"].tags == ()
+    spiegel = items["http://www.spiegel.de/international/germany/0,1518,719619,00.html"]
+    assert spiegel.tags == ("Wikileaks reading list",)
+
+
+def test_the_2023_export_keeps_odd_titles_and_urls_of_a_real_account() -> None:
+    items = by_id(items_of(REAL / "instapaper-export-2023.csv"))
+    assert len(items) == 10
+    assert items["https://tdingsun.github.io/lara/"].title == "and I still welcome you home,,,,"
+    assert items["https://github.com/a16z-infra/ai-town"].title == "AI Town 🏠💻💌"
+    assert (
+        "https://www.reddit.com/r/SteamDeck/comments/15lsais/visual_novel_recommendations_for_deck/" in items
+    )
+    untitled = items["https://github.com/linuxdotexe/nordic-wallpapers/blob/master/wallpaper-preview.md"]
+    assert untitled.title == "github.com/linuxdotexe/nordic-wallpapers/blob/master/wallpaper-preview.md"
+    assert items["https://landings.dev/"].consumed_at == datetime.fromtimestamp(1692762914, UTC)
+
+
+def test_untitled_saves_of_different_videos_get_different_titles(tmp_path: Path) -> None:
+    rows = "".join(f"https://www.youtube.com/watch?v={v},,,Unread,1710252000\n" for v in ("abc", "xyz"))
+    titles = [item.title for item in items_of(write(tmp_path, HEADER + rows))]
+    assert titles == ["youtube.com/watch?v=abc", "youtube.com/watch?v=xyz"]
+
+
+def test_a_url_missing_a_slash_is_repaired(tmp_path: Path) -> None:
+    (item,) = items_of(write(tmp_path, HEADER + "https:/example.com/a,,,Unread,1710252000\n"))
+    assert (item.external_id, item.url, item.creator, item.title) == (
+        "https://example.com/a",
+        "https://example.com/a",
+        "example.com",
+        "example.com/a",
+    )
+
+
+def test_recognizes_both_generations_by_header_and_nothing_else() -> None:
+    plugin = InstapaperPlugin()
+    ours = [EXPORT, LATER, TAGGED, *sorted(REAL.iterdir())]
+    assert all(plugin.recognizes("export.csv", path.read_bytes()[:65536]) for path in ours)
+    others = [
+        FIXTURES.parent / "netflix" / "NetflixViewingHistory_us.csv",
+        FIXTURES.parent / "netflix" / "ViewingActivity.csv",
+        FIXTURES.parent / "spotify_export" / "StreamingHistory0.json",
+        FIXTURES / "binary.csv",
+    ]
+    assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
