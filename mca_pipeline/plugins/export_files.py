@@ -185,6 +185,19 @@ _MAX_INT_DIGITS = 4000
 _BIG_INT_DECODER = json.JSONDecoder(parse_int=_int_or_digits)
 
 
+def loads_keeping_big_ints(text: str) -> Any:
+    """json.loads for a whole export document, except that an integer past Python's
+    4300-digit conversion limit comes back as its digits (for the plugin to skip as not
+    a number) instead of failing the file. RecursionError still escapes for the caller
+    to reject a file nested deeper than any export."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return _BIG_INT_DECODER.decode(text)
+
+
 class _JsonArrayReader:
     """Decodes chunks of a file to text and tracks the byte offset of any text index.
 

@@ -9,9 +9,14 @@ file is one JSON object whose layout changed between export generations:
 - favourites: `Favorite Videos > FavoriteVideoList`.
 
 Likes and favourites are looked for under `Activity`, `Your Activity` and a
-`Likes and Favorites` root, because where they sit is not confirmed for every
-generation. Everything else (searches, own posts, messages, ...) is ignored. The
-format is recognised by these keys, not by the file name, because people rename files.
+`Likes and Favorites` root (where a 2025 export keeps them). Everything else (searches,
+own posts, messages, ...) is ignored. A file holding any of the lists is imported, one
+with none of them but TikTok's own top-level sections imports nothing; only a file
+without TikTok's sections is rejected. The format is recognised by these keys, not by
+the file name, because people rename files.
+
+A record that cannot be read (no Date, a Date that is no time) is skipped and
+reported with its JSON path; a link that names no video (a photo post) is left out.
 
 Likes and favourites count as consumption signals: a person likes or saves a video
 they are watching, so each becomes an item of its own at the time of the like. They
@@ -47,6 +52,7 @@ from mca_pipeline.core import (
     MediaType,
     OAuthConfig,
     PluginError,
+    SkippedRecord,
     SyncContext,
     SyncResult,
 )
@@ -55,6 +61,7 @@ from mca_pipeline.plugins.export_files import (
     FileCursor,
     check_text,
     file_parse_error,
+    loads_keeping_big_ints,
     require_file,
 )
 
@@ -71,6 +78,30 @@ WATCH_LOCATIONS: tuple[tuple[str, str, str], ...] = (
 )
 # Roots that may hold the like and favourite sections; the last one is unconfirmed.
 SIGNAL_ROOTS: tuple[str, ...] = ("Activity", "Your Activity", "Likes and Favorites")
+# Top-level sections of TikTok exports of every generation seen: a file whose object
+# starts with one of them is a TikTok export even when it holds none of our lists.
+TIKTOK_ROOTS: frozenset[str] = frozenset(
+    {
+        "Activity",
+        "Ads and data",
+        "App Settings",
+        "Comment",
+        "Direct Message",
+        "Direct Messages",
+        "Income Plus Wallet Transactions",
+        "Likes and Favorites",
+        "Poi Review",
+        "Profile",
+        "Profile And Settings",
+        "Tiktok Live",
+        "TikTok Live",
+        "Tiktok Shopping",
+        "TikTok Shopping",
+        "Video",
+        "Your Activity",
+    }
+)
+_FIRST_KEY = re.compile(r'\A\s*\{\s*"((?:[^"\\]|\\.)*)"\s*:')
 LIKE_SECTION: tuple[str, str] = ("Like List", "ItemFavoriteList")
 FAVORITE_SECTION: tuple[str, str] = ("Favorite Videos", "FavoriteVideoList")
 
@@ -122,6 +153,12 @@ class TiktokPlugin:
         """The export has no titles, creators or tags to add; items pass through unchanged."""
         return items
 
+    def recognizes(self, name: str, head: bytes) -> bool:
+        """A JSON object whose first key is one of TikTok's top-level sections (exports
+        list them in alphabetical order, so the head of a large file shows only the first)."""
+        match = _FIRST_KEY.match(head[:4096].decode("utf-8", errors="replace").removeprefix(_BOM))
+        return match is not None and match.group(1) in TIKTOK_ROOTS
+
 
 # --- loading the file ------------------------------------------------------------------
 
@@ -139,9 +176,12 @@ def _load(path: Path) -> dict[str, Any]:
     bom = len(_BOM.encode()) if text.startswith(_BOM) else 0
     body = text[1:] if bom else text
     try:
-        root = json.loads(body)
+        root = loads_keeping_big_ints(body)
     except json.JSONDecodeError as exc:
         raise ExportFileError(_json_error(path, body, bom, exc)) from None
+    except RecursionError:
+        problem = "invalid JSON: nested too deeply for any export"
+        raise ExportFileError(file_parse_error(path, problem, line=1, offset=bom)) from None
     if not isinstance(root, dict):
         problem = f"expected one JSON object (a TikTok user_data export), found a JSON {_json_type(root)} at the top"
         raise ExportFileError(file_parse_error(path, problem, line=1, offset=bom))
@@ -220,38 +260,39 @@ def _list(path: Path, value: Any, where: str) -> list[Any]:
 def _records(path: Path, export: dict[str, Any]) -> Iterator[_Record]:
     """Every record of the known lists, in a fixed order (watch, like, favourite) so that
     an item index means the same record on every call for the same file."""
-    found_watch = False
+    found = False
     for root_key, section_key, list_key in WATCH_LOCATIONS:
         root = _object(path, export.get(root_key), root_key)
         if section_key not in root:
             continue
-        found_watch = True  # section present: null, {} or [] are a valid empty history
+        found = True  # section present: null, {} or [] are a valid empty history
         location = f"{root_key} > {section_key} > {list_key}"
         section = _object(path, root.get(section_key), f"{root_key} > {section_key}")
         for index, value in enumerate(_list(path, section.get(list_key), location)):
             yield _Record(KIND_WATCH, location, index, value)
-    if not found_watch:
-        raise ExportFileError(_no_watch_history(path, export))
     for kind, (section_key, list_key) in ((KIND_LIKE, LIKE_SECTION), (KIND_FAVORITE, FAVORITE_SECTION)):
         for root_key in SIGNAL_ROOTS:
             root = _object(path, export.get(root_key), root_key)
             if section_key not in root:
                 continue
+            found = True
             location = f"{root_key} > {section_key} > {list_key}"
             section = _object(path, root.get(section_key), f"{root_key} > {section_key}")
             for index, value in enumerate(_list(path, section.get(list_key), location)):
                 yield _Record(kind, location, index, value)
+    if not found and not TIKTOK_ROOTS.intersection(export):
+        raise ExportFileError(_not_tiktok(path, export))
 
 
-def _no_watch_history(path: Path, export: dict[str, Any]) -> PluginError:
-    older, newer = (" > ".join(location) for location in WATCH_LOCATIONS)
+def _not_tiktok(path: Path, export: dict[str, Any]) -> PluginError:
     keys = [str(key) for key in export][:_SHOWN_KEYS]
     more = ", ..." if len(export) > _SHOWN_KEYS else ""
     problem = (
-        f"neither {older!r} nor {newer!r} found; is this a TikTok 'Download your data' JSON export "
-        f"(user_data.json / user_data_tiktok.json)? Top-level keys: [{', '.join(map(repr, keys))}{more}]"
+        "none of TikTok's sections (watch history, likes, favourites, profile, ...) found; is this a TikTok "
+        "'Download your data' JSON export (user_data.json / user_data_tiktok.json)? "
+        f"Top-level keys: [{', '.join(map(repr, keys))}{more}]"
     )
-    return file_parse_error(path, problem, field=newer)
+    return file_parse_error(path, problem, line=1)
 
 
 def _log_sections(ctx: SyncContext, path: Path, records: list[_Record]) -> None:
@@ -269,40 +310,53 @@ def _log_sections(ctx: SyncContext, path: Path, records: list[_Record]) -> None:
 class _BadRecord(Exception):
     """A record that is present but cannot be read; located by the caller."""
 
-    def __init__(self, field: str | None, problem: str) -> None:
-        super().__init__(problem)
+    def __init__(self, field: str | None, reason: str, detail: str) -> None:
+        super().__init__(reason)
         self.field = field
-        self.problem = problem
+        self.reason = reason
+        self.detail = detail
+
+
+NOT_A_VIDEO = "link names no video (photo post or other page)"
 
 
 def _page(
     ctx: SyncContext, path: Path, start: FileCursor, records: list[_Record], page_size: int
 ) -> SyncResult:
-    """Items for records [start, start + page_size); links without a video id are skipped
-    and counted, because they are not an error the person could fix."""
+    """Items for records [start, start + page_size); unreadable records are skipped and
+    reported, links that name no video are left out and counted."""
     first = min(start.offset, len(records))
     end = min(first + page_size, len(records))
     items: list[MediaItem] = []
-    skipped = 0
+    skipped: list[SkippedRecord] = []
+    left_out = 0
     for position in range(first, end):
         record = records[position]
         try:
             item = to_item(record.kind, record.value)
         except _BadRecord as bad:
-            _log_skipped(ctx, path, skipped, first, position)
             line, offset = _locate(path, record.value, bad.field)
-            problem = f"at {record.json_path}: {bad.problem}"
-            error = file_parse_error(path, problem, line=line, offset=offset, field=bad.field)
-            error.details["json_path"] = record.json_path
-            cursor = FileCursor(start.file, position).encode()
-            return SyncResult(items=items, next_cursor=cursor, err=error)
+            skipped.append(
+                SkippedRecord(
+                    reason=bad.reason,
+                    line=line,
+                    byte_offset=offset,
+                    field=bad.field,
+                    detail=f"at {record.json_path}: {bad.detail}",
+                    excerpt=json.dumps(record.value, ensure_ascii=False, default=str)[:160],
+                )
+            )
+            continue
         if item is None:
-            skipped += 1
+            left_out += 1
         else:
             items.append(item)
-    _log_skipped(ctx, path, skipped, first, end)
     return SyncResult(
-        items=items, next_cursor=FileCursor(start.file, end).encode(), has_more=end < len(records)
+        items=items,
+        next_cursor=FileCursor(start.file, end).encode(),
+        has_more=end < len(records),
+        skipped=skipped,
+        left_out={NOT_A_VIDEO: left_out} if left_out else {},
     )
 
 
@@ -323,22 +377,14 @@ def _locate(path: Path, record: Any, field: str | None) -> tuple[int | None, int
     return data.count(b"\n", 0, offset) + 1, offset
 
 
-def _log_skipped(ctx: SyncContext, path: Path, skipped: int, first: int, end: int) -> None:
-    if skipped:
-        ctx.log.info(
-            "tiktok: %s: skipped %d of records %d-%d: link has no /video/<id>", path.name, skipped, first, end
-        )
-
-
 # --- one record -> one MediaItem -----------------------------------------------------------
 
 
 def to_item(kind: str, record: Any) -> MediaItem | None:
     """Map one export record to a MediaItem, or None when its link names no video."""
     if not isinstance(record, dict):
-        raise _BadRecord(
-            None, f"expected a JSON object with Date and Link, found a JSON {_json_type(record)}"
-        )
+        detail = f"expected a JSON object with Date and Link, found a JSON {_json_type(record)}"
+        raise _BadRecord(None, "record is not an object", detail)
     _, link = _first(record, LINK_KEYS)
     match = _VIDEO_ID.search(link) if isinstance(link, str) else None
     if match is None:
@@ -374,11 +420,15 @@ def _parse_date(key: str, value: Any) -> datetime:
     """`Date` is "YYYY-MM-DD HH:MM:SS" without a zone. The zone is unconfirmed; like the
     public parsers we take it as UTC, and keep the raw string in raw_metadata."""
     if value is None:
-        raise _BadRecord(key, "required field is missing (expected 'YYYY-MM-DD HH:MM:SS')")
+        raise _BadRecord(key, "Date is missing", "expected 'YYYY-MM-DD HH:MM:SS'")
     if not isinstance(value, str):
-        raise _BadRecord(key, f"expected a 'YYYY-MM-DD HH:MM:SS' string, found {value!r}")
+        raise _BadRecord(
+            key, "Date is not a time", f"expected a 'YYYY-MM-DD HH:MM:SS' string, found {value!r:.80}"
+        )
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise _BadRecord(key, f"{value!r} is not a 'YYYY-MM-DD HH:MM:SS' time") from None
+        raise _BadRecord(
+            key, "Date is not a time", f"{value!r:.80} is not a 'YYYY-MM-DD HH:MM:SS' time"
+        ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

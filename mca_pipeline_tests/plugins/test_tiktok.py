@@ -308,15 +308,14 @@ def test_watch_section_present_but_null_or_empty_is_an_empty_import(tmp_path: Pa
     assert read_all(write_json(tmp_path, data)) == []
 
 
-def test_file_without_any_watch_history_location_names_both_paths() -> None:
-    err = error_of(NO_HISTORY)
-    assert err.message.startswith("user_data_tiktok_no_history.json, field 'Your Activity > Watch History")
-    assert f"neither {OLDER_WATCH!r} nor {NEWER_WATCH!r} found" in err.message
-    assert "Top-level keys: ['Profile And Settings', 'Your Activity']" in err.message
+def test_a_tiktok_export_without_any_list_we_read_imports_nothing_without_error() -> None:
+    result = sync(NO_HISTORY)
+    assert (result.err, result.items, result.skipped, result.has_more) == (None, [], [], False)
 
 
 def test_json_from_another_platform_is_rejected(tmp_path: Path) -> None:
-    assert "neither" in error_of(write_json(tmp_path, {"ts": "2024-01-01T00:00:00Z"})).message
+    err = error_of(write_json(tmp_path, {"ts": "2024-01-01T00:00:00Z"}))
+    assert "none of TikTok's sections" in err.message and "Top-level keys: ['ts']" in err.message
 
 
 # --- malformed files ---------------------------------------------------------------------------
@@ -410,57 +409,68 @@ def test_wrong_type_at_a_known_level_names_the_path(
 # --- bad records ------------------------------------------------------------------------------
 
 
-def test_unparseable_date_returns_the_good_items_and_names_path_field_and_line(tmp_path: Path) -> None:
+def test_an_unparseable_date_is_skipped_with_path_field_and_line_and_the_rest_imported(
+    tmp_path: Path,
+) -> None:
     records = [
         {"Date": "2025-01-12 08:15:40", "Link": SHARE + "7458000000000000001/"},
         {"Date": "12/01/2025 08:14", "Link": SHARE + "7457123456789012345/"},
+        {"Date": "2025-01-12 08:10:00", "Link": SHARE + "7457000000000000009/"},
     ]
-    path = write_json(tmp_path, newer_with(records))
-    result = sync(path)
-    assert [i.external_id for i in result.items] == ["watch|7458000000000000001|2025-01-12 08:15:40"]
-    assert result.err is not None and result.err.code == ErrorCode.FILE_PARSE_ERROR
-    assert result.err.details["json_path"] == f"{NEWER_WATCH}[1]"
-    assert result.err.details["field"] == "Date"
-    assert result.err.details["line"] == 10  # `"Date": "12/01/2025 08:14"` in the indent=2 dump
-    assert result.err.message.endswith(
-        f"field 'Date': at {NEWER_WATCH}[1]: '12/01/2025 08:14' is not a 'YYYY-MM-DD HH:MM:SS' time"
-    )
-    assert json.loads(result.next_cursor)["offset"] == 1  # points at the bad record, skips nothing
+    result = sync(write_json(tmp_path, newer_with(records)))
+    assert result.err is None
+    assert [i.external_id for i in result.items] == [
+        "watch|7458000000000000001|2025-01-12 08:15:40",
+        "watch|7457000000000000009|2025-01-12 08:10:00",
+    ]
+    [skipped] = result.skipped
+    assert (skipped.field, skipped.reason, skipped.line) == ("Date", "Date is not a time", 10)
+    assert skipped.detail == f"at {NEWER_WATCH}[1]: '12/01/2025 08:14' is not a 'YYYY-MM-DD HH:MM:SS' time"
 
 
 @pytest.mark.parametrize(
-    ("record", "field", "problem"),
+    ("record", "field", "reason"),
     [
-        ({"Link": SHARE + "7458000000000000001/"}, "Date", "required field is missing"),
-        (
-            {"date": 1736669740, "link": SHARE + "7458000000000000001/"},
-            "date",
-            "expected a 'YYYY-MM-DD HH:MM:SS' string, found 1736669740",
-        ),
-        ("2025-01-12 08:15:40", None, "expected a JSON object with Date and Link, found a JSON string"),
+        ({"Link": SHARE + "7458000000000000001/"}, "Date", "Date is missing"),
+        ({"date": 1736669740, "link": SHARE + "7458000000000000001/"}, "date", "Date is not a time"),
+        ({"Date": ["2025"] * 3, "Link": SHARE + "7458000000000000001/"}, "Date", "Date is not a time"),
+        ("2025-01-12 08:15:40", None, "record is not an object"),
     ],
 )
-def test_bad_records_are_file_parse_errors(
-    tmp_path: Path, record: Any, field: str | None, problem: str
+def test_bad_records_are_skipped_with_their_json_path(
+    tmp_path: Path, record: Any, field: str | None, reason: str
 ) -> None:
-    err = error_of(write_json(tmp_path, newer_with([record])))
-    assert err.details["field"] == field
-    assert f"at {NEWER_WATCH}[0]: {problem}" in err.message
+    result = sync(write_json(tmp_path, newer_with([record])))
+    assert result.err is None and result.items == []
+    [skipped] = result.skipped
+    assert (skipped.field, skipped.reason) == (field, reason)
+    assert (skipped.detail or "").startswith(f"at {NEWER_WATCH}[0]: ")
 
 
-def test_links_without_a_video_id_are_skipped_and_counted(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_links_without_a_video_id_are_left_out_and_counted(tmp_path: Path) -> None:
     records = [
         {"Date": "2025-01-12 08:15:40", "Link": "https://www.tiktokv.com/share/user/6812345678901234567/"},
         {"Date": "2025-01-12 08:14:02", "Link": SHARE + "7457123456789012345/"},
         {"Date": "2025-01-12 08:13:00", "Link": ""},
         {"Date": "not a date either", "Link": None},
     ]
-    with caplog.at_level(logging.INFO, logger="mca_pipeline.plugin"):
-        items = read_all(write_json(tmp_path, newer_with(records)))
-    assert [i.external_id for i in items] == ["watch|7457123456789012345|2025-01-12 08:14:02"]
-    assert "user_data_tiktok.json: skipped 3 of records 0-4: link has no /video/<id>" in caplog.text
+    result = sync(write_json(tmp_path, newer_with(records)))
+    assert [i.external_id for i in result.items] == ["watch|7457123456789012345|2025-01-12 08:14:02"]
+    assert result.left_out == {"link names no video (photo post or other page)": 3}
+    assert result.skipped == []
+
+
+def test_nesting_deeper_than_any_export_rejects_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "user_data.json"
+    path.write_text('{"Activity": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert "nested too deeply" in error_of(path).message
+
+
+def test_a_5000_digit_number_does_not_cost_the_other_records(tmp_path: Path) -> None:
+    records = [{"Date": "2025-01-12 08:15:40", "Link": SHARE + "7458000000000000001/"}]
+    path = write_json(tmp_path, newer_with(records))
+    path.write_text(path.read_text().replace('"Date": "2025', '"Size": ' + "9" * 5000 + ', "Date": "2025'))
+    assert len(sync(path).items) == 1
 
 
 def test_optional_timepertiktok_is_kept_raw(tmp_path: Path) -> None:
@@ -541,3 +551,36 @@ def test_no_file_given_is_a_file_parse_error() -> None:
 def test_missing_file_is_a_file_parse_error(tmp_path: Path) -> None:
     err = error_of(tmp_path / "user_data_tiktok.json")
     assert err.message == "user_data_tiktok.json: file does not exist or is not a regular file"
+
+
+# --- real exports (fixtures/tiktok/real/, see SOURCES.md) ------------------------------------
+
+REAL_LIKES_ONLY = FIXTURES / "real" / "user_data_tiktok_likes_only_2026.json"
+
+
+def test_a_real_export_with_only_likes_and_favourites_imports_them() -> None:
+    result = sync(REAL_LIKES_ONLY)
+    assert result.err is None and result.skipped == []
+    kinds = [item.raw_metadata["kind"] for item in result.items]
+    assert kinds == ["like"] * 6 + ["favorite"] * 5
+    first_like = result.items[0]
+    assert first_like.external_id == "like|7631024397754600735|2026-04-25 23:35:34"
+    assert first_like.consumed_at == datetime(2026, 4, 25, 23, 35, 34, tzinfo=UTC)
+
+
+def test_recognizes_every_generation_by_its_first_section_and_nothing_else() -> None:
+    plugin = TiktokPlugin()
+    ours = [FIXTURES / "user_data.json", FIXTURES / "user_data_tiktok.json", NO_HISTORY, REAL_LIKES_ONLY]
+    assert all(plugin.recognizes("renamed.json", path.read_bytes()[:65536]) for path in ours)
+    assert plugin.recognizes(
+        "user_data.json", b'\xef\xbb\xbf{\n  "Ads and data": {\n    "Off TikTok Activity": {'
+    )
+    others = [
+        FIXTURES.parent / "spotify_export" / "StreamingHistory0.json",
+        FIXTURES.parent / "spotify_export" / "endsong_0.json",
+        FIXTURES.parent / "youtube_takeout" / "watch-history.json",
+        FIXTURES.parent / "netflix" / "ViewingActivity.csv",
+        FIXTURES / "user_data_binary.json",
+    ]
+    assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
+    assert not plugin.recognizes("x.json", b'{"ts": "2024"}')
