@@ -7,7 +7,19 @@ rename files and old exports mixed music and podcasts in `StreamingHistory0.json
 - `ts` present: extended streaming history (`Streaming_History_Audio_*`, `_Video_*`,
   old `endsong_*`), either schema generation;
 - `endTime` with `artistName`/`trackName`: basic music history;
-- `endTime` with `podcastName`/`episodeName`: basic podcast history.
+- `endTime` with `podcastName`/`episodeName`: basic podcast history;
+- `endTime` with `audiobookName`/`chapterName`/`authorName`: basic audiobook history
+  (`StreamingHistory_audiobook_*.json`).
+
+Offline plays (extended history, `offline: true`): `ts` is when the app synced them,
+possibly days later, and `offline_timestamp` (seconds or milliseconds, by era) is when
+the play started; consumed_at is taken from it, and the external_id gains
+`|offline <seconds>` so that two offline plays of one track synced at one `ts` stay two.
+Only offline plays carry the suffix, so every other id is unchanged; migration 8
+rewrites offline plays stored before.
+
+A record that cannot be read is skipped and reported with its byte offset and field;
+only a file that is not a JSON array (or is truncated, or binary) is rejected.
 
 Exports hold up to a million plays, so the file is streamed with `iter_json_array` and
 paged by byte offset; the per-record code is kept to dictionary look-ups and one
@@ -16,6 +28,7 @@ paged by byte offset; the per-record code is kept to dictionary look-ups and one
 
 from __future__ import annotations
 
+import re
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +42,7 @@ from mca_pipeline.core import (
     DedupPolicy,
     MediaItem,
     MediaType,
+    SkippedRecord,
     SyncContext,
     SyncResult,
 )
@@ -38,8 +52,8 @@ from mca_pipeline.plugins.export_files import (
     FileCursor,
     file_parse_error,
     iter_json_array,
-    line_at,
     require_file,
+    with_lines,
 )
 
 PLATFORM = "spotify_export"
@@ -63,6 +77,14 @@ _MAX_EPOCH_S = 4_102_444_800
 PERSONAL_FIELDS = frozenset({"ip_addr", "ip_addr_decrypted", "user_agent_decrypted", "username"})
 
 _EXCERPT_CHARS = 300
+_OFFLINE_SUFFIX = "|offline "
+
+# What the first record of a streaming history shows (for recognizes()).
+_EXTENDED_KEYS = re.compile(r'"ts"\s*:.*"ms_played"\s*:|"ms_played"\s*:.*"ts"\s*:', re.DOTALL)
+_BASIC_KEYS = re.compile(
+    r'"endTime"\s*:.*"(?:trackName|episodeName|chapterName|audiobookName|msPlayed)"\s*:', re.DOTALL
+)
+_HISTORY_NAME = re.compile(r"(?i)^(?:StreamingHistory|Streaming_History_|endsong_|endvideo_).*\.json$")
 _SEPARATORS = b" \t\r\n,[\xef\xbb\xbf"
 
 
@@ -70,10 +92,11 @@ class _BadRecord(Exception):
     """A record that is valid JSON but not a play we can read; located by the caller,
     which knows the byte offsets, so the per-record code stays free of bookkeeping."""
 
-    def __init__(self, field: str | None, problem: str) -> None:
-        super().__init__(problem)
+    def __init__(self, field: str | None, reason: str, detail: str | None = None) -> None:
+        super().__init__(reason)
         self.field = field
-        self.problem = problem
+        self.reason = reason
+        self.detail = detail
 
 
 class SpotifyExportPlugin:
@@ -113,6 +136,19 @@ class SpotifyExportPlugin:
             return SyncResult(next_cursor=cursor, err=file_parse_error(path, f"cannot read: {exc.strerror}"))
         return _read_page(path, start, max(1, ctx.page_size))
 
+    def recognizes(self, name: str, head: bytes) -> bool:
+        """A JSON array whose first record has the keys of a streaming history; an empty
+        array by its file name. Spotify's other account files (Userdata.json,
+        SearchQueries.json, Marquee.json, YourLibrary.json, ...) are not."""
+        text = head.decode("utf-8", errors="replace").removeprefix("\ufeff").lstrip()
+        if not text.startswith("["):
+            return False
+        first = text[1:].lstrip()
+        if first.startswith("]"):
+            return _HISTORY_NAME.match(name) is not None
+        record = first[: first.find("}") + 1] if "}" in first else first[:4096]
+        return bool(_EXTENDED_KEYS.search(record) or _BASIC_KEYS.search(record))
+
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
         built on first use unless one was given to the constructor."""
@@ -122,8 +158,10 @@ class SpotifyExportPlugin:
 
 
 def _read_page(path: Path, start: FileCursor, page_size: int) -> SyncResult:
-    """One page of items from `start.offset`; see SpotifyExportPlugin.sync."""
+    """One page of items from `start.offset`; see SpotifyExportPlugin.sync. A page holds
+    `page_size` records, readable or not, so a file of bad records still moves on."""
     items: list[MediaItem] = []
+    skipped: list[SkippedRecord] = []
     append = items.append
     last = start.offset
     try:
@@ -132,23 +170,38 @@ def _read_page(path: Path, start: FileCursor, page_size: int) -> SyncResult:
                 try:
                     append(to_item(record))
                 except _BadRecord as bad:
-                    raise _record_error(path, last, after, record, bad.field, bad.problem) from None
+                    skipped.append(_skipped(path, last, after, record, bad.field, bad.reason, bad.detail))
                 except ValidationError as exc:
-                    field, problem = _validation_problem(exc)
-                    raise _record_error(path, last, after, record, field, problem) from None
+                    field, detail = _validation_problem(exc)
+                    skipped.append(
+                        _skipped(path, last, after, record, field, "value cannot be stored", detail)
+                    )
                 last = after
-                if len(items) >= page_size:
-                    return _page(start, last, items, has_more=not _at_array_end(path, last))
+                if len(items) + len(skipped) >= page_size:
+                    return _page(path, start, last, items, skipped, has_more=not _at_array_end(path, last))
     except ExportFileError as exc:
         return SyncResult(items=items, next_cursor=_cursor(start, last), err=exc.error)
     except OSError as exc:
         err = file_parse_error(path, f"cannot read: {exc.strerror}", offset=last)
         return SyncResult(items=items, next_cursor=_cursor(start, last), err=err)
-    return _page(start, last, items, has_more=False)
+    return _page(path, start, last, items, skipped, has_more=False)
 
 
-def _page(start: FileCursor, offset: int, items: list[MediaItem], *, has_more: bool) -> SyncResult:
-    return SyncResult(items=items, next_cursor=_cursor(start, offset), has_more=has_more)
+def _page(
+    path: Path,
+    start: FileCursor,
+    offset: int,
+    items: list[MediaItem],
+    skipped: list[SkippedRecord],
+    *,
+    has_more: bool,
+) -> SyncResult:
+    return SyncResult(
+        items=items,
+        next_cursor=_cursor(start, offset),
+        has_more=has_more,
+        skipped=with_lines(path, skipped),
+    )
 
 
 def _cursor(start: FileCursor, offset: int) -> str:
@@ -170,19 +223,21 @@ def _at_array_end(path: Path, offset: int) -> bool:
 def to_item(record: Any) -> MediaItem:
     """Map one export record to a MediaItem, choosing the variant from its keys."""
     if type(record) is not dict:
-        raise _BadRecord(None, f"expected a JSON object for each play, got {type(record).__name__}")
+        raise _BadRecord(
+            None, "record is not an object", f"expected a JSON object, got {type(record).__name__}"
+        )
     ts = record.get("ts")
     if ts is not None:
         return _extended_item(record, ts)
     if "endTime" in record:
         return _basic_item(record)
     if "ts" in record:
-        raise _BadRecord("ts", "expected an ISO-8601 UTC time string, got null")
+        raise _BadRecord("ts", "ts is missing", "ts is null")
     if "msPlayed" in record or "artistName" in record or "podcastName" in record:
-        raise _BadRecord("endTime", "required field is missing (basic streaming history record)")
+        raise _BadRecord("endTime", "endTime is missing", "a basic streaming history record without endTime")
     if "ms_played" in record or "spotify_track_uri" in record or "master_metadata_track_name" in record:
-        raise _BadRecord("ts", "required field is missing (extended streaming history record)")
-    raise _BadRecord("ts", "required field is missing: neither extended (ts) nor basic (endTime) history")
+        raise _BadRecord("ts", "ts is missing", "an extended streaming history record without ts")
+    raise _BadRecord("ts", "not a play", "neither extended (ts) nor basic (endTime) streaming history")
 
 
 def _extended_item(record: dict[str, Any], ts: Any) -> MediaItem:
@@ -216,6 +271,14 @@ def _extended_item(record: dict[str, Any], ts: Any) -> MediaItem:
         kind, media_type, url, title, creator = "unknown", MediaType.MUSIC, None, None, None
     # no URI (local files, removed content): the names stand in for it in the external_id
     key = uri or (f"{creator} - {title}" if creator and title else creator or title or "")
+    external_id = f"{ts}|{key}|{ms}"
+    offline_at = plausible_epoch_seconds(get("offline_timestamp"))
+    start = None
+    # An offline play happened before the sync that reported it; a later "offline" time
+    # is not one (seen in hand-edited files), and the play keeps ts for its time.
+    if get("offline") is True and offline_at is not None and offline_at <= end.timestamp():
+        start = datetime.fromtimestamp(offline_at, UTC)
+        external_id += f"{_OFFLINE_SUFFIX}{offline_at}"
     raw = {
         "schema": "extended",
         "kind": kind,
@@ -228,14 +291,14 @@ def _extended_item(record: dict[str, Any], ts: Any) -> MediaItem:
         "shuffle": get("shuffle"),
         "skipped": get("skipped"),
         "offline": get("offline"),
-        "offline_timestamp": plausible_epoch_seconds(get("offline_timestamp")),
+        "offline_timestamp": offline_at,
         "incognito_mode": get("incognito_mode"),
         "album": album,
         "uri": uri or None,
     }
     if extra:
         raw.update(extra)
-    return _play(media_type, kind, title, creator, end, played, url, f"{ts}|{key}|{ms}", raw)
+    return _play(media_type, kind, title, creator, end, played, url, external_id, raw, start)
 
 
 _UNKNOWN_TITLE = {
@@ -269,12 +332,16 @@ def _basic_item(record: dict[str, Any]) -> MediaItem:
     elif "podcastName" in record or "episodeName" in record:
         kind, media_type = "episode", MediaType.PODCAST
         creator, title = get("podcastName"), get("episodeName")
+    elif "audiobookName" in record or "chapterName" in record:
+        kind, media_type = "audiobook", MediaType.PODCAST
+        creator, title = get("authorName"), get("audiobookName") or get("chapterName")
     else:
-        raise _BadRecord(
-            "trackName", "required field is missing (artistName/trackName or podcastName/episodeName)"
-        )
+        detail = "no artistName/trackName, podcastName/episodeName or audiobookName/chapterName"
+        raise _BadRecord("trackName", "not a play", detail)
     external_id = f"basic|{end_time}|{creator or ''}|{title or ''}|{ms}"
-    raw = {"schema": "basic", "kind": kind, "endTime": end_time, "msPlayed": ms}
+    raw: dict[str, Any] = {"schema": "basic", "kind": kind, "endTime": end_time, "msPlayed": ms}
+    if kind == "audiobook":
+        raw["audiobook_title"], raw["audiobook_chapter_title"] = get("audiobookName"), get("chapterName")
     return _play(media_type, kind, title, creator, end, played, None, external_id, raw)
 
 
@@ -288,14 +355,16 @@ def _play(
     url: str | None,
     external_id: str,
     raw: dict[str, Any],
+    start: datetime | None = None,
 ) -> MediaItem:
-    """One play as a MediaItem; both history formats stamp the end, so the start is derived."""
+    """One play as a MediaItem; both history formats stamp the end, so the start is
+    derived, unless the play says when it started (`start`, offline plays)."""
     return MediaItem(
         platform=PLATFORM,
         type=media_type,
         title=title or _UNKNOWN_TITLE[kind],
         creator=creator or None,
-        consumed_at=_start_of_play(end, played),
+        consumed_at=start or _start_of_play(end, played),
         time_spent=played,
         url=url,
         external_id=external_id,
@@ -306,22 +375,26 @@ def _play(
 def _parse_ts(ts: Any) -> datetime:
     """`ts` is ISO-8601 UTC with `Z`; a value without a zone is taken as UTC too."""
     if type(ts) is not str:
-        raise _BadRecord("ts", f"expected an ISO-8601 UTC time string, got {ts!r}")
+        raise _BadRecord("ts", "ts is not a time", f"expected an ISO-8601 UTC time string, got {ts!r:.80}")
     try:
         end = datetime.fromisoformat(ts)
     except ValueError:
-        raise _BadRecord("ts", f"not an ISO-8601 time: {ts!r}") from None
+        raise _BadRecord("ts", "ts is not a time", f"not an ISO-8601 time: {ts!r:.80}") from None
     return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
 
 
 def _parse_end_time(value: Any) -> datetime:
     """`endTime` is "YYYY-MM-DD HH:MM" without a zone; Spotify's exports are UTC."""
     if type(value) is not str:
-        raise _BadRecord("endTime", f"expected a 'YYYY-MM-DD HH:MM' string, got {value!r}")
+        raise _BadRecord(
+            "endTime", "endTime is not a time", f"expected 'YYYY-MM-DD HH:MM', got {value!r:.80}"
+        )
     try:
         end = datetime.fromisoformat(value)
     except ValueError:
-        raise _BadRecord("endTime", f"not a 'YYYY-MM-DD HH:MM' time: {value!r}") from None
+        raise _BadRecord(
+            "endTime", "endTime is not a time", f"not a 'YYYY-MM-DD HH:MM' time: {value!r:.80}"
+        ) from None
     return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
 
 
@@ -330,8 +403,10 @@ def _ms(record: dict[str, Any], field: str) -> int:
     if type(ms) is int and ms >= 0:
         return ms
     if field not in record:
-        raise _BadRecord(field, "required field is missing")
-    raise _BadRecord(field, f"expected a non-negative whole number of milliseconds, got {ms!r}")
+        raise _BadRecord(field, f"{field} is missing")
+    raise _BadRecord(
+        field, f"{field} is not a duration", f"expected a whole number of milliseconds >= 0, got {ms!r:.80}"
+    )
 
 
 def _start_of_play(end: datetime, played: timedelta) -> datetime:
@@ -360,24 +435,23 @@ def plausible_epoch_seconds(value: Any) -> int | None:
 # --- errors ----------------------------------------------------------------------------
 
 
-def _record_error(
-    path: Path, prev_after: int, after: int, record: Any, field: str | None, problem: str
-) -> ExportFileError:
-    """Locate a bad record: the line of the offending field when it is present, else the
-    line where the record starts. Only runs on the error path, so re-reading is fine."""
+def _skipped(
+    path: Path, prev_after: int, after: int, record: Any, field: str | None, reason: str, detail: str | None
+) -> SkippedRecord:
+    """Locate a bad record by byte offset: the offending field when it is present, else
+    where the record starts (its line is filled in for the whole page at once)."""
     with path.open("rb") as f:
         f.seek(prev_after)
-        data = f.read(after - prev_after)
+        data = f.read(min(after - prev_after, 1 << 20))
     skip = len(data) - len(data.lstrip(_SEPARATORS))
     offset = prev_after + skip
     if field and isinstance(record, dict) and field in record:
         found = data.find(b'"' + field.encode() + b'"', skip)
         if found >= 0:
             offset = prev_after + found
-    error = file_parse_error(
-        path, problem, line=line_at(path, offset), offset=offset, field=field, excerpt=_excerpt(record)
+    return SkippedRecord(
+        reason=reason, byte_offset=offset, field=field, detail=detail, excerpt=_excerpt(record)
     )
-    return ExportFileError(error)
 
 
 def _excerpt(record: Any) -> str:
@@ -392,4 +466,4 @@ def _validation_problem(exc: ValidationError) -> tuple[str | None, str]:
     """A value that passed our checks but not MediaItem's (e.g. a number as a name)."""
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or None
-    return field, f"value {first.get('input')!r} cannot be stored as {field}: {first['msg']}"
+    return field, f"value {first.get('input')!r:.80} cannot be stored as {field}: {first['msg']}"

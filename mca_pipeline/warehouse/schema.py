@@ -152,6 +152,33 @@ MIGRATIONS: list[str] = [
     WHERE m.platform = 'instapaper' AND m.user_id = i.user_id AND m.external_id = i.old_id;
     DROP TABLE instapaper_ids;
     """,
+    # 8: offline Spotify plays are dated by offline_timestamp (when they were played, not
+    # when the app synced them) and their ids end in "|offline <seconds>", so that two
+    # offline plays of a track synced together stay two. Stored offline plays get the
+    # same id and time (raw_metadata kept offline_timestamp in seconds), and their links
+    # in unified_plays follow.
+    r"""
+    CREATE TEMP TABLE offline_plays AS
+    SELECT user_id, external_id AS old_id,
+           external_id || '|offline ' || CAST(raw_metadata ->> 'offline_timestamp' AS BIGINT) AS new_id,
+           to_timestamp(CAST(raw_metadata ->> 'offline_timestamp' AS BIGINT)) AS played_at
+    FROM media_items
+    WHERE platform = 'spotify_export' AND raw_metadata ->> 'schema' = 'extended'
+      AND raw_metadata ->> 'offline' = 'true' AND raw_metadata ->> 'offline_timestamp' IS NOT NULL
+      AND CAST(raw_metadata ->> 'offline_timestamp' AS BIGINT)
+          <= epoch(CAST(raw_metadata ->> 'ts' AS TIMESTAMPTZ))
+      AND NOT contains(external_id, '|offline ');
+    UPDATE media_items m SET external_id = o.new_id, consumed_at = o.played_at
+    FROM offline_plays o
+    WHERE m.platform = 'spotify_export' AND m.user_id = o.user_id AND m.external_id = o.old_id;
+    UPDATE unified_plays u SET external_id = o.new_id
+    FROM offline_plays o
+    WHERE u.platform = 'spotify_export' AND u.user_id = o.user_id AND u.external_id = o.old_id;
+    UPDATE unified_plays u SET play_key = 'spotify_export:' || o.new_id
+    FROM offline_plays o
+    WHERE u.user_id = o.user_id AND u.play_key = 'spotify_export:' || o.old_id;
+    DROP TABLE offline_plays;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

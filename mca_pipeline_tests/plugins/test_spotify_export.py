@@ -27,6 +27,7 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.plugins.spotify_export import PERSONAL_FIELDS, SpotifyExportPlugin, plausible_epoch_seconds
+from mca_pipeline_tests.conftest import all_pages
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "spotify_export"
 NEW_0 = FIXTURES / "Streaming_History_Audio_2023-2024_0.json"
@@ -138,7 +139,7 @@ def test_newer_schema_maps_every_kind_of_row() -> None:
             MUSIC,
             "星の歌",
             "ゆめの森",
-            at("2023-11-08 18:27:05"),
+            at("2023-11-08 17:20:00"),  # offline: offline_timestamp, not ts - ms_played
             ms(187000),
             TRACK + "1aB2cD3eF4gH5iJ6kL7mN8",
             "track",
@@ -147,7 +148,7 @@ def test_newer_schema_maps_every_kind_of_row() -> None:
             MUSIC,
             "Paper Boats",
             "The Quiet Hours",
-            at("2023-11-08 18:26:36"),
+            at("2023-11-08 17:23:00"),
             ms(215500),
             TRACK + "5pQ6rS7tU8vW9xY0zA1bC2",
             "track",
@@ -208,8 +209,8 @@ def test_rows_sharing_a_ts_stay_two_items_with_distinct_ids() -> None:
     items = read_all(NEW_0)
     shared = [i for i in items if i.raw_metadata["ts"] == "2023-11-08T18:30:12Z"]
     assert [i.external_id for i in shared] == [
-        "2023-11-08T18:30:12Z|spotify:track:1aB2cD3eF4gH5iJ6kL7mN8|187000",
-        "2023-11-08T18:30:12Z|spotify:track:5pQ6rS7tU8vW9xY0zA1bC2|215500",
+        "2023-11-08T18:30:12Z|spotify:track:1aB2cD3eF4gH5iJ6kL7mN8|187000|offline 1699464000",
+        "2023-11-08T18:30:12Z|spotify:track:5pQ6rS7tU8vW9xY0zA1bC2|215500|offline 1699464180",
     ]
     assert [i.raw_metadata["offline"] for i in shared] == [True, True]
     # seconds kept as is, milliseconds converted to seconds
@@ -516,8 +517,6 @@ def test_cancelled_sync_returns_nothing_and_keeps_the_cursor() -> None:
     [
         ("truncated.json", ["line 62"]),
         ("not_array.json", ["line 1", "expected a JSON array"]),
-        ("missing_field.json", ["line 27", "field 'ts'", "missing"]),
-        ("bad_type.json", ["line 30", "field 'ms_played'", "'abc'"]),
         ("binary.json", ["line 3", "NUL"]),
         ("empty.json", ["line 1", "empty"]),
         ("some_export.zip", ["line 1", "zip"]),
@@ -542,20 +541,33 @@ def test_a_file_that_breaks_returns_the_good_plays_before_it() -> None:
     assert resumed.err is not None and "line 62" in resumed.err.message
 
 
-def test_a_bad_record_returns_the_plays_before_it_and_a_cursor_at_it() -> None:
-    result = sync(FIXTURES / "missing_field.json", page_size=2)
-    assert [i.title for i in result.items] == ["Lantern Street"]
-    assert result.err is not None and result.err.details["line"] == 27
-    resumed = sync(FIXTURES / "missing_field.json", result.next_cursor)
-    assert resumed.items == []
-    assert resumed.err is not None and resumed.err.details["line"] == 27
+@pytest.mark.parametrize(
+    ("name", "line", "field", "reason"),
+    [
+        ("missing_field.json", 27, "ts", "ts is missing"),
+        ("bad_type.json", 30, "ms_played", "ms_played is not a duration"),
+    ],
+)
+def test_a_bad_record_of_a_fixture_is_skipped_with_its_line_and_the_rest_imported(
+    name: str, line: int, field: str, reason: str
+) -> None:
+    result = sync(FIXTURES / name)
+    assert result.err is None and result.items
+    [skipped] = result.skipped
+    assert (skipped.line, skipped.field, skipped.reason) == (line, field, reason)
 
 
-def test_error_excerpt_leaves_out_personal_fields() -> None:
-    err = sync(FIXTURES / "bad_type.json").err
-    assert err is not None and err.raw is not None
-    assert "'abc'" in err.raw
-    assert "198.51.100.23" not in err.raw and "ip_addr" not in err.raw
+def test_pages_move_past_a_bad_record_without_losing_or_repeating_any() -> None:
+    whole = sync(FIXTURES / "missing_field.json")
+    pages = all_pages(SpotifyExportPlugin(), FIXTURES / "missing_field.json", page_size=1)
+    assert [i.external_id for p in pages for i in p.items] == [i.external_id for i in whole.items]
+    assert [r.line for p in pages for r in p.skipped] == [27]
+
+
+def test_skipped_excerpt_leaves_out_personal_fields() -> None:
+    [skipped] = sync(FIXTURES / "bad_type.json").skipped
+    assert skipped.excerpt is not None and "'abc'" in skipped.excerpt
+    assert "198.51.100.23" not in skipped.excerpt and "ip_addr" not in skipped.excerpt
 
 
 def test_no_file_given() -> None:
@@ -571,57 +583,137 @@ GOOD = {"ts": "2024-03-01T10:00:00Z", "ms_played": 1000, "spotify_track_uri": "s
     ("record", "field", "problem"),
     [
         ({"ms_played": 1000, "spotify_track_uri": "spotify:track:A"}, "ts", "missing"),
-        ({**GOOD, "ts": None}, "ts", "null"),
-        ({**GOOD, "ts": 1709287200}, "ts", "1709287200"),
-        ({**GOOD, "ts": "yesterday"}, "ts", "'yesterday'"),
+        ({**GOOD, "ts": None}, "ts", "missing"),
+        ({**GOOD, "ts": 1709287200}, "ts", "not a time"),
+        ({**GOOD, "ts": "yesterday"}, "ts", "not a time"),
         ({"ts": GOOD["ts"], "spotify_track_uri": "spotify:track:A"}, "ms_played", "missing"),
-        ({**GOOD, "ms_played": "abc"}, "ms_played", "'abc'"),
-        ({**GOOD, "ms_played": -1}, "ms_played", "-1"),
-        ({**GOOD, "ms_played": True}, "ms_played", "True"),
-        ({**GOOD, "ms_played": 1.5}, "ms_played", "1.5"),
-        ({"endTime": "2024-08-02 22:44", "msPlayed": 1}, "trackName", "missing"),
+        ({**GOOD, "ms_played": "abc"}, "ms_played", "not a duration"),
+        ({**GOOD, "ms_played": -1}, "ms_played", "not a duration"),
+        ({**GOOD, "ms_played": True}, "ms_played", "not a duration"),
+        ({**GOOD, "ms_played": 1.5}, "ms_played", "not a duration"),
+        ({"endTime": "2024-08-02 22:44", "msPlayed": 1}, "trackName", "not a play"),
         ({"endTime": "2024-08-02 22:44", "artistName": "A", "trackName": "T"}, "msPlayed", "missing"),
         (
             {"endTime": "02/08/2024 22:44", "artistName": "A", "trackName": "T", "msPlayed": 1},
             "endTime",
-            "02/08",
+            "not a time",
         ),
         ({"artistName": "A", "trackName": "T", "msPlayed": 1}, "endTime", "missing"),
-        ({"what": "ever"}, "ts", "neither"),
-        ({**GOOD, "master_metadata_track_name": 42}, "title", "42"),
-        ({"ts": GOOD["ts"], "ms_played": 1, "master_metadata_track_name": 42}, "title", "42"),
-        ({"ts": GOOD["ts"], "ms_played": 1, "episode_show_name": ["x"]}, "creator", "['x']"),
+        ({"what": "ever"}, "ts", "not a play"),
+        ({**GOOD, "master_metadata_track_name": 42}, "title", "cannot be stored"),
+        ({"ts": GOOD["ts"], "ms_played": 1, "master_metadata_track_name": 42}, "title", "cannot be stored"),
+        ({"ts": GOOD["ts"], "ms_played": 1, "episode_show_name": ["x"]}, "creator", "cannot be stored"),
     ],
 )
-def test_bad_records_name_the_field_and_line(
+def test_bad_records_are_skipped_naming_the_field_and_line(
     tmp_path: Path, record: dict[str, Any], field: str, problem: str
 ) -> None:
     path = write_json(tmp_path, "Streaming_History_Audio_2024_0.json", [GOOD, record])
     result = sync(path)
-    assert len(result.items) == 1
-    assert result.err is not None and result.err.code is ErrorCode.FILE_PARSE_ERROR
-    assert result.err.details["field"] == field
-    assert f"field {field!r}" in result.err.message
-    assert problem in result.err.message
+    assert len(result.items) == 1 and result.err is None
+    [skipped] = result.skipped
+    assert skipped.field == field
+    assert problem in skipped.reason
     # the second record starts on line 7 of the indent=4 dump; a present field is on its own line
     lines = path.read_text(encoding="utf-8").splitlines()
     key = f'"{field}":'
     expected = (
         next((n for n, line in enumerate(lines, 1) if n > 7 and key in line), 7) if field in record else 7
     )
-    assert result.err.details["line"] == expected
+    assert skipped.line == expected
+
+
+def test_a_5000_digit_ms_played_is_skipped_not_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "endsong_0.json"
+    path.write_text(
+        '[{"ts": "2024-03-01T10:00:00Z", "ms_played": ' + "9" * 5000 + "}, " + json.dumps(GOOD) + "]"
+    )
+    result = sync(path)
+    assert len(result.items) == 1
+    assert [r.reason for r in result.skipped] == ["ms_played is not a duration"]
 
 
 def test_a_bad_field_is_located_on_its_own_line(tmp_path: Path) -> None:
     path = write_json(tmp_path, "endsong_1.json", [GOOD, {**GOOD, "ms_played": "abc"}])
     lines = path.read_text().splitlines()
     expected = next(n for n, line in enumerate(lines, 1) if '"abc"' in line)
-    err = sync(path).err
-    assert err is not None and err.details["line"] == expected
+    assert [r.line for r in sync(path).skipped] == [expected]
 
 
-def test_a_non_object_element_is_an_error(tmp_path: Path) -> None:
+def test_a_non_object_element_is_skipped(tmp_path: Path) -> None:
     result = sync(write_json(tmp_path, "endsong_0.json", [GOOD, 7]))
     assert len(result.items) == 1
-    assert result.err is not None and "expected a JSON object" in result.err.message
-    assert "line 7" in result.err.message
+    [skipped] = result.skipped
+    assert (skipped.reason, skipped.line) == ("record is not an object", 7)
+
+
+# --- real exports (fixtures/spotify_export/real/, see SOURCES.md) ----------------------------
+
+REAL = FIXTURES / "real"
+
+
+def test_basic_audiobook_history_is_the_third_basic_format() -> None:
+    result = sync(REAL / "StreamingHistory_audiobook_0.json")
+    assert result.err is None and result.skipped == []
+    items = result.items
+    assert len(items) == 6
+    first = items[0]
+    assert (first.type, first.title, first.creator) == (
+        PODCAST,
+        "How to Keep House While Drowning",
+        "KC Davis LPC",
+    )
+    assert first.consumed_at == at("2023-10-20 18:57:18")  # endTime 18:58 minus 41.192 s, whole seconds
+    assert first.raw_metadata["kind"] == "audiobook"
+    assert first.raw_metadata["audiobook_chapter_title"] == "How to Keep House While Drowning"
+    assert items[5].creator == "Ichiro Kishimi, Fumitake Koga"
+    assert len({i.external_id for i in items}) == 6
+
+
+def test_two_offline_plays_of_one_track_synced_together_stay_two_and_are_dated_when_played(
+    tmp_path: Path,
+) -> None:
+    play = {**GOOD, "ts": "2024-03-01T10:00:00Z", "ms_played": 1000, "offline": True}
+    path = write_json(
+        tmp_path,
+        "Streaming_History_Audio_2024_0.json",
+        [
+            {**play, "offline_timestamp": 1709200000},  # seconds (newer exports)
+            {**play, "offline_timestamp": 1709203600000},  # milliseconds (older exports)
+            {**play, "offline": False, "offline_timestamp": 1709287199},
+        ],
+    )
+    items = sync(path).items
+    assert [i.consumed_at for i in items] == [
+        datetime.fromtimestamp(1709200000, UTC),
+        datetime.fromtimestamp(1709203600, UTC),
+        at("2024-03-01 09:59:59"),  # online: ts - ms_played, as before
+    ]
+    assert [i.external_id for i in items] == [
+        "2024-03-01T10:00:00Z|spotify:track:A|1000|offline 1709200000",
+        "2024-03-01T10:00:00Z|spotify:track:A|1000|offline 1709203600",
+        "2024-03-01T10:00:00Z|spotify:track:A|1000",
+    ]
+
+
+def test_recognizes_every_history_generation_and_none_of_the_account_files() -> None:
+    plugin = SpotifyExportPlugin()
+    histories = [
+        NEW_0,
+        NEW_1,
+        ENDSONG,
+        FIXTURES / "StreamingHistory0.json",
+        REAL / "StreamingHistory_audiobook_0.json",
+    ]
+    histories += [FIXTURES / "StreamingHistory_music_0.json", FIXTURES / "StreamingHistory_podcast_0.json"]
+    assert all(plugin.recognizes("renamed.json", path.read_bytes()[:65536]) for path in histories)
+    assert plugin.recognizes("Streaming_History_Video_2024.json", b"[]")
+    assert not plugin.recognizes("notes.json", b"[]")
+    others = [
+        *sorted((REAL / "account").iterdir()),
+        FIXTURES.parent / "tiktok" / "user_data.json",
+        FIXTURES.parent / "youtube_takeout" / "watch-history.json",
+        FIXTURES / "binary.json",
+        FIXTURES / "some_export.zip",
+    ]
+    assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
