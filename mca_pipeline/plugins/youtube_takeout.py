@@ -9,7 +9,15 @@ people rename downloads. Both hold the same entries, newest first:
   ads ("From Google Ads"), removed or private videos (no link), and links that are not
   `/watch?v=` pages (community posts, stories).
 
-The export has no durations and no watch time, only when a watch started.
+The export has no durations and no watch time, only when a watch started. The HTML
+export writes that time in the account's language and a zone abbreviation of the
+account's location; `takeout_dates` reads every language and zone Takeout writes, and
+how the zone was read goes into raw_metadata["time_zone"].
+
+Entries left out on purpose (ads, removed videos, posts) are counted in
+`SyncResult.left_out`; an entry that cannot be read (no time, an impossible date) is
+skipped and reported with its line and byte offset; only a file that is not a Takeout
+history, or is cut off inside an entry, is rejected.
 
 Histories reach hundreds of thousands of entries, so both formats are read in bounded
 memory and paged by byte offset (`FileCursor`): JSON with `iter_json_array`, HTML with
@@ -31,7 +39,7 @@ import re
 from collections import Counter, deque
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +53,7 @@ from mca_pipeline.core import (
     DedupPolicy,
     MediaItem,
     MediaType,
-    PluginError,
+    SkippedRecord,
     SyncContext,
     SyncResult,
 )
@@ -57,7 +65,9 @@ from mca_pipeline.plugins.export_files import (
     iter_json_array,
     line_at,
     require_file,
+    with_lines,
 )
+from mca_pipeline.plugins.takeout_dates import TakeoutTime, parse_takeout_time
 
 if TYPE_CHECKING:
     from mca_pipeline.enrich.youtube_videos import YoutubeVideoDetails
@@ -74,11 +84,27 @@ SKIP_REMOVED = "removed"
 SKIP_NOT_VIDEO = "not_a_video"
 SKIP_REASONS = (SKIP_AD, SKIP_REMOVED, SKIP_NOT_VIDEO)
 
-# The "Watched" wording is localized to the account language. Only English is confirmed;
-# the others are best guesses, so matching is loose: an unknown wording only means the
-# title keeps its prefix (the original is in raw_metadata either way).
-WATCHED_PREFIXES = ("Watched ", "Angesehen: ", "Vous avez regardé ", "Has visto ")
-WATCHED_SUFFIXES = (" hat angesehen", " angesehen")
+# Why entries were left out, as the import report says it.
+LEFT_OUT = {
+    SKIP_AD: "ad (From Google Ads)",
+    SKIP_REMOVED: "removed or private video",
+    SKIP_NOT_VIDEO: "not a video (post, story, channel page)",
+}
+
+# The "Watched" wording of watch-history.json titles, localized to the account language
+# (the HTML export does not need it: the video title is the link's text). Matching is
+# loose: an unknown wording only means the title keeps its prefix; the original title
+# is in raw_metadata either way.
+WATCHED_PREFIXES = (
+    "Watched ", "Vous avez regardé ", "Angesehen: ", "Has visto ", "Viste ", "Assistiu a ", "Assistiu ",
+    "Hai guardato ", "Bekeken: ", "Je hebt ", "Obejrzano: ", "Obejrzano film ", "Просмотрено: ",
+    "Вы посмотрели ", "Переглянуто: ", "Sledováno: ", "Megtekintve: ", "Ai vizionat ", "Tittade på ",
+    "Så ", "Katsottu: ", "Menonton ", "Đã xem ", "已观看 ", "已觀看 ", "観た動画: ", "시청함: ",
+)  # fmt: skip
+WATCHED_SUFFIXES = (
+    " hat angesehen", " angesehen", " izlendi", " adl\u0131 videoyu izlediniz", " bekeken", " を視聴しました",
+    "을(를) 시청했습니다", " 시청함", " を視聴",
+)  # fmt: skip
 
 _VIDEO_HOSTS = frozenset({"www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com"})
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{6,20}")  # real ids are 11 characters
@@ -95,19 +121,12 @@ _LEADING = b" \t\r\n\xef\xbb\xbf"  # white space and a UTF-8 BOM before the firs
 class _BadEntry(Exception):
     """An entry that parses but cannot be read as a watch; the caller adds the location."""
 
-    def __init__(self, field: str | None, problem: str, line: int | None = None) -> None:
-        super().__init__(problem)
+    def __init__(self, field: str | None, reason: str, detail: str, line: int | None = None) -> None:
+        super().__init__(reason)
         self.field = field
-        self.problem = problem
+        self.reason = reason
+        self.detail = detail
         self.line = line
-
-
-class _EntryError(ExportFileError):
-    """An HTML entry that cannot be read; `resume_at` is its byte offset, if known."""
-
-    def __init__(self, error: PluginError, resume_at: int | None) -> None:
-        super().__init__(error)
-        self.resume_at = resume_at
 
 
 class YoutubeTakeoutPlugin:
@@ -268,7 +287,20 @@ def _watch(
     at: datetime,
     products: list[str] | None,
     activity_controls: list[str] | None,
+    when: TakeoutTime | None = None,
 ) -> MediaItem:
+    raw: dict[str, Any] = {
+        "format": source,
+        "header": header,
+        "title": original_title,
+        "video_id": video_id,
+        "channel_url": channel_url,
+        "products": products,
+        "activity_controls": activity_controls,
+    }
+    if when is not None:
+        raw["time_zone"] = when.zone.as_metadata()
+        raw["date_order"] = when.date_order
     return MediaItem(
         platform=PLATFORM,
         type=MediaType.MUSIC if header == MUSIC_HEADER else MediaType.VIDEO,
@@ -277,15 +309,7 @@ def _watch(
         consumed_at=at,
         url=url,
         external_id=external_id(video_id, at),
-        raw_metadata={
-            "format": source,
-            "header": header,
-            "title": original_title,
-            "video_id": video_id,
-            "channel_url": channel_url,
-            "products": products,
-            "activity_controls": activity_controls,
-        },
+        raw_metadata=raw,
     )
 
 
@@ -295,9 +319,11 @@ def _watch(
 def json_entry(record: Any) -> MediaItem | str:
     """One watch-history.json entry as a MediaItem, or the reason it is skipped."""
     if type(record) is not dict:
-        raise _BadEntry(None, f"expected a JSON object for each entry, got {type(record).__name__}")
-    if "time" not in record:
-        raise _BadEntry("time", "required field is missing")
+        raise _BadEntry(
+            None, "entry is not an object", f"expected a JSON object, got {type(record).__name__}"
+        )
+    if record.get("time") is None:
+        raise _BadEntry("time", "time is missing", "an entry without a time")
     at = _json_time(record["time"])
     get = record.get
     details = get("details")
@@ -305,9 +331,9 @@ def json_entry(record: Any) -> MediaItem | str:
         return SKIP_AD
     title, url = get("title"), get("titleUrl")
     if title is not None and type(title) is not str:
-        raise _BadEntry("title", f"expected a string, got {title!r}")
+        raise _BadEntry("title", "title is not text", f"expected a string, got {title!r:.80}")
     if url is not None and type(url) is not str:
-        raise _BadEntry("titleUrl", f"expected a URL string, got {url!r}")
+        raise _BadEntry("titleUrl", "titleUrl is not text", f"expected a URL string, got {url!r:.80}")
     if not url or title == REMOVED_TITLE:
         return SKIP_REMOVED
     video_id = video_id_from_url(url)
@@ -333,11 +359,13 @@ def json_entry(record: Any) -> MediaItem | str:
 def _json_time(value: Any) -> datetime:
     """ISO-8601 UTC with `Z`, with or without milliseconds; a zoneless value is UTC."""
     if type(value) is not str:
-        raise _BadEntry("time", f"expected an ISO-8601 UTC time string, got {value!r}")
+        raise _BadEntry(
+            "time", "time is not a time", f"expected an ISO-8601 UTC time string, got {value!r:.80}"
+        )
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
-        raise _BadEntry("time", f"not an ISO-8601 time: {value!r}") from None
+        raise _BadEntry("time", "time is not a time", f"not an ISO-8601 time: {value!r:.80}") from None
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
@@ -355,9 +383,10 @@ def _strings(value: Any) -> list[str] | None:
 
 def _read_json_page(ctx: SyncContext, path: Path, start: _Start, page_size: int) -> SyncResult:
     """Up to `page_size` watches from `start`; the page ends before the first watch that
-    does not fit, so skipped entries right after a full page are counted in it."""
+    does not fit, so entries left out right after a full page are counted in it."""
     items: list[MediaItem] = []
-    skipped = Counter(start.skipped)
+    skipped: list[SkippedRecord] = []
+    left_out = Counter(start.skipped)
     last = start.cursor.offset
     try:
         with closing(iter_json_array(path, last)) as records:
@@ -365,35 +394,63 @@ def _read_json_page(ctx: SyncContext, path: Path, start: _Start, page_size: int)
                 try:
                     outcome = json_entry(record)
                 except _BadEntry as bad:
-                    raise _json_error(path, last, after, record, bad.field, bad.problem) from None
+                    outcome = _json_skipped(path, last, after, record, bad.field, bad.reason, bad.detail)
                 except ValidationError as exc:
-                    field_name, problem = _validation_problem(exc)
-                    raise _json_error(path, last, after, record, field_name, problem) from None
+                    field_name, detail = _validation_problem(exc)
+                    outcome = _json_skipped(
+                        path, last, after, record, field_name, "value cannot be stored", detail
+                    )
                 if isinstance(outcome, str):
-                    skipped[outcome] += 1
-                elif len(items) >= page_size:
-                    return SyncResult(items=items, next_cursor=start.encode(last, skipped), has_more=True)
+                    left_out[outcome] += 1
+                elif len(items) + len(skipped) >= page_size:
+                    return _result(start, last, items, skipped, left_out, has_more=True, path=path)
+                elif isinstance(outcome, SkippedRecord):
+                    skipped.append(outcome)
                 else:
                     items.append(outcome)
                 last = after
     except ExportFileError as exc:
-        return SyncResult(items=items, next_cursor=start.encode(last, skipped), err=exc.error)
+        result = _result(start, last, items, skipped, left_out, has_more=False, path=path)
+        return result.model_copy(update={"err": exc.error})
     except OSError as exc:
         err = file_parse_error(path, f"cannot read: {exc.strerror}", offset=last)
-        return SyncResult(items=items, next_cursor=start.encode(last, skipped), err=err)
+        result = _result(start, last, items, skipped, left_out, has_more=False, path=path)
+        return result.model_copy(update={"err": err})
     if last > start.cursor.offset or start.cursor.offset == 0:
-        _log_skipped(ctx, path, skipped)
-    return SyncResult(items=items, next_cursor=start.encode(last, skipped), has_more=False)
+        _log_skipped(ctx, path, left_out)
+    return _result(start, last, items, skipped, left_out, has_more=False, path=path)
 
 
-def _json_error(
-    path: Path, prev_after: int, after: int, record: Any, field_name: str | None, problem: str
-) -> ExportFileError:
-    """Locate a bad entry: the line of the offending field when it is present, else the
-    line where the entry starts. Error path only, so re-reading the entry is fine."""
+def _result(
+    start: _Start,
+    offset: int,
+    items: list[MediaItem],
+    skipped: list[SkippedRecord],
+    left_out: Counter[str],
+    *,
+    has_more: bool,
+    path: Path,
+) -> SyncResult:
+    """A page: the cursor keeps the file's running left-out counts (for the one log line
+    per file), `left_out` reports this page's own."""
+    page = left_out - start.skipped
+    return SyncResult(
+        items=items,
+        next_cursor=start.encode(offset, left_out),
+        has_more=has_more,
+        skipped=with_lines(path, skipped),
+        left_out={LEFT_OUT[reason]: count for reason, count in page.items() if count},
+    )
+
+
+def _json_skipped(
+    path: Path, prev_after: int, after: int, record: Any, field_name: str | None, reason: str, detail: str
+) -> SkippedRecord:
+    """Locate a bad entry by byte offset: the offending field when it is present, else
+    where the entry starts."""
     with path.open("rb") as f:
         f.seek(prev_after)
-        data = f.read(after - prev_after)
+        data = f.read(min(after - prev_after, 1 << 20))
     skip = len(data) - len(data.lstrip(_SEPARATORS))
     offset = prev_after + skip
     if field_name and isinstance(record, dict) and field_name in record:
@@ -402,136 +459,22 @@ def _json_error(
             offset = prev_after + found
     text = repr(record)
     excerpt = text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
-    return ExportFileError(
-        file_parse_error(
-            path, problem, line=line_at(path, offset), offset=offset, field=field_name, excerpt=excerpt
-        )
-    )
+    return SkippedRecord(reason=reason, byte_offset=offset, field=field_name, detail=detail, excerpt=excerpt)
 
 
 def _validation_problem(exc: ValidationError) -> tuple[str | None, str]:
     first = exc.errors()[0]
     field_name = ".".join(str(p) for p in first["loc"]) or None
-    return field_name, f"value {first.get('input')!r} cannot be stored as {field_name}: {first['msg']}"
+    return field_name, f"value {first.get('input')!r:.80} cannot be stored as {field_name}: {first['msg']}"
 
 
 # --- HTML dates ------------------------------------------------------------------------
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-
-# Offsets of the zone abbreviations Takeout writes (from the account's location). An
-# ambiguous one (IST: India or Ireland) is left out on purpose: better an error naming
-# the line than a watch shifted by hours.
-ZONE_OFFSETS_HOURS: dict[str, float] = {
-    "UTC": 0,
-    "GMT": 0,
-    "Z": 0,
-    "WET": 0,
-    "WEST": 1,
-    "BST": 1,
-    "CET": 1,
-    "CEST": 2,
-    "MET": 1,
-    "MEST": 2,
-    "EET": 2,
-    "EEST": 3,
-    "MSK": 3,
-    "AST": -4,
-    "ADT": -3,
-    "EST": -5,
-    "EDT": -4,
-    "CST": -6,
-    "CDT": -5,
-    "MST": -7,
-    "MDT": -6,
-    "PST": -8,
-    "PDT": -7,
-    "AKST": -9,
-    "AKDT": -8,
-    "HST": -10,
-    "JST": 9,
-    "KST": 9,
-    "HKT": 8,
-    "SGT": 8,
-    "AWST": 8,
-    "ACST": 9.5,
-    "ACDT": 10.5,
-    "AEST": 10,
-    "AEDT": 11,
-    "NZST": 12,
-    "NZDT": 13,
-}
-
-_TIME = r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?: ?(?P<ampm>[AaPp])\.?[Mm]\.?)?"
-_ZONE = r"(?P<zone>[A-Za-z]{1,5})(?P<off>[+-]\d{1,2}(?::?\d{2})?)?"
-_MONTH_FIRST = re.compile(
-    rf"(?P<mon>[A-Za-z]{{3,9}})\.? (?P<day>\d{{1,2}}), (?P<year>\d{{4}}),? {_TIME} {_ZONE}"
-)
-_DAY_FIRST = re.compile(
-    rf"(?P<day>\d{{1,2}}) (?P<mon>[A-Za-z]{{3,9}})\.? (?P<year>\d{{4}}),? {_TIME} {_ZONE}"
-)
-
 
 def parse_html_date(text: str) -> datetime:
-    """A watch time as the English HTML export writes it, in UTC.
-
-    "Mar 15, 2024, 6:23:45 PM GMT" (US) or "15 Mar 2024, 18:23:45 GMT" (UK); newer
-    exports put a narrow no-break space before PM, and the zone may be "GMT+01:00".
-    Raises ValueError saying what is wrong.
-    """
-    clean = re.sub(r"\s+", " ", text).strip()
-    match = _MONTH_FIRST.fullmatch(clean) or _DAY_FIRST.fullmatch(clean)
-    if match is None:
-        raise ValueError(f"not a watch time like 'Mar 15, 2024, 6:23:45 PM GMT': {clean!r}")
-    month = _MONTHS.get(match["mon"].lower())
-    if month is None:
-        raise ValueError(f"unknown month {match['mon']!r} in {clean!r}")
-    hour = int(match["h"])
-    if match["ampm"]:
-        if not 1 <= hour <= 12:
-            raise ValueError(f"hour {hour} is not a 12-hour clock hour in {clean!r}")
-        hour = hour % 12 + (12 if match["ampm"] in "Pp" else 0)
-    zone = _zone(match["zone"], match["off"], clean)
-    try:
-        local = datetime(
-            int(match["year"]), month, int(match["day"]), hour, int(match["mi"]), int(match["s"])
-        )
-    except ValueError as exc:
-        raise ValueError(f"impossible date or time in {clean!r}: {exc}") from None
-    return local.replace(tzinfo=zone).astimezone(UTC)
-
-
-def _zone(name: str, offset: str | None, clean: str) -> timezone:
-    base = ZONE_OFFSETS_HOURS.get(name.upper())
-    if base is None:
-        raise ValueError(f"unknown time zone abbreviation {name!r} in {clean!r}")
-    delta = timedelta(hours=base)
-    if offset:
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
-        delta += sign * timedelta(hours=int(hours), minutes=int(minutes))
-    return timezone(delta)
+    """A watch time of the HTML export in UTC, in any language and zone Takeout writes;
+    see `takeout_dates`. Raises ValueError saying what is wrong."""
+    return parse_takeout_time(text).at
 
 
 # --- HTML ------------------------------------------------------------------------------
@@ -674,13 +617,13 @@ def html_entry(entry: _HtmlEntry) -> MediaItem | str:
     lines = [(n, parts) for n, parts in entry.content if any(p.text.strip() for p in parts)]
     plain = [i for i, (_, parts) in enumerate(lines) if all(p.href is None for p in parts)]
     if not plain:
-        raise _BadEntry("date", "the entry has no watch time", line=entry.line)
+        raise _BadEntry("date", "entry has no watch time", "no line of plain text", line=entry.line)
     date_index = plain[-1]
     date_line, date_parts = lines[date_index]
     try:
-        at = parse_html_date("".join(p.text for p in date_parts))
+        when = parse_takeout_time("".join(p.text for p in date_parts))
     except ValueError as exc:
-        raise _BadEntry("date", str(exc), line=date_line) from None
+        raise _BadEntry("date", "watch time unreadable", str(exc), line=date_line) from None
     sections = _caption_sections(entry.caption)
     if any(value == ADS_DETAIL for values in sections.values() for value in values):
         return SKIP_AD
@@ -702,7 +645,8 @@ def html_entry(entry: _HtmlEntry) -> MediaItem | str:
         video_id=video_id,
         channel=channel_name,
         channel_url=channel_url,
-        at=at,
+        at=when.at,
+        when=when,
         products=sections.get("Products"),
         activity_controls=_activity_controls(sections.get("Why is this here?", [])),
     )
@@ -751,17 +695,21 @@ class _HtmlPage:
         self.ctx, self.path, self.page_size = ctx, path, page_size
         self.start = start
         self.items: list[MediaItem] = []
-        self.skipped = Counter(start.skipped)
+        self.skipped: list[SkippedRecord] = []
+        self.left_out = Counter(start.skipped)
         self.base_line: int | None = None
 
     def read(self) -> SyncResult:
         try:
             if not self._resumable(self.start.cursor.offset):
                 self.start = self.start.restart()
-                self.skipped = Counter()
+                self.left_out = Counter()
             return self._read()
         except ExportFileError as exc:
-            return SyncResult(items=self.items, next_cursor=self._error_cursor(exc), err=exc.error)
+            # Cut off inside an entry, not UTF-8, not Takeout: what came before is kept.
+            return self._result(self.start.cursor.offset, has_more=False).model_copy(
+                update={"err": exc.error}
+            )
         except OSError as exc:
             err = file_parse_error(self.path, f"cannot read: {exc.strerror}")
             return SyncResult(
@@ -769,6 +717,11 @@ class _HtmlPage:
                 next_cursor=self.start.encode(self.start.cursor.offset, self.start.skipped),
                 err=err,
             )
+
+    def _result(self, offset: int, *, has_more: bool) -> SyncResult:
+        return _result(
+            self.start, offset, self.items, self.skipped, self.left_out, has_more=has_more, path=self.path
+        )
 
     def _resumable(self, offset: int) -> bool:
         """A stored offset must be the start of an entry or the end of the file."""
@@ -805,7 +758,14 @@ class _HtmlPage:
         if stop is not None:
             return stop
         if parser.entry is not None:
-            raise self._error(parser.entry, None, "file is truncated inside this entry", parser.entry.line)
+            raise ExportFileError(
+                file_parse_error(
+                    self.path,
+                    "file is truncated inside an entry",
+                    line=self._line(parser.entry.line),
+                    offset=parser.entry.offset,
+                )
+            )
         if self.start.cursor.offset == 0 and not parser.saw_grid:
             raise ExportFileError(
                 file_parse_error(
@@ -815,10 +775,8 @@ class _HtmlPage:
                 )
             )
         if offset > self.start.cursor.offset or self.start.cursor.offset == 0:
-            _log_skipped(self.ctx, self.path, self.skipped)
-        return SyncResult(
-            items=self.items, next_cursor=self.start.encode(offset, self.skipped), has_more=False
-        )
+            _log_skipped(self.ctx, self.path, self.left_out)
+        return self._result(offset, has_more=False)
 
     def _decode(
         self, decoder: codecs.IncrementalDecoder, block: bytes, offset: int, final: bool = False
@@ -835,42 +793,37 @@ class _HtmlPage:
         """Turn finished entries into items; a result once the page is full."""
         for entry in parser.take():
             try:
-                outcome = html_entry(entry)
+                outcome: MediaItem | str | SkippedRecord = html_entry(entry)
             except _BadEntry as bad:
-                raise self._error(entry, bad.field, bad.problem, bad.line) from None
+                outcome = self._skipped(entry, bad.field, bad.reason, bad.detail, bad.line)
             except ValidationError as exc:
-                field_name, problem = _validation_problem(exc)
-                raise self._error(entry, field_name, problem, entry.line) from None
+                field_name, detail = _validation_problem(exc)
+                outcome = self._skipped(entry, field_name, "value cannot be stored", detail, entry.line)
             if isinstance(outcome, str):
-                self.skipped[outcome] += 1
-            elif len(self.items) >= self.page_size and entry.offset is not None:
+                self.left_out[outcome] += 1
+            elif len(self.items) + len(self.skipped) >= self.page_size and entry.offset is not None:
                 # An entry whose tag was written differently has no offset to resume at,
                 # so the page grows past page_size until one that has.
-                cursor = self.start.encode(entry.offset, self.skipped)
-                return SyncResult(items=self.items, next_cursor=cursor, has_more=True)
+                return self._result(entry.offset, has_more=True)
+            elif isinstance(outcome, SkippedRecord):
+                self.skipped.append(outcome)
             else:
                 self.items.append(outcome)
         return None
 
-    def _error(
-        self, entry: _HtmlEntry, field_name: str | None, problem: str, line: int | None
-    ) -> _EntryError:
+    def _line(self, line: int) -> int:
         """Parser lines count from where this call started reading; make them absolute."""
         if self.base_line is None:
             self.base_line = line_at(self.path, self.start.cursor.offset)
-        where = f" (entry starting at byte {entry.offset})" if entry.offset is not None else ""
-        error = file_parse_error(
-            self.path,
-            problem + where,
-            line=self.base_line + (line or entry.line) - 1,
-            field=field_name,
-        )
-        error.details["byte_offset"] = entry.offset
-        return _EntryError(error, entry.offset)
+        return self.base_line + line - 1
 
-    def _error_cursor(self, exc: ExportFileError) -> str:
-        """At the broken entry when its offset is known, else where this page started
-        (re-reading is harmless with SKIP dedup; skipping data is not)."""
-        if isinstance(exc, _EntryError) and exc.resume_at is not None:
-            return self.start.encode(exc.resume_at, self.skipped)
-        return self.start.encode(self.start.cursor.offset, self.start.skipped)
+    def _skipped(
+        self, entry: _HtmlEntry, field_name: str | None, reason: str, detail: str, line: int | None
+    ) -> SkippedRecord:
+        return SkippedRecord(
+            reason=reason,
+            line=self._line(line or entry.line),
+            byte_offset=entry.offset,
+            field=field_name,
+            detail=detail,
+        )

@@ -300,6 +300,14 @@ def test_html_raw_metadata_comes_from_the_content_and_caption_cells() -> None:
         "channel_url": MARLA_CHANNEL,
         "products": ["YouTube"],
         "activity_controls": ["YouTube watch history"],
+        "time_zone": {
+            "written": "CET",
+            "offset": "+01:00",
+            "zone": "Africa/Algiers",
+            "source": "cldr",
+            "resolved": True,
+        },
+        "date_order": "month name",
     }
     assert music.type is MUSIC and music.raw_metadata["header"] == "YouTube Music"
     assert url_title.raw_metadata["title"] == "Watched https://www.youtube.com/watch?v=Xy12Ab34Cd5"
@@ -343,12 +351,11 @@ def test_parse_html_date(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("Mar 15, 2024, 6:23:45 PM IST", "unknown time zone abbreviation 'IST'"),
-        ("Mar 15, 2024, 6:23:45 PM XYZ", "unknown time zone abbreviation 'XYZ'"),
-        ("Foo 15, 2024, 6:23:45 PM GMT", "unknown month 'Foo'"),
+        ("Foo 15, 2024, 6:23:45 PM GMT", "not a date with a day, month and year"),
         ("Feb 30, 2024, 6:23:45 PM GMT", "impossible date"),
         ("Mar 15, 2024, 13:23:45 PM GMT", "not a 12-hour clock hour"),
-        ("15.03.2024, 18:23:45", "not a watch time"),
+        ("15.03.2024 GMT", "no time of day"),
+        ("", "no time of day"),
     ],
 )
 def test_parse_html_date_rejects(text: str, problem: str) -> None:
@@ -457,14 +464,14 @@ def test_cancelled_sync_returns_nothing_and_keeps_the_cursor() -> None:
     [
         ("truncated.json", ["line 25", "truncated"], 2),
         ("not_array.json", ["line 1", "expected a JSON array"], 0),
-        ("missing_time.json", ["line 12", "field 'time'", "missing"], 1),
         ("binary.json", ["line 1", "NUL"], 0),
         ("empty.json", ["line 1", "empty"], 0),
-        ("unknown_zone.html", ["line 9", "field 'date'", "unknown time zone abbreviation 'IST'"], 2),
         ("truncated.html", ["line 9", "truncated"], 2),
     ],
 )
-def test_bad_files_give_a_located_file_parse_error(name: str, expected: list[str], items: int) -> None:
+def test_files_that_are_not_whole_takeout_histories_give_a_located_file_parse_error(
+    name: str, expected: list[str], items: int
+) -> None:
     result = sync(FIXTURES / name)
     assert result.err is not None
     assert result.err.code is ErrorCode.FILE_PARSE_ERROR
@@ -476,33 +483,21 @@ def test_bad_files_give_a_located_file_parse_error(name: str, expected: list[str
     assert result.has_more is False
 
 
-@pytest.mark.parametrize(
-    ("name", "titles"),
-    [
-        ("truncated.json", ["Marla Venn - Lantern Street (Official Video)", "Paper Boats"]),
-        ("missing_time.json", ["Marla Venn - Lantern Street (Official Video)"]),
-        ("unknown_zone.html", ["Marla Venn - Lantern Street (Official Video)", "Paper Boats"]),
-        ("truncated.html", ["Marla Venn - Lantern Street (Official Video)", "Paper Boats"]),
-    ],
-)
-def test_a_broken_file_returns_the_watches_before_it_and_a_cursor_at_the_break(
-    name: str, titles: list[str]
-) -> None:
-    result = sync(FIXTURES / name)
-    assert [i.title for i in result.items] == titles
-    assert result.err is not None
-    resumed = sync(FIXTURES / name, result.next_cursor)
-    assert resumed.items == []
-    assert resumed.err is not None and resumed.err.details["line"] == result.err.details["line"]
+def test_an_entry_without_a_time_is_skipped_with_its_line_and_the_rest_imported() -> None:
+    result = sync(FIXTURES / "missing_time.json")
+    assert result.err is None
+    assert result.items[0].title == "Marla Venn - Lantern Street (Official Video)"
+    [skipped] = result.skipped
+    assert (skipped.field, skipped.reason, skipped.line) == ("time", "time is missing", 12)
 
 
-def test_html_error_names_the_byte_where_the_entry_starts() -> None:
-    err = sync(FIXTURES / "unknown_zone.html").err
-    assert err is not None
-    data = (FIXTURES / "unknown_zone.html").read_bytes()
-    offset = err.details["byte_offset"]
-    assert data[offset:].startswith(b'<div class="outer-cell')
-    assert b"PM IST" in data[offset : data.index(b"\n", offset)]
+def test_the_zone_that_rejected_a_file_now_resolves_from_the_tz_data() -> None:
+    result = sync(FIXTURES / "unknown_zone.html")
+    assert result.err is None and result.skipped == []
+    ist = next(i for i in result.items if i.raw_metadata["time_zone"]["written"] == "IST")
+    assert ist.consumed_at == at("2024-03-12 07:30:00")  # 1:00 PM at +05:30
+    assert ist.raw_metadata["time_zone"]["offset"] == "+05:30"
+    assert ist.raw_metadata["time_zone"]["zone"] == "Asia/Kolkata"
 
 
 def test_a_zip_is_rejected(tmp_path: Path) -> None:
@@ -524,49 +519,68 @@ def test_a_missing_file() -> None:
 
 
 @pytest.mark.parametrize(
-    ("bad", "field", "problem"),
+    ("bad", "field", "reason"),
     [
-        (entry(time=None), "time", "missing"),
-        (entry(time=1710527025), "time", "1710527025"),
-        (entry(time="15/03/2024 18:23"), "time", "'15/03/2024 18:23'"),
-        (entry(title=42), "title", "42"),
-        (entry(titleUrl=["https://www.youtube.com/watch?v=x"]), "titleUrl", "expected a URL"),
+        (entry(time=None), "time", "time is missing"),
+        (entry(time=1710527025), "time", "time is not a time"),
+        (entry(time="15/03/2024 18:23"), "time", "time is not a time"),
+        (entry(title=42), "title", "title is not text"),
+        (entry(titleUrl=["https://www.youtube.com/watch?v=x"]), "titleUrl", "titleUrl is not text"),
         (entry(header=None, subtitles=[{"name": 7}]), None, None),
     ],
 )
-def test_bad_entries_name_the_field_and_line(
-    tmp_path: Path, bad: dict[str, Any], field: str | None, problem: str | None
+def test_bad_entries_are_skipped_naming_the_field_and_line(
+    tmp_path: Path, bad: dict[str, Any], field: str | None, reason: str | None
 ) -> None:
     path = write_json(tmp_path, [entry(), bad])
     result = sync(path)
+    assert result.err is None
     assert len(result.items) == (2 if field is None else 1)
     if field is None:  # a non-string channel name is dropped, not fatal
-        assert result.err is None and result.items[1].creator is None
+        assert result.items[1].creator is None and result.skipped == []
         return
-    assert result.err is not None and result.err.code is ErrorCode.FILE_PARSE_ERROR
-    assert result.err.details["field"] == field
-    assert f"field {field!r}" in result.err.message and problem in result.err.message
+    [skipped] = result.skipped
+    assert (skipped.field, skipped.reason) == (field, reason)
     lines = path.read_text(encoding="utf-8").splitlines()
     start = next(n for n, line in enumerate(lines, 1) if n > 2 and line.strip() == "{")
     key = f'"{field}":'
     expected = next((n for n, line in enumerate(lines, 1) if n > start and key in line), start)
-    assert result.err.details["line"] == expected
+    assert skipped.line == expected
 
 
-def test_a_non_object_element_is_an_error(tmp_path: Path) -> None:
+def test_a_non_object_element_is_skipped(tmp_path: Path) -> None:
     result = sync(write_json(tmp_path, [entry(), "Watched something"]))
-    assert len(result.items) == 1
-    assert result.err is not None and "expected a JSON object" in result.err.message
+    assert len(result.items) == 1 and result.err is None
+    assert [r.reason for r in result.skipped] == ["entry is not an object"]
 
 
-def test_html_entry_without_a_time_is_an_error(tmp_path: Path) -> None:
+def test_an_html_entry_without_a_time_is_skipped_with_its_line_and_byte(tmp_path: Path) -> None:
     text = HTML_FILE.read_text(encoding="utf-8").replace("Mar 14, 2024, 10:00:00 AM CET", "")
     path = tmp_path / "watch-history.html"
     path.write_text(text, encoding="utf-8")
     result = sync(path)
-    assert result.err is not None and result.err.details["field"] == "date"
-    assert result.err.details["line"] == 10
-    assert len(result.items) == 2
+    assert result.err is None
+    [skipped] = result.skipped
+    assert (skipped.field, skipped.line) == ("date", 10)
+    assert path.read_bytes()[skipped.byte_offset or 0 :].startswith(b'<div class="outer-cell')
+    assert len(result.items) == len(read_all(HTML_FILE))  # the entry was a post, left out before
+
+
+def test_an_html_entry_with_an_unknown_zone_is_kept_as_utc_and_flagged(tmp_path: Path) -> None:
+    text = HTML_FILE.read_text(encoding="utf-8").replace(
+        "Mar 15, 2024, 7:23:45 PM CET", "Mar 15, 2024, 7:23:45 PM QQT"
+    )
+    path = tmp_path / "watch-history.html"
+    path.write_text(text, encoding="utf-8")
+    first = sync(path).items[0]
+    assert first.consumed_at == at("2024-03-15 19:23:45")
+    assert first.raw_metadata["time_zone"] == {
+        "written": "QQT",
+        "offset": "+00:00",
+        "zone": None,
+        "source": "unresolved",
+        "resolved": False,
+    }
 
 
 # --- big files -----------------------------------------------------------------------
