@@ -108,7 +108,11 @@ RETIRED_ABBREVIATIONS = {
 
 _UTC_NAMES = frozenset({"UTC", "GMT", "Z", "UT"})
 _SPACES = re.compile(r"\s+")
-_TIME = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2}):(\d{2})(?![\d:])")
+# 16:32:09, 16.32.09 (da, fi, id), 4시 32분 9초 (ko), 16時32分9秒; never a date's "15.03.20".
+_TIME = re.compile(
+    r"(?<![\d.:])(\d{1,2})[:.](\d{2})[:.](\d{2})(?![\d.:])"
+    r"|(\d{1,2})\s*[시時]\s*(\d{1,2})\s*[분分]\s*(\d{1,2})\s*[초秒]"
+)
 _TOKENS = re.compile(r"\d+|[^\W\d_]+\.?")
 _ZONE = re.compile(
     r"(?P<name>[^\W\d_]{1,6})?\s*(?:(?P<sign>[+\-\u2212])(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?)?", re.UNICODE
@@ -146,10 +150,10 @@ class TakeoutTime:
 def parse_takeout_time(text: str) -> TakeoutTime:
     """A watch time as Takeout writes it, in UTC; ValueError says what is wrong."""
     clean = _SPACES.sub(" ", text).strip()
-    found = _TIME.search(clean)
+    found = next(iter(reversed(list(_TIME.finditer(clean)))), None)  # the time follows the date
     if found is None:
         raise ValueError(f"no time of day (H:MM:SS) in {clean!r}")
-    hour, minute, second = (int(g) for g in found.groups())
+    hour, minute, second = (int(g) for g in found.groups() if g is not None)
     before, after = clean[: found.start()], clean[found.end() :]
     period, before, after = _period(before, after)
     if period is not None:

@@ -110,6 +110,12 @@ _VIDEO_HOSTS = frozenset({"www.youtube.com", "youtube.com", "m.youtube.com", "mu
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{6,20}")  # real ids are 11 characters
 
 _HEAD_BYTES = 4096
+# A watch link as Takeout writes it in JSON (`=` escaped as \u003d) or HTML.
+_WATCH_LINK = re.compile(
+    r'"titleUrl"\s*:\s*"https://(?:www\.|music\.|m\.)?youtube\.com/watch\?v(?:=|\\u003d)'
+    r'|<a href="https://(?:www\.|music\.|m\.)?youtube\.com/watch\?v='
+)
+_TAKEOUT_HTML = re.compile(r"outer-cell|material-design-lite|mdl-typography|<title>My Activity", re.IGNORECASE)
 _HTML_CHUNK = 1 << 16
 _MARKER = b'<div class="outer-cell'
 _MARKER_TEXT = _MARKER.decode()
@@ -167,6 +173,21 @@ class YoutubeTakeoutPlugin:
 
     def __init__(self, *, video_details: YoutubeVideoDetails | None = None) -> None:
         self._video_details = video_details
+
+    def recognizes(self, name: str, head: bytes) -> bool:
+        """A Takeout history holding YouTube watch links (JSON records or HTML entries),
+        in any language; an HTML page whose first 64 KiB are only Takeout's stylesheet
+        is known by its name, which Takeout does not translate (watch-history.html).
+        Search history and other products' activity pages hold no watch links."""
+        text = head.decode("utf-8", errors="replace")
+        stripped = text.lstrip("\ufeff \t\r\n")
+        if stripped.startswith("["):
+            return _WATCH_LINK.search(text) is not None
+        if not stripped.startswith("<") or _TAKEOUT_HTML.search(text) is None:
+            return False
+        if "outer-cell" in text:
+            return _WATCH_LINK.search(text) is not None
+        return "watch-history" in name.lower() and name.lower().endswith((".html", ".htm"))
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Category, topics, duration and channel from videos.list (public data, read with

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 
 from mca_pipeline.core import (
     AuthType,
@@ -30,6 +33,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.plugins.takeout_dates import LOCALES, parse_takeout_time
 from mca_pipeline.plugins.youtube_takeout import (
     YoutubeTakeoutPlugin,
     parse_html_date,
@@ -671,3 +675,101 @@ def test_a_long_one_line_html_file_is_paged_in_bounded_memory(tmp_path: Path) ->
     items, peak = _page_peak(path, cursors[2], 2_500)
     assert items == 2_500
     assert peak < 50 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+# --- real exports, languages and zones (fixtures/youtube_takeout/real/, see SOURCES.md) -------
+
+REAL = FIXTURES / "real"
+
+
+def test_a_real_turkish_account_s_trt_times_import_at_plus_three() -> None:
+    result = sync(REAL / "watch-history_TRT.html")
+    assert result.err is None and result.skipped == []
+    assert len(result.items) == 8
+    first = result.items[0]
+    assert first.title == "Google Cloud Ücretsiz Deneme Nasıl Kullanılır"
+    assert first.consumed_at == at("2024-01-13 13:16:16")  # Jan 13, 2024, 4:16:16 PM TRT
+    assert first.raw_metadata["time_zone"] == {
+        "written": "TRT",
+        "offset": "+03:00",
+        "zone": "Europe/Istanbul",
+        "source": "retired",
+        "resolved": True,
+    }
+
+
+def test_a_real_us_account_with_ads_keeps_the_watches_and_counts_the_ads() -> None:
+    result = sync(REAL / "watch-history_EST.html")
+    assert result.err is None and result.skipped == []
+    assert len(result.items) == 3
+    assert result.left_out == {"ad (From Google Ads)": 5}
+    assert result.items[0].consumed_at == at("2025-02-19 16:19:14")  # 11:19:14 AM EST
+
+
+def test_a_french_page_imports_with_its_titles_times_and_zones() -> None:
+    items = sync(REAL / "watch-history_fr_rebuilt.html").items
+    assert [i.title for i in items] == [
+        "Google Cloud Ücretsiz Deneme Nasıl Kullanılır",
+        "Derivative of ln(x^2)",
+        "İstatistik : Hipotez Testlerinde P Değeri Kavramı (P Value)",
+    ]
+    assert [i.consumed_at for i in items] == [
+        at("2026-06-11 07:53:15"),
+        at("2026-05-01 00:25:45"),
+        at("2020-04-01 16:32:09"),
+    ]
+    assert items[0].raw_metadata["title"].startswith("Vous avez regardé")
+
+
+@pytest.mark.parametrize(
+    ("text", "utc", "offset", "zone"),
+    [
+        ("Jan 13, 2024, 4:16:16 PM TRT", "2024-01-13 13:16:16", "+03:00", "Europe/Istanbul"),
+        ("Jan 13, 2024, 4:16:16\u202fPM PKT", "2024-01-13 11:16:16", "+05:00", "Asia/Karachi"),
+        ("Jan 13, 2024, 4:16:16 PM IST", "2024-01-13 10:46:16", "+05:30", "Asia/Kolkata"),
+        ("13 Jan 2024, 16:16:16 BST".replace("Jan", "Jul"), "2024-07-13 15:16:16", "+01:00", "Europe/London"),
+        ("Jan 5, 2024, 9:05:00 AM CST", "2024-01-05 15:05:00", "-06:00", "America/Chicago"),
+        ("2024年1月5日 9:05:00 CST", "2024-01-05 01:05:00", "+08:00", "Asia/Shanghai"),
+        ("15.03.2024, 18:23:45 MEZ", "2024-03-15 17:23:45", "+01:00", None),
+        ("1 Nis 2020 16:32:09 TSİ", "2020-04-01 13:32:09", "+03:00", "Europe/Istanbul"),
+        ("1 de abr. de 2020 16:32:09 BRT", "2020-04-01 19:32:09", "-03:00", None),
+        ("1 апр. 2020 г., 16:32:09 MSK", "2020-04-01 13:32:09", "+03:00", "Europe/Moscow"),
+        ("2024. 3. 15. 오후 6:23:45 KST", "2024-03-15 09:23:45", "+09:00", "Asia/Seoul"),
+        ("Mar 15, 2024, 7:23:45 PM GMT+01:00", "2024-03-15 18:23:45", "+01:00", None),
+    ],
+)
+def test_zone_abbreviations_resolve_from_cldr_and_the_tz_database(
+    text: str, utc: str, offset: str, zone: str | None
+) -> None:
+    reading = parse_takeout_time(text)
+    assert reading.at == at(utc)
+    assert reading.zone.resolved and reading.zone.as_metadata()["offset"] == offset
+    if zone is not None:
+        assert reading.zone.zone == zone
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("when", [datetime(2020, 4, 1, 16, 32, 9), datetime(2023, 12, 9, 7, 5, 0)])
+def test_every_language_takeout_writes_reads_back_to_the_same_time(locale: str, when: datetime) -> None:
+    """Time lines built from CLDR's own medium and long patterns of each language."""
+    for width in ("medium", "long"):
+        line = format_datetime(when, width, tzinfo=ZoneInfo("UTC"), locale=locale)
+        text = re.sub(r"\s*(UTC|GMT)\S*$", "", line) + " UTC"
+        assert parse_takeout_time(text).at == when.replace(tzinfo=UTC), (locale, width, text)
+
+
+def test_recognizes_watch_histories_by_content_and_not_other_takeout_pages() -> None:
+    plugin = YoutubeTakeoutPlugin()
+    ours = [JSON_FILE, HTML_FILE, *sorted(REAL.iterdir())]
+    assert all(plugin.recognizes("renamed", path.read_bytes()[:65536]) for path in ours)
+    stylesheet_only = b"<html><head><title>My Activity History</title><style>.mdl-typography--title{}"
+    assert plugin.recognizes("watch-history.html", stylesheet_only)
+    assert not plugin.recognizes("search-history.html", stylesheet_only)
+    search = b'[{"header": "YouTube", "title": "Searched for cats", "titleUrl": "https://www.youtube.com/results?search_query\\u003dcats"}]'
+    assert not plugin.recognizes("search-history.json", search)
+    others = [
+        FIXTURES.parent / "spotify_export" / "StreamingHistory0.json",
+        FIXTURES.parent / "tiktok" / "user_data.json",
+        FIXTURES / "binary.json",
+    ]
+    assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
