@@ -115,7 +115,9 @@ _WATCH_LINK = re.compile(
     r'"titleUrl"\s*:\s*"https://(?:www\.|music\.|m\.)?youtube\.com/watch\?v(?:=|\\u003d)'
     r'|<a href="https://(?:www\.|music\.|m\.)?youtube\.com/watch\?v='
 )
-_TAKEOUT_HTML = re.compile(r"outer-cell|material-design-lite|mdl-typography|<title>My Activity", re.IGNORECASE)
+_TAKEOUT_HTML = re.compile(
+    r"outer-cell|material-design-lite|mdl-typography|<title>My Activity", re.IGNORECASE
+)
 _HTML_CHUNK = 1 << 16
 _MARKER = b'<div class="outer-cell'
 _MARKER_TEXT = _MARKER.decode()
