@@ -21,6 +21,14 @@ The matching rule, in one statement over all of a user's music plays:
    ranked by the caller, lower rank preferred), and links are followed transitively
    (a ListenBrainz listen linked to a Last.fm scrobble linked to a Spotify play all get
    the Spotify play's key).
+
+Netflix viewings are linked the same way across its two export kinds (`_NETFLIX`): a
+`NetflixViewingHistory.csv` row (a title and a local date) and a `ViewingActivity.csv`
+session (a UTC start) are one viewing when the episode (series, season and episode title,
+else the title) is the same and the session starts on that date, give or take a day for
+the time zone. Each simple row takes the latest such session (the simple export lists a
+title on the day it was last watched), one to one, and is keyed to it: the session has
+the start time and the time watched.
 """
 
 from __future__ import annotations
@@ -38,6 +46,39 @@ _NORMALISE = r"""
           '\s+-\s+.*(remaster|live|version|edit|mix|mono|stereo).*$', ''),
         '\bfeat\.?\s.*$', ''),
       '[^a-z0-9]+', '', 'g')
+"""
+
+
+# The episode a Netflix row names, the same in both export kinds: ViewingActivity ends
+# titles with "(Episode 4)", which parse_title keeps out of episode_title.
+_NETFLIX_KEY = """lower(coalesce(
+    (raw_metadata ->> 'series') || '|' || (raw_metadata ->> 'season') || '|' || (raw_metadata ->> 'episode_title'),
+    title))"""
+
+_NETFLIX = f"""
+    INSERT INTO unified_plays (user_id, platform, external_id, play_key)
+    WITH simple AS (
+        SELECT external_id, {_NETFLIX_KEY} AS episode, CAST(consumed_at AS DATE) AS day
+        FROM media_items
+        WHERE user_id = $user AND platform = 'netflix' AND raw_metadata ->> 'date_precision' = 'day'
+    ),
+    sessions AS (
+        SELECT external_id, {_NETFLIX_KEY} AS episode, consumed_at
+        FROM media_items
+        WHERE user_id = $user AND platform = 'netflix' AND raw_metadata ->> 'profile' IS NOT NULL
+    ),
+    candidates AS (
+        SELECT s.external_id AS s_id, a.external_id AS a_id,
+               abs(date_diff('day', s.day, CAST(a.consumed_at AS DATE))) AS days, a.consumed_at
+        FROM simple s JOIN sessions a
+          ON a.episode = s.episode AND CAST(a.consumed_at AS DATE) BETWEEN s.day - 1 AND s.day + 1
+    ),
+    best AS (
+        SELECT * FROM candidates
+        QUALIFY row_number() OVER (PARTITION BY s_id ORDER BY days, consumed_at DESC, a_id) = 1
+    )
+    SELECT $user, 'netflix', s_id, 'netflix:' || a_id FROM best
+    QUALIFY row_number() OVER (PARTITION BY a_id ORDER BY days, s_id) = 1
 """
 
 
@@ -97,6 +138,7 @@ def link_plays(con: duckdb.DuckDBPyConnection, user_id: str, ranks: dict[str, in
         counts = con.execute(
             "SELECT count(*), count(DISTINCT play_key) FROM unified_plays WHERE user_id = ?", [user_id]
         ).fetchall()[0]
+        con.execute(_NETFLIX, {"user": user_id})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
