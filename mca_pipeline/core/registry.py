@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from mca_pipeline.core.models import AuthType, DedupPolicy, OAuthConfig, is_plugin_name
-from mca_pipeline.core.plugin import SourcePlugin
+from mca_pipeline.core.plugin import FileImportPlugin, SourcePlugin
 
 
 class RegistryError(ValueError):
@@ -42,6 +42,11 @@ class PluginRegistry:
             DedupPolicy(plugin.dedup_policy)
         except ValueError as exc:
             raise RegistryError(f"{label}: {exc}") from exc
+        if auth_type is AuthType.FILE_IMPORT and not isinstance(plugin, FileImportPlugin):
+            raise RegistryError(
+                f"{label}: a file-import plugin must implement recognizes(name, head), so files of a "
+                "dropped archive or folder can be routed to it"
+            )
         config = plugin.auth_config
         if auth_type is AuthType.OAUTH:
             if config is None:

@@ -78,6 +78,20 @@ def test_oauth_plugin_with_incomplete_config_is_rejected(change: dict, field: st
         PluginRegistry().register(FakePlugin("spotify", AuthType.OAUTH, config))
 
 
+def test_a_file_import_plugin_that_cannot_recognise_its_files_is_rejected() -> None:
+    with pytest.raises(RegistryError, match=r"plugin 'letterboxd'.*must implement recognizes"):
+        PluginRegistry().register(FakePlugin("letterboxd", AuthType.FILE_IMPORT))
+
+    @dataclass
+    class Recognising(FakePlugin):
+        def recognizes(self, name: str, head: bytes) -> bool:
+            return head.startswith(b"Date,Name,Year")
+
+    registry = PluginRegistry()
+    registry.register(Recognising("letterboxd", AuthType.FILE_IMPORT))
+    assert registry.names() == ["letterboxd"]
+
+
 def test_object_that_is_not_a_plugin_is_rejected() -> None:
     class NotAPlugin:
         name = "broken"
