@@ -6,8 +6,6 @@ Unpacking runs as its own Dagster run, never inside a sensor tick, so a big Take
 neither blocks the daemon nor disappears from the run history.
 """
 
-from __future__ import annotations
-
 import hashlib
 import os
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs.export_folders import ExportFolders, is_export_candidate
 from mca_pipeline.defs.partitions import is_user_slug
 from mca_pipeline.defs.resources import ExportFoldersResource
-from mca_pipeline.defs.unpack import UnpackLimits, file_plugins, unpack_arrival
+from mca_pipeline.defs.unpack import DEFAULT_LIMITS, UnpackLimits, file_plugins, unpack_arrival
 
 UNPACK_JOB = "unpack_arrivals"
 UNPACK_OP = "unpack_arrival"
@@ -110,12 +108,14 @@ class UnpackConfig(Config):
     path: str
 
 
-def build_unpack_job(registry: PluginRegistry, limits: UnpackLimits = UnpackLimits()) -> JobDefinition:
+def build_unpack_job(registry: PluginRegistry, limits: UnpackLimits = DEFAULT_LIMITS) -> JobDefinition:
     """The job the inbox sensor launches for each settled arrival."""
     plugins = file_plugins(registry)
 
     @op(name=UNPACK_OP, description="Unpack an archive or folder and route each file to its plugin's inbox.")
-    def unpack(context: OpExecutionContext, config: UnpackConfig, export_folders: ExportFoldersResource) -> None:
+    def unpack(
+        context: OpExecutionContext, config: UnpackConfig, export_folders: ExportFoldersResource
+    ) -> None:
         folders = export_folders.folders()
         path = Path(config.path).resolve()
         user_inbox = (folders.inbox_root / config.user).resolve()

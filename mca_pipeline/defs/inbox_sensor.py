@@ -87,7 +87,9 @@ def build_inbox_sensor(
         arrivals = find_arrivals(folders, importers, ARRIVAL_SCAN_CAP)
         arrival_paths = {a.path for a in arrivals}
         stray = [p for p in stray if p not in arrival_paths]
-        present_paths = {str(f.path) for f in files} | {str(p) for p in stray} | {str(p) for p in arrival_paths}
+        present_paths = (
+            {str(f.path) for f in files} | {str(p) for p in stray} | {str(p) for p in arrival_paths}
+        )
 
         ready: dict[tuple[str, str], list[InboxFile]] = defaultdict(list)
         seen_now: dict[str, list[int]] = {}
@@ -166,9 +168,7 @@ def _unpack_request(arrival: Arrival) -> RunRequest:
     return RunRequest(
         run_key=arrival.run_key,
         job_name=UNPACK_JOB,
-        run_config={
-            "ops": {UNPACK_OP: {"config": {"user": arrival.user_id, "path": str(arrival.path)}}}
-        },
+        run_config={"ops": {UNPACK_OP: {"config": {"user": arrival.user_id, "path": str(arrival.path)}}}},
         tags={"mca/user": arrival.user_id, "mca/trigger": "inbox", "mca/arrival": arrival.path.name},
     )
 

@@ -56,6 +56,9 @@ class UnpackLimits:
     ratio_floor: int = 8 << 20
 
 
+DEFAULT_LIMITS = UnpackLimits()
+
+
 class ArchiveRefused(Exception):
     """The whole archive is rejected: corrupt, or past the limits."""
 
@@ -103,7 +106,7 @@ def file_plugins(registry: PluginRegistry) -> list[FileImportPlugin]:
 
 
 def archive_kind(path: Path) -> str | None:
-    """"zip" or "tar" when the file's first bytes say it is one (names lie both ways)."""
+    """ "zip" or "tar" when the file's first bytes say it is one (names lie both ways)."""
     try:
         with path.open("rb") as f:
             head = f.read(512)
@@ -127,7 +130,7 @@ def unpack_arrival(
     user_id: str,
     folders: ExportFolders,
     plugins: list[FileImportPlugin],
-    limits: UnpackLimits = UnpackLimits(),
+    limits: UnpackLimits = DEFAULT_LIMITS,
     log: Callable[[str], None] = lambda _: None,
 ) -> UnpackReport:
     """Route everything in one arrival, then move the arrival out of the inbox."""
@@ -240,7 +243,9 @@ def _route_tree(
         member = _relative(path, root)
         plugin = _recognizer(path, plugins, log)
         if plugin is None:
-            report.unknown.append((member, "archive inside the archive, not unpacked" if archive_kind(path) else ""))
+            report.unknown.append(
+                (member, "archive inside the archive, not unpacked" if archive_kind(path) else "")
+            )
             continue
         target = _route(path, user_id, plugin, folders)
         report.routed.append((member, plugin, target))
@@ -358,8 +363,10 @@ class _Meter:
             raise ArchiveRefused(
                 f"unpacks to more than {lim.max_ratio} times its own size (a compression bomb?)"
             )
-        if compressed is not None and member_bytes > lim.ratio_floor and member_bytes > lim.max_ratio * max(
-            compressed, 1
+        if (
+            compressed is not None
+            and member_bytes > lim.ratio_floor
+            and member_bytes > lim.max_ratio * max(compressed, 1)
         ):
             raise ArchiveRefused(
                 f"{name}: unpacks to more than {lim.max_ratio} times its compressed size (a compression bomb?)"
