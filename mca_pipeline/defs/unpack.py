@@ -415,7 +415,8 @@ def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         return "symbolic link"
-    if mode and info.create_system == 3 and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # Many zip writers set permission bits only (no file type): that is a regular file.
+    if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return "device or special file"
     if info.flag_bits & 0x1:
         return "encrypted"
