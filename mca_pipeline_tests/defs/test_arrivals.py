@@ -24,7 +24,14 @@ from mca_pipeline.core import FileImportPlugin, PluginRegistry
 from mca_pipeline.defs import UNPACK_JOB
 from mca_pipeline.defs.arrivals import UNPACK_OP
 from mca_pipeline.defs.export_folders import ExportFolders, report_path
-from mca_pipeline.defs.unpack import ARRIVALS, UnpackLimits, file_plugins, unpack_arrival
+from mca_pipeline.defs.unpack import (
+    ARRIVALS,
+    DEFAULT_LIMITS,
+    UnpackLimits,
+    UnpackReport,
+    file_plugins,
+    unpack_arrival,
+)
 from mca_pipeline.plugins import NetflixPlugin, SpotifyExportPlugin, YoutubeTakeoutPlugin
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline
@@ -98,7 +105,7 @@ def make_tar(members: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:
     return buf.getvalue()
 
 
-def unpack(folders: ExportFolders, path: Path, limits: UnpackLimits = UnpackLimits()):  # type: ignore[no-untyped-def]
+def unpack(folders: ExportFolders, path: Path, limits: UnpackLimits = DEFAULT_LIMITS) -> UnpackReport:
     return unpack_arrival(path, "alice", folders, file_plugins(registry()), limits)
 
 
