@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import ExecuteInProcessResult, RunRequest
 
 from mca_pipeline.core import FileImportPlugin, PluginRegistry
-from mca_pipeline.defs import UNPACK_JOB
+from mca_pipeline.defs import INGEST_JOB, UNPACK_JOB
 from mca_pipeline.defs.arrivals import UNPACK_OP
 from mca_pipeline.defs.export_folders import ExportFolders, report_path
 from mca_pipeline.defs.unpack import (
@@ -410,9 +410,16 @@ def test_a_zip_whose_headers_lie_about_sizes_is_rejected_not_trusted(folders: Ex
 # ------------------------------------------------------------- sensor -> run -> import
 
 
-def run_unpack(pipeline: Pipeline, request, instance: DagsterInstance):  # type: ignore[no-untyped-def]
-    return pipeline.defs.resolve_job_def(UNPACK_JOB).execute_in_process(
-        run_config=request.run_config, instance=instance, raise_on_error=False, tags=request.tags
+def run_request(pipeline: Pipeline, request: RunRequest) -> ExecuteInProcessResult:
+    """Launch a sensor's request as the daemon does: the job it names, with its config,
+    partition and asset selection."""
+    return pipeline.defs.resolve_job_def(request.job_name or "").execute_in_process(
+        run_config=request.run_config,
+        instance=pipeline.instance,
+        partition_key=request.partition_key,
+        asset_selection=request.asset_selection,
+        tags=request.tags,
+        raise_on_error=False,
     )
 
 
@@ -434,7 +441,7 @@ def test_a_dropped_archive_is_unpacked_by_a_run_then_imported(tmp_path: Path, pi
     assert request.run_config == {"ops": {UNPACK_OP: {"config": {"user": "alice", "path": str(archive)}}}}
     assert daemon.tick().run_requests == [], "never unpacked twice"
 
-    run = run_unpack(pipeline, request, pipeline.instance)
+    run = run_request(pipeline, request)
     assert run.success
     assert not archive.exists()
     [routed] = list(pipeline.folders.inbox("alice", "spotify_export").iterdir())
@@ -443,7 +450,8 @@ def test_a_dropped_archive_is_unpacked_by_a_run_then_imported(tmp_path: Path, pi
     [imp] = daemon.tick().run_requests
     assert imp.tags["mca/plugin"] == "spotify_export"
     assert imp.run_config["ops"]["spotify_export"]["config"]["files"] == [str(routed)]
-    result = pipeline.materialize("alice", "spotify_export", "media_history", run_config=imp.run_config)
+    assert imp.job_name == INGEST_JOB
+    result = run_request(pipeline, imp)
     assert result.success
     [(stored,)] = pipeline.count("SELECT count(*) FROM media_items WHERE user_id = 'alice'")
     assert stored > 0
@@ -463,7 +471,7 @@ def test_a_folder_still_being_copied_waits_until_it_settles(pipeline: Pipeline) 
     assert daemon.tick().run_requests == [], "a new file changed the folder"
     [request] = daemon.tick().run_requests
     assert request.job_name == UNPACK_JOB and request.tags["mca/arrival"] == "Takeout"
-    assert run_unpack(pipeline, request, pipeline.instance).success
+    assert run_request(pipeline, request).success
     assert routed_files(pipeline.folders, "netflix") == ["a.csv"]
     assert routed_files(pipeline.folders, "youtube_takeout") == ["b.html"]
 
@@ -474,7 +482,7 @@ def test_a_corrupt_archive_fails_its_run_and_is_rejected_with_a_report(pipeline:
     drop(pipeline.folders, "broken.zip", b"PK\x03\x04 this is not a zip")
     daemon.tick()
     [request] = daemon.tick().run_requests
-    run = run_unpack(pipeline, request, pipeline.instance)
+    run = run_request(pipeline, request)
     assert not run.success
     assert report_path(pipeline.folders.rejected_dir("alice", ARRIVALS) / "broken.zip").is_file()
     assert daemon.tick().run_requests == []
