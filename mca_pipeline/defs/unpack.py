@@ -16,7 +16,10 @@ unknown files (one level only, so a bomb cannot hide in nesting).
 
 from __future__ import annotations
 
+import bz2
 import errno
+import gzip
+import lzma
 import os
 import re
 import shutil
@@ -54,6 +57,10 @@ class UnpackLimits:
     max_total_bytes: int = 16 << 30
     max_ratio: int = 200
     ratio_floor: int = 8 << 20
+    #: A zip's central directory (held in memory whole by zipfile).
+    max_index_bytes: int = 64 << 20
+    #: One tar header block read at once (pax or GNU long-name data; tarfile holds it whole).
+    max_header_bytes: int = 1 << 20
 
 
 DEFAULT_LIMITS = UnpackLimits()
@@ -332,6 +339,7 @@ _CORRUPT = (
     tarfile.TarError,
     EOFError,
     zlib.error,
+    lzma.LZMAError,
     ValueError,
     NotImplementedError,
     OSError,
@@ -376,9 +384,13 @@ class _Meter:
 def _extract_zip(path: Path, staging: Path, limits: UnpackLimits, report: UnpackReport) -> None:
     meter = _Meter(limits, path.stat().st_size)
     try:
-        declared = _zip_declared_members(path)
+        declared, index_bytes = _zip_index(path)
         if declared > limits.max_members:
             raise ArchiveRefused(f"{declared:,} members, more than {limits.max_members:,} (limit)")
+        if index_bytes > limits.max_index_bytes:
+            raise ArchiveRefused(
+                f"a central directory of {index_bytes:,} bytes, more than {limits.max_index_bytes:,} (limit)"
+            )
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 meter.member()
@@ -398,14 +410,14 @@ def _extract_zip(path: Path, staging: Path, limits: UnpackLimits, report: Unpack
         raise ArchiveRefused(f"not a readable zip archive ({type(exc).__name__}: {exc})") from exc
 
 
-def _zip_declared_members(path: Path) -> int:
-    """Members the end record declares, read before zipfile loads the central directory
-    (which it holds in memory whole)."""
+def _zip_index(path: Path) -> tuple[int, int]:
+    """Members and central-directory bytes the end record declares, read before zipfile
+    loads the central directory (which it holds in memory whole)."""
     with path.open("rb") as f:
         end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
     if end is None:
         raise ArchiveRefused("not a zip archive: no end of central directory (truncated?)")
-    return int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]), int(end[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
 
 
 def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
@@ -439,7 +451,10 @@ def _path_problem(name: str) -> str | None:
 def _extract_tar(path: Path, staging: Path, limits: UnpackLimits, report: UnpackReport) -> None:
     meter = _Meter(limits, path.stat().st_size)
     try:
-        with tarfile.open(path, "r:*") as tf:
+        with (
+            _open_decompressed(path) as raw,
+            tarfile.open(fileobj=_BoundedReads(raw, limits), mode="r:") as tf,
+        ):
             # Headers are read one at a time as the stream goes; forgetting each one
             # keeps memory flat however many members there are.
             while (member := tf.next()) is not None:
@@ -457,6 +472,40 @@ def _extract_tar(path: Path, staging: Path, limits: UnpackLimits, report: Unpack
     except _CORRUPT as exc:
         _raise_unless_ours(exc)
         raise ArchiveRefused(f"not a readable tar archive ({type(exc).__name__}: {exc})") from exc
+
+
+def _open_decompressed(path: Path) -> IO[bytes]:
+    """The tar stream inside the file's compression, chosen by its first bytes."""
+    with path.open("rb") as f:
+        head = f.read(6)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    if head[:3] == b"BZh":
+        return bz2.open(path, "rb")
+    if head[:6] == b"\xfd7zXZ\x00":
+        return lzma.open(path, "rb")
+    return path.open("rb")
+
+
+class _BoundedReads:
+    """The tar stream as tarfile sees it, refusing any single read larger than a header
+    may be: tarfile reads pax and GNU long-name data whole, so a header claiming
+    gigabytes (a few KiB compressed) would otherwise be read into memory."""
+
+    def __init__(self, raw: IO[bytes], limits: UnpackLimits) -> None:
+        self.raw = raw
+        self.limit = max(limits.max_header_bytes, CHUNK)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > self.limit:
+            raise ArchiveRefused(f"a header of more than {self.limit:,} bytes (limit)")
+        return self.raw.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
 
 
 def _tar_member_problem(member: tarfile.TarInfo, staging: Path) -> str | None:

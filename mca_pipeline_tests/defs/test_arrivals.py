@@ -395,6 +395,39 @@ def test_bombs_and_corrupt_archives_are_rejected_whole_with_a_report(
     assert not folders.inbox_root.joinpath("alice", "netflix").exists()
 
 
+def _pax_bomb() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("a.csv")
+        info.pax_headers = {"comment": "x" * (4 << 20)}
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"a,b"))
+    return buf.getvalue()
+
+
+def test_a_tar_header_claiming_megabytes_is_refused_before_it_is_read(folders: ExportFolders) -> None:
+    """tarfile reads pax header data whole: 4 MiB of it, 4 KiB compressed, is refused."""
+    data = _pax_bomb()
+    assert len(data) < 64 << 10
+    report = unpack(folders, drop(folders, "pax.tgz", data), SMALL)
+    assert report.rejected and "a header of more than" in report.rejected
+
+
+def test_a_zip_with_a_huge_central_directory_is_refused_before_it_is_loaded(folders: ExportFolders) -> None:
+    archive = drop(folders, "index.zip", make_zip({f"{'d' * 200}/{i}.txt": b"" for i in range(20)}))
+    report = unpack(folders, archive, UnpackLimits(max_index_bytes=1000))
+    assert report.rejected and "central directory" in report.rejected
+
+
+@pytest.mark.parametrize("mode", ["w", "w:bz2", "w:xz"])
+def test_plain_bzip2_and_xz_tarballs_are_unpacked_too(folders: ExportFolders, mode: str) -> None:
+    archive = drop(
+        folders, "export.tar", make_tar([("Takeout/x/ViewingActivity.csv", NETFLIX.read_bytes())], mode)
+    )
+    unpack(folders, archive)
+    assert routed_files(folders, "netflix") == ["ViewingActivity.csv"]
+
+
 def test_a_zip_whose_headers_lie_about_sizes_is_rejected_not_trusted(folders: ExportFolders) -> None:
     """The headers say 10 bytes; the stream holds 16 MiB of zeros. With the ratio check
     out of the way, the lie itself is caught: at most the declared bytes come out, and
