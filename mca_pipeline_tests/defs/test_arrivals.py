@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -276,14 +277,20 @@ def test_climbing_absolute_and_link_members_of_a_zip_are_refused(
         link.create_system = 3
         link.external_attr = 0o120777 << 16
         zf.writestr(link, "/etc/passwd")
+        zf.writestr("secret/ViewingActivity.csv", NETFLIX.read_bytes())
         zf.writestr("ok/ViewingActivity.csv", NETFLIX.read_bytes())
-    archive = drop(folders, "hostile.zip", buf.getvalue())
+    # zipfile cannot encrypt: set the "encrypted" flag of the member's central entry.
+    data = bytearray(buf.getvalue())
+    entry = data.rindex(b"PK\x01\x02", 0, data.rindex(b"secret/ViewingActivity.csv"))
+    data[entry + 8] |= 0x1
+    archive = drop(folders, "hostile.zip", bytes(data))
     report = unpack(folders, archive)
     assert dict(report.refused) == {
         "../../evil.csv": "path climbs out of the archive (../)",
         "/tmp/absolute.csv": "absolute path",
         "C:\\Windows\\win.csv": "absolute path",
         "link.csv": "symbolic link",
+        "secret/ViewingActivity.csv": "encrypted",
     }
     assert routed_files(folders, "netflix") == ["ViewingActivity.csv"]
     assert not (tmp_path / "evil.csv").exists() and not (folders.data_dir / "evil.csv").exists()
@@ -372,12 +379,12 @@ def _many(n: int) -> dict[str, bytes]:
         ("ratio.tgz", lambda: _zeros_tgz(16 << 20), "compression bomb"),
         ("members.zip", lambda: make_zip(_many(21)), "more than 20"),
         ("members.tgz", lambda: make_tar(list(_many(21).items())), "more than 20 members"),
-        ("corrupt.zip", lambda: b"PK\x03\x04" + os.urandom(2000), "not a zip archive"),
+        ("corrupt.zip", lambda: b"PK\x03\x04" + bytes(range(256)) * 8, "not a zip archive"),
         ("truncated.zip", lambda: make_zip({"a.csv": NETFLIX.read_bytes() * 50})[:900], "not a zip archive"),
         ("corrupt.tgz", lambda: b"\x1f\x8b\x08\x00" + b"\x00garbage" * 200, "not a readable tar archive"),
         (
             "truncated.tgz",
-            lambda: make_tar([("a.csv", os.urandom(200_000))])[:100_000],
+            lambda: make_tar([("a.csv", random.Random(13).randbytes(200_000))])[:100_000],
             "not a readable tar archive",
         ),
     ],
