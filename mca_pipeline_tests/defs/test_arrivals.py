@@ -11,7 +11,6 @@ subclasses stand in for it so routing is tested against the Protocol alone).
 from __future__ import annotations
 
 import io
-import os
 import random
 import tarfile
 import zipfile
