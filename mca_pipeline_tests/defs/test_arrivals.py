@@ -40,6 +40,9 @@ from mca_pipeline_tests.defs.test_inbox_sensor import Daemon
 SPOTIFY = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
 NETFLIX = FIXTURES / "netflix" / "ViewingActivity.csv"
 YOUTUBE = FIXTURES / "youtube_takeout" / "watch-history.html"
+REAL = FIXTURES / "arrivals" / "real"
+SPOTIFY_ZIP = REAL / "my_spotify_data.zip"
+TAKEOUT_ZIP = REAL / "takeout-20211029T105452Z-001.zip"
 
 
 def _spotify(name: str, head: bytes) -> bool:
@@ -51,7 +54,9 @@ def _netflix(name: str, head: bytes) -> bool:
 
 
 def _youtube(name: str, head: bytes) -> bool:
-    return b"<html" in head[:4096].lower() and b"youtube.com/watch" in head
+    """Watch history only: a Takeout's comments page links to videos too."""
+    html = b"<html" in head[:4096].lower() and b"outer-cell" in head
+    return html or (head.lstrip().startswith(b"[") and b'"title": "Watched ' in head)
 
 
 def recognizing(plugin_class: type, test: Callable[[str, bytes], bool]) -> FileImportPlugin:
@@ -119,6 +124,45 @@ def arrival_report(folders: ExportFolders, name: str, where: str = "archive") ->
 
 
 # ---------------------------------------------------------------------- real layouts
+
+
+def test_a_real_spotify_account_data_zip_routes_its_streaming_history(folders: ExportFolders) -> None:
+    archive = drop(folders, SPOTIFY_ZIP.name, SPOTIFY_ZIP.read_bytes())
+    report = unpack(folders, archive)
+    assert routed_files(folders, "spotify_export") == ["StreamingHistory0.json", "StreamingHistory1.json"]
+    with zipfile.ZipFile(SPOTIFY_ZIP) as zf:
+        original = zf.read("MyData/StreamingHistory0.json")
+    assert (folders.inbox("alice", "spotify_export") / "StreamingHistory0.json").read_bytes() == original
+    assert sorted(m for m, _ in report.unknown) == [
+        f"MyData/{n}"
+        for n in (
+            "Follow.json",
+            "Identity.json",
+            "Inferences.json",
+            "Payments.json",
+            "Playlist1.json",
+            "Read_Me_First.pdf",
+            "SearchQueries.json",
+            "Userdata.json",
+            "YourLibrary.json",
+        )
+    ]
+    assert report.refused == [], "the 'MyData/' member (a file named like a folder) is a folder entry"
+    assert report.kept is not None and (report.kept / "MyData" / "Userdata.json").is_file()
+
+
+def test_a_real_takeout_zip_routes_watch_history_only(folders: ExportFolders) -> None:
+    archive = drop(folders, TAKEOUT_ZIP.name, TAKEOUT_ZIP.read_bytes())
+    report = unpack(folders, archive)
+    assert [(m, p) for m, p, _ in report.routed] == [
+        ("Takeout/YouTube and YouTube Music/history/watch-history.json", "youtube_takeout")
+    ]
+    unknown = {m for m, _ in report.unknown}
+    assert len(unknown) == 10
+    assert "Takeout/YouTube and YouTube Music/my-comments/my-comments.html" in unknown
+    assert "Takeout/YouTube and YouTube Music/playlists/Uploads from Account Owner.csv" in unknown
+    text = arrival_report(folders, TAKEOUT_ZIP.name)
+    assert "history/watch-history.json -> youtube_takeout (watch-history.json)" in text
 
 
 def test_a_spotify_zip_is_unpacked_and_each_file_routed_by_content(folders: ExportFolders) -> None:
@@ -462,18 +506,10 @@ def run_request(pipeline: Pipeline, request: RunRequest) -> ExecuteInProcessResu
     )
 
 
-def test_a_dropped_archive_is_unpacked_by_a_run_then_imported(tmp_path: Path, pipeline: Pipeline) -> None:
+def test_a_dropped_archive_is_unpacked_by_a_run_then_imported(pipeline: Pipeline) -> None:
     pipeline.registry = registry()
     daemon = Daemon(pipeline)
-    archive = drop(
-        pipeline.folders,
-        "my_spotify_data.zip",
-        make_zip(
-            {
-                "Spotify Extended Streaming History/Streaming_History_Audio_2023-2024_0.json": SPOTIFY.read_bytes()
-            }
-        ),
-    )
+    archive = drop(pipeline.folders, SPOTIFY_ZIP.name, SPOTIFY_ZIP.read_bytes())
     assert daemon.tick().run_requests == [], "an archive seen once may still be downloading"
     [request] = daemon.tick().run_requests
     assert request.job_name == UNPACK_JOB
@@ -483,19 +519,22 @@ def test_a_dropped_archive_is_unpacked_by_a_run_then_imported(tmp_path: Path, pi
     run = run_request(pipeline, request)
     assert run.success
     assert not archive.exists()
-    [routed] = list(pipeline.folders.inbox("alice", "spotify_export").iterdir())
+    routed = sorted(pipeline.folders.inbox("alice", "spotify_export").iterdir())
+    assert [p.name for p in routed] == ["StreamingHistory0.json", "StreamingHistory1.json"]
 
     daemon.tick()
     [imp] = daemon.tick().run_requests
-    assert imp.tags["mca/plugin"] == "spotify_export"
-    assert imp.run_config["ops"]["spotify_export"]["config"]["files"] == [str(routed)]
-    assert imp.job_name == INGEST_JOB
-    result = run_request(pipeline, imp)
-    assert result.success
-    [(stored,)] = pipeline.count("SELECT count(*) FROM media_items WHERE user_id = 'alice'")
-    assert stored > 0
-    assert (pipeline.folders.archive_dir("alice", "spotify_export") / routed.name).is_file()
-    assert report_path(pipeline.folders.archive_dir("alice", ARRIVALS) / "my_spotify_data.zip").is_file()
+    assert imp.job_name == INGEST_JOB and imp.tags["mca/plugin"] == "spotify_export"
+    assert imp.run_config["ops"]["spotify_export"]["config"]["files"] == [str(p) for p in routed]
+    assert run_request(pipeline, imp).success
+    titles = pipeline.count(
+        "SELECT creator, title FROM media_items WHERE user_id = 'alice' ORDER BY consumed_at"
+    )
+    assert ("Vampire Weekend", "Cousins") in titles
+    assert ("Twin Peaks", "Blue Coupe") in titles, "both history files of the archive are imported"
+    assert (pipeline.folders.archive_dir("alice", "spotify_export") / "StreamingHistory1.json").is_file()
+    assert report_path(pipeline.folders.archive_dir("alice", ARRIVALS) / SPOTIFY_ZIP.name).is_file()
+    assert daemon.tick().run_requests == []
 
 
 def test_a_folder_still_being_copied_waits_until_it_settles(pipeline: Pipeline) -> None:
