@@ -173,6 +173,9 @@ def _unpack_archive(
         moved = folders.reject(path, user_id, ARRIVALS, report.text())
         log(f"{path.name}: rejected ({exc}); moved to {moved} with a report beside it")
         return report
+    except BaseException:  # a full disk, a terminated run: the archive stays for a retry
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _route_tree(staging, user_id, folders, plugins, report, log)
     if report.unknown:
         report.kept = _unique(folders.archive_dir(user_id, ARRIVALS) / f"{path.name}.unknown")
@@ -278,9 +281,23 @@ def _recognizer(path: Path, plugins: list[FileImportPlugin], log: Callable[[str]
 def _route(path: Path, user_id: str, plugin: str, folders: ExportFolders) -> Path:
     inbox = folders.inbox(user_id, plugin)
     inbox.mkdir(parents=True, exist_ok=True)
-    target = _unique(inbox / _safe_name(path.name))
-    shutil.move(str(path), target)
-    return target
+    return _move_claiming(path, inbox / _safe_name(path.name))
+
+
+def _move_claiming(path: Path, target: Path) -> Path:
+    """Move without ever replacing a file another run put there at the same moment: a
+    hard link fails if the name is taken (staging and inbox are both under data/)."""
+    while True:
+        candidate = _unique(target)
+        try:
+            os.link(path, candidate)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system
+            shutil.move(str(path), candidate)
+            return candidate
+        path.unlink()
+        return candidate
 
 
 _UNSAFE = re.compile(r"[^\w.() -]+")

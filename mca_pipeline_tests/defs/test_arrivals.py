@@ -490,6 +490,26 @@ def test_a_zip_whose_headers_lie_about_sizes_is_rejected_not_trusted(folders: Ex
     assert not any((folders.data_dir / "staging" / "alice").iterdir())
 
 
+def test_a_full_disk_is_not_the_archives_fault(
+    folders: ExportFolders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run fails (to be retried); the archive stays in the inbox, nothing half-unpacked."""
+    import errno
+
+    from mca_pipeline.defs import unpack as unpack_module
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(unpack_module, "_extract_member", full)
+    archive = drop(folders, SPOTIFY_ZIP.name, SPOTIFY_ZIP.read_bytes())
+    with pytest.raises(OSError, match="No space left"):
+        unpack(folders, archive)
+    assert archive.is_file()
+    assert not any((folders.data_dir / "staging" / "alice").iterdir())
+    assert not folders.rejected_dir("alice", ARRIVALS).exists()
+
+
 # ------------------------------------------------------------- sensor -> run -> import
 
 
