@@ -31,16 +31,16 @@ class Arrival:
     path: Path
     files: int
     size: int
-    mtime_ns: int
+    changed_ns: int
 
     @property
     def identity(self) -> list[int]:
         """Equal on two ticks in a row means nothing is being written into it any more."""
-        return [self.files, self.size, self.mtime_ns]
+        return [self.files, self.size, self.changed_ns]
 
     @property
     def key(self) -> str:
-        return f"{self.user_id}/{self.path.name}:{self.files}:{self.size}:{self.mtime_ns}"
+        return f"{self.user_id}/{self.path.name}:{self.files}:{self.size}:{self.changed_ns}"
 
     @property
     def run_key(self) -> str:
@@ -67,7 +67,7 @@ def find_arrivals(folders: ExportFolders, plugin_folders: set[str], cap: int) ->
                     arrivals.append(Arrival(user_dir.name, entry, *_folder_identity(entry, cap)))
             elif is_export_candidate(entry):
                 st = entry.stat()
-                arrivals.append(Arrival(user_dir.name, entry, 1, st.st_size, st.st_mtime_ns))
+                arrivals.append(Arrival(user_dir.name, entry, 1, st.st_size, _changed(st)))
     return arrivals
 
 
@@ -76,8 +76,16 @@ def is_export_candidate_name(name: str) -> bool:
     return not name.lower().endswith((".part", ".crdownload", ".tmp", ".download", ".partial"))
 
 
+def _changed(st: os.stat_result) -> int:
+    """When the entry last changed. The status change time counts too: copies keep the
+    original's modification time (`cp -p`, copytree), and the same export copied in again
+    later must not look like the one already unpacked."""
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _folder_identity(folder: Path, cap: int) -> tuple[int, int, int]:
-    files = size = newest = 0
+    files = size = 0
+    newest = _changed(folder.stat())
     stack = [folder]
     while stack and files <= cap:
         try:
@@ -86,7 +94,7 @@ def _folder_identity(folder: Path, cap: int) -> tuple[int, int, int]:
                     st = entry.stat(follow_symlinks=False)
                     files += 1
                     size += st.st_size
-                    newest = max(newest, st.st_mtime_ns)
+                    newest = max(newest, _changed(st))
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(Path(entry.path))
         except OSError:

@@ -574,6 +574,32 @@ def test_a_folder_still_being_copied_waits_until_it_settles(pipeline: Pipeline) 
     assert routed_files(pipeline.folders, "youtube_takeout") == ["b.html"]
 
 
+def test_the_same_export_folder_copied_in_again_later_is_unpacked_again(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """copytree keeps the files' modification times: the copy is still a new arrival."""
+    import shutil
+
+    pipeline.registry = registry()
+    daemon = Daemon(pipeline)
+    source = tmp_path / "downloads" / "netflix-report"
+    (source / "CONTENT_INTERACTION").mkdir(parents=True)
+    shutil.copy2(NETFLIX, source / "CONTENT_INTERACTION" / "ViewingActivity.csv")
+    (source / "notes.txt").write_text("kept")
+    target = pipeline.folders.inbox_root / "alice" / "netflix-report"
+    keys = []
+    for _ in range(2):
+        shutil.copytree(source, target)
+        daemon.tick()
+        [request] = daemon.tick().run_requests
+        keys.append(request.run_key)
+        assert run_request(pipeline, request).success
+        assert not target.exists()
+        daemon.tick()
+    assert keys[0] != keys[1]
+    assert routed_files(pipeline.folders, "netflix") == ["ViewingActivity-1.csv", "ViewingActivity.csv"]
+
+
 def test_a_corrupt_archive_fails_its_run_and_is_rejected_with_a_report(pipeline: Pipeline) -> None:
     pipeline.registry = registry()
     daemon = Daemon(pipeline)
