@@ -35,7 +35,7 @@ from typing import IO
 from mca_pipeline.core import FileImportPlugin, PluginRegistry
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.core.plugin import SNIFF_BYTES
-from mca_pipeline.defs.export_folders import ExportFolders
+from mca_pipeline.defs.export_folders import ExportFolders, report_path
 
 #: Folder under archive/<user>/ and rejected/<user>/ for arrivals and their reports.
 ARRIVALS = "arrivals"
@@ -113,7 +113,7 @@ def file_plugins(registry: PluginRegistry) -> list[FileImportPlugin]:
 
 
 def archive_kind(path: Path) -> str | None:
-    """ "zip" or "tar" when the file's first bytes say it is one (names lie both ways)."""
+    """The kind of archive the file's first bytes say it is, if any (names lie both ways)."""
     try:
         with path.open("rb") as f:
             head = f.read(512)
@@ -209,8 +209,7 @@ def _unpack_folder(
         elif not entry.is_dir() and not entry.is_file():
             report.refused.append((_relative(entry, path), "device or special file"))
     _route_tree(path, user_id, folders, plugins, report, log)
-    moved = folders.archive(path, user_id, ARRIVALS, report.text())
-    report.kept = moved if report.unknown else None
+    moved = _archive_with_report(path, user_id, folders, report)
     log(f"{path.name}: done, moved to {moved}")
     return report
 
@@ -226,14 +225,21 @@ def _route_loose_file(
     plugin = _recognizer(path, plugins, log)
     if plugin is None:
         report.unknown.append((path.name, ""))
-        moved = folders.archive(path, user_id, ARRIVALS, report.text())
-        report.kept = moved
+        moved = _archive_with_report(path, user_id, folders, report)
         log(f"{path.name}: no plugin recognises it; moved to {moved}")
     else:
         target = _route(path, user_id, plugin, folders)
         report.routed.append((path.name, plugin, target))
         log(f"{path.name} -> {plugin}: moved to {target}")
     return report
+
+
+def _archive_with_report(path: Path, user_id: str, folders: ExportFolders, report: UnpackReport) -> Path:
+    """Move a folder or file arrival to archive/ itself: what is left in it is kept there."""
+    moved = folders.archive(path, user_id, ARRIVALS)
+    report.kept = moved if report.unknown else None
+    report_path(moved).write_text(report.text(), encoding="utf-8")
+    return moved
 
 
 # ------------------------------------------------------------------------- routing

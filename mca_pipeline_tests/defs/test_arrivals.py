@@ -246,7 +246,9 @@ def test_an_unpacked_folder_is_routed_and_kept_with_its_unknown_files(folders: E
     assert outside.read_bytes() == NETFLIX.read_bytes(), "a link's target is never moved"
     kept = folders.archive_dir("alice", ARRIVALS) / "netflix-report"
     assert (kept / "PROFILES" / "Profiles.csv").is_file()
-    assert "PROFILES/Profiles.csv" in arrival_report(folders, "netflix-report")
+    text = arrival_report(folders, "netflix-report")
+    assert "PROFILES/Profiles.csv" in text and f"kept in {kept}" in text
+    assert "link.csv: symbolic link (not followed)" in text
 
 
 def test_a_loose_file_is_routed_and_an_unknown_one_moved_out_with_a_report(folders: ExportFolders) -> None:
