@@ -1,11 +1,11 @@
 """Exports as they arrive: archives, folders and loose files in data/inbox/<user>/.
 
-The archives are built here with zipfile/tarfile in the layouts the platforms use
-(`my_spotify_data.zip` holding "Spotify Extended Streaming History/", a Takeout .tgz
-holding "Takeout/YouTube and YouTube Music/history/", Netflix's "CONTENT_INTERACTION/"),
-filled with the repo's real-derived fixtures, plus hostile ones. The plugins recognise
-their files by content (the real plugins' recognizes() lands on other branches; these
-subclasses stand in for it so routing is tested against the Protocol alone).
+Two real archives (fixtures/arrivals/real/, see SOURCES.md: a Spotify "MyData" zip and a
+YouTube Takeout zip, trimmed and anonymised with their layout and zip details kept), plus
+archives built here with zipfile/tarfile in the platforms' layouts from the repo's other
+fixtures, and hostile ones. The plugins recognise their files by content: the real
+plugins' recognizes() lands on other branches, so these subclasses stand in for it and
+routing is tested against the FileImportPlugin Protocol alone.
 """
 
 from __future__ import annotations
