@@ -457,37 +457,60 @@ def apikey_set(plugin: str, user: str, account: str | None) -> None:
 @main.command("import")
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path, resolve_path=True))
 @click.option("--user", required=True, help="User the export belongs to.")
-@click.option("--plugin", "plugin", required=True, help="File-import plugin that reads it (netflix, ...).")
-def import_(file: Path, user: str, plugin: str) -> None:
-    """Copy an export FILE into the watched inbox, data/inbox/<user>/<plugin>/."""
+@click.option(
+    "--plugin",
+    "plugin",
+    default=None,
+    help="File-import plugin that reads it (netflix, ...). Without it, FILE may be an archive "
+    "(.zip, .tgz, .tar) or a folder, and each file in it goes to the plugin that recognises it.",
+)
+def import_(file: Path, user: str, plugin: str | None) -> None:
+    """Copy an export FILE (or archive, or folder) into the watched inbox.
+
+    With --plugin it goes to data/inbox/<user>/<plugin>/; without, to data/inbox/<user>/,
+    where the inbox sensor unpacks it and routes each file to its plugin."""
     from mca_pipeline.core.models import AuthType
     from mca_pipeline.defs.export_folders import ExportFolders
 
-    source = _plugin(plugin)
-    if _auth(source) != AuthType.FILE_IMPORT.value:
-        raise click.ClickException(
-            f"{plugin} does not import files (it is {_auth(source)}): see `mca connect {plugin} --user {user}`"
-        )
+    if plugin is not None:
+        source = _plugin(plugin)
+        if _auth(source) != AuthType.FILE_IMPORT.value:
+            raise click.ClickException(
+                f"{plugin} does not import files (it is {_auth(source)}): see `mca connect {plugin} --user {user}`"
+            )
     user = _user(user)
-    if file.is_dir():
-        raise click.ClickException(f"{file} is a folder: give the export file itself")
-    if not file.is_file():
+    if file.is_dir() and plugin is not None:
+        raise click.ClickException(f"{file} is a folder: give the export file itself, or leave out --plugin")
+    if not file.is_file() and not file.is_dir():
         raise click.ClickException(f"no such file: {file}")
     _enter_project()
-    inbox = ExportFolders(paths.data_dir()).inbox(user, plugin)
+    folders = ExportFolders(paths.data_dir())
+    inbox = folders.inbox(user, plugin) if plugin else folders.inbox_root / user
     target = inbox / file.name
     if target.exists():
         raise click.ClickException(f"{target} is already waiting to be imported")
     inbox.mkdir(parents=True, exist_ok=True)
     # Copied under a name the sensor skips, then renamed: it never sees half a file.
     partial = inbox / f".{file.name}.part"
-    shutil.copyfile(file, partial)
+    if file.is_dir():
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(file, partial, symlinks=True)
+    else:
+        shutil.copyfile(file, partial)
     partial.replace(target)
     click.echo(f"copied {file.name} to {target}")
-    click.echo(
-        "the inbox sensor imports it within a minute while `mca ui` runs; "
-        f"afterwards it is in data/archive/{user}/{plugin}/ (or rejected/, with a report)"
-    )
+    if plugin:
+        click.echo(
+            "the inbox sensor imports it within a minute while `mca ui` runs; "
+            f"afterwards it is in data/archive/{user}/{plugin}/ (or rejected/, with a report)"
+        )
+    else:
+        click.echo(
+            "the inbox sensor unpacks it within a minute while `mca ui` runs and moves each file "
+            f"to the plugin that recognises it (data/inbox/{user}/<plugin>/), which imports it; "
+            f"afterwards it is in data/archive/{user}/arrivals/ with a report of what went where "
+            "(or in rejected/, with a report, when it is corrupt or too large)"
+        )
 
 
 @main.command()

@@ -259,6 +259,43 @@ def test_import_resolves_a_relative_file_against_the_cwd(
     assert (project / "data" / "inbox" / "alice" / "netflix" / "history.csv").is_file()
 
 
+def test_import_without_a_plugin_places_an_archive_for_unpacking(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import zipfile
+
+    archive = tmp_path_factory.mktemp("downloads") / "my_spotify_data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Spotify Extended Streaming History/Streaming_History_Audio_2024_0.json", "[]")
+    out = ok("import", str(archive), "--user", "alice")
+    target = project / "data" / "inbox" / "alice" / archive.name
+    assert target.read_bytes() == archive.read_bytes()
+    assert str(target) in out and "unpacks it" in out and "data/archive/alice/arrivals/" in out
+    assert [p.name for p in target.parent.iterdir()] == [archive.name]  # no partial copy left
+    assert_one_line_error(mca("import", str(archive), "--user", "alice"), "already waiting")
+
+
+def test_import_of_a_folder_copies_it_whole_without_a_plugin_only(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("downloads") / "netflix-report"
+    (folder / "CONTENT_INTERACTION").mkdir(parents=True)
+    (folder / "CONTENT_INTERACTION" / "ViewingActivity.csv").write_text("Profile Name,Start Time\n")
+    assert_one_line_error(mca("import", str(folder), "--user", "alice", "--plugin", "netflix"), "is a folder")
+    ok("import", str(folder), "--user", "alice")
+    copied = (
+        project
+        / "data"
+        / "inbox"
+        / "alice"
+        / "netflix-report"
+        / "CONTENT_INTERACTION"
+        / "ViewingActivity.csv"
+    )
+    assert copied.read_text() == "Profile Name,Start Time\n"
+    assert sorted(p.name for p in copied.parents[2].iterdir()) == ["netflix-report"]
+
+
 # --- status ---------------------------------------------------------------------------
 
 

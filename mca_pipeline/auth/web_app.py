@@ -14,6 +14,8 @@ Routes:
     POST /connect/{name}/apikey                 API-key plugins (validated first)
     POST /connect/{name}/account                public-data plugins: the user's name there
     POST /upload/{name}                         file-import plugins (into the inbox)
+    POST /upload                                any export, archive (.zip, .tgz): unpacked and
+                                                routed to the plugin that recognises each file
     POST /api/v1/plugins/{name}/disconnect      deletes the stored credentials
     GET  /style.css                             the only asset (CSP forbids inline styles)
 
@@ -27,10 +29,11 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -59,6 +62,7 @@ from mca_pipeline.auth.web_pages import (
     message,
     page,
     plugin_row,
+    upload_any_form,
 )
 from mca_pipeline.auth.web_security import (
     SESSION_COOKIE,
@@ -196,6 +200,7 @@ def create_app(
             f"<p>Signed in as <strong>{escape(user)}</strong>. {logout_form(session.csrf_token)}</p>"
             "<table><thead><tr><th>Source</th><th>How it connects</th><th>State</th><th>Action</th>"
             f"</tr></thead><tbody>{rows}</tbody></table>"
+            f"{upload_any_form(session.csrf_token)}"
         )
         return page("Your connected accounts", body)
 
@@ -326,24 +331,46 @@ def create_app(
 
     # ---- file imports
 
+    async def receive(request: Request, user: str, plugin: str | None) -> Path | Response:
+        """Save the form's file into the user's inbox (streamed, never held whole)."""
+        form = await request.form()
+        try:
+            upload_file = form.get("file")
+            if not isinstance(upload_file, UploadFile) or not upload_file.filename:
+                return message("No file", "Choose an export file to upload.", 400)
+            return await run_in_threadpool(
+                _save_upload, folders, user, plugin, upload_file.filename, upload_file.file
+            )
+        finally:
+            await form.close()
+
     async def upload(request: Request) -> Response:
         found = user_and_plugin(request, {AuthType.FILE_IMPORT}, "file-import ")
         if isinstance(found, Response):
             return found
         user, plugin = found
         name = plugin.name
-        form = await request.form()
-        try:
-            upload_file = form.get("file")
-            if not isinstance(upload_file, UploadFile) or not upload_file.filename:
-                return message("No file", "Choose an export file to upload.", 400)
-            data = await upload_file.read()
-            target = await run_in_threadpool(_save_upload, folders, user, name, upload_file.filename, data)
-        finally:
-            await form.close()
+        target = await receive(request, user, name)
+        if isinstance(target, Response):
+            return target
         return message(
             "File received",
             f"{target.name} is in your {name} inbox and will be imported shortly.",
+            200,
+        )
+
+    async def upload_any(request: Request) -> Response:
+        session = current(request)
+        if session is None or session.user_id is None:
+            return login_redirect()
+        target = await receive(request, session.user_id, None)
+        if isinstance(target, Response):
+            return target
+        return message(
+            "File received",
+            f"{target.name} is in your inbox: it will be unpacked if it is an archive, and each "
+            "export in it imported by the source that recognises it, shortly. Files no source "
+            "recognises are listed in the report in data/archive/<you>/arrivals/.",
             200,
         )
 
@@ -379,6 +406,7 @@ def create_app(
             Route("/connect/{name}/apikey", api_key, methods=["POST"]),
             Route("/connect/{name}/account", api_key, methods=["POST"]),
             Route("/upload/{name}", upload, methods=["POST"]),
+            Route("/upload", upload_any, methods=["POST"]),
         ]
     )
     # Added last = outermost: security headers go on every answer, the 403 included.
@@ -452,12 +480,15 @@ def safe_filename(name: str) -> str:
     return base[:200] or "upload"
 
 
-def _save_upload(folders: ExportFolders, user: str, plugin: str, filename: str, data: bytes) -> Path:
+def _save_upload(
+    folders: ExportFolders, user: str, plugin: str | None, filename: str, data: IO[bytes]
+) -> Path:
+    """Into data/inbox/<user>/<plugin>/, or data/inbox/<user>/ (an arrival) without a plugin."""
     from mca_pipeline.defs.partitions import is_user_slug
 
     if not is_user_slug(user):
         raise ValueError(f"invalid user id {user!r}")
-    inbox = folders.inbox(user, plugin)
+    inbox = folders.inbox(user, plugin) if plugin else folders.inbox_root / user
     inbox.mkdir(parents=True, exist_ok=True)
     name = safe_filename(filename)
     target = inbox / name
@@ -468,7 +499,8 @@ def _save_upload(folders: ExportFolders, user: str, plugin: str, filename: str, 
         n += 1
     # Written under a .part name (the inbox sensor ignores those), then renamed.
     partial = target.with_name(target.name + ".part")
-    partial.write_bytes(data)
+    with partial.open("wb") as out:
+        shutil.copyfileobj(data, out, 1 << 20)
     partial.replace(target)
     return target
 

@@ -54,6 +54,19 @@ def logout_form(csrf_token: str) -> str:
     )
 
 
+def upload_any_form(csrf_token: str) -> str:
+    """One upload for any export or a whole archive: each file goes to the source that
+    recognises it, so a person need not know which source a file belongs to."""
+    return (
+        "<h2>Upload any export or archive</h2>"
+        "<p>A single export file, or the whole archive you downloaded (.zip, .tgz): each file "
+        "in it is imported by the source that recognises it.</p>"
+        f'<form method="post" action="/upload" enctype="multipart/form-data">{csrf_field(csrf_token)}'
+        '<input type="file" name="file" aria-label="Any export file or archive" required> '
+        '<button type="submit">Upload</button></form>'
+    )
+
+
 _AUTH_LABEL = {
     AuthType.OAUTH: "sign in with the platform",
     AuthType.API_KEY: "API key",

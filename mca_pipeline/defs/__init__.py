@@ -8,6 +8,7 @@ from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
 from mca_pipeline.auth import CredentialStore, VaultCredentialStore
 from mca_pipeline.core import AuthType, PluginRegistry
+from mca_pipeline.defs.arrivals import UNPACK_JOB, build_unpack_job
 from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
 from mca_pipeline.defs.enrichment_assets import build_enrichment_assets
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
@@ -21,6 +22,7 @@ from mca_pipeline.defs.unified_plays import build_unified_plays
 from mca_pipeline.plugins import build_registry
 
 INGEST_JOB = "ingest"
+__all__ = ["INGEST_JOB", "UNPACK_JOB", "build_definitions", "defs"]
 
 
 def build_definitions(
@@ -47,20 +49,20 @@ def build_definitions(
         *enrichment,
         insights,
     )
-    sensors = [build_inbox_sensor(registry, imports)]
+    ingest = define_asset_job(
+        INGEST_JOB,
+        selection=imports,
+        description="Import everything waiting in a user's inbox, then refresh media_history.",
+    )
+    unpack = build_unpack_job(registry)
+    sensors = [build_inbox_sensor(registry, ingest, unpack)]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(
         assets=[*sources.values(), history, unified, *enrichment, insights],
         sensors=sensors,
         schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
-        jobs=[
-            define_asset_job(
-                INGEST_JOB,
-                selection=imports,
-                description="Import everything waiting in a user's inbox, then refresh media_history.",
-            )
-        ],
+        jobs=[ingest, unpack],
         resources={
             "warehouse": warehouse,
             "export_folders": export_folders or ExportFoldersResource(),

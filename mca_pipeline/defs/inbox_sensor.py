@@ -1,5 +1,9 @@
 """The watched folder: data/inbox/<user>/<plugin>/ files become runs of that plugin's asset.
 
+Anything else at the top of data/inbox/<user>/ (an archive, an unpacked export folder,
+a loose file) is an arrival: once settled it becomes an unpack_arrivals run, which moves
+each file it recognises into its plugin's folder, where this sensor finds it next.
+
 A file is requested only once its size and modification time are the same on two
 ticks in a row (a browser may still be writing it). The sensor's cursor remembers what
 it saw and what it requested, and each request carries a run key made of the files'
@@ -13,16 +17,18 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AssetKey,
-    AssetSelection,
     DefaultSensorStatus,
+    JobDefinition,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     sensor,
 )
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from mca_pipeline.core import AuthType, PluginRegistry
+from mca_pipeline.defs.arrivals import UNPACK_JOB, UNPACK_OP, Arrival, find_arrivals, unusable_user
 from mca_pipeline.defs.export_folders import InboxFile
 from mca_pipeline.defs.partitions import is_user_slug, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource
@@ -53,21 +59,37 @@ class InboxCursor:
         )
 
 
-def build_inbox_sensor(registry: PluginRegistry, targets: AssetSelection) -> SensorDefinition:
+#: Entries of an arrival folder looked at per tick (the unpack run enforces the real limit).
+ARRIVAL_SCAN_CAP = 100_000
+
+
+def build_inbox_sensor(
+    registry: PluginRegistry, ingest: UnresolvedAssetJobDefinition, unpack: JobDefinition
+) -> SensorDefinition:
     importers = {p.name for p in registry if p.auth_type == AuthType.FILE_IMPORT}
 
     @sensor(
         name="inbox_sensor",
         minimum_interval_seconds=TICK_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
-        target=targets,
-        description="Imports export files dropped into data/inbox/<user>/<plugin>/.",
+        jobs=[ingest, unpack],
+        description=(
+            "Imports export files dropped into data/inbox/<user>/<plugin>/; unpacks and routes "
+            "archives, folders and loose files dropped into data/inbox/<user>/."
+        ),
     )
     def inbox_sensor(context: SensorEvaluationContext, export_folders: ExportFoldersResource) -> SensorResult:
         folders = export_folders.folders()
         state = InboxCursor.load(context.cursor)
         files, stray = folders.scan()
-        present_paths = {str(f.path) for f in files} | {str(p) for p in stray}
+        # Files in a non-plugin folder belong to that folder's arrival, not to a plugin.
+        files = [f for f in files if f.plugin in importers or not is_user_slug(f.user_id)]
+        arrivals = find_arrivals(folders, importers, ARRIVAL_SCAN_CAP)
+        arrival_paths = {a.path for a in arrivals}
+        stray = [p for p in stray if p not in arrival_paths]
+        present_paths = (
+            {str(f.path) for f in files} | {str(p) for p in stray} | {str(p) for p in arrival_paths}
+        )
 
         ready: dict[tuple[str, str], list[InboxFile]] = defaultdict(list)
         seen_now: dict[str, list[int]] = {}
@@ -93,14 +115,32 @@ def build_inbox_sensor(registry: PluginRegistry, targets: AssetSelection) -> Sen
                 )
                 state.reported.add(str(path))
 
+        settled: list[Arrival] = []
+        for arrival in arrivals:
+            reason = unusable_user(arrival.user_id)
+            if reason:
+                if str(arrival.path) not in state.reported:
+                    context.log.warning(f"leaving {arrival.path} alone: {reason}")
+                    state.reported.add(str(arrival.path))
+                continue
+            seen_now[str(arrival.path)] = arrival.identity
+            if arrival.key in state.requested:
+                continue
+            if state.seen.get(str(arrival.path)) == arrival.identity:
+                settled.append(arrival)
+            else:
+                context.log.info(f"{arrival.path}: waiting for it to settle ({arrival.files:,} files)")
+
         known_users = set(context.instance.get_dynamic_partitions(users_partitions.name))
         new_users = sorted({user for user, _ in ready} - known_users)
-        run_requests = []
+        run_requests = [_unpack_request(a) for a in settled]
+        state.requested.update(a.key for a in settled)
         for (user, plugin), batch in sorted(ready.items()):
             keys = sorted(f.key for f in batch)
             run_requests.append(
                 RunRequest(
                     run_key="inbox:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
+                    job_name=ingest.name,
                     partition_key=user,
                     asset_selection=[AssetKey(plugin), AssetKey("media_history")],
                     run_config={"ops": {plugin: {"config": {"files": [str(f.path) for f in batch]}}}},
@@ -111,7 +151,7 @@ def build_inbox_sensor(registry: PluginRegistry, targets: AssetSelection) -> Sen
             context.log.info(f"requesting {plugin} for {user}: {', '.join(f.path.name for f in batch)}")
 
         # Forget files that left the inbox (archived, rejected or deleted).
-        present_keys = {f.key for f in files}
+        present_keys = {f.key for f in files} | {a.key for a in arrivals}
         state.requested &= present_keys
         state.reported &= present_paths
         state.seen = seen_now
@@ -122,6 +162,15 @@ def build_inbox_sensor(registry: PluginRegistry, targets: AssetSelection) -> Sen
         )
 
     return inbox_sensor
+
+
+def _unpack_request(arrival: Arrival) -> RunRequest:
+    return RunRequest(
+        run_key=arrival.run_key,
+        job_name=UNPACK_JOB,
+        run_config={"ops": {UNPACK_OP: {"config": {"user": arrival.user_id, "path": str(arrival.path)}}}},
+        tags={"mca/user": arrival.user_id, "mca/trigger": "inbox", "mca/arrival": arrival.path.name},
+    )
 
 
 def _unusable(f: InboxFile, importers: set[str]) -> str | None:

@@ -495,6 +495,32 @@ def test_upload_lands_in_the_inbox_with_a_sanitised_name(env: Env, tmp_path: Pat
     assert sorted(p.name for p in inbox.iterdir()) == ["ViewingActivity-1.csv", "ViewingActivity.csv"]
 
 
+def test_an_archive_uploaded_without_a_source_lands_at_the_top_of_the_inbox(env: Env) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("CONTENT_INTERACTION/ViewingActivity.csv", "Profile Name,Start Time\n")
+    client, token = env.signed_in("alice")
+    assert 'action="/upload"' in client.get("/").text
+    response = client.post(
+        "/upload", data={"csrf_token": token}, files={"file": ("../netflix-report.zip", buf.getvalue())}
+    )
+    assert response.status_code == 200, response.text
+    assert "unpacked" in response.text
+    inbox = env.folders.inbox_root / "alice"
+    assert [p.name for p in inbox.iterdir()] == ["netflix-report.zip"]
+    assert (inbox / "netflix-report.zip").read_bytes() == buf.getvalue()
+    assert client.post("/upload", files={"file": ("a.zip", b"PK")}).status_code == 403  # no CSRF token
+    anonymous = env.client()
+    response = anonymous.post(
+        "/upload", data={"csrf_token": csrf(anonymous.get("/login"))}, files={"file": ("b.zip", b"PK")}
+    )
+    assert response.status_code == 302 and response.headers["location"] == "/login"
+    assert [p.name for p in inbox.iterdir()] == ["netflix-report.zip"], "nothing saved without signing in"
+
+
 def test_upload_to_an_oauth_plugin_is_refused(env: Env) -> None:
     client, token = env.signed_in("alice")
     response = client.post("/upload/spotify", data={"csrf_token": token}, files={"file": ("a.json", b"{}")})

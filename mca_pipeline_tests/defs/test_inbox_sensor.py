@@ -106,21 +106,19 @@ def test_the_same_file_dropped_again_later_is_a_new_request(pipeline: Pipeline) 
     assert second.run_key != first.run_key
 
 
-def test_unknown_plugin_folders_and_bad_user_ids_are_left_alone(pipeline: Pipeline) -> None:
+def test_bad_user_ids_and_downloads_in_progress_are_left_alone(pipeline: Pipeline) -> None:
+    """Issue 13 changed this test: a loose file or a non-plugin folder in inbox/<user>/ is
+    no longer left alone but unpacked and routed (see test_arrivals.py)."""
     daemon = Daemon(pipeline)
     inbox = pipeline.folders.inbox_root
-    for folder, name in (
-        ("alice/myspace", "export.json"),
-        ("Alice../netflix", "x.csv"),
-        ("alice", "loose.csv"),
-    ):
-        (inbox / folder).mkdir(parents=True, exist_ok=True)
-        (inbox / folder / name).write_text("[]")
-    (inbox / "alice" / "netflix").mkdir()
+    (inbox / "Alice../netflix").mkdir(parents=True)
+    (inbox / "Alice../netflix" / "x.csv").write_text("[]")
+    (inbox / "Alice../loose.zip").write_text("[]")
+    (inbox / "alice" / "netflix").mkdir(parents=True)
     (inbox / "alice" / "netflix" / "NetflixViewingHistory.csv.crdownload").write_text("Title,Da")
+    (inbox / "alice" / "takeout.zip.crdownload").write_text("PK")
     for _ in range(3):
         assert daemon.tick().run_requests == []
-    assert (inbox / "alice/myspace/export.json").exists()
     assert (inbox / "Alice../netflix/x.csv").exists()
     assert not pipeline.instance.has_dynamic_partition("users", "Alice..")
 
