@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
@@ -131,6 +132,18 @@ class MediaItem(BaseModel):
             raise ValueError(f"must be timezone-aware, got naive {value.isoformat()}")
         return value.astimezone(UTC)
 
+    @field_validator("raw_metadata")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """A lone surrogate ("\\ud800" in a JSON export) or a value JSON cannot hold would
+        only fail when the page is stored, costing the whole page; failing here lets the
+        plugin skip that one record."""
+        try:
+            pydantic_core.to_json(value)
+        except pydantic_core.PydanticSerializationError as exc:
+            raise ValueError(f"cannot be stored as JSON: {exc}") from None
+        return value
+
     @field_validator("duration", "time_spent")
     @classmethod
     def _not_negative(cls, value: timedelta | None) -> timedelta | None:
@@ -172,6 +185,16 @@ class SkippedRecord(BaseModel):
     field: str | None = None
     detail: str | None = None
     excerpt: str | None = None
+
+    @field_validator("reason", "field", "detail", "excerpt", mode="before")
+    @classmethod
+    def _printable(cls, value: object) -> object:
+        """What a broken record held is shown as it was, but bytes that are not text
+        (a latin-1 row read as UTF-8, a lone surrogate) become escapes, so the report and
+        the metadata can always be written."""
+        if isinstance(value, str):
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
 
 
 class SyncResult(BaseModel):

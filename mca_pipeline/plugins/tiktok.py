@@ -44,6 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -334,6 +336,18 @@ def _page(
         record = records[position]
         try:
             item = to_item(record.kind, record.value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            skipped.append(
+                SkippedRecord(
+                    reason="value cannot be stored",
+                    field=field,
+                    detail=f"at {record.json_path}: {first['msg']}",
+                    excerpt=json.dumps(record.value, ensure_ascii=True, default=str)[:160],
+                )
+            )
+            continue
         except _BadRecord as bad:
             line, offset = _locate(path, record.value, bad.field)
             skipped.append(

@@ -3,9 +3,11 @@ record must not escape as exceptions other than a located file_parse_error."""
 
 from pathlib import Path
 
+import pydantic_core
 import pytest
 
-from mca_pipeline.core import ErrorCode
+from mca_pipeline.core import Credentials, ErrorCode, SyncContext
+from mca_pipeline.plugins import build_registry
 from mca_pipeline.plugins.export_files import ExportFileError, iter_json_array
 
 
@@ -39,3 +41,35 @@ def test_resuming_after_a_yielded_offset_continues_with_the_next_record(tmp_path
     resumed = [element for element, _ in iter_json_array(path, start=first[1])]
 
     assert resumed == [second[0], third[0]]
+
+
+SURROGATE_EXPORTS = {
+    "spotify_export": '[{"ts": "2024-01-01T00:00:00Z", "ms_played": 5, "master_metadata_track_name": "a\\ud800",'
+    ' "spotify_track_uri": "spotify:track:x"}, {"ts": "2024-01-01T00:00:00Z", "ms_played": 5,'
+    ' "conn_country": "\\udc80", "spotify_track_uri": "spotify:track:y"},'
+    ' {"ts": "2024-01-01T00:00:00Z", "ms_played": 5, "spotify_track_uri": "spotify:track:z"}]',
+    "youtube_takeout": '[{"header": "YouTube", "title": "Watched \\ud800", "titleUrl":'
+    ' "https://www.youtube.com/watch?v=abcdefghijk", "time": "2024-01-01T00:00:00Z"}, {"header": "YouTube",'
+    ' "title": "Watched ok", "titleUrl": "https://www.youtube.com/watch?v=abcdefghijl",'
+    ' "time": "2024-01-01T00:00:00Z"}]',
+    "tiktok": '{"Activity": {"Video Browsing History": {"VideoList": [{"Date": "2024-01-01 00:00:00", "Link":'
+    ' "https://www.tiktokv.com/share/video/123/\\ud800"}, {"Date": "2024-01-01 00:00:01", "Link":'
+    ' "https://www.tiktokv.com/share/video/124/"}]}}}',
+}
+
+
+@pytest.mark.parametrize("plugin_name", sorted(SURROGATE_EXPORTS))
+def test_a_lone_surrogate_in_a_json_export_skips_that_record_not_the_page(
+    tmp_path: Path, plugin_name: str
+) -> None:
+    """An escaped lone surrogate is valid JSON but no text: stored, it failed the whole page."""
+    path = tmp_path / "export.json"
+    path.write_text(SURROGATE_EXPORTS[plugin_name])
+    result = build_registry().get(plugin_name).sync(SyncContext(user_id="ada"), Credentials(file=path), "")
+    assert result.err is None
+    assert len(result.items) == 1
+    assert result.skipped and all(r.reason == "value cannot be stored" for r in result.skipped)
+    for item in result.items:
+        pydantic_core.to_json(item.raw_metadata)  # storable
+    for record in result.skipped:
+        (record.excerpt or "").encode("utf-8")  # reportable
