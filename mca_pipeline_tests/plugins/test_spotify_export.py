@@ -717,3 +717,21 @@ def test_recognizes_every_history_generation_and_none_of_the_account_files() -> 
         FIXTURES / "some_export.zip",
     ]
     assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "kinds"),
+    [
+        ("StreamingHistory_music_0.json", 12, {"track"}),
+        ("StreamingHistory_podcast_0.json", 6, {"episode"}),
+        ("Streaming_History_Video_2020-2024.json", 16, {"track", "episode"}),
+    ],
+)
+def test_real_histories_of_each_generation_import_every_record(
+    name: str, count: int, kinds: set[str]
+) -> None:
+    result = sync(REAL / name)
+    assert result.err is None and result.skipped == []
+    assert len(result.items) == count == len({i.external_id for i in result.items})
+    assert {i.raw_metadata["kind"] for i in result.items} == kinds
+    assert all("ip_addr" not in i.raw_metadata for i in result.items)
