@@ -3,9 +3,8 @@
 Two real archives (fixtures/arrivals/real/, see SOURCES.md: a Spotify "MyData" zip and a
 YouTube Takeout zip, trimmed and anonymised with their layout and zip details kept), plus
 archives built here with zipfile/tarfile in the platforms' layouts from the repo's other
-fixtures, and hostile ones. The plugins recognise their files by content: the real
-plugins' recognizes() lands on other branches, so these subclasses stand in for it and
-routing is tested against the FileImportPlugin Protocol alone.
+fixtures, and hostile ones. Routing uses the shipped plugins' own recognizes(), so these
+tests also check that each plugin claims its files and no other plugin's.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 from dagster import ExecuteInProcessResult, RunRequest
 
-from mca_pipeline.core import FileImportPlugin, PluginRegistry
+from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs import INGEST_JOB, UNPACK_JOB
 from mca_pipeline.defs.arrivals import UNPACK_OP
 from mca_pipeline.defs.export_folders import ExportFolders, report_path
@@ -32,7 +31,7 @@ from mca_pipeline.defs.unpack import (
     file_plugins,
     unpack_arrival,
 )
-from mca_pipeline.plugins import NetflixPlugin, SpotifyExportPlugin, YoutubeTakeoutPlugin
+from mca_pipeline.plugins import build_registry
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline
 from mca_pipeline_tests.defs.test_inbox_sensor import Daemon
@@ -45,36 +44,8 @@ SPOTIFY_ZIP = REAL / "my_spotify_data.zip"
 TAKEOUT_ZIP = REAL / "takeout-20211029T105452Z-001.zip"
 
 
-def _spotify(name: str, head: bytes) -> bool:
-    return head.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"[") and (b'"ts"' in head or b'"endTime"' in head)
-
-
-def _netflix(name: str, head: bytes) -> bool:
-    return head.lstrip(b"\xef\xbb\xbf").startswith((b"Profile Name,Start Time", b"Title,Date"))
-
-
-def _youtube(name: str, head: bytes) -> bool:
-    """Watch history only: a Takeout's comments page links to videos too."""
-    html = b"<html" in head[:4096].lower() and b"outer-cell" in head
-    return html or (head.lstrip().startswith(b"[") and b'"title": "Watched ' in head)
-
-
-def recognizing(plugin_class: type, test: Callable[[str, bytes], bool]) -> FileImportPlugin:
-    """The real plugin, plus a content test standing in for its own recognizes()."""
-    cls = type(
-        f"Recognizing{plugin_class.__name__}", (plugin_class,), {"recognizes": lambda _, n, h: test(n, h)}
-    )
-    plugin = cls()
-    assert isinstance(plugin, FileImportPlugin)
-    return plugin
-
-
 def registry() -> PluginRegistry:
-    reg = PluginRegistry()
-    reg.register(recognizing(NetflixPlugin, _netflix))
-    reg.register(recognizing(SpotifyExportPlugin, _spotify))
-    reg.register(recognizing(YoutubeTakeoutPlugin, _youtube))
-    return reg
+    return build_registry()
 
 
 @pytest.fixture
