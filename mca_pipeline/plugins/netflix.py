@@ -88,11 +88,14 @@ _DURATION = re.compile(r"(\d{1,3}):([0-5]\d):([0-5]\d)")
 # localized forms seen in exports of non-English profiles. Loose on purpose: a miss
 # only means an episode is stored without its series split, never a wrong item.
 _NUMBERED_SEASON_WORDS = (
-    "Season|Part|Volume|Vol\\.|Chapter|Series|Book|Collection|Batch"
-    "|Saison|Partie|Chapitre|Staffel|Teil|Temporada|Parte|Volumen|Stagione|Seizoen|Deel|Sezon|Säsong"
-    "|Sæson|Sesong|Kausi|Évad|Sezóna|Série|Сезон|Часть|Книга|Σεζόν|עונה|الموسم|الجزء"
-    "|シーズン|パート|시즌|파트|ซีซั่น|Mùa"
+    "Season|Part|Volume|Vol\\.|Series|Book|Collection|Batch"
+    "|Saison|Partie|Livre|Staffel|Teil|Temporada|Parte|Volumen|Libro"
+    "|Stagione|Seizoen|Serie|Deel|Boek|Sezon|Säsong|Sæson|Sesong|Kausi|Évad|Sezóna"
+    "|Série|Сезон|Часть|Книга|Σεζόν|עונה|الموسم|الجزء|シーズン|パート|시즌|파트|ซีซั่น|Mùa"
 )
+# Chapters number episodes, not seasons ("Stranger Things: Hoofdstuk 8: The Upside Down"):
+# they split off the series but give no season number.
+_CHAPTER_WORDS = "Chapter|Chapitre|Kapitel|Capítulo|Capitolo|Hoofdstuk|Rozdział|Глава"
 # "Book Four: Balance", "Part One": English number words after a season word ("Chapter
 # One" is left out: it names episodes, "Stranger Things: Stranger Things 2: Chapter One").
 _NUMBER_WORDS = {
@@ -123,14 +126,17 @@ _NUMBER_FIRST_WORDS = "Sezon|Sezonul|Temporada|Staffel|Saison|Season|sezóna|év
 _UNNUMBERED_SEASONS = (
     "Limited Series|Miniseries|Mini-Series|Minisérie|Minissérie|Minisserie|Miniserie|Mini-série"
     "|Série limitée|Serie limitada|Serie limitata|Miniserie limitada|Begrenzte Serie|Limitowana seria|Mini Dizi"
+    "|Colección|Collection|Coleção|Sammlung|Collezione|Collectie"
     "|Мини-сериал|Ограниченный сериал|リミテッドシリーズ|리미티드 시리즈|限定劇集|迷你剧"
 )
 _SEASON = (
     rf"(?:(?:{_NUMBERED_SEASON_WORDS})\.? ?(?P<number>\d+)"
+    rf"|(?:{_NUMBERED_SEASON_WORDS}) (?P<roman>[IVX]{{1,5}}|l{{1,3}})(?=$|:| -|\uff1a)"
     rf"|(?:Season|Part|Book|Volume) (?P<word>{'|'.join(_NUMBER_WORDS)})\b"
     r"|(?P=series) (?P<repeat>\d+)"
     rf"|(?P<before>\d+)(?:\.|ª|º|a|e|er|re|st|nd|rd|th)? ?(?:{_NUMBER_FIRST_WORDS})"
     rf"|第 ?(?P<cjk>\d+) ?[季部]"
+    rf"|(?:{_CHAPTER_WORDS}) \d+"
     rf"|{_UNNUMBERED_SEASONS})"
 )
 # French writes a space before the colon ("Lupin : Partie 1 : Chapitre 1"), often a
@@ -202,12 +208,14 @@ def parse_title(title: str) -> dict[str, Any]:
     match = _EPISODE_TITLE.fullmatch(_SPACES.sub(" ", title).strip())
     if match is None:
         return {}
-    parts: dict[str, Any] = {"series": match["series"].strip(), "season": match["season"]}
+    parts: dict[str, Any] = {"series": _once(match["series"].strip()), "season": match["season"]}
     number = match["number"] or match["before"] or match["cjk"] or match["repeat"]
     if number is not None:
         parts["season_number"] = int(number)
     elif match["word"] is not None:
         parts["season_number"] = _NUMBER_WORDS[match["word"].capitalize()]
+    elif match["roman"] is not None:
+        parts["season_number"] = _roman(match["roman"].replace("l", "I"))
     episode = _EPISODE_NUMBER.fullmatch(match["episode"])
     if episode is None:
         parts["episode_title"] = match["episode"]
@@ -215,6 +223,24 @@ def parse_title(title: str) -> dict[str, Any]:
         parts["episode_title"] = episode["title"]
         parts["episode_number"] = int(episode["number"])
     return parts
+
+
+def _roman(numeral: str) -> int:
+    """II -> 2, IV -> 4 ("Part ll", with small L for I, is a real Netflix title)."""
+    values = {"I": 1, "V": 5, "X": 10}
+    total = 0
+    for here, after in zip(numeral, [*numeral[1:], ""], strict=True):
+        total += -values[here] if after and values[after] > values[here] else values[here]
+    return total
+
+
+def _once(series: str) -> str:
+    """Localized titles can name the series twice ("Avatar: La leyenda de Aang: Avatar: la
+    leyenda de Aang: Libro 3: ..."); the series is then said once."""
+    for cut in (i for i in range(len(series)) if series.startswith(": ", i)):
+        if series[:cut].casefold() == series[cut + 2 :].casefold():
+            return series[:cut]
+    return series
 
 
 # --- reading the file --------------------------------------------------------------------

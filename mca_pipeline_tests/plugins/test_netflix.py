@@ -828,3 +828,68 @@ def test_recognizes_both_viewing_exports_by_content_and_nothing_else() -> None:
     assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
     assert not plugin.recognizes("Devices.csv", b"Profile Name,Device Type,Last Used Time\n")
     assert not plugin.recognizes("x.csv", b"\xff\xfe\x00garbage")
+
+
+@pytest.mark.parametrize(
+    ("name", "items", "blank_lines", "order"),
+    [
+        ("history_en_us.csv", 23, [19, 21], "M/D/Y"),
+        ("history_en_dayfirst.csv", 18, [16, 20], "D/M/Y"),
+        ("history_es_mx.csv", 29, [23, 29], "D/M/Y"),
+        ("history_fr_nbsp.csv", 18, [12, 14], "D/M/Y"),
+        ("history_nl_dashes.csv", 38, [16, 27], "D/M/Y"),
+    ],
+)
+def test_real_histories_skip_only_the_titles_netflix_blanked(
+    name: str, items: int, blank_lines: list[int], order: str
+) -> None:
+    result = sync(REAL / name)
+    assert result.err is None
+    assert len(result.items) == items
+    assert [(r.line, r.field, r.reason) for r in result.skipped] == [
+        (n, "Title", "title is empty") for n in blank_lines
+    ]
+    assert {i.raw_metadata["date_format"] for i in result.items} == {order}
+
+
+@pytest.mark.parametrize(
+    ("title", "series", "season_number"),
+    [
+        ("KENGAN ASHURA: Part ll: Father", "KENGAN ASHURA", 2),
+        ("The OA: Parte II: Capítulo\xa03: Espejo mágico", "The OA", 2),
+        (
+            "Avatar: La leyenda de Aang: Avatar: la leyenda de Aang: Libro 3: The Boiling Rock: Parte 1",
+            "Avatar: La leyenda de Aang",
+            3,
+        ),
+        ("Luther: Serie 5: Aflevering 4", "Luther", 5),
+        ("Stranger Things: Hoofdstuk 8: The Upside Down", "Stranger Things", None),
+        (
+            "Clásicos navideños de DreamWorks: Colección: Merry Madagascar",
+            "Clásicos navideños de DreamWorks",
+            None,
+        ),
+    ],
+)
+def test_real_titles_of_many_locales_split_into_their_series(
+    title: str, series: str, season_number: int | None
+) -> None:
+    names = [i.title for f in sorted(REAL.iterdir()) for i in sync(f).items]
+    assert title in names  # each title is quoted from a real export in fixtures/netflix/real
+    parts = parse_title(title)
+    assert (parts["series"], parts.get("season_number")) == (series, season_number)
+
+
+def test_films_with_colons_and_numerals_stay_whole() -> None:
+    for film in ("The Hangover: Part II", "Creed II: Defendiendo el legado", "Mission: Impossible II"):
+        assert parse_title(film) == {}
+
+
+def test_a_real_estonian_activity_file_leaves_out_hooks_and_repeated_sessions() -> None:
+    result = sync(REAL / "activity_en_ee.csv")
+    assert result.err is None and result.skipped == []
+    assert len(result.items) == 12
+    assert result.left_out == {
+        "trailer, hook or recap (not viewing)": 9,
+        "repeated session row (the longest was kept)": 2,
+    }
