@@ -130,7 +130,10 @@ class MediaItem(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"must be timezone-aware, got naive {value.isoformat()}")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is outside the calendar in UTC") from None
 
     @field_validator("raw_metadata")
     @classmethod

@@ -75,6 +75,8 @@ SELECTION_MAX_CHARS = 1_000
 _TIMESTAMP = re.compile(r"\d{1,12}")
 _WEB_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# What Instapaper saves: web pages, and articles mailed to it (instapaper-private://email/...).
+_SAVED_SCHEMES = frozenset({"http", "https", "instapaper-private"})
 # `https:/host/path`: a slash lost on the way (seen in real exports).
 _ONE_SLASH = re.compile(r"^(https?):/(?!/)", re.IGNORECASE)
 _TITLE_FROM_URL_CHARS = 120
@@ -270,6 +272,9 @@ def _url(line: int, row: list[str], url: str) -> tuple[str, str | None]:
         raise UnreadableRow(line, "URL", "not a URL", f"{url!r}: {exc}", row) from None
     if not parts.scheme or not (parts.netloc or parts.path):
         raise UnreadableRow(line, "URL", "not a URL", f"{url!r} has no scheme and address", row)
+    if parts.scheme not in _SAVED_SCHEMES:
+        detail = f"{url!r:.80} is a {parts.scheme}: link, not a saved page"
+        raise UnreadableRow(line, "URL", "not a web address", detail, row)
     return external_id, creator
 
 

@@ -411,7 +411,12 @@ def _ms(record: dict[str, Any], field: str) -> int:
 
 def _start_of_play(end: datetime, played: timedelta) -> datetime:
     """The export stamps the END of a play; MediaItem wants the start, in whole seconds."""
-    start = end - played
+    try:
+        start = end - played
+    except OverflowError:
+        raise _BadRecord(
+            "ts", "ts is not a time", f"{end.isoformat()} minus the time played is before year 1"
+        ) from None
     return start.replace(microsecond=0) if start.microsecond else start
 
 

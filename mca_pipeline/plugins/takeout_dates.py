@@ -166,7 +166,10 @@ def parse_takeout_time(text: str) -> TakeoutTime:
     except ValueError as exc:
         raise ValueError(f"impossible date or time in {clean!r}: {exc}") from None
     zone = _zone(after.strip(" ,"), local, chinese=bool(_CJK_DATE.search(before)))
-    at = (local - zone.offset).replace(tzinfo=UTC)
+    try:
+        at = (local - zone.offset).replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{clean!r} is outside the calendar in UTC") from None
     return TakeoutTime(at=at, zone=zone, date_order=order)
 
 
@@ -210,8 +213,9 @@ def _date(before: str, clean: str) -> tuple[int, int, int, str]:
 
 
 def _year(text: str) -> int:
+    """A two-digit year is this century's ("24"); "0001" is year 1, not 2001."""
     value = int(text)
-    return value + 2000 if value < 100 else value
+    return value + 2000 if len(text) <= 2 else value
 
 
 @cache

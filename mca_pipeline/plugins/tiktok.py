@@ -251,12 +251,21 @@ def _object(path: Path, value: Any, where: str) -> dict[str, Any]:
 
 
 def _list(path: Path, value: Any, where: str) -> list[Any]:
+    """A list of records; one of another JSON type becomes one unreadable record, so the
+    other lists of the file still import."""
     if value is None:
         return []
     if not isinstance(value, list):
-        problem = f"expected a JSON array at {where!r}, found a JSON {_json_type(value)}"
-        raise ExportFileError(file_parse_error(path, problem, field=where))
+        return [_WrongList(where, _json_type(value))]
     return value
+
+
+@dataclass(frozen=True)
+class _WrongList:
+    """Stands in, as a record, for a list that is not a JSON array."""
+
+    where: str
+    found: str
 
 
 def _records(path: Path, export: dict[str, Any]) -> Iterator[_Record]:
@@ -357,7 +366,9 @@ def _page(
                     byte_offset=offset,
                     field=bad.field,
                     detail=f"at {record.json_path}: {bad.detail}",
-                    excerpt=json.dumps(record.value, ensure_ascii=False, default=str)[:160],
+                    excerpt=None
+                    if isinstance(record.value, _WrongList)
+                    else json.dumps(record.value, ensure_ascii=False, default=str)[:160],
                 )
             )
             continue
@@ -396,11 +407,18 @@ def _locate(path: Path, record: Any, field: str | None) -> tuple[int | None, int
 
 def to_item(kind: str, record: Any) -> MediaItem | None:
     """Map one export record to a MediaItem, or None when its link names no video."""
+    if isinstance(record, _WrongList):
+        detail = f"expected a JSON array at {record.where!r}, found a JSON {record.found}"
+        raise _BadRecord(None, "list is not a list", detail)
     if not isinstance(record, dict):
         detail = f"expected a JSON object with Date and Link, found a JSON {_json_type(record)}"
         raise _BadRecord(None, "record is not an object", detail)
-    _, link = _first(record, LINK_KEYS)
-    match = _VIDEO_ID.search(link) if isinstance(link, str) else None
+    link_key, link = _first(record, LINK_KEYS)
+    if link is None:
+        raise _BadRecord(link_key, "Link is missing", "a record without a link to the video")
+    if not isinstance(link, str):
+        raise _BadRecord(link_key, "Link is not text", f"expected a URL string, found {link!r:.80}")
+    match = _VIDEO_ID.search(link)
     if match is None:
         return None
     video_id = match.group(1)
@@ -445,4 +463,7 @@ def _parse_date(key: str, value: Any) -> datetime:
         raise _BadRecord(
             key, "Date is not a time", f"{value!r:.80} is not a 'YYYY-MM-DD HH:MM:SS' time"
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise _BadRecord(key, "Date is not a time", f"{value!r:.80} is outside the calendar in UTC") from None

@@ -389,7 +389,12 @@ def _json_time(value: Any) -> datetime:
         at = datetime.fromisoformat(value)
     except ValueError:
         raise _BadEntry("time", "time is not a time", f"not an ISO-8601 time: {value!r:.80}") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    except OverflowError:
+        raise _BadEntry(
+            "time", "time is not a time", f"{value!r:.80} is outside the calendar in UTC"
+        ) from None
 
 
 def _subtitle(subtitles: Any) -> tuple[str | None, str | None]:

@@ -73,3 +73,28 @@ def test_a_lone_surrogate_in_a_json_export_skips_that_record_not_the_page(
         pydantic_core.to_json(item.raw_metadata)  # storable
     for record in result.skipped:
         (record.excerpt or "").encode("utf-8")  # reportable
+
+
+OUT_OF_CALENDAR = {
+    "spotify_export": '[{"ts": "0001-01-01T00:00:00+01:00", "ms_played": 5, "spotify_track_uri": "spotify:track:x"},'
+    ' {"ts": "0001-01-01T00:00:01Z", "ms_played": 5000, "spotify_track_uri": "spotify:track:y"},'
+    ' {"ts": "2024-01-01T00:00:00Z", "ms_played": 5, "spotify_track_uri": "spotify:track:z"}]',
+    "youtube_takeout": '[{"header": "YouTube", "title": "Watched a", "titleUrl":'
+    ' "https://www.youtube.com/watch?v=abcdefghijk", "time": "9999-12-31T23:59:59-01:00"}, {"header": "YouTube",'
+    ' "title": "Watched ok", "titleUrl": "https://www.youtube.com/watch?v=abcdefghijl",'
+    ' "time": "2024-01-01T00:00:00Z"}]',
+    "tiktok": '{"Activity": {"Video Browsing History": {"VideoList": [{"Date": "0001-01-01 00:00:00+01:00", "Link":'
+    ' "https://www.tiktokv.com/share/video/123/"}, {"Date": "2024-01-01 00:00:01", "Link":'
+    ' "https://www.tiktokv.com/share/video/124/"}]}}}',
+}
+
+
+@pytest.mark.parametrize("plugin_name", sorted(OUT_OF_CALENDAR))
+def test_a_time_outside_the_calendar_in_utc_skips_that_record(tmp_path: Path, plugin_name: str) -> None:
+    """Year 1 or 9999 with an offset overflows on the way to UTC: one record, not the file."""
+    path = tmp_path / "export.json"
+    path.write_text(OUT_OF_CALENDAR[plugin_name])
+    result = build_registry().get(plugin_name).sync(SyncContext(user_id="ada"), Credentials(file=path), "")
+    assert result.err is None
+    assert len(result.items) == 1
+    assert result.skipped

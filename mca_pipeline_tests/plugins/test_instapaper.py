@@ -529,6 +529,8 @@ def test_a_csv_without_the_instapaper_columns_lists_every_missing_one(tmp_path: 
         (HEADER + ROW + "   ,B,,Unread,1710252000\n", 3, "URL", "URL is empty"),
         (HEADER + ROW + "http://[::1,B,,Unread,1710252000\n", 3, "URL", "not a URL"),
         (HEADER + ROW + "#section-2,B,,Unread,1710252000\n", 3, "URL", "not a URL"),
+        (HEADER + ROW + "javascript:alert(1),B,,Unread,1710252000\n", 3, "URL", "not a web address"),
+        (HEADER + ROW + "mailto:someone@example.com,B,,Unread,1710252000\n", 3, "URL", "not a web address"),
         (HEADER + ROW + "https://example.com/b,B,,,1710252000\n", 3, "Folder", "Folder is empty"),
         (
             HEADER + ROW + "https://example.com/b,B,,Unread,1710252000,extra\n",
@@ -547,6 +549,8 @@ def test_a_csv_without_the_instapaper_columns_lists_every_missing_one(tmp_path: 
         "blank-url",
         "broken-url",
         "fragment-only",
+        "javascript",
+        "mailto",
         "empty-folder",
         "extra-value",
         "missing-value",

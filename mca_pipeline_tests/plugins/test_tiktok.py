@@ -390,20 +390,40 @@ def test_top_level_array_is_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "where", "found"),
     [
-        ({"Your Activity": {"Watch History": {"VideoList": {"Date": "x"}}}}, NEWER_WATCH, "object"),
         ({"Your Activity": {"Watch History": ["x"]}}, "Your Activity > Watch History", "array"),
         ({"Activity": "none"}, "Activity", "string"),
     ],
 )
-def test_wrong_type_at_a_known_level_names_the_path(
+def test_a_section_of_the_wrong_type_rejects_the_file_naming_the_path(
     tmp_path: Path, data: Any, where: str, found: str
 ) -> None:
     err = error_of(write_json(tmp_path, data))
     assert err.details["field"] == where
-    assert (
-        f"expected a JSON {'array' if where == NEWER_WATCH else 'object'} at {where!r}, found a JSON {found}"
-        in err.message
-    )
+    assert f"expected a JSON object at {where!r}, found a JSON {found}" in err.message
+
+
+def test_a_list_of_the_wrong_type_is_one_skipped_record_and_the_other_lists_import(tmp_path: Path) -> None:
+    data = {
+        "Your Activity": {
+            "Watch History": {
+                "VideoList": [{"Date": "2025-01-12 08:15:40", "Link": SHARE + "7458000000000000001/"}]
+            },
+            "Like List": {"ItemFavoriteList": "oops"},
+        }
+    }
+    result = sync(write_json(tmp_path, data))
+    assert result.err is None and len(result.items) == 1
+    [skipped] = result.skipped
+    assert skipped.reason == "list is not a list"
+    assert "Your Activity > Like List > ItemFavoriteList" in (skipped.detail or "")
+
+
+@pytest.mark.parametrize("date", ["0001-01-01 00:00:00+01:00", "9999-12-31 23:59:59-01:00"])
+def test_a_date_outside_the_calendar_in_utc_is_skipped(tmp_path: Path, date: str) -> None:
+    records = [{"Date": date, "Link": SHARE + "1/"}, {"Date": "2025-01-12 08:15:40", "Link": SHARE + "2/"}]
+    result = sync(write_json(tmp_path, newer_with(records)))
+    assert result.err is None and len(result.items) == 1
+    assert [r.reason for r in result.skipped] == ["Date is not a time"]
 
 
 # --- bad records ------------------------------------------------------------------------------
@@ -452,12 +472,13 @@ def test_links_without_a_video_id_are_left_out_and_counted(tmp_path: Path) -> No
         {"Date": "2025-01-12 08:15:40", "Link": "https://www.tiktokv.com/share/user/6812345678901234567/"},
         {"Date": "2025-01-12 08:14:02", "Link": SHARE + "7457123456789012345/"},
         {"Date": "2025-01-12 08:13:00", "Link": ""},
+        {"Date": "2025-01-12 08:12:00", "Link": "https://www.tiktokv.com/share/photo/7457123456789012399/"},
         {"Date": "not a date either", "Link": None},
     ]
     result = sync(write_json(tmp_path, newer_with(records)))
     assert [i.external_id for i in result.items] == ["watch|7457123456789012345|2025-01-12 08:14:02"]
     assert result.left_out == {"link names no video (photo post or other page)": 3}
-    assert result.skipped == []
+    assert [r.reason for r in result.skipped] == ["Link is missing"]
 
 
 def test_nesting_deeper_than_any_export_rejects_the_file(tmp_path: Path) -> None:

@@ -359,6 +359,7 @@ def test_parse_html_date(text: str, expected: str) -> None:
         ("Feb 30, 2024, 6:23:45 PM GMT", "impossible date"),
         ("Mar 15, 2024, 13:23:45 PM GMT", "not a 12-hour clock hour"),
         ("15.03.2024 GMT", "no time of day"),
+        ("Jan 1, 0001, 12:00:01 AM GMT+05:00", "outside the calendar"),
         ("", "no time of day"),
     ],
 )
