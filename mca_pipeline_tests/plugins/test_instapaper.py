@@ -685,3 +685,12 @@ def test_recognizes_both_generations_by_header_and_nothing_else() -> None:
         FIXTURES / "binary.csv",
     ]
     assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
+
+
+def test_a_real_2018_export_keeps_mailed_articles_and_skips_text_that_is_no_url() -> None:
+    result = sync(REAL / "instapaper-export-2018-no-timestamp-folders.csv")
+    assert result.err is None
+    assert len(result.items) == 9
+    assert [(r.reason, r.field) for r in result.skipped] == [("not a URL", "URL"), ("not a URL", "URL")]
+    assert any(i.url and i.url.startswith("instapaper-private://") for i in result.items)
+    assert all(i.raw_metadata["consumed_at_unknown"] for i in result.items)

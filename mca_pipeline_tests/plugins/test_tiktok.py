@@ -605,3 +605,21 @@ def test_recognizes_every_generation_by_its_first_section_and_nothing_else() -> 
     ]
     assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
     assert not plugin.recognizes("x.json", b'{"ts": "2024"}')
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("user_data_tiktok_2024_activity_likes_no_history.json", {"like": 5, "favorite": 4}),
+        ("user_data_tiktok_2025_your_activity.json", {"watch": 8, "like": 5, "favorite": 4}),
+    ],
+)
+def test_real_exports_of_other_generations_import_every_list(name: str, kinds: dict[str, int]) -> None:
+    path = FIXTURES / "real" / name
+    result = sync(path)
+    assert result.err is None and result.skipped == []
+    counts: dict[str, int] = {}
+    for item in result.items:
+        counts[item.raw_metadata["kind"]] = counts.get(item.raw_metadata["kind"], 0) + 1
+    assert counts == kinds
+    assert TiktokPlugin().recognizes("user_data_tiktok.json", path.read_bytes()[:65536])
