@@ -334,7 +334,18 @@ def _in_metazone(name: str, names: tuple[str, tuple[str, ...]], local: datetime)
     if not counts:
         return _in_zone(name, zones[0], local, "cldr")
     offset, members = max(counts.items(), key=lambda item: len(item[1]))
-    return ZoneReading(name, offset, members[0], "cldr")
+    return ZoneReading(name, offset, _representative(name, members, local), "cldr")
+
+
+def _representative(name: str, zones: list[str], local: datetime) -> str:
+    """The zone to record for a metazone: one that itself calls that time `name`, and a
+    populated one (not an Antarctic station) when there is a choice."""
+
+    def rank(zone: str) -> tuple[bool, bool, str]:
+        called = local.replace(tzinfo=_zoneinfo(zone)).tzname() == name.upper()
+        return (not called, zone.startswith(("Antarctica/", "Arctic/", "Etc/")), zone)
+
+    return min(zones, key=rank)
 
 
 @cache

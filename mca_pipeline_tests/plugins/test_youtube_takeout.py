@@ -774,3 +774,24 @@ def test_recognizes_watch_histories_by_content_and_not_other_takeout_pages() -> 
         FIXTURES / "binary.json",
     ]
     assert not any(plugin.recognizes(path.name, path.read_bytes()[:65536]) for path in others)
+
+
+def test_a_real_italian_json_history_loses_its_hai_guardato_prefix() -> None:
+    result = sync(REAL / "it-hai-guardato.json")
+    assert result.err is None and result.skipped == []
+    assert len(result.items) == 8
+    assert not any(i.title.startswith("Hai guardato") for i in result.items)
+    assert all(i.raw_metadata["title"].startswith("Hai guardato ") for i in result.items)
+
+
+def test_a_real_australian_page_reads_day_first_dates_in_aedt() -> None:
+    items = sync(REAL / "en-AU-AEDT.html").items
+    assert len(items) == 10
+    assert items[0].consumed_at == at("2021-11-29 07:06:16")  # 29 Nov 2021, 18:06:16 AEDT
+    assert items[0].raw_metadata["time_zone"]["offset"] == "+11:00"
+
+
+def test_a_real_json_history_with_ads_counts_them_as_left_out() -> None:
+    result = sync(REAL / "en-es-ads.json")
+    assert result.err is None and result.skipped == []
+    assert (len(result.items), result.left_out) == (22, {"ad (From Google Ads)": 8})
