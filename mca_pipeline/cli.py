@@ -142,7 +142,7 @@ def demo(user: str, ui: bool, port: int) -> None:
     click.echo("")
     click.echo(f"Warehouse: {paths.warehouse_path()}")
     click.echo(f"Dagster:   run `mca ui` and open http://127.0.0.1:{port}/assets (partition '{user}')")
-    click.echo(f"Inbox:     drop more exports into {folders.inbox_root}/<user>/<plugin>/")
+    click.echo(f"Inbox:     drop a download (zip, tarball, folder) into {folders.inbox_root}/<user>/")
     if ui:
         _exec_dagster_dev(port)
 
