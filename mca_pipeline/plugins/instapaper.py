@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import ValidationError
+
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -311,17 +313,22 @@ def _item(line: int, row: list[str], columns: _Columns, file_time: datetime) -> 
     instapaper_tags = _extras(row, columns, metadata)
     tags = [folder] if state == USER_FOLDER_STATE else []
     tags += [tag for tag in dict.fromkeys(instapaper_tags) if tag not in tags]
-    return MediaItem(
-        platform=PLATFORM,
-        type=MediaType.ARTICLE,
-        title=title or title_from_url(url),
-        creator=creator,
-        consumed_at=saved_at,
-        tags=tuple(tags),
-        url=url,
-        external_id=external_id,
-        raw_metadata=metadata,
-    )
+    try:
+        return MediaItem(
+            platform=PLATFORM,
+            type=MediaType.ARTICLE,
+            title=title or title_from_url(url),
+            creator=creator,
+            consumed_at=saved_at,
+            tags=tuple(tags),
+            url=url,
+            external_id=external_id,
+            raw_metadata=metadata,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise UnreadableRow(line, field, "value cannot be stored", first["msg"], row) from None
 
 
 # --- paging ----------------------------------------------------------------------------------

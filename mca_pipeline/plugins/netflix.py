@@ -215,7 +215,7 @@ def parse_title(title: str) -> dict[str, Any]:
     elif match["word"] is not None:
         parts["season_number"] = _NUMBER_WORDS[match["word"].capitalize()]
     elif match["roman"] is not None:
-        parts["season_number"] = _roman(match["roman"].replace("l", "I"))
+        parts["season_number"] = _roman(match["roman"].upper().replace("L", "I"))
     episode = _EPISODE_NUMBER.fullmatch(match["episode"])
     if episode is None:
         parts["episode_title"] = match["episode"]

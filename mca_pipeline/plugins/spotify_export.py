@@ -78,6 +78,8 @@ PERSONAL_FIELDS = frozenset({"ip_addr", "ip_addr_decrypted", "user_agent_decrypt
 
 _EXCERPT_CHARS = 300
 _OFFLINE_SUFFIX = "|offline "
+# No single play lasts a week; a larger ms_played is corrupt (and overflows a timedelta).
+_MAX_MS_PLAYED = 7 * 24 * 3600 * 1000
 
 # What the first record of a streaming history shows (for recognizes()).
 _EXTENDED_KEYS = re.compile(r'"ts"\s*:.*"ms_played"\s*:|"ms_played"\s*:.*"ts"\s*:', re.DOTALL)
@@ -400,12 +402,14 @@ def _parse_end_time(value: Any) -> datetime:
 
 def _ms(record: dict[str, Any], field: str) -> int:
     ms = record.get(field)
-    if type(ms) is int and ms >= 0:
+    if type(ms) is int and 0 <= ms <= _MAX_MS_PLAYED:
         return ms
     if field not in record:
         raise _BadRecord(field, f"{field} is missing")
     raise _BadRecord(
-        field, f"{field} is not a duration", f"expected a whole number of milliseconds >= 0, got {ms!r:.80}"
+        field,
+        f"{field} is not a duration",
+        f"expected a whole number of milliseconds from 0 to a week, got {ms!r:.80}",
     )
 
 

@@ -163,7 +163,7 @@ def parse_takeout_time(text: str) -> TakeoutTime:
     year, month, day, order = _date(before, clean)
     try:
         local = datetime(year, month, day, hour, minute, second)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"impossible date or time in {clean!r}: {exc}") from None
     zone = _zone(after.strip(" ,"), local, chinese=bool(_CJK_DATE.search(before)))
     try:

@@ -393,7 +393,10 @@ def _locate(path: Path, record: Any, field: str | None) -> tuple[int | None, int
     if not isinstance(record, dict) or field not in record:
         return None, None
     value = json.dumps(record[field], ensure_ascii=False)
-    pattern = re.compile(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*' + re.escape(value.encode()))
+    try:
+        pattern = re.compile(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*' + re.escape(value.encode()))
+    except UnicodeEncodeError:  # a lone surrogate: written as an escape, so not found as is
+        return None, None
     data = path.read_bytes()
     matches = list(itertools.islice(pattern.finditer(data), 2))
     if len(matches) != 1:

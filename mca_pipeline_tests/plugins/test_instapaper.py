@@ -694,3 +694,11 @@ def test_a_real_2018_export_keeps_mailed_articles_and_skips_text_that_is_no_url(
     assert [(r.reason, r.field) for r in result.skipped] == [("not a URL", "URL"), ("not a URL", "URL")]
     assert any(i.url and i.url.startswith("instapaper-private://") for i in result.items)
     assert all(i.raw_metadata["consumed_at_unknown"] for i in result.items)
+
+
+def test_a_tag_holding_a_lone_surrogate_skips_its_row_not_the_file(tmp_path: Path) -> None:
+    text = "URL,Title,Selection,Folder,Timestamp,Tags\n" + ROW.rstrip("\n") + ",[]\n"
+    text += 'https://example.com/b,B,,Unread,1710252000,"[""long\\ud800""]"\n'
+    result = sync(write(tmp_path, text))
+    assert [item.title for item in result.items] == ["An Article"]
+    assert [(r.line, r.reason) for r in result.skipped] == [(3, "value cannot be stored")]

@@ -893,3 +893,12 @@ def test_a_real_estonian_activity_file_leaves_out_hooks_and_repeated_sessions() 
         "trailer, hook or recap (not viewing)": 9,
         "repeated session row (the longest was kept)": 2,
     }
+
+
+@pytest.mark.parametrize(
+    ("title", "number"),
+    [("Show: part ii: Pilot", 2), ("Show: PART L: Pilot", 1), ("Show: serie x: Pilot", 10)],
+)
+def test_roman_seasons_in_any_case_never_break_the_split(title: str, number: int) -> None:
+    """Found by fuzzing: a lower-case or L numeral raised KeyError, rejecting the file."""
+    assert parse_title(title)["season_number"] == number

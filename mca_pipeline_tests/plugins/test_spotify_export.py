@@ -591,6 +591,7 @@ GOOD = {"ts": "2024-03-01T10:00:00Z", "ms_played": 1000, "spotify_track_uri": "s
         ({**GOOD, "ms_played": -1}, "ms_played", "not a duration"),
         ({**GOOD, "ms_played": True}, "ms_played", "not a duration"),
         ({**GOOD, "ms_played": 1.5}, "ms_played", "not a duration"),
+        ({**GOOD, "ms_played": 10**20}, "ms_played", "not a duration"),
         ({"endTime": "2024-08-02 22:44", "msPlayed": 1}, "trackName", "not a play"),
         ({"endTime": "2024-08-02 22:44", "artistName": "A", "trackName": "T"}, "msPlayed", "missing"),
         (

@@ -623,3 +623,18 @@ def test_real_exports_of_other_generations_import_every_list(name: str, kinds: d
         counts[item.raw_metadata["kind"]] = counts.get(item.raw_metadata["kind"], 0) + 1
     assert counts == kinds
     assert TiktokPlugin().recognizes("user_data_tiktok.json", path.read_bytes()[:65536])
+
+
+def test_a_date_holding_a_lone_surrogate_is_skipped_without_a_location(tmp_path: Path) -> None:
+    path = tmp_path / "user_data.json"
+    path.write_text(
+        '{"Activity": {"Video Browsing History": {"VideoList": [{"Date": "\\ud800", "Link": "'
+        + SHARE
+        + '1/"}, {"Date": "2025-01-12 08:15:40", "Link": "'
+        + SHARE
+        + '2/"}]}}}'
+    )
+    result = sync(path)
+    assert result.err is None and len(result.items) == 1
+    [skipped] = result.skipped
+    assert (skipped.reason, skipped.line) == ("Date is not a time", None)

@@ -360,6 +360,7 @@ def test_parse_html_date(text: str, expected: str) -> None:
         ("Mar 15, 2024, 13:23:45 PM GMT", "not a 12-hour clock hour"),
         ("15.03.2024 GMT", "no time of day"),
         ("Jan 1, 0001, 12:00:01 AM GMT+05:00", "outside the calendar"),
+        ("Jan 1, 99999999999999999999, 1:00:00 PM GMT", "impossible date"),
         ("", "no time of day"),
     ],
 )
