@@ -114,6 +114,7 @@ LINK_KEYS: tuple[str, ...] = ("Link", "link", "VideoLink")
 _VIDEO_ID = re.compile(r"/video/(\d+)")
 _BOM = "\ufeff"
 _HEAD_BYTES = 4096
+MAX_FILE_BYTES = 512 << 20
 _SHOWN_KEYS = 8
 
 
@@ -166,7 +167,13 @@ class TiktokPlugin:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    """Decode the whole export into its root object, with located errors."""
+    """Decode the whole export into its root object, with located errors. A file past
+    `MAX_FILE_BYTES` is refused before it is read: decoded, it would take several times
+    its size in memory (real exports with years of history are tens of MB)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problem = f"{size:,} bytes is more than a TikTok export holds ({MAX_FILE_BYTES:,} at most)"
+        raise ExportFileError(file_parse_error(path, problem, line=1, offset=0))
     data = path.read_bytes()
     check_text(path, data[:_HEAD_BYTES])
     try:

@@ -31,6 +31,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.plugins import tiktok
 from mca_pipeline.plugins.export_files import FileCursor, fingerprint
 from mca_pipeline.plugins.tiktok import TiktokPlugin
 
@@ -638,3 +639,11 @@ def test_a_date_holding_a_lone_surrogate_is_skipped_without_a_location(tmp_path:
     assert result.err is None and len(result.items) == 1
     [skipped] = result.skipped
     assert (skipped.reason, skipped.line) == ("Date is not a time", None)
+
+
+def test_a_file_larger_than_any_export_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "user_data.json"
+    with path.open("wb") as f:
+        f.write(b'{"Activity": {}}')
+        f.truncate(tiktok.MAX_FILE_BYTES + 1)  # sparse: no disk, no memory
+    assert "more than a TikTok export holds" in error_of(path).message
