@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mca_pipeline.core import Credentials, ErrorCode, PluginError, SkippedRecord
 
 _CHUNK = 1 << 20
@@ -86,6 +88,18 @@ def check_text(path: Path, head: bytes) -> None:
     if nul >= 0:
         problem = "binary data (NUL byte), not a text export"
         raise ExportFileError(file_parse_error(path, problem, line=head.count(b"\n", 0, nul) + 1, offset=nul))
+
+
+#: The reason of a record whose values passed the plugin's checks but not MediaItem's.
+UNSTORABLE = "value cannot be stored"
+
+
+def validation_problem(exc: ValidationError) -> tuple[str | None, str]:
+    """The field and what is wrong with it, for a record MediaItem refused (a number as a
+    name, text that is no Unicode, a time outside the calendar)."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    return field, f"value {first.get('input')!r:.80} cannot be stored as {field}: {first['msg']}"
 
 
 def line_at(path: Path, offset: int) -> int:

@@ -56,10 +56,12 @@ from mca_pipeline.plugins.csv_exports import (
     shown,
 )
 from mca_pipeline.plugins.export_files import (
+    UNSTORABLE,
     ExportFileError,
     FileCursor,
     file_parse_error,
     require_file,
+    validation_problem,
 )
 
 PLATFORM = "instapaper"
@@ -326,9 +328,8 @@ def _item(line: int, row: list[str], columns: _Columns, file_time: datetime) -> 
             raw_metadata=metadata,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        raise UnreadableRow(line, field, "value cannot be stored", first["msg"], row) from None
+        field, detail = validation_problem(exc)
+        raise UnreadableRow(line, field, UNSTORABLE, detail, row) from None
 
 
 # --- paging ----------------------------------------------------------------------------------

@@ -48,11 +48,13 @@ from mca_pipeline.core import (
 )
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 from mca_pipeline.plugins.export_files import (
+    UNSTORABLE,
     ExportFileError,
     FileCursor,
     file_parse_error,
     iter_json_array,
     require_file,
+    validation_problem,
     with_lines,
 )
 
@@ -174,10 +176,8 @@ def _read_page(path: Path, start: FileCursor, page_size: int) -> SyncResult:
                 except _BadRecord as bad:
                     skipped.append(_skipped(path, last, after, record, bad.field, bad.reason, bad.detail))
                 except ValidationError as exc:
-                    field, detail = _validation_problem(exc)
-                    skipped.append(
-                        _skipped(path, last, after, record, field, "value cannot be stored", detail)
-                    )
+                    field, detail = validation_problem(exc)
+                    skipped.append(_skipped(path, last, after, record, field, UNSTORABLE, detail))
                 last = after
                 if len(items) + len(skipped) >= page_size:
                     return _page(path, start, last, items, skipped, has_more=not _at_array_end(path, last))
@@ -469,10 +469,3 @@ def _excerpt(record: Any) -> str:
         record = {k: v for k, v in record.items() if k not in PERSONAL_FIELDS}
     text = repr(record)
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
-
-
-def _validation_problem(exc: ValidationError) -> tuple[str | None, str]:
-    """A value that passed our checks but not MediaItem's (e.g. a number as a name)."""
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or None
-    return field, f"value {first.get('input')!r:.80} cannot be stored as {field}: {first['msg']}"

@@ -59,12 +59,14 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.plugins.export_files import (
+    UNSTORABLE,
     ExportFileError,
     FileCursor,
     check_text,
     file_parse_error,
     loads_keeping_big_ints,
     require_file,
+    validation_problem,
 )
 
 PLATFORM = "tiktok"
@@ -353,13 +355,12 @@ def _page(
         try:
             item = to_item(record.kind, record.value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
+            field, detail = validation_problem(exc)
             skipped.append(
                 SkippedRecord(
-                    reason="value cannot be stored",
+                    reason=UNSTORABLE,
                     field=field,
-                    detail=f"at {record.json_path}: {first['msg']}",
+                    detail=f"at {record.json_path}: {detail}",
                     excerpt=json.dumps(record.value, ensure_ascii=True, default=str)[:160],
                 )
             )

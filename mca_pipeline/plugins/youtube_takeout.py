@@ -58,6 +58,7 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.plugins.export_files import (
+    UNSTORABLE,
     ExportFileError,
     FileCursor,
     check_text,
@@ -65,6 +66,7 @@ from mca_pipeline.plugins.export_files import (
     iter_json_array,
     line_at,
     require_file,
+    validation_problem,
     with_lines,
 )
 from mca_pipeline.plugins.takeout_dates import TakeoutTime, parse_takeout_time
@@ -424,10 +426,8 @@ def _read_json_page(ctx: SyncContext, path: Path, start: _Start, page_size: int)
                 except _BadEntry as bad:
                     outcome = _json_skipped(path, last, after, record, bad.field, bad.reason, bad.detail)
                 except ValidationError as exc:
-                    field_name, detail = _validation_problem(exc)
-                    outcome = _json_skipped(
-                        path, last, after, record, field_name, "value cannot be stored", detail
-                    )
+                    field_name, detail = validation_problem(exc)
+                    outcome = _json_skipped(path, last, after, record, field_name, UNSTORABLE, detail)
                 if isinstance(outcome, str):
                     left_out[outcome] += 1
                 elif len(items) + len(skipped) >= page_size:
@@ -488,12 +488,6 @@ def _json_skipped(
     text = repr(record)
     excerpt = text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
     return SkippedRecord(reason=reason, byte_offset=offset, field=field_name, detail=detail, excerpt=excerpt)
-
-
-def _validation_problem(exc: ValidationError) -> tuple[str | None, str]:
-    first = exc.errors()[0]
-    field_name = ".".join(str(p) for p in first["loc"]) or None
-    return field_name, f"value {first.get('input')!r:.80} cannot be stored as {field_name}: {first['msg']}"
 
 
 # --- HTML dates ------------------------------------------------------------------------
@@ -825,8 +819,8 @@ class _HtmlPage:
             except _BadEntry as bad:
                 outcome = self._skipped(entry, bad.field, bad.reason, bad.detail, bad.line)
             except ValidationError as exc:
-                field_name, detail = _validation_problem(exc)
-                outcome = self._skipped(entry, field_name, "value cannot be stored", detail, entry.line)
+                field_name, detail = validation_problem(exc)
+                outcome = self._skipped(entry, field_name, UNSTORABLE, detail, entry.line)
             if isinstance(outcome, str):
                 self.left_out[outcome] += 1
             elif len(self.items) + len(self.skipped) >= self.page_size and entry.offset is not None:
