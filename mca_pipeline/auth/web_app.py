@@ -448,8 +448,7 @@ def _revoke(plugin: SourcePlugin, credentials: VaultCredentialStore, user: str, 
     page (spotify.com/account/apps); deleting them here is all the app can do.
     """
     config = plugin.auth_config
-    revoke_url = getattr(config, "revoke_url", None)
-    if not revoke_url or config is None:
+    if config is None or config.revoke_url is None:
         return
     try:
         creds = credentials.load(user, plugin.name)
@@ -462,7 +461,7 @@ def _revoke(plugin: SourcePlugin, credentials: VaultCredentialStore, user: str, 
     if config.client_id():
         form["client_id"] = config.client_id() or ""
     try:
-        http.post(revoke_url, data=form)
+        http.post(config.revoke_url, data=form)
     except httpx.HTTPError as exc:
         log.warning("revoking the %s token failed: %s", plugin.name, type(exc).__name__)
 

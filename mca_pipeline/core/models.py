@@ -46,6 +46,10 @@ class ErrorCode(StrEnum):
     FILE_PARSE_ERROR = "file_parse_error"
 
 
+#: Codes whose errors core retries unless the plugin says `retry=False`.
+RETRIED_BY_DEFAULT = frozenset({ErrorCode.RATE_LIMIT, ErrorCode.UPSTREAM, ErrorCode.PARTIAL_SYNC})
+
+
 class DedupPolicy(StrEnum):
     """What core does when an item with the same (user, platform, external_id) exists.
 
@@ -78,6 +82,9 @@ class OAuthConfig(BaseModel):
     client_id_env: str = Field(min_length=1)
     client_secret_env: str = Field(min_length=1)
     supports_pkce: bool = False
+    #: RFC 7009 token revocation endpoint, where the platform has one (Google does;
+    #: Spotify does not): disconnecting revokes the stored tokens there.
+    revoke_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
     def client_id(self) -> str | None:
         return os.environ.get(self.client_id_env)
@@ -160,10 +167,19 @@ class PluginError(BaseModel):
 
     code: ErrorCode
     message: str
-    retry: bool = False
+    #: Whether core may try again. Left out, it follows the code: a rate limit, an
+    #: upstream failure and a partial sync are worth retrying, the rest need a person.
+    #: A plugin says False where the platform told it retrying is pointless.
+    retry: bool | None = None  # never None once validated: see _retry_by_code
     after: timedelta | None = None
     raw: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _retry_by_code(self) -> PluginError:
+        if self.retry is None:
+            self.retry = self.code in RETRIED_BY_DEFAULT
+        return self
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"

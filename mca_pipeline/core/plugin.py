@@ -1,7 +1,8 @@
 """The SourcePlugin protocol and the context core passes to every call.
 
-A Protocol rather than a base class: a plugin is any object with these members, so a
-plugin module needs nothing from core but the models, and tests can use plain objects.
+A Protocol, so core states the whole contract in one place. Plugins subclass it
+explicitly: that is how they get the defaults of the optional capabilities
+(`schedule_cron`, `unify_rank`, `cursor_order`) instead of core probing for them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from mca_pipeline.core.enrichment import EnrichmentCache
 from mca_pipeline.core.models import AuthType, Credentials, DedupPolicy, MediaItem, OAuthConfig, SyncResult
@@ -37,17 +38,22 @@ class SyncContext:
 class SourcePlugin(Protocol):
     """What every media source implements (see the plugin guide)."""
 
-    @property
-    def name(self) -> str: ...
+    name: str
+    auth_type: AuthType
+    auth_config: OAuthConfig | None
+    dedup_policy: DedupPolicy
 
-    @property
-    def auth_type(self) -> AuthType: ...
+    #: How often an API plugin's schedule syncs every connected user (cron, UTC).
+    schedule_cron: ClassVar[str] = "0 * * * *"
 
-    @property
-    def auth_config(self) -> OAuthConfig | None: ...
+    #: Whose copy of a play `unified_plays` keeps when several sources recorded it:
+    #: lower wins; sources that say nothing come after every source that does.
+    unify_rank: ClassVar[int] = 100
 
-    @property
-    def dedup_policy(self) -> DedupPolicy: ...
+    def cursor_order(self, cursor: str) -> float | None:
+        """Where an (otherwise opaque) cursor lies in time, so core can check that syncs
+        never move backwards; None when the plugin's cursors have no order."""
+        return None
 
     def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
         """Fetch one page of items. Empty cursor means first (full) sync."""

@@ -28,7 +28,7 @@ class PluginRegistry:
         if not isinstance(plugin, SourcePlugin):
             raise RegistryError(
                 f"{label} does not implement SourcePlugin (name, auth_type, auth_config, "
-                "dedup_policy, sync, enrich)"
+                "dedup_policy, sync, enrich; subclass it to get the optional members' defaults)"
             )
         if not isinstance(name, str) or not is_plugin_name(name):
             raise RegistryError(f"{label}: name must be a lowercase identifier like 'spotify_export'")

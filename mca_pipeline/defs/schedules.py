@@ -19,11 +19,9 @@ from mca_pipeline.auth import CredentialStore
 from mca_pipeline.core import SourcePlugin
 from mca_pipeline.defs.partitions import users_partitions
 
-DEFAULT_CRON = "0 * * * *"
-
 
 def build_sync_schedule(plugin: SourcePlugin, source_asset: AssetsDefinition) -> ScheduleDefinition:
-    cron = getattr(plugin, "schedule_cron", DEFAULT_CRON)
+    cron = plugin.schedule_cron
 
     @schedule(
         name=f"{plugin.name}_sync",

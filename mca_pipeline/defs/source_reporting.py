@@ -1,11 +1,10 @@
 """What every source asset reports, whatever its kind: metadata counts and asset checks."""
 
 from collections import Counter
-from collections.abc import Callable
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
-from mca_pipeline.core import SourcePlugin
+from mca_pipeline.core import AuthType, SourcePlugin
 from mca_pipeline.defs.import_report import METADATA_EXAMPLES
 from mca_pipeline.defs.sync_loop import SyncSummary
 from mca_pipeline.warehouse import SourceHealth, Warehouse
@@ -18,7 +17,7 @@ def check_specs(plugin: SourcePlugin) -> list[AssetCheckSpec]:
             "no_future_items", asset=plugin.name, description="No item consumed more than a day from now."
         ),
     ]
-    if cursor_order(plugin) is not None:
+    if plugin.auth_type != AuthType.FILE_IMPORT:
         specs.append(
             AssetCheckSpec(
                 "cursor_never_backwards",
@@ -27,12 +26,6 @@ def check_specs(plugin: SourcePlugin) -> list[AssetCheckSpec]:
             )
         )
     return specs
-
-
-def cursor_order(plugin: SourcePlugin) -> Callable[[str], float | None] | None:
-    """A plugin's optional `cursor_order(cursor) -> number`: how core compares cursors
-    that are otherwise opaque to it."""
-    return getattr(plugin, "cursor_order", None)
 
 
 def check_results(
@@ -54,9 +47,9 @@ def check_results(
             },
         ),
     ]
-    order = cursor_order(plugin)
-    if order is not None:
-        positions = [order(c) for c in recent_cursors or []]
+    if plugin.auth_type != AuthType.FILE_IMPORT:
+        # Cursors are opaque to core: the plugin places them in time (None: no order).
+        positions = [plugin.cursor_order(c) for c in recent_cursors or []]
         newest, previous = [*positions, None, None][:2]
         passed = newest is None or previous is None or newest >= previous
         results.append(

@@ -11,14 +11,11 @@ from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.warehouse.unified_plays import link_plays, linked_pairs
 
-#: Rank of a plugin without `unify_rank`: after every source that declares one.
-DEFAULT_RANK = 100
-
 
 def build_unified_plays(registry: PluginRegistry, source_names: Sequence[str]) -> AssetsDefinition:
-    # A plugin's optional `unify_rank` (lower = preferred) says whose copy of a play is kept as
-    # the key: the source with the richest record (an export with ms_played) should win.
-    ranks = {p.name: int(getattr(p, "unify_rank", DEFAULT_RANK)) for p in registry}
+    # `unify_rank` (lower = preferred) says whose copy of a play is kept as the key: the
+    # source with the richest record (an export with ms_played) should win.
+    ranks = {p.name: int(p.unify_rank) for p in registry}
 
     @asset(
         name="unified_plays",

@@ -40,6 +40,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    FileImportPlugin,
     MediaItem,
     MediaType,
     OAuthConfig,
@@ -86,7 +87,7 @@ _ONE_SLASH = re.compile(r"^(https?):/(?!/)", re.IGNORECASE)
 _TITLE_FROM_URL_CHARS = 120
 
 
-class InstapaperPlugin:
+class InstapaperPlugin(FileImportPlugin):
     """Imports the articles of an Instapaper CSV export, a page of rows per call.
 
     UPDATE_ON_CHANGE dedup: an article is the same item from one export to the next

@@ -39,6 +39,7 @@ from mca_pipeline.core import (
     MediaItem,
     MediaType,
     PluginError,
+    SourcePlugin,
     SyncContext,
     SyncResult,
 )
@@ -129,7 +130,7 @@ class LastfmCursor:
 # --- plugin ----------------------------------------------------------------------------
 
 
-class LastfmPlugin:
+class LastfmPlugin(SourcePlugin):
     """Scrobbles of one Last.fm user (`creds.account`) read with an API key (`creds.api_key`).
 
     Reads need no user login, only a public profile: a user who hides recent listening

@@ -46,6 +46,7 @@ from mca_pipeline.core import (
     MediaItem,
     MediaType,
     PluginError,
+    SourcePlugin,
     SyncContext,
     SyncResult,
 )
@@ -116,7 +117,7 @@ class ListenbrainzCursor:
 # --- plugin ----------------------------------------------------------------------------
 
 
-class ListenbrainzPlugin:
+class ListenbrainzPlugin(SourcePlugin):
     """Listens of one ListenBrainz user (`creds.account`); the endpoint is public.
 
     At most `max(1, ctx.page_size // count)` pages are fetched per `sync` call; then

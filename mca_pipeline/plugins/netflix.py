@@ -31,6 +31,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    FileImportPlugin,
     MediaItem,
     MediaType,
     OAuthConfig,
@@ -154,7 +155,7 @@ _EPISODE_NUMBER = re.compile(
 )
 
 
-class NetflixPlugin:
+class NetflixPlugin(FileImportPlugin):
     """Imports Netflix viewing history from a `NetflixViewingHistory.csv` or
     `ViewingActivity.csv` export, a page of rows per call.
 

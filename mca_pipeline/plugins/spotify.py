@@ -47,6 +47,7 @@ from mca_pipeline.core import (
     MediaType,
     OAuthConfig,
     PluginError,
+    SourcePlugin,
     SyncContext,
     SyncResult,
 )
@@ -86,7 +87,7 @@ _PLAYED_AT = re.compile(
 _SCOPE_WORDS = ("scope", "permission")
 
 
-class SpotifyPlugin:
+class SpotifyPlugin(SourcePlugin):
     """Recently played tracks from the Spotify Web API, one MediaItem per play.
 
     SKIP dedup: a play at a time never changes; the external_id is

@@ -40,6 +40,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    FileImportPlugin,
     MediaItem,
     MediaType,
     SkippedRecord,
@@ -103,7 +104,7 @@ class _BadRecord(Exception):
         self.detail = detail
 
 
-class SpotifyExportPlugin:
+class SpotifyExportPlugin(FileImportPlugin):
     """Imports plays from the JSON files of a Spotify data export.
 
     SKIP dedup: a play at a time never changes, and a later export repeats earlier plays

@@ -50,6 +50,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    FileImportPlugin,
     MediaItem,
     MediaType,
     OAuthConfig,
@@ -120,7 +121,7 @@ MAX_FILE_BYTES = 512 << 20
 _SHOWN_KEYS = 8
 
 
-class TiktokPlugin:
+class TiktokPlugin(FileImportPlugin):
     """Imports watch history, likes and favourites from a TikTok JSON data export.
 
     SKIP dedup: a watch or like at a time is an immutable fact, and a later export

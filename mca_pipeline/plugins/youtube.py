@@ -64,6 +64,7 @@ from mca_pipeline.core import (
     MediaType,
     OAuthConfig,
     PluginError,
+    SourcePlugin,
     SyncContext,
     SyncResult,
 )
@@ -93,6 +94,7 @@ YOUTUBE_OAUTH = OAuthConfig(
     client_id_env="GOOGLE_CLIENT_ID",
     client_secret_env="GOOGLE_CLIENT_SECRET",
     supports_pkce=True,
+    revoke_url="https://oauth2.googleapis.com/revoke",
 )
 
 _REDACTED = "[redacted]"
@@ -173,7 +175,7 @@ class YoutubeCursor:
 # --- plugin ----------------------------------------------------------------------------
 
 
-class YoutubePlugin:
+class YoutubePlugin(SourcePlugin):
     """Liked videos from the YouTube Data API, one MediaItem per like.
 
     `consumed_at` is when the video was LIKED (the playlist item's `snippet.publishedAt`,

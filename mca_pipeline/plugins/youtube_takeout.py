@@ -51,6 +51,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     DedupPolicy,
+    FileImportPlugin,
     MediaItem,
     MediaType,
     SkippedRecord,
@@ -139,7 +140,7 @@ class _BadEntry(Exception):
         self.line = line
 
 
-class YoutubeTakeoutPlugin:
+class YoutubeTakeoutPlugin(FileImportPlugin):
     """Imports watches from a Google Takeout YouTube watch history (JSON or HTML).
 
     SKIP dedup: a watch at a time never changes, and every later export repeats it with

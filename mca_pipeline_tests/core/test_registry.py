@@ -14,6 +14,7 @@ from mca_pipeline.core import (
     OAuthConfig,
     PluginRegistry,
     RegistryError,
+    SourcePlugin,
     SyncContext,
     SyncResult,
 )
@@ -22,7 +23,7 @@ from mca_pipeline.plugins.spotify import SPOTIFY_OAUTH
 
 
 @dataclass
-class FakePlugin:
+class FakePlugin(SourcePlugin):
     name: str
     auth_type: AuthType = AuthType.NONE
     auth_config: OAuthConfig | dict | None = None  # type: ignore[type-arg]

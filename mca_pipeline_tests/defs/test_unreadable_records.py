@@ -16,6 +16,7 @@ from mca_pipeline.core import (
     Credentials,
     DedupPolicy,
     ErrorCode,
+    FileImportPlugin,
     MediaItem,
     MediaType,
     PluginRegistry,
@@ -31,7 +32,7 @@ from mca_pipeline_tests.defs.dagster_env import Pipeline, log_messages, metadata
 LOG = logging.getLogger("test")
 
 
-class LinesPlugin:
+class LinesPlugin(FileImportPlugin):
     """A file plugin over a text file of one record per line, paged `page_size` lines at
     a time: `play <n>` is a play, anything else cannot be read. Small enough that what the
     test asserts is the core's behaviour, not a parser's."""
