@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mca_pipeline import paths
-from mca_pipeline.defs.partitions import check_user_slug
+from mca_pipeline.core.users import check_user_slug
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -97,8 +97,8 @@ def demo(user: str, ui: bool, port: int) -> None:
     from dagster import DagsterInstance
 
     from mca_pipeline.defs import INGEST_JOB, defs
-    from mca_pipeline.defs.export_folders import ExportFolders
     from mca_pipeline.defs.partitions import users_partitions
+    from mca_pipeline.warehouse.export_folders import ExportFolders
 
     try:
         check_user_slug(user)
@@ -397,7 +397,7 @@ def connect(plugin: str, user: str, port: int, account: str | None) -> None:
     elif account and account.strip():
         from mca_pipeline.auth import Vault, VaultCredentialStore
         from mca_pipeline.core import Credentials
-        from mca_pipeline.warehouse.connections import CONNECTED, set_connection_state
+        from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
 
         warehouse = _warehouse()
         _existing_user(warehouse, user)
@@ -425,7 +425,7 @@ def apikey_set(plugin: str, user: str, account: str | None) -> None:
     from mca_pipeline.auth import Vault, VaultCredentialStore
     from mca_pipeline.core import Credentials
     from mca_pipeline.core.models import AuthType
-    from mca_pipeline.warehouse.connections import CONNECTED, set_connection_state
+    from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
 
     source = _plugin(plugin)
     if _auth(source) != AuthType.API_KEY.value:
@@ -470,7 +470,7 @@ def import_(file: Path, user: str, plugin: str | None) -> None:
     With --plugin it goes to data/inbox/<user>/<plugin>/; without, to data/inbox/<user>/,
     where the inbox sensor unpacks it and routes each file to its plugin."""
     from mca_pipeline.core.models import AuthType
-    from mca_pipeline.defs.export_folders import ExportFolders
+    from mca_pipeline.warehouse.export_folders import ExportFolders
 
     if plugin is not None:
         source = _plugin(plugin)
@@ -518,11 +518,11 @@ def import_(file: Path, user: str, plugin: str | None) -> None:
 def status(user: str) -> None:
     """Per plugin: connection, last sync and items; then unread notifications."""
     from mca_pipeline.core.models import AuthType
-    from mca_pipeline.defs.export_folders import ExportFolders
     from mca_pipeline.plugins import build_registry
     from mca_pipeline.warehouse import item_count
-    from mca_pipeline.warehouse.connections import connection_state, notifications
+    from mca_pipeline.warehouse.accounts import connection_state, notifications
     from mca_pipeline.warehouse.credentials import load_sealed
+    from mca_pipeline.warehouse.export_folders import ExportFolders
     from mca_pipeline.warehouse.status import last_syncs
 
     user = _user(user)

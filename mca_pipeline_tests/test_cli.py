@@ -17,7 +17,7 @@ from mca_pipeline.auth import Vault, VaultCredentialStore, VaultKeyError
 from mca_pipeline.auth.sign_in import hash_token, user_for_token
 from mca_pipeline.cli import main
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
-from mca_pipeline.warehouse.connections import (
+from mca_pipeline.warehouse.accounts import (
     DISCONNECTED,
     add_notification,
     connection_state,

@@ -72,15 +72,16 @@ from mca_pipeline.auth.web_security import (
     SessionStore,
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginRegistry, SourcePlugin, SyncContext
-from mca_pipeline.defs.export_folders import ExportFolders
+from mca_pipeline.core.users import USERS_PARTITION, is_user_slug
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.connections import (
+from mca_pipeline.warehouse.accounts import (
     CONNECTED,
     DISCONNECTED,
     NEEDS_REAUTH,
     connection_state,
     set_connection_state,
 )
+from mca_pipeline.warehouse.export_folders import ExportFolders
 
 log = logging.getLogger("mca_pipeline.web")
 
@@ -424,7 +425,7 @@ def direct_first_sync(
 
     def start(user: str, plugin_name: str) -> None:
         def run() -> None:
-            from mca_pipeline.defs.sync_loop import run_sync
+            from mca_pipeline.warehouse.sync_loop import run_sync
 
             plugin = registry.get(plugin_name)
             creds = credentials.load(user, plugin_name)
@@ -483,7 +484,6 @@ def _save_upload(
     folders: ExportFolders, user: str, plugin: str | None, filename: str, data: IO[bytes]
 ) -> Path:
     """Into data/inbox/<user>/<plugin>/, or data/inbox/<user>/ (an arrival) without a plugin."""
-    from mca_pipeline.defs.partitions import is_user_slug
 
     if not is_user_slug(user):
         raise ValueError(f"invalid user id {user!r}")
@@ -517,11 +517,9 @@ def dagster_first_sync(registry: PluginRegistry, warehouse: Warehouse, credentia
         try:
             from dagster import DagsterInstance
 
-            from mca_pipeline.defs.partitions import users_partitions
-
             instance = DagsterInstance.get()
-            if not instance.has_dynamic_partition(users_partitions.name, user):
-                instance.add_dynamic_partitions(users_partitions.name, [user])
+            if not instance.has_dynamic_partition(USERS_PARTITION, user):
+                instance.add_dynamic_partitions(USERS_PARTITION, [user])
         except Exception as exc:
             log.warning("no Dagster instance (%s); running the first sync directly", exc)
             fallback(user, plugin_name)

@@ -8,7 +8,7 @@ import html
 from starlette.responses import HTMLResponse
 
 from mca_pipeline.core import AuthType, SourcePlugin
-from mca_pipeline.warehouse.connections import CONNECTED, NEEDS_REAUTH
+from mca_pipeline.warehouse.accounts import CONNECTED, NEEDS_REAUTH
 
 NOT_CONNECTED = "not_connected"
 

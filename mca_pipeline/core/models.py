@@ -191,7 +191,7 @@ class SkippedRecord(BaseModel):
     One bad record must not cost a person the rest of their history, so file plugins
     report it here instead of failing the file; core counts these, writes them into the
     file's import report and rejects the file only when too many fail (see
-    `mca_pipeline.defs.import_report.REJECT_SHARE`). `reason` is short and the same for
+    `mca_pipeline.warehouse.import_report.REJECT_SHARE`). `reason` is short and the same for
     every record with the same problem ("title is empty"), so reasons can be counted;
     `detail` says what this record held.
     """

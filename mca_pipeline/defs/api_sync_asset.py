@@ -32,10 +32,10 @@ from mca_pipeline.defs.source_reporting import (
     contention_metadata,
     sync_metadata,
 )
-from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
 from mca_pipeline.warehouse import Warehouse, item_count, source_health
-from mca_pipeline.warehouse.connections import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
+from mca_pipeline.warehouse.accounts import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
 from mca_pipeline.warehouse.queries import recent_cursors
+from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
 
 
 class SyncConfig(Config):

@@ -14,10 +14,10 @@ from pathlib import Path
 from dagster import Config, Failure, JobDefinition, OpExecutionContext, job, op
 
 from mca_pipeline.core import PluginRegistry
-from mca_pipeline.defs.export_folders import ExportFolders, is_export_candidate
-from mca_pipeline.defs.partitions import is_user_slug
+from mca_pipeline.core.users import is_user_slug
 from mca_pipeline.defs.resources import ExportFoldersResource
 from mca_pipeline.defs.unpack import DEFAULT_LIMITS, UnpackLimits, file_plugins, unpack_arrival
+from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_candidate
 
 UNPACK_JOB = "unpack_arrivals"
 UNPACK_OP = "unpack_arrival"

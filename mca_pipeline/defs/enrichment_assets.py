@@ -34,7 +34,8 @@ from mca_pipeline.core import (
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
-from mca_pipeline.enrich.universal_tags import UniversalTags, choose_tagger
+from mca_pipeline.enrich.tagger_choice import choose_tagger
+from mca_pipeline.enrich.universal_tags import UniversalTags
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.enrichment import (
     enrichment_counts,

@@ -21,8 +21,6 @@ from pydantic import Field
 from mca_pipeline.core import Credentials, ErrorCode, SourcePlugin
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs.error_policy import raise_for
-from mca_pipeline.defs.export_folders import report_path
-from mca_pipeline.defs.import_report import report_text
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.source_reporting import (
@@ -31,8 +29,10 @@ from mca_pipeline.defs.source_reporting import (
     contention_metadata,
     sync_metadata,
 )
-from mca_pipeline.defs.sync_loop import SyncSummary, run_sync
 from mca_pipeline.warehouse import item_count, source_health
+from mca_pipeline.warehouse.export_folders import report_path
+from mca_pipeline.warehouse.import_report import report_text
+from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
 
 
 class ImportConfig(Config):

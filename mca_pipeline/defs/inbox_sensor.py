@@ -28,10 +28,11 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from mca_pipeline.core import AuthType, PluginRegistry
+from mca_pipeline.core.users import is_user_slug
 from mca_pipeline.defs.arrivals import UNPACK_JOB, UNPACK_OP, Arrival, find_arrivals, unusable_user
-from mca_pipeline.defs.export_folders import InboxFile
-from mca_pipeline.defs.partitions import is_user_slug, users_partitions
+from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource
+from mca_pipeline.warehouse.export_folders import InboxFile
 
 TICK_SECONDS = 15
 

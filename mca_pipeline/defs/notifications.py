@@ -9,7 +9,7 @@ import os
 import httpx
 
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.connections import add_notification, set_connection_state
+from mca_pipeline.warehouse.accounts import add_notification, set_connection_state
 
 WEBHOOK_ENV = "MCA_NOTIFY_WEBHOOK"
 

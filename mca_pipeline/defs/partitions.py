@@ -1,31 +1,12 @@
-"""Users as Dagster dynamic partitions, and what counts as a valid user id.
-
-A user id becomes a partition key and a folder name under data/, so it is a short
-lowercase slug: no path separators, no dots, nothing a shell or URL would mangle.
-"""
+"""Users as Dagster dynamic partitions (the id rule itself is in core.users)."""
 
 from __future__ import annotations
 
-import re
-
 from dagster import DynamicPartitionsDefinition, Failure
 
-users_partitions = DynamicPartitionsDefinition(name="users")
+from mca_pipeline.core.users import USERS_PARTITION, check_user_slug
 
-_USER_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-def is_user_slug(value: str) -> bool:
-    return bool(_USER_SLUG.fullmatch(value))
-
-
-def check_user_slug(value: str) -> str:
-    if not is_user_slug(value):
-        raise ValueError(
-            f"invalid user id {value!r}: use 1-63 lowercase letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
-    return value
+users_partitions = DynamicPartitionsDefinition(name=USERS_PARTITION)
 
 
 def partition_user(partition_key: str) -> str:

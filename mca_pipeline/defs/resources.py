@@ -11,8 +11,8 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 from mca_pipeline import paths
-from mca_pipeline.defs.export_folders import ExportFolders
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.export_folders import ExportFolders
 
 
 class WarehouseResource(ConfigurableResource):

@@ -5,9 +5,9 @@ from collections import Counter
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from mca_pipeline.core import AuthType, SourcePlugin
-from mca_pipeline.defs.import_report import METADATA_EXAMPLES
-from mca_pipeline.defs.sync_loop import SyncSummary
 from mca_pipeline.warehouse import SourceHealth, Warehouse
+from mca_pipeline.warehouse.import_report import METADATA_EXAMPLES
+from mca_pipeline.warehouse.sync_loop import SyncSummary
 
 
 def check_specs(plugin: SourcePlugin) -> list[AssetCheckSpec]:

@@ -35,7 +35,7 @@ from typing import IO
 from mca_pipeline.core import FileImportPlugin, PluginRegistry
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.core.plugin import SNIFF_BYTES
-from mca_pipeline.defs.export_folders import ExportFolders, report_path
+from mca_pipeline.warehouse.export_folders import ExportFolders, report_path
 
 #: Folder under archive/<user>/ and rejected/<user>/ for arrivals and their reports.
 ARRIVALS = "arrivals"

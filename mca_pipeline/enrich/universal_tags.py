@@ -15,7 +15,6 @@ string saying why that item could not be tagged (one bad item never fails the ba
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -333,15 +332,3 @@ def script_language(text: str) -> str | None:
         return None
     script = max(others, key=lambda s: others[s])
     return "zh" if script == "han" else _SCRIPT_LANGUAGE.get(script)
-
-
-# --- choice ----------------------------------------------------------------------------
-
-
-def choose_tagger() -> Tagger:
-    """The LLM tagger when `MCA_LLM_BASE_URL` and `MCA_LLM_MODEL` are set, else offline."""
-    if os.environ.get("MCA_LLM_BASE_URL", "").strip() and os.environ.get("MCA_LLM_MODEL", "").strip():
-        from mca_pipeline.enrich.llm_tagger import LlmTagger
-
-        return LlmTagger()
-    return OfflineTagger()

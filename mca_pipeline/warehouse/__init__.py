@@ -3,7 +3,7 @@
 The only room that writes SQL; it never imports a plugin.
 """
 
-from mca_pipeline.warehouse.connection import Warehouse, WarehouseBusyError
+from mca_pipeline.warehouse.database import Warehouse, WarehouseBusyError
 from mca_pipeline.warehouse.queries import (
     PlatformTotal,
     SourceHealth,

@@ -24,9 +24,9 @@ from mca_pipeline.auth import Vault, VaultCredentialStore
 from mca_pipeline.auth.sign_in import issue_token
 from mca_pipeline.auth.web_app import create_app
 from mca_pipeline.core import OAuthConfig, PluginRegistry
-from mca_pipeline.defs.export_folders import ExportFolders
 from mca_pipeline.plugins import NetflixPlugin, SpotifyPlugin
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.export_folders import ExportFolders
 from mca_pipeline_tests.fakes.oauth_provider import FakeOAuthProvider
 from mca_pipeline_tests.fakes.spotify_web_api import API as SPOTIFY_API
 from mca_pipeline_tests.fakes.spotify_web_api import FakeSpotify

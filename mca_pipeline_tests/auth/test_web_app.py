@@ -19,7 +19,6 @@ from mca_pipeline.auth.oauth_flow import StateStore, s256
 from mca_pipeline.auth.sign_in import issue_token
 from mca_pipeline.auth.web_app import create_app, safe_filename
 from mca_pipeline.core import PluginRegistry
-from mca_pipeline.defs.export_folders import ExportFolders
 from mca_pipeline.plugins import (
     LastfmPlugin,
     ListenbrainzPlugin,
@@ -28,7 +27,8 @@ from mca_pipeline.plugins import (
     SpotifyPlugin,
 )
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.connections import connection_state
+from mca_pipeline.warehouse.accounts import connection_state
+from mca_pipeline.warehouse.export_folders import ExportFolders
 from mca_pipeline_tests.fakes.lastfm_api import BASE as LASTFM_BASE
 from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
 from mca_pipeline_tests.fakes.spotify_web_api import API as SPOTIFY_API

@@ -13,11 +13,11 @@ from mca_pipeline.auth import MemoryCredentialStore
 from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs import build_definitions
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
-from mca_pipeline.defs.export_folders import ExportFolders
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.plugins import build_registry
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.export_folders import ExportFolders
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dagster import RetryPolicy, build_schedule_context, instance_for_test
 from mca_pipeline.core import Credentials, PluginRegistry
 from mca_pipeline.plugins import NetflixPlugin
 from mca_pipeline.plugins.spotify import SpotifyPlugin
-from mca_pipeline.warehouse.connections import connection_state, notifications
+from mca_pipeline.warehouse.accounts import connection_state, notifications
 from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
 from mca_pipeline_tests.fakes.spotify_web_api import ACCOUNTS, API, FakeSpotify
 

@@ -22,7 +22,6 @@ from dagster import ExecuteInProcessResult, RunRequest
 from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs import INGEST_JOB, UNPACK_JOB
 from mca_pipeline.defs.arrivals import UNPACK_OP
-from mca_pipeline.defs.export_folders import ExportFolders, report_path
 from mca_pipeline.defs.unpack import (
     ARRIVALS,
     DEFAULT_LIMITS,
@@ -32,6 +31,7 @@ from mca_pipeline.defs.unpack import (
     unpack_arrival,
 )
 from mca_pipeline.plugins import build_registry
+from mca_pipeline.warehouse.export_folders import ExportFolders, report_path
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline
 from mca_pipeline_tests.defs.test_inbox_sensor import Daemon

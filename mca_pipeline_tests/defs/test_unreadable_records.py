@@ -24,9 +24,9 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.defs.import_report import too_many_unreadable
-from mca_pipeline.defs.sync_loop import run_sync
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.import_report import too_many_unreadable
+from mca_pipeline.warehouse.sync_loop import run_sync
 from mca_pipeline_tests.defs.dagster_env import Pipeline, log_messages, metadata
 
 LOG = logging.getLogger("test")

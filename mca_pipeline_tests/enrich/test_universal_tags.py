@@ -12,11 +12,11 @@ from mca_pipeline.core import MediaItem
 from mca_pipeline.core.enrichment import EnrichmentCache
 from mca_pipeline.enrich import vocabulary
 from mca_pipeline.enrich.llm_tagger import LlmTagger
+from mca_pipeline.enrich.tagger_choice import choose_tagger
 from mca_pipeline.enrich.universal_tags import (
     OfflineTagger,
     Tagger,
     UniversalTags,
-    choose_tagger,
     item_key,
     script_language,
 )

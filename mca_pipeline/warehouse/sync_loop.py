@@ -25,8 +25,8 @@ from mca_pipeline.core import (
     SyncResult,
 )
 from mca_pipeline.core.models import utc_now
-from mca_pipeline.defs.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
+from mca_pipeline.warehouse.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse.queries import resume_cursor, unfinished_import
 from mca_pipeline.warehouse.store import discard_import
 
