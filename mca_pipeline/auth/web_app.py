@@ -16,7 +16,8 @@ Routes:
     POST /upload/{name}                         file-import plugins (into the inbox)
     POST /upload                                any export, archive (.zip, .tgz): unpacked and
                                                 routed to the plugin that recognises each file
-    POST /api/v1/plugins/{name}/disconnect      deletes the stored credentials
+    POST /api/v1/plugins/{name}/disconnect      revokes (where the platform can) and deletes
+                                                the stored credentials
     GET  /style.css                             the only asset (CSP forbids inline styles)
 
 Every POST carries the session's CSRF token (form field `csrf_token` or header
@@ -31,6 +32,7 @@ import logging
 import re
 import shutil
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -52,6 +54,7 @@ from mca_pipeline.auth.oauth_flow import (
     exchange_code,
     missing_scopes,
 )
+from mca_pipeline.auth.revocation import disconnect as disconnect_source
 from mca_pipeline.auth.sign_in import user_for_token
 from mca_pipeline.auth.web_pages import (
     CSS,
@@ -72,6 +75,7 @@ from mca_pipeline.auth.web_security import (
     SessionStore,
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginRegistry, SourcePlugin, SyncContext
+from mca_pipeline.core.http_errors import redact
 from mca_pipeline.core.users import USERS_PARTITION, is_user_slug
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import (
@@ -320,9 +324,14 @@ def create_app(
         try:
             result = await run_in_threadpool(plugin.sync, ctx, creds, "")
             err = result.err
-        except Exception as exc:  # a plugin must not raise, but a crash is no key check
-            log.warning("validating the %s key failed: %s", name, type(exc).__name__)
-            err = None
+        except Exception as exc:  # a plugin bug: the key was not checked, so it is not stored
+            log.error("checking the %s key of %s crashed:\n%s", name, user, _redacted_traceback(exc, key))
+            return message(
+                "Could not check",
+                f"Checking it with {name} failed inside mca (the error is logged). Nothing was stored; "
+                "try again later.",
+                500,
+            )
         if err is not None and err.code in _REFUSING_CODES:
             return message("Refused", f"{name} refused it: {err.message}", 400)
         await run_in_threadpool(credentials.save, user, name, creds)
@@ -383,9 +392,9 @@ def create_app(
             return found
         user, plugin = found
         name = plugin.name
-        await run_in_threadpool(_revoke, plugin, credentials, user, http)
-        await run_in_threadpool(credentials.delete, user, name)
-        await run_in_threadpool(mark, user, name, DISCONNECTED, "disconnected in the web app")
+        await run_in_threadpool(
+            disconnect_source, plugin, credentials, warehouse, user, http, "disconnected in the web app"
+        )
         if "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"name": name, "state": DISCONNECTED})
         return RedirectResponse("/", status_code=303)
@@ -442,29 +451,10 @@ def direct_first_sync(
     return start
 
 
-def _revoke(plugin: SourcePlugin, credentials: VaultCredentialStore, user: str, http: httpx.Client) -> None:
-    """Revoke the token where the platform has a revocation endpoint (RFC 7009).
-
-    Spotify has none: its tokens can only be revoked by the person on their account
-    page (spotify.com/account/apps); deleting them here is all the app can do.
-    """
-    config = plugin.auth_config
-    if config is None or config.revoke_url is None:
-        return
-    try:
-        creds = credentials.load(user, plugin.name)
-    except Exception:
-        return
-    token = creds.refresh_token or creds.access_token if creds else None
-    if token is None:
-        return
-    form = {"token": token.get_secret_value()}
-    if config.client_id():
-        form["client_id"] = config.client_id() or ""
-    try:
-        http.post(config.revoke_url, data=form)
-    except httpx.HTTPError as exc:
-        log.warning("revoking the %s token failed: %s", plugin.name, type(exc).__name__)
+def _redacted_traceback(exc: BaseException, *secrets: str | None) -> str:
+    """The traceback for the log, with the key masked: a plugin's exception may quote
+    the request URL, and Last.fm's carries the key in its query string."""
+    return redact("".join(traceback.format_exception(exc)), secrets)
 
 
 # ------------------------------------------------------------------------- file names

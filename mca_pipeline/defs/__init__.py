@@ -3,11 +3,15 @@ the plugin registry."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import httpx
 from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
 
 from mca_pipeline.auth import CredentialStore, VaultCredentialStore
 from mca_pipeline.core import AuthType, PluginRegistry
+from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs.arrivals import UNPACK_JOB, build_unpack_job
 from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
 from mca_pipeline.defs.enrichment_assets import build_enrichment_assets
@@ -32,8 +36,10 @@ def build_definitions(
     credentials: CredentialStore | None = None,
     oauth_http: httpx.Client | None = None,
     retry_policy: RetryPolicy = SOURCE_RETRY_POLICY,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Definitions:
-    """Definitions for a registry; tests pass their own storage, credentials and HTTP."""
+    """Definitions for a registry; tests pass their own storage, credentials, HTTP and
+    clock (what "now" is when deciding whether a token is about to expire)."""
     warehouse = warehouse or WarehouseResource()
     sources = {plugin.name: build_source_asset(plugin, retry_policy) for plugin in registry}
     api = [p for p in registry if p.auth_type != AuthType.FILE_IMPORT]
@@ -68,6 +74,7 @@ def build_definitions(
             "export_folders": export_folders or ExportFoldersResource(),
             "credentials": credentials or VaultCredentialStore(warehouse.warehouse()),
             "oauth_http": oauth_http or httpx.Client(timeout=httpx.Timeout(20.0)),
+            "clock": clock,
         },
     )
 

@@ -4,7 +4,17 @@ Every PluginError code ends here in the behaviour the design table asks for (see
 error_policy): an expired token is refreshed once and the sync run again; a refused
 refresh or missing permissions change the connection state and notify the user; rate
 limits wait, transient failures retry, partial syncs keep what they got and resume.
+
+An OAuth token that expires within `REFRESH_MARGIN` is refreshed before the sync, so a
+sync does not fail with 401 once an hour; the refresh after AUTH_EXPIRED stays for tokens
+revoked early. How a failed refresh ends depends on its class (auth.token_refresh): a
+refused grant disconnects and notifies; a token endpoint that is down is an upstream
+error (retried, the connection stays connected); a configuration problem fails the run
+without retry and leaves the connection alone.
 """
+
+from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 from dagster import (
@@ -20,7 +30,14 @@ from dagster import (
 )
 from pydantic import Field
 
-from mca_pipeline.auth import CredentialStore, TokenRefreshError, refresh_access_token
+from mca_pipeline.auth import (
+    CredentialStore,
+    RefreshMisconfigured,
+    RefreshRefused,
+    TokenEndpointUnavailable,
+    due_for_refresh,
+    refresh_access_token,
+)
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin, SyncContext
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.notifications import notify
@@ -69,6 +86,7 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
         warehouse: WarehouseResource,
         credentials: ResourceParam[CredentialStore],
         oauth_http: ResourceParam[httpx.Client],
+        clock: ResourceParam[Callable[[], datetime]],
     ) -> MaterializeResult:
         user_id = partition_user(context.partition_key)
         wh = warehouse.warehouse()
@@ -94,14 +112,39 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
                 ctx=SyncContext(user_id=user_id, page_size=config.page_size),
             )
 
-        summaries = [sync(creds, full)]
-        error = summaries[-1].error
-        if error is not None and error.code is ErrorCode.AUTH_EXPIRED:
-            creds = _renewed(plugin, creds, error, oauth_http, wh, context, user_id)
-            credentials.save(user_id, plugin.name, creds)
-            context.log.info(f"{plugin.name}: access token refreshed; syncing again")
-            summaries.append(sync(creds, full and summaries[0].received == 0))
+        def renew(why: str) -> Credentials | PluginError:
+            """Refreshed and saved credentials, or the upstream error of a token endpoint
+            that is down; a refused or impossible refresh ends the step here."""
+            try:
+                renewed = _renewed(plugin, creds, why, oauth_http, clock(), wh, context, user_id)
+            except TokenEndpointUnavailable as exc:
+                return PluginError(code=ErrorCode.UPSTREAM, message=f"{why}, but {exc}")
+            credentials.save(user_id, plugin.name, renewed)
+            return renewed
+
+        summaries: list[SyncSummary] = []
+        error: PluginError | None = None
+        if plugin.auth_type == AuthType.OAUTH and due_for_refresh(creds, clock()):
+            ahead = renew("the access token expires soon")
+            if isinstance(ahead, Credentials):
+                creds = ahead
+                context.log.info(f"{plugin.name}: access token refreshed ahead of its expiry")
+            elif creds.expires_at is not None and creds.expires_at > clock():
+                context.log.warning(f"{ahead.message}; syncing with the current token while it lasts")
+            else:
+                error = ahead
+        if error is None:
+            summaries.append(sync(creds, full))
             error = summaries[-1].error
+        if error is not None and error.code is ErrorCode.AUTH_EXPIRED:
+            renewed = renew(f"{plugin.name} rejected the stored credentials ({error.message})")
+            if isinstance(renewed, Credentials):
+                creds = renewed
+                context.log.info(f"{plugin.name}: access token refreshed; syncing again")
+                summaries.append(sync(creds, full and summaries[0].received == 0))
+                error = summaries[-1].error
+            else:
+                error = renewed
         if error is not None:
             _tell_user(
                 plugin,
@@ -130,21 +173,35 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
 def _renewed(
     plugin: SourcePlugin,
     creds: Credentials,
-    error: PluginError,
+    why: str,
     http: httpx.Client,
+    now: datetime,
     warehouse: Warehouse,
     context: AssetExecutionContext,
     user_id: str,
 ) -> Credentials:
-    """New credentials from the plugin's token URL, or a notified user and a Failure."""
+    """New credentials from the plugin's token URL.
+
+    A refused grant (or a key the platform rejects: there is nothing to refresh)
+    disconnects, notifies and fails without retry. A misconfigured app fails without
+    retry and leaves the connection alone: the operator fixes the environment and the
+    next scheduled sync works with the same connection. TokenEndpointUnavailable is
+    raised on for the caller to treat as upstream.
+    """
     config = plugin.auth_config
     if plugin.auth_type != AuthType.OAUTH or config is None:
-        reason = f"{plugin.name} rejected the stored key ({error.message})"
+        reason = why
     else:
         try:
-            return refresh_access_token(config, creds, http)
-        except TokenRefreshError as exc:
+            return refresh_access_token(config, creds, http, now)
+        except RefreshRefused as exc:
             reason = str(exc)
+        except RefreshMisconfigured as exc:
+            raise Failure(
+                description=f"{plugin.name} access for {user_id} cannot be renewed until the app's "
+                f"configuration is fixed: {exc}",
+                allow_retries=False,
+            ) from None
     message = f"{plugin.name} access expired and could not be renewed: {reason}. Reconnect {plugin.name}."
     notify(
         warehouse, context.log, user_id, plugin.name, "disconnected", message, connection_state=DISCONNECTED

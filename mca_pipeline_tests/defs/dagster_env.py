@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, RetryP
 
 from mca_pipeline.auth import MemoryCredentialStore
 from mca_pipeline.core import PluginRegistry
+from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs import build_definitions
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
 from mca_pipeline.defs.partitions import users_partitions
@@ -28,6 +31,7 @@ class Pipeline:
     credentials: MemoryCredentialStore = field(default_factory=MemoryCredentialStore)
     oauth_http: httpx.Client | None = None
     retry_policy: RetryPolicy = SOURCE_RETRY_POLICY
+    clock: Callable[[], datetime] = utc_now
 
     @property
     def defs(self) -> Definitions:
@@ -38,6 +42,7 @@ class Pipeline:
             credentials=self.credentials,
             oauth_http=self.oauth_http,
             retry_policy=self.retry_policy,
+            clock=self.clock,
         )
 
     @property
