@@ -5,6 +5,9 @@ real endpoint does (PLATFORMS.md 1.2/1.3: newest first, limit <= 50, `after`/`be
 in Unix ms, `next` carrying before=, `cursors` as strings, errors in the nested
 {"error": {"status", "message"}} shape), and POST /api/token for refreshes. Failures
 are scripted per request, or drawn at random for the fault-injection test.
+
+With a `clock`, access tokens expire like real ones: an hour (`expires_in`) after they
+were issued, the API answers 401. `token_fail` scripts the token endpoint's failures.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
@@ -82,6 +86,13 @@ class FakeSpotify:
     random_failure_rate: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     requests: list[httpx.Request] = field(default_factory=list)
+    clock: Callable[[], datetime] | None = None
+    expires_in: int = 3600
+    #: When the current access token stops working (only with a clock).
+    token_expires_at: datetime | None = None
+    token_fail: deque[httpx.Response | Exception] = field(default_factory=deque)
+    #: How many API calls were answered 401 because the token had expired.
+    expired_token_calls: int = 0
 
     def listen(self, count: int, start: datetime | None = None) -> None:
         """Add `count` plays, three minutes apart, after the last one."""
@@ -107,7 +118,8 @@ class FakeSpotify:
             return scripted
         if self.random_failure_rate and self.rng.random() < self.random_failure_rate:
             return self._random_failure(request)
-        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}" or self._expired():
+            self.expired_token_calls += 1
             return _error(401, "The access token expired")
         if "user-read-recently-played" not in self.granted_scopes:
             return _error(403, "Insufficient client scope")
@@ -159,18 +171,32 @@ class FakeSpotify:
         }
         return httpx.Response(200, json=body)
 
+    def _expired(self) -> bool:
+        return (
+            self.clock is not None
+            and self.token_expires_at is not None
+            and self.clock() >= self.token_expires_at
+        )
+
     def _token(self, request: httpx.Request) -> httpx.Response:
+        if self.token_fail:
+            scripted = self.token_fail.popleft()
+            if isinstance(scripted, Exception):
+                raise scripted
+            return scripted
         form = parse_qs(request.content.decode())
         if not self.refresh_allowed or form.get("refresh_token") != [self.refresh_token]:
             return httpx.Response(
                 400, json={"error": "invalid_grant", "error_description": "Refresh token revoked"}
             )
         self.access_token = "access-" + str(len(self.requests))
+        if self.clock is not None:
+            self.token_expires_at = self.clock() + timedelta(seconds=self.expires_in)
         body = {
             "access_token": self.access_token,
             "token_type": "Bearer",
             "scope": " ".join(self.granted_scopes),
-            "expires_in": 3600,
+            "expires_in": self.expires_in,
         }
         return httpx.Response(200, content=json.dumps(body), headers={"Content-Type": "application/json"})
 
