@@ -2,8 +2,8 @@
 
 `mca demo` imports the bundled sample exports through the real ingest job (on the
 embedded DuckDB + local Dagster storage, no network) and `mca ui` starts the Dagster UI
-on the same instance. `mca users`, `connect`, `apikey`, `import`, `status`, `export`
-and `vault rotate` manage people, their connections and their data. Errors are one line
+on the same instance. `mca users`, `connect`, `apikey`, `disconnect`, `import`, `status`,
+`export` and `vault rotate` manage people, their connections and their data. Errors are one line
 and a non-zero exit, never a traceback; no secret is printed except the sign-in token
 `mca users add` shows once (and the new vault key, when it lives in MCA_VAULT_KEY).
 """
@@ -449,6 +449,39 @@ def apikey_set(plugin: str, user: str, account: str | None) -> None:
         set_connection_state(con, user, plugin, CONNECTED, "API key set with mca apikey set")
     click.echo(f"stored {user}'s {plugin} API key (encrypted) for account {account!r}; state: connected")
     click.echo(f"the {plugin}_sync schedule syncs it while `mca ui` runs")
+
+
+@main.command()
+@click.argument("plugin")
+@click.option("--user", required=True, help="User to disconnect.")
+def disconnect(plugin: str, user: str) -> None:
+    """Disconnect PLUGIN for a user: revoke its tokens where the platform can, delete them here."""
+    import httpx
+
+    from mca_pipeline.auth import Revocation, Vault, VaultCredentialStore
+    from mca_pipeline.auth import disconnect as disconnect_source
+    from mca_pipeline.core.models import AuthType
+
+    source = _plugin(plugin)
+    if _auth(source) == AuthType.FILE_IMPORT.value:
+        raise click.ClickException(f"{plugin} imports export files: there is no connection to end")
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    store = VaultCredentialStore(warehouse, Vault())
+    with httpx.Client(timeout=httpx.Timeout(20.0)) as http:
+        outcome = disconnect_source(source, store, warehouse, user, http, "disconnected with mca disconnect")
+    said = {
+        Revocation.REVOKED: f"revoked the tokens at {plugin}",
+        Revocation.FAILED: f"{plugin} could not revoke the tokens (see the log); they are deleted here anyway",
+        Revocation.NOT_OFFERED: f"{plugin} offers no revocation: remove mca in your {plugin} account's app "
+        "settings to revoke it there"
+        if _auth(source) == AuthType.OAUTH.value
+        else "",
+    }[outcome]
+    click.echo(f"{user}'s {plugin} credentials are deleted; state: disconnected")
+    if said:
+        click.echo(said)
 
 
 # --- files, status, export ------------------------------------------------------------

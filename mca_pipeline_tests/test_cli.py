@@ -212,6 +212,28 @@ def test_apikey_set_refuses_other_plugins_and_unknown_users(project: Path) -> No
     assert VaultCredentialStore(warehouse()).users_with("spotify") == []
 
 
+def test_disconnect_deletes_the_credentials_and_marks_disconnected(project: Path) -> None:
+    from mca_pipeline.core import Credentials
+
+    ok("users", "add", "alice")
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    VaultCredentialStore(warehouse()).save("alice", "spotify", Credentials(refresh_token="refresh-1"))
+
+    out = ok("disconnect", "lastfm", "--user", "alice")
+    assert "deleted" in out and "disconnected" in out
+    spotify_out = ok("disconnect", "spotify", "--user", "alice")
+    assert "offers no revocation" in spotify_out, "Spotify tokens can only be revoked on spotify.com"
+    store = VaultCredentialStore(warehouse())
+    assert store.load("alice", "lastfm") is None and store.load("alice", "spotify") is None
+    with warehouse().connect() as con:
+        assert connection_state(con, "alice", "lastfm") == (
+            "disconnected",
+            "disconnected with mca disconnect",
+        )
+    assert_one_line_error(mca("disconnect", "netflix", "--user", "alice"), "no connection to end")
+    assert_one_line_error(mca("disconnect", "lastfm", "--user", "bob"), "no user 'bob'")
+
+
 # --- import ---------------------------------------------------------------------------
 
 

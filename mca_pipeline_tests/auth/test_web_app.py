@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -18,13 +19,14 @@ from mca_pipeline.auth import Vault, VaultCredentialStore
 from mca_pipeline.auth.oauth_flow import StateStore, s256
 from mca_pipeline.auth.sign_in import issue_token
 from mca_pipeline.auth.web_app import create_app, safe_filename
-from mca_pipeline.core import PluginRegistry
+from mca_pipeline.core import Credentials, PluginRegistry
 from mca_pipeline.plugins import (
     LastfmPlugin,
     ListenbrainzPlugin,
     NetflixPlugin,
     SpotifyExportPlugin,
     SpotifyPlugin,
+    YoutubePlugin,
 )
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import connection_state
@@ -634,3 +636,66 @@ def test_a_public_source_connects_with_the_users_name_checked_first(env: Env) ->
     creds = env.credentials.load("alice", "listenbrainz")
     assert creds is not None and creds.account == "mv_listener" and creds.api_key is None
     assert env.state("alice", "listenbrainz") == "connected"
+
+
+def test_disconnecting_youtube_revokes_the_token_at_google(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_CLIENT_ID", "google-client")
+    revoked: list[httpx.Request] = []
+
+    def google(request: httpx.Request) -> httpx.Response:
+        revoked.append(request)
+        return httpx.Response(200, json={})
+
+    registry = PluginRegistry()
+    registry.register(YoutubePlugin())
+    app = create_app(
+        registry,
+        env.warehouse,
+        env.credentials,
+        env.folders,
+        http=httpx.Client(transport=httpx.MockTransport(google)),
+        public_url=PUBLIC,
+    )
+    client = TestClient(app, follow_redirects=False)
+    client.post("/login", data={"token": env.token["alice"], "csrf_token": csrf(client.get("/login"))})
+    env.credentials.save("alice", "youtube", Credentials(access_token="ya29.a", refresh_token="1//r"))
+
+    response = client.post("/api/v1/plugins/youtube/disconnect", data={"csrf_token": csrf(client.get("/"))})
+    assert response.status_code == 303
+    [request] = revoked
+    assert str(request.url) == "https://oauth2.googleapis.com/revoke"
+    assert parse_qs(request.content.decode())["token"] == ["1//r"]
+    assert env.credentials.load("alice", "youtube") is None
+    assert env.state("alice", "youtube") == "disconnected"
+
+
+def test_disconnecting_spotify_sends_nothing_to_revoke(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    env.credentials.save("alice", "spotify", Credentials(access_token="a", refresh_token="r"))
+    assert client.post("/api/v1/plugins/spotify/disconnect", data={"csrf_token": token}).status_code == 303
+    assert env.tokens.requests == [] and env.spotify.requests == []
+    assert env.credentials.load("alice", "spotify") is None
+
+
+def test_a_crash_while_checking_an_api_key_stores_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_sync(self: LastfmPlugin, ctx: object, creds: Credentials, cursor: str) -> None:
+        raise TypeError(
+            f"unsupported operand in a plugin bug, url=...?api_key={creds.api_key.get_secret_value()}"
+        )  # type: ignore[union-attr]
+
+    monkeypatch.setattr(LastfmPlugin, "sync", broken_sync)
+    client, token = env.signed_in("alice")
+    with caplog.at_level(logging.ERROR, logger="mca_pipeline.web"):
+        response = client.post(
+            "/connect/lastfm/apikey",
+            data={"api_key": "lastfm-key-123", "account": "mv_listener", "csrf_token": token},
+        )
+    assert response.status_code == 500
+    assert "Nothing was stored" in response.text and "lastfm-key-123" not in response.text
+    assert env.credentials.load("alice", "lastfm") is None
+    assert env.state("alice", "lastfm") is None
+    assert env.connected == []
+    assert "Traceback" in caplog.text and "TypeError" in caplog.text
+    assert "lastfm-key-123" not in caplog.text, "the key is masked in the logged traceback"
