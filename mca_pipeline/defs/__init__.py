@@ -13,6 +13,7 @@ from mca_pipeline.auth import CredentialStore, VaultCredentialStore
 from mca_pipeline.core import AuthType, PluginRegistry
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs.arrivals import UNPACK_JOB, build_unpack_job
+from mca_pipeline.defs.automation import build_automation_sensor
 from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
 from mca_pipeline.defs.enrichment_assets import build_enrichment_assets
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
@@ -58,10 +59,16 @@ def build_definitions(
     ingest = define_asset_job(
         INGEST_JOB,
         selection=imports,
-        description="Import everything waiting in a user's inbox, then refresh media_history.",
+        description=(
+            "Import everything waiting in a user's inbox, then everything downstream (history, "
+            "unified plays, enrichment, insights) in the same run."
+        ),
     )
     unpack = build_unpack_job(registry)
-    sensors = [build_inbox_sensor(registry, ingest, unpack)]
+    sensors = [
+        build_inbox_sensor(registry, ingest, unpack),
+        build_automation_sensor([history, unified, *enrichment, insights]),
+    ]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
     return Definitions(

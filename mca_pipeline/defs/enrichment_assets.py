@@ -31,6 +31,7 @@ from mca_pipeline.core import (
     PluginRegistry,
     SyncContext,
 )
+from mca_pipeline.defs.automation import after_any_update
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
@@ -68,6 +69,7 @@ def build_enrichment_assets(
         group_name="enrichment",
         kinds={"duckdb"},
         deps=source_names,
+        automation_condition=after_any_update(),
         retry_policy=retry_policy,
         description="Each source's own Enrich on the user's pending items (Last.fm tags, TMDB genres, YouTube topics).",
     )
@@ -122,6 +124,7 @@ def build_enrichment_assets(
         group_name="enrichment",
         kinds={"duckdb"},
         deps=["plugin_enrichment"],
+        automation_condition=after_any_update(),
         retry_policy=retry_policy,
         description="Normalised genre, mood, topic and language tags on every pending item (LLM or offline).",
     )

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
+from mca_pipeline.defs.automation import after_any_update
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.warehouse import platform_totals
@@ -17,6 +18,7 @@ def build_media_history(source_names: Sequence[str]) -> AssetsDefinition:
         group_name="history",
         kinds={"duckdb"},
         deps=list(source_names),
+        automation_condition=after_any_update(),
         description="Everything one user consumed, all sources together: totals per platform and type.",
     )
     def media_history(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:

@@ -4,6 +4,9 @@ Anything else at the top of data/inbox/<user>/ (an archive, an unpacked export f
 a loose file) is an arrival: once settled it becomes an unpack_arrivals run, which moves
 each file it recognises into its plugin's folder, where this sensor finds it next.
 
+A run imports the plugin's source only; what depends on it (media_history, unified_plays,
+enrichment, insights) follows by itself for that user (defs/automation.py).
+
 A file is requested only once its size and modification time are the same on two
 ticks in a row (a browser may still be writing it). The sensor's cursor remembers what
 it saw and what it requested, and each request carries a run key made of the files'
@@ -143,7 +146,7 @@ def build_inbox_sensor(
                     run_key="inbox:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
                     job_name=ingest.name,
                     partition_key=user,
-                    asset_selection=[AssetKey(plugin), AssetKey("media_history")],
+                    asset_selection=[AssetKey(plugin)],
                     run_config={"ops": {plugin: {"config": {"files": [str(f.path) for f in batch]}}}},
                     tags={"mca/user": user, "mca/plugin": plugin, "mca/trigger": "inbox"},
                 )

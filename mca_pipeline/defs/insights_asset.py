@@ -6,6 +6,7 @@ import base64
 from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from mca_pipeline.defs.automation import after_any_update
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.warehouse.metrics import active_years
@@ -22,6 +23,7 @@ def build_insights_asset() -> AssetsDefinition:
         group_name="analysis",
         kinds={"duckdb"},
         deps=["media_history", "unified_plays", "universal_tags"],
+        automation_condition=after_any_update(),
         description="Metrics, charts and a year-in-review report per year for one user.",
     )
     def insights(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from mca_pipeline.core import PluginRegistry
+from mca_pipeline.defs.automation import after_any_update
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.warehouse.unified_plays import link_plays, linked_pairs
@@ -23,6 +24,7 @@ def build_unified_plays(registry: PluginRegistry, source_names: Sequence[str]) -
         group_name="history",
         kinds={"duckdb"},
         deps=list(source_names),
+        automation_condition=after_any_update(),
         description="Links the same real play seen by several sources, so each play counts once.",
     )
     def unified_plays(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:

@@ -50,7 +50,7 @@ def test_a_settled_file_is_requested_once_then_archived(pipeline: Pipeline) -> N
     second = daemon.tick()
     [request] = second.run_requests
     assert request.partition_key == "alice"
-    assert request.asset_selection == [AssetKey("spotify_export"), AssetKey("media_history")]
+    assert request.asset_selection == [AssetKey("spotify_export")], "downstream follows by automation"
     assert request.run_config == {"ops": {"spotify_export": {"config": {"files": [str(dropped)]}}}}
     assert request.run_key
     assert pipeline.instance.has_dynamic_partition("users", "alice"), "a new user gets a partition"

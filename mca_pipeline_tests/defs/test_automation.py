@@ -1,0 +1,155 @@
+"""Downstream by itself: an import for one user refreshes that user's history, unified
+plays, enrichment, tags and insights, with nobody clicking; never another user's, and
+never again when nothing new happened. Evaluated as the daemon does, tick by tick, on a
+real instance; the requested runs are then executed for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from dagster import AssetKey, DefaultSensorStatus, evaluate_automation_conditions
+from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
+
+from mca_pipeline.core import (
+    Credentials,
+    EnrichmentFailed,
+    ErrorCode,
+    MediaItem,
+    PluginError,
+    PluginRegistry,
+    SyncContext,
+)
+from mca_pipeline.defs.automation import AUTOMATION_SENSOR
+from mca_pipeline.plugins import SpotifyExportPlugin
+from mca_pipeline_tests.conftest import FIXTURES
+from mca_pipeline_tests.defs.dagster_env import Pipeline
+
+DOWNSTREAM = ["media_history", "unified_plays", "plugin_enrichment", "universal_tags", "insights"]
+SPOTIFY = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
+NETFLIX = FIXTURES / "netflix" / "ViewingActivity.csv"
+#: What one tick requests after an import for alice: her downstream assets, nothing else.
+ALICE_DOWNSTREAM = {name: {"alice"} for name in DOWNSTREAM}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No enrichment keys and no LLM: enrichment skips its lookups, tags come offline."""
+    for name in ("LASTFM_API_KEY", "TMDB_API_KEY", "TMDB_READ_TOKEN", "MCA_LLM_BASE_URL", "MCA_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class Ticks:
+    """The automation sensor's evaluations, one after another, with its cursor."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.cursor: AssetDaemonCursor | None = None
+
+    def tick(self) -> dict[str, set[str]]:
+        """asset -> the user partitions this tick requests."""
+        result = evaluate_automation_conditions(
+            defs=self.pipeline.defs, instance=self.pipeline.instance, cursor=self.cursor
+        )
+        self.cursor = result.cursor
+        requested = {
+            key.to_user_string(): {str(p) for p in result.get_requested_partitions(key)}
+            for key in (AssetKey(name) for name in [*DOWNSTREAM, *self.pipeline.registry.names()])
+        }
+        return {name: users for name, users in requested.items() if users}
+
+
+@pytest.fixture
+def ticks(pipeline: Pipeline) -> Iterator[Ticks]:
+    yield Ticks(pipeline)
+
+
+def _tagged_items(pipeline: Pipeline, user: str) -> int:
+    [(count,)] = pipeline.count(
+        f"SELECT count(*) FROM media_items WHERE user_id = '{user}' AND universal_tags IS NOT NULL"
+    )
+    return int(count)
+
+
+def test_an_import_for_alice_refreshes_her_downstream_only_and_only_once(
+    pipeline: Pipeline, ticks: Ticks
+) -> None:
+    # bob already has everything, imported and refreshed in one ingest-style run.
+    pipeline.drop("bob", "netflix", NETFLIX)
+    assert pipeline.materialize("bob", "netflix", *DOWNSTREAM).success
+    pipeline.instance.add_dynamic_partitions("users", ["alice"])
+    assert ticks.tick() == {}, "the first tick only learns the state"
+    assert ticks.tick() == {}, "bob's own run refreshed his downstream: nothing to do"
+
+    pipeline.drop("alice", "spotify_export", SPOTIFY)
+    assert pipeline.materialize("alice", "spotify_export").success, "what the inbox sensor runs"
+
+    assert ticks.tick() == ALICE_DOWNSTREAM
+    assert ticks.tick() == {}, "requested once; not again while nothing new happened"
+
+    # The daemon runs what was requested: alice's items get tags and her report appears.
+    bob_reports = {p: p.stat().st_mtime_ns for p in (pipeline.data_dir / "reports" / "bob").iterdir()}
+    assert _tagged_items(pipeline, "alice") == 0
+    assert pipeline.materialize("alice", *DOWNSTREAM).success
+    [(items,)] = pipeline.count("SELECT count(*) FROM media_items WHERE user_id = 'alice'")
+    assert items > 0 and _tagged_items(pipeline, "alice") == items
+    assert list((pipeline.data_dir / "reports" / "alice").glob("*.html"))
+    assert {p: p.stat().st_mtime_ns for p in (pipeline.data_dir / "reports" / "bob").iterdir()} == bob_reports
+
+    assert ticks.tick() == {}, "the downstream run's own updates trigger nothing"
+    assert ticks.tick() == {}
+
+
+def test_a_second_source_for_alice_refreshes_her_downstream_again(pipeline: Pipeline, ticks: Ticks) -> None:
+    pipeline.drop("alice", "spotify_export", SPOTIFY)
+    assert pipeline.materialize("alice", "spotify_export", *DOWNSTREAM).success
+    assert ticks.tick() == {}
+    pipeline.drop("alice", "netflix", NETFLIX)
+    assert pipeline.materialize("alice", "netflix").success
+    assert ticks.tick() == ALICE_DOWNSTREAM, "one source of many is enough"
+
+
+class FailingEnrich(SpotifyExportPlugin):
+    """A Spotify export whose enrichment fails as a whole, with no retry."""
+
+    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
+        raise EnrichmentFailed(
+            PluginError(code=ErrorCode.INVALID_DATA, message="the tag service sent nonsense")
+        )
+
+
+def test_a_failed_downstream_run_is_not_requested_again_until_new_data(
+    pipeline: Pipeline, ticks: Ticks
+) -> None:
+    registry = PluginRegistry()
+    for plugin in pipeline.registry:
+        registry.register(FailingEnrich() if plugin.name == "spotify_export" else plugin)
+    pipeline.registry = registry
+    ticks.tick()
+    pipeline.drop("alice", "spotify_export", SPOTIFY)
+    assert pipeline.materialize("alice", "spotify_export").success
+    assert ticks.tick() == ALICE_DOWNSTREAM
+
+    failed = pipeline.materialize("alice", *DOWNSTREAM)
+    assert not failed.success
+    assert ticks.tick() == {}, "a failure is not retried in a loop"
+    assert ticks.tick() == {}
+
+    # The next import tries again, everything that depends on it included.
+    pipeline.drop(
+        "alice", "spotify_export", FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_1.json"
+    )
+    assert pipeline.materialize("alice", "spotify_export").success
+    assert ticks.tick() == ALICE_DOWNSTREAM
+
+
+def test_the_automation_sensor_is_running_by_default_and_targets_the_downstream_assets(
+    pipeline: Pipeline,
+) -> None:
+    sensor = pipeline.defs.get_sensor_def(AUTOMATION_SENSOR)
+    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    graph = pipeline.defs.resolve_asset_graph()
+    targeted = sensor.asset_selection.resolve(graph)  # type: ignore[union-attr]
+    assert {k.to_user_string() for k in targeted} == set(DOWNSTREAM)
+    # Sources are started by the inbox, schedules and the first-sync sensor, never by automation.
+    assert all(graph.get(AssetKey(name)).automation_condition is None for name in pipeline.registry.names())
