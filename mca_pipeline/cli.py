@@ -405,7 +405,8 @@ def connect(plugin: str, user: str, port: int, account: str | None) -> None:
         with warehouse.connect() as con:
             set_connection_state(con, user, plugin, CONNECTED, "account set with mca connect")
         click.echo(
-            f"{user} follows {plugin} account {account.strip()!r}; the {plugin}_sync schedule syncs it"
+            f"{user} follows {plugin} account {account.strip()!r}; while `mca ui` runs, the first sync "
+            f"starts within a minute and the {plugin}_sync schedule keeps it current"
         )
     else:
         raise click.ClickException(f"{plugin} reads public data: give your name on it with --account NAME")
@@ -448,7 +449,10 @@ def apikey_set(plugin: str, user: str, account: str | None) -> None:
     with warehouse.connect() as con:
         set_connection_state(con, user, plugin, CONNECTED, "API key set with mca apikey set")
     click.echo(f"stored {user}'s {plugin} API key (encrypted) for account {account!r}; state: connected")
-    click.echo(f"the {plugin}_sync schedule syncs it while `mca ui` runs")
+    click.echo(
+        f"while `mca ui` runs, the first sync starts within a minute and the {plugin}_sync schedule "
+        "keeps it current"
+    )
 
 
 @main.command()

@@ -5,6 +5,11 @@ per-user token `mca users add` printed; the session lives in this process's memo
 (a random id in an HttpOnly, SameSite=Lax cookie), and every query uses the session's
 user, so one person can never see or change another's connections.
 
+Connecting stores the credentials and marks the connection `connected`; nothing more.
+The first sync is a Dagster run that the daemon starts (defs/first_sync_sensor.py), so
+it goes through the run queue and the platform's pool like every other sync, and this
+process needs no Dagster definitions.
+
 Routes:
     GET  /login, POST /login, POST /logout      sign-in with the per-user token
     GET  /                                      per plugin: auth type, state, buttons
@@ -31,9 +36,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import threading
 import traceback
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -76,7 +79,7 @@ from mca_pipeline.auth.web_security import (
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginRegistry, SourcePlugin, SyncContext
 from mca_pipeline.core.http_errors import redact
-from mca_pipeline.core.users import USERS_PARTITION, is_user_slug
+from mca_pipeline.core.users import is_user_slug
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import (
     CONNECTED,
@@ -105,18 +108,14 @@ def create_app(
     *,
     http: httpx.Client,
     public_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
-    on_connected: Callable[[str, str], None] | None = None,
     states: StateStore | None = None,
     sessions: SessionStore | None = None,
 ) -> Starlette:
-    """The connect app. `on_connected(user, plugin)` runs after a successful connect;
-    by default the first sync runs directly in a background thread."""
+    """The connect app on these stores; the daemon's first_sync_sensor syncs what it connects."""
     public_url = public_url.rstrip("/")
     states = states if states is not None else StateStore()
     sessions = sessions if sessions is not None else SessionStore()
     secure_cookie = public_url.startswith("https://")
-    if on_connected is None:
-        on_connected = direct_first_sync(registry, warehouse, credentials)
 
     # ---- helpers
 
@@ -155,12 +154,6 @@ def create_app(
     def mark(user: str, plugin: str, state: str, reason: str | None) -> None:
         with warehouse.connect() as con:
             set_connection_state(con, user, plugin, state, reason)
-
-    def notify_connected(user: str, plugin: str) -> None:
-        try:
-            on_connected(user, plugin)
-        except Exception:  # the connection is stored; the schedule will sync it later
-            log.exception("starting the first sync of %s for %s failed", plugin, user)
 
     def login_redirect() -> RedirectResponse:
         return RedirectResponse("/login", status_code=302)
@@ -301,7 +294,6 @@ def create_app(
                 200,
             )
         await run_in_threadpool(mark, user, name, CONNECTED, "connected in the web app")
-        await run_in_threadpool(notify_connected, user, name)
         return RedirectResponse("/", status_code=302)
 
     # ---- API keys
@@ -336,7 +328,6 @@ def create_app(
             return message("Refused", f"{name} refused it: {err.message}", 400)
         await run_in_threadpool(credentials.save, user, name, creds)
         await run_in_threadpool(mark, user, name, CONNECTED, "API key added in the web app")
-        await run_in_threadpool(notify_connected, user, name)
         return RedirectResponse("/", status_code=303)
 
     # ---- file imports
@@ -427,30 +418,6 @@ def create_app(
     return app
 
 
-def direct_first_sync(
-    registry: PluginRegistry, warehouse: Warehouse, credentials: VaultCredentialStore
-) -> Callable[[str, str], None]:
-    """on_connected without Dagster: run the first sync in a background thread."""
-
-    def start(user: str, plugin_name: str) -> None:
-        def run() -> None:
-            from mca_pipeline.warehouse.sync_loop import run_sync
-
-            plugin = registry.get(plugin_name)
-            creds = credentials.load(user, plugin_name)
-            if creds is None:
-                return
-            try:
-                summary = run_sync(plugin, warehouse, user, creds, log=log)
-                log.info("first sync of %s for %s: %s", plugin_name, user, summary)
-            except Exception:
-                log.exception("the first sync of %s for %s failed", plugin_name, user)
-
-        threading.Thread(target=run, name=f"first-sync-{plugin_name}-{user}", daemon=True).start()
-
-    return start
-
-
 def _redacted_traceback(exc: BaseException, *secrets: str | None) -> str:
     """The traceback for the log, with the key masked: a plugin's exception may quote
     the request URL, and Last.fm's carries the key in its query string."""
@@ -497,46 +464,6 @@ def _save_upload(
 # ------------------------------------------------------------------------------ serve
 
 
-def dagster_first_sync(registry: PluginRegistry, warehouse: Warehouse, credentials: VaultCredentialStore):  # type: ignore[no-untyped-def]
-    """on_connected for the real app: add the user's Dagster partition and materialize
-    the plugin's asset for that user in a background thread. Without a Dagster instance
-    (DAGSTER_HOME unset) the first sync runs directly instead."""
-    fallback = direct_first_sync(registry, warehouse, credentials)
-
-    def start(user: str, plugin_name: str) -> None:
-        try:
-            from dagster import DagsterInstance
-
-            instance = DagsterInstance.get()
-            if not instance.has_dynamic_partition(USERS_PARTITION, user):
-                instance.add_dynamic_partitions(USERS_PARTITION, [user])
-        except Exception as exc:
-            log.warning("no Dagster instance (%s); running the first sync directly", exc)
-            fallback(user, plugin_name)
-            return
-
-        def run() -> None:
-            from dagster import materialize
-
-            from mca_pipeline.defs import defs
-
-            try:
-                materialize(
-                    list(defs.assets or []),  # type: ignore[arg-type]
-                    selection=[plugin_name],
-                    resources=defs.resources,
-                    instance=instance,
-                    partition_key=user,
-                    raise_on_error=False,
-                )
-            except Exception:
-                log.exception("the first sync of %s for %s failed", plugin_name, user)
-
-        threading.Thread(target=run, name=f"first-sync-{plugin_name}-{user}", daemon=True).start()
-
-    return start
-
-
 def build_app(public_url: str) -> Starlette:
     """The real app: the registered plugins, the default warehouse, vault and data folder."""
     from mca_pipeline import paths
@@ -553,7 +480,6 @@ def build_app(public_url: str) -> Starlette:
         ExportFolders(paths.data_dir()),
         http=http,
         public_url=public_url,
-        on_connected=dagster_first_sync(registry, warehouse, credentials),
     )
 
 

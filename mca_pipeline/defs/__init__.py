@@ -17,6 +17,7 @@ from mca_pipeline.defs.automation import build_automation_sensor
 from mca_pipeline.defs.continuation_sensor import build_continuation_sensor
 from mca_pipeline.defs.enrichment_assets import build_enrichment_assets
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
+from mca_pipeline.defs.first_sync_sensor import build_first_sync_sensor
 from mca_pipeline.defs.history import build_media_history
 from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
 from mca_pipeline.defs.insights_asset import build_insights_asset
@@ -71,6 +72,7 @@ def build_definitions(
     ]
     if api:
         sensors.append(build_continuation_sensor([sources[p.name] for p in api]))
+        sensors.append(build_first_sync_sensor({p.name: sources[p.name] for p in api}))
     return Definitions(
         assets=[*sources.values(), history, unified, *enrichment, insights],
         sensors=sensors,

@@ -48,6 +48,30 @@ def connection_state(
     return (str(rows[0][0]), rows[0][1]) if rows else None
 
 
+@dataclass(frozen=True)
+class AwaitingFirstSync:
+    """A connected account that has never been synced, and when it became connected."""
+
+    user_id: str
+    plugin: str
+    connected_at: datetime
+
+
+def awaiting_first_sync(con: duckdb.DuckDBPyConnection) -> list[AwaitingFirstSync]:
+    """Connected accounts with no sync_log row at all: their first sync has not run yet.
+    Any sync writes a row, even a failed one, after which the plugin's schedule takes over."""
+    rows = con.execute(
+        """
+        SELECT c.user_id, c.plugin, c.changed_at FROM connections AS c
+        WHERE c.state = ?
+          AND NOT EXISTS (SELECT 1 FROM sync_log AS s WHERE s.user_id = c.user_id AND s.platform = c.plugin)
+        ORDER BY c.user_id, c.plugin
+        """,
+        [CONNECTED],
+    ).fetchall()
+    return [AwaitingFirstSync(str(user), str(plugin), at) for user, plugin, at in rows]
+
+
 def add_notification(
     con: duckdb.DuckDBPyConnection, user_id: str, plugin: str, kind: str, message: str
 ) -> Notification:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,7 +27,7 @@ from mca_pipeline.plugins import (
     YoutubePlugin,
 )
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.accounts import connection_state
+from mca_pipeline.warehouse.accounts import awaiting_first_sync, connection_state
 from mca_pipeline.warehouse.export_folders import ExportFolders
 from mca_pipeline_tests.fakes.lastfm_api import BASE as LASTFM_BASE
 from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
@@ -96,7 +94,6 @@ class Env:
         self.lastfm.scrobble(3)
         self.tokens = FakeTokenEndpoint()
         self.clock = Clock()
-        self.connected: list[tuple[str, str]] = []
         registry = PluginRegistry()
         registry.register(NetflixPlugin())
         registry.register(SpotifyExportPlugin())
@@ -112,6 +109,7 @@ class Env:
                 client=httpx.Client(transport=httpx.MockTransport(self.listenbrainz), base_url=LISTENBRAINZ)
             )
         )
+        self.registry = registry
         self.app = create_app(
             registry,
             self.warehouse,
@@ -119,7 +117,6 @@ class Env:
             self.folders,
             http=httpx.Client(transport=httpx.MockTransport(self.tokens.handle)),
             public_url=PUBLIC,
-            on_connected=lambda user, plugin: self.connected.append((user, plugin)),
             states=StateStore(clock=self.clock),
         )
         self.token = {user: issue_token(self.warehouse, user) for user in ("alice", "bob")}
@@ -149,6 +146,11 @@ class Env:
         )
         assert response.status_code == 303, response.text
         return client, csrf(client.get("/"))
+
+    def awaiting_first_sync(self) -> list[tuple[str, str]]:
+        """What the daemon's first_sync_sensor would sync: (user, plugin) per account."""
+        with self.warehouse.connect() as con:
+            return [(a.user_id, a.plugin) for a in awaiting_first_sync(con)]
 
     def state(self, user: str, plugin: str) -> str | None:
         with self.warehouse.connect() as con:
@@ -293,7 +295,7 @@ def test_successful_callback_stores_encrypted_tokens(env: Env) -> None:
         raw = con.execute("SELECT * FROM credentials").fetchall()
     assert raw and "access-1" not in repr(raw) and "refresh-1" not in repr(raw)
     assert env.state("alice", "spotify") == "connected"
-    assert env.connected == [("alice", "spotify")]
+    assert env.awaiting_first_sync() == [("alice", "spotify")]
 
     token_request = env.tokens.requests[-1]
     form = parse_qs(token_request.content.decode())
@@ -315,7 +317,7 @@ def test_confidential_client_authenticates_with_basic(env: Env, monkeypatch: pyt
 def assert_nothing_stored(env: Env, user: str = "alice") -> None:
     assert env.credentials.load(user, "spotify") is None
     assert env.state(user, "spotify") is None
-    assert env.connected == []
+    assert env.awaiting_first_sync() == []
 
 
 def test_callback_with_unknown_state_is_refused(env: Env) -> None:
@@ -446,7 +448,7 @@ def test_bad_api_key_is_refused(env: Env) -> None:
     assert response.status_code == 400 and "refused" in response.text
     assert "wrong" not in response.text
     assert env.credentials.load("alice", "lastfm") is None
-    assert env.connected == []
+    assert env.awaiting_first_sync() == []
 
 
 def test_good_api_key_is_stored(env: Env) -> None:
@@ -460,7 +462,7 @@ def test_good_api_key_is_stored(env: Env) -> None:
     assert creds is not None and creds.api_key is not None
     assert creds.api_key.get_secret_value() == "lastfm-key-123" and creds.account == "mv_listener"
     assert env.state("alice", "lastfm") == "connected"
-    assert env.connected == [("alice", "lastfm")]
+    assert env.awaiting_first_sync() == [("alice", "lastfm")]
     assert len(env.lastfm.requests) == 1  # one cheap call
 
 
@@ -544,83 +546,6 @@ def test_disconnect_deletes_the_credentials(env: Env) -> None:
     assert env.credentials.load("alice", "spotify") is None
     assert env.state("alice", "spotify") == "disconnected"
     assert {p["name"]: p["state"] for p in client.get("/api/v1/plugins").json()}["spotify"] == "disconnected"
-
-
-def test_default_on_connected_runs_the_first_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", "client-123")
-    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET", raising=False)
-    env = Env(tmp_path)
-    app = create_app(
-        _registry(env),
-        env.warehouse,
-        env.credentials,
-        env.folders,
-        http=httpx.Client(transport=httpx.MockTransport(env.tokens.handle)),
-        public_url=PUBLIC,
-    )
-    client = TestClient(app, follow_redirects=False)
-    client.post("/login", data={"token": env.token["alice"], "csrf_token": csrf(client.get("/login"))})
-    params = start_connect(client)
-    env.tokens.grant("good-code", params["code_challenge"])
-    client.get("/connect/spotify/callback", params={"code": "good-code", "state": params["state"]})
-    wait_for(lambda: _items(env.warehouse, "alice") == 5)
-
-
-def _registry(env: Env) -> PluginRegistry:
-    registry = PluginRegistry()
-    registry.register(
-        SpotifyPlugin(client=httpx.Client(transport=env.spotify.transport(), base_url=SPOTIFY_API))
-    )
-    return registry
-
-
-def _items(warehouse: Warehouse, user: str) -> int:
-    with warehouse.connect() as con:
-        return int(con.execute("SELECT count(*) FROM media_items WHERE user_id = ?", [user]).fetchone()[0])  # type: ignore[index]
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def test_the_real_apps_first_sync_adds_the_partition_and_runs_the_asset_in_dagster(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What `mca web` does after a connect, through a temporary Dagster instance."""
-    from dagster import instance_for_test
-
-    from mca_pipeline.auth.web_app import dagster_first_sync
-    from mca_pipeline.plugins import build_registry
-    from mca_pipeline_tests.conftest import FIXTURES
-
-    data = tmp_path / "data"
-    monkeypatch.setenv("MCA_DATA_DIR", str(data))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    inbox = data / "inbox" / "alice" / "netflix"
-    inbox.mkdir(parents=True)
-    (inbox / "ViewingActivity.csv").write_bytes((FIXTURES / "netflix" / "ViewingActivity.csv").read_bytes())
-    warehouse = Warehouse(data / "warehouse.duckdb")
-    with instance_for_test(temp_dir=str(home)) as instance:
-        start = dagster_first_sync(
-            build_registry(), warehouse, VaultCredentialStore(warehouse, Vault([Fernet.generate_key()]))
-        )
-        start("alice", "netflix")
-        assert instance.has_dynamic_partition("users", "alice")
-        deadline = time.monotonic() + 60
-        while (
-            time.monotonic() < deadline
-            and not (data / "archive" / "alice" / "netflix" / "ViewingActivity.csv").exists()
-        ):
-            time.sleep(0.2)
-        with warehouse.connect() as con:
-            assert (
-                con.execute("SELECT count(*) FROM media_items WHERE user_id = 'alice'").fetchall()[0][0] > 0
-            )
-        assert instance.get_runs(), "the first sync is a Dagster run, visible in the UI"
 
 
 def test_a_public_source_connects_with_the_users_name_checked_first(env: Env) -> None:

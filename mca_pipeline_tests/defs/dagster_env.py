@@ -9,13 +9,23 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, RetryPolicy, materialize
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    RetryPolicy,
+    RunRequest,
+    SensorResult,
+    build_sensor_context,
+    materialize,
+)
 
 from mca_pipeline.auth import MemoryCredentialStore
 from mca_pipeline.core import PluginRegistry
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs import build_definitions
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
+from mca_pipeline.defs.first_sync_sensor import FIRST_SYNC_SENSOR
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.plugins import build_registry
@@ -96,3 +106,27 @@ def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, object]:
 def log_messages(instance: DagsterInstance, result: ExecuteInProcessResult) -> list[str]:
     """What a person reads in the run's log in the UI."""
     return [entry.user_message for entry in instance.all_logs(result.run_id)]
+
+
+class FirstSyncDaemon:
+    """Ticks first_sync_sensor, carrying its cursor and applying partition requests."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.sensor = pipeline.defs.resolve_sensor_def(FIRST_SYNC_SENSOR)
+        self.cursor: str | None = None
+
+    def tick(self) -> list[RunRequest]:
+        context = build_sensor_context(
+            instance=self.pipeline.instance,
+            cursor=self.cursor,
+            resources={"warehouse": WarehouseResource(path=str(self.pipeline.warehouse.path))},
+        )
+        result = self.sensor(context)
+        assert isinstance(result, SensorResult)
+        self.cursor = result.cursor
+        for request in result.dynamic_partitions_requests or []:
+            self.pipeline.instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
+        return list(result.run_requests or [])
