@@ -43,7 +43,7 @@ def test_runs_schedules_sensor_cursors_and_partitions_survive_a_daemon_restart(
         stray.write_text("not an export")
         deployment.start_daemon()
 
-        alice = deployment.finished_runs(1, 180, **{"dagster/partition": "alice"})
+        alice = deployment.finished_runs(1, 180, **{"dagster/partition": "alice", "mca/trigger": "inbox"})
         scheduled = deployment.finished_runs(1, 180, **{"mca/trigger": "schedule"})
         deployment.stop("daemon", signal.SIGKILL)
         down_at = datetime.now(UTC)
@@ -60,7 +60,7 @@ def test_runs_schedules_sensor_cursors_and_partitions_survive_a_daemon_restart(
         deployment.drop_export("bob", "spotify_export", EXPORT)
         deployment.start_daemon()
 
-        deployment.finished_runs(1, 180, **{"dagster/partition": "bob"})
+        deployment.finished_runs(1, 180, **{"dagster/partition": "bob", "mca/trigger": "inbox"})
         missed_key = f"lastfm:carol:{missed:%Y-%m-%dT%H:%M}"
         caught_up = deployment.finished_runs(1, 180, **{"dagster/run_key": missed_key})
 
@@ -72,7 +72,9 @@ def test_runs_schedules_sensor_cursors_and_partitions_survive_a_daemon_restart(
         assert _inbox_cursor(deployment).reported == before_cursor.reported
         daemon_log = (deployment.home / "daemon.log").read_text()
         assert daemon_log.count(f"leaving {stray} alone") == 1
-        assert len(deployment.runs(**{"dagster/partition": "alice"})) == len(alice) == 1
+        assert (
+            len(deployment.runs(**{"dagster/partition": "alice", "mca/trigger": "inbox"})) == len(alice) == 1
+        )
         # Schedule: the tick missed while the daemon was down ran once, after the restart,
         # and no tick ran twice.
         assert before_ticks < {t.tick_id for t in deployment.ticks("lastfm_sync")}
