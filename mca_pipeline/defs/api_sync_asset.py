@@ -39,6 +39,7 @@ from mca_pipeline.auth import (
     refresh_access_token,
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin, SyncContext
+from mca_pipeline.defs.automation import tag_if_stored
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
@@ -160,6 +161,7 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)
             cursors = recent_cursors(con, user_id, plugin.name)
+            tag_if_stored(context, con, user_id, plugin.name)
         metadata = (
             sync_metadata(summaries, total)
             | contention_metadata(wh)

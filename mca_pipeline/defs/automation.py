@@ -1,4 +1,4 @@
-"""Downstream by itself: a new materialization of any source for user U refreshes
+"""Downstream by itself: an import or sync that stored something for user U refreshes
 media_history, unified_plays, plugin_enrichment, universal_tags and insights for U.
 
 This is Dagster's declarative automation. Every downstream asset carries
@@ -11,42 +11,93 @@ media_history depends on every source while a user has data in a few of them, so
 never fire. Nor do we run a partition just because it was added (a new user with nothing
 imported has nothing to refresh). What is kept from eager:
 
-- `any_deps_updated()` is per partition (alice's import never touches bob) and ignores an
-  update made by a run that also ran this asset (the `ingest` job, `mca demo`), so a run
-  never triggers itself again;
+- updates are per partition (alice's import never touches bob), and an update made by a
+  run that also ran this asset (the `ingest` job, `mca demo`) is ignored, so a run never
+  triggers itself again;
 - `.since_last_handled()`: once requested, the condition is false until a dependency
   updates again, so a downstream run that fails is not retried in a loop; the next import
   or sync tries again;
 - nothing starts while the asset or one of its dependencies is in a queued or running
   run; it starts on the tick after they end.
 
-Runs of one user wait for each other in the run queue (dagster.yaml limits
-`dagster/partition` to one run per value), so a source cannot store new rows in the middle
-of a downstream run of the same user and have its update counted as handled.
+What is added: a source's update counts only when its run stored something. An hourly
+sync that found no new plays still materializes its asset (its checks and counts are
+worth seeing), but must not redraw every user's report each hour. The source asset tags
+its run `mca/stored=nothing` when the run added or changed no item (`tag_if_stored`;
+`mca/stored=items` when it did, which wins in a run of several sources), and source
+updates whose runs all say `nothing` are ignored. The tag marks "nothing" rather than
+"something" so that an update Dagster cannot attribute to a run (on the very first tick
+of a new instance it does not look at run tags) counts, rather than being lost. Updates
+of the other dependencies (a re-enrichment started from the UI) count as they are.
+
+Not guarded: an import of user U that ends while U's downstream run is computing an asset
+and before that asset's materialization is recorded counts as handled by it, so what it
+added reaches that asset at U's next import or sync. Limiting runs to one per user in the
+run queue would close that window, but then one run cut off by a daemon crash (left
+STARTED) would hold all of that user's runs until someone marks it failed.
 """
 
 from collections.abc import Sequence
 
+import duckdb
 from dagster import (
+    AssetExecutionContext,
     AssetsDefinition,
+    AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
 )
 
+from mca_pipeline.warehouse.queries import stored_by_run
+
 AUTOMATION_SENSOR = "downstream_automation_sensor"
 #: Every run the automation sensor starts carries this tag (filter runs by it in the UI).
 TRIGGER_TAGS = {"mca/trigger": "automation"}
+#: On every source run: "items" when it added or changed items, else "nothing" (ignored).
+STORED_TAG = "mca/stored"
+STORED_ITEMS, STORED_NOTHING = "items", "nothing"
+#: The source assets (group of the asset factory in source_assets.py).
+SOURCES = AssetSelection.groups("sources")
 
 
 def after_any_update() -> AutomationCondition:
-    """True for a user's partition when any dependency of it updated for that user since
-    this asset was last requested or materialized, and nothing of it is in progress."""
+    """True for a user's partition when a source stored something for that user, or
+    another dependency updated for that user, since this asset was last requested or
+    materialized, and nothing of it is in progress."""
+    source_stored = (
+        AutomationCondition.any_deps_match(
+            (
+                AutomationCondition.newly_updated()
+                & ~AutomationCondition.executed_with_root_target()
+                & ~AutomationCondition.all_new_updates_have_run_tags(tag_values={STORED_TAG: STORED_NOTHING})
+            )
+            | AutomationCondition.will_be_requested()
+        )
+        .allow(SOURCES)
+        .with_label("any_source_stored")
+    )
+    other_updated = AutomationCondition.any_deps_updated().ignore(SOURCES)
     return (
-        AutomationCondition.any_deps_updated().since_last_handled()
+        (source_stored | other_updated).since_last_handled()
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
     ).with_label("after_any_update")
+
+
+def tag_if_stored(
+    context: AssetExecutionContext, con: duckdb.DuckDBPyConnection, user_id: str, platform: str
+) -> None:
+    """Tag the run with whether it added or changed any of the user's items of this platform
+    (retries of the step included), before the asset's materialization is recorded. In a
+    run of several sources, one that stored items marks the whole run."""
+    run_id = context.run.run_id
+    if stored_by_run(con, run_id, user_id, platform):
+        context.instance.add_run_tags(run_id, {STORED_TAG: STORED_ITEMS})
+        return
+    run = context.instance.get_run_by_id(run_id)  # fresh: another step may have tagged it
+    if run is not None and STORED_TAG not in run.tags:
+        context.instance.add_run_tags(run_id, {STORED_TAG: STORED_NOTHING})
 
 
 def build_automation_sensor(
@@ -63,6 +114,6 @@ def build_automation_sensor(
         emit_backfills=False,
         description=(
             "Refreshes media_history, unified_plays, enrichment and insights for a user after "
-            "any of that user's sources was imported or synced."
+            "an import or sync stored something new for that user."
         ),
     )

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from mca_pipeline.core import Credentials, ErrorCode, SourcePlugin
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.defs.automation import tag_if_stored
 from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
@@ -117,6 +118,7 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
         with wh.connect() as con:
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)
+            tag_if_stored(context, con, user_id, plugin.name)
         metadata = sync_metadata(summaries, total) | contention_metadata(wh)
         if rejected:
             raise Failure(

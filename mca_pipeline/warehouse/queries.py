@@ -39,6 +39,21 @@ def resume_cursor(
     return str(row[0])
 
 
+def stored_by_run(con: duckdb.DuckDBPyConnection, run_id: str, user_id: str, platform: str) -> int:
+    """Items one run added or changed for a user's platform, over all its pages and retries
+    (pages taken back with a rejected file are marked failed and do not count)."""
+    row = first_row(
+        con.execute(
+            """
+        SELECT coalesce(sum(new_count + updated_count), 0) FROM sync_log
+        WHERE run_id = ? AND user_id = ? AND platform = ? AND outcome <> 'failed'
+        """,
+            [run_id, user_id, platform],
+        )
+    )
+    return int(row[0]) if row else 0
+
+
 @dataclass(frozen=True)
 class UnfinishedImport:
     """The pages an interrupted file import already stored: a resumed import judges the

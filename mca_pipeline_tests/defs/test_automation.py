@@ -20,10 +20,10 @@ from mca_pipeline.core import (
     PluginRegistry,
     SyncContext,
 )
-from mca_pipeline.defs.automation import AUTOMATION_SENSOR
+from mca_pipeline.defs.automation import AUTOMATION_SENSOR, STORED_TAG
 from mca_pipeline.plugins import SpotifyExportPlugin
 from mca_pipeline_tests.conftest import FIXTURES
-from mca_pipeline_tests.defs.dagster_env import Pipeline
+from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
 
 DOWNSTREAM = ["media_history", "unified_plays", "plugin_enrichment", "universal_tags", "insights"]
 SPOTIFY = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
@@ -107,6 +107,29 @@ def test_a_second_source_for_alice_refreshes_her_downstream_again(pipeline: Pipe
     pipeline.drop("alice", "netflix", NETFLIX)
     assert pipeline.materialize("alice", "netflix").success
     assert ticks.tick() == ALICE_DOWNSTREAM, "one source of many is enough"
+
+
+def test_an_import_that_stores_nothing_new_starts_nothing_downstream(
+    pipeline: Pipeline, ticks: Ticks
+) -> None:
+    pipeline.drop("alice", "spotify_export", SPOTIFY)
+    first = pipeline.materialize("alice", "spotify_export", *DOWNSTREAM)
+    assert first.success
+    assert pipeline.instance.get_run_by_id(first.run_id).tags[STORED_TAG] == "items"  # type: ignore[union-attr]
+    assert ticks.tick() == {}
+
+    # The same export again (or an hourly sync that finds no new plays): the source is
+    # materialized, its run says it stored nothing, and nothing downstream is redone.
+    pipeline.drop("alice", "spotify_export", SPOTIFY)
+    again = pipeline.materialize("alice", "spotify_export")
+    assert again.success and metadata(again, "spotify_export")["new"] == 0
+    assert pipeline.instance.get_run_by_id(again.run_id).tags[STORED_TAG] == "nothing"  # type: ignore[union-attr]
+    assert ticks.tick() == {}
+
+    # An update of another dependency counts as it is: a re-enrichment from the UI is
+    # followed by the tags and the report.
+    assert pipeline.materialize("alice", "plugin_enrichment").success
+    assert ticks.tick() == {"universal_tags": {"alice"}, "insights": {"alice"}}
 
 
 class FailingEnrich(SpotifyExportPlugin):

@@ -5,9 +5,16 @@ queue. Another user with data gets no new run from any of it."""
 
 from pathlib import Path
 
+import httpx
 from dagster import DagsterEventType, DagsterRunStatus
+from starlette.testclient import TestClient
 
-from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
+from mca_pipeline.auth import VaultCredentialStore
+from mca_pipeline.auth.sign_in import issue_token
+from mca_pipeline.auth.web_app import create_app
+from mca_pipeline.core import PluginRegistry
+from mca_pipeline.plugins import LastfmPlugin
+from mca_pipeline.warehouse.export_folders import ExportFolders
 from mca_pipeline_tests.deploy.deployment import Deployment, wait_until
 from mca_pipeline_tests.fakes.lastfm_server import LastfmServer
 
@@ -31,6 +38,32 @@ def _tagged(deployment: Deployment, user: str, platform: str) -> tuple[int, int]
 def _all_tagged(deployment: Deployment, user: str, platform: str) -> bool:
     items, tagged = _tagged(deployment, user, platform)
     return items > 0 and tagged == items
+
+
+def _connect_in_web_app(deployment: Deployment, lastfm_url: str, user: str, account: str) -> None:
+    """Sign in to the connect app with the user's token and submit the Last.fm key form."""
+    warehouse = deployment.warehouse()
+    token = issue_token(warehouse, user)
+    registry = PluginRegistry()
+    registry.register(LastfmPlugin(base_url=lastfm_url))
+    app = create_app(
+        registry,
+        warehouse,
+        VaultCredentialStore(warehouse),
+        ExportFolders(deployment.data),
+        http=httpx.Client(timeout=10),
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        login = client.get("/login").text
+        csrf = login.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        assert client.post("/login", data={"token": token, "csrf_token": csrf}).status_code == 303
+        home = client.get("/").text
+        csrf = home.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        response = client.post(
+            "/connect/lastfm/apikey",
+            data={"api_key": "lastfm-key-123", "account": account, "csrf_token": csrf},
+        )
+        assert response.status_code == 303, response.text
 
 
 def _reports(deployment: Deployment, user: str) -> dict[Path, int]:
@@ -69,11 +102,9 @@ def test_a_drop_and_a_connect_flow_downstream_by_themselves_for_that_user_only(
         )
         wait_until(lambda: _reports(deployment, "alice"), TIMEOUT_S, "alice's report", deployment)
 
-        # carol connects Last.fm (what `mca apikey set` stores): the daemon syncs it, then
-        # her downstream follows too.
-        deployment.connect_lastfm("carol", "carol_fm")
-        with deployment.warehouse().connect() as con:
-            set_connection_state(con, "carol", "lastfm", CONNECTED, "API key set with mca apikey set")
+        # carol connects Last.fm in the web app (which only stores the key): the daemon
+        # runs her first sync, then her downstream follows too.
+        _connect_in_web_app(deployment, lastfm_url, "carol", "carol_fm")
         [first_sync] = deployment.finished_runs(1, TIMEOUT_S, **{"mca/trigger": "first_sync"})
         assert first_sync.tags["dagster/partition"] == "carol"
         assert deployment.instance.all_logs(first_sync.run_id, of_type=DagsterEventType.RUN_ENQUEUED)
