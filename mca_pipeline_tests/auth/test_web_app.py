@@ -621,6 +621,6 @@ def test_a_crash_while_checking_an_api_key_stores_nothing(
     assert "Nothing was stored" in response.text and "lastfm-key-123" not in response.text
     assert env.credentials.load("alice", "lastfm") is None
     assert env.state("alice", "lastfm") is None
-    assert env.connected == []
+    assert env.awaiting_first_sync() == []
     assert "Traceback" in caplog.text and "TypeError" in caplog.text
     assert "lastfm-key-123" not in caplog.text, "the key is masked in the logged traceback"
