@@ -3,7 +3,11 @@
 The run launcher starts each run in a process of its own, where no httpx.MockTransport
 can reach, so this serves `FakeLastfm` (one per Last.fm account, all behind one API key)
 on 127.0.0.1 and counts what it was asked. An optional delay per request stands in for
-the platform's latency, so concurrent runs really overlap.
+the platform's latency. An optional rendezvous holds the first requests until that many
+are in flight at once: two syncs then provably run together, however busy the machine is
+and whatever order the daemon starts them in, so a test can show parallelism without
+measuring time. If they never meet (runs held one at a time), the requests go on after
+`rendezvous_timeout_s` and the overlap a test then sees is the truth: one.
 """
 
 from __future__ import annotations
@@ -20,9 +24,19 @@ from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
 
 
 class LastfmServer:
-    def __init__(self, api_key: str = "lastfm-key-123", delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        api_key: str = "lastfm-key-123",
+        delay_s: float = 0.0,
+        rendezvous: int = 0,
+        rendezvous_timeout_s: float = 120.0,
+    ) -> None:
         self.api_key = api_key
         self.delay_s = delay_s
+        self._rendezvous = threading.Barrier(rendezvous, timeout=rendezvous_timeout_s) if rendezvous else None
+        self._held = 0
+        #: Whether the first requests met in flight (None without a rendezvous).
+        self.met: bool | None = None
         self.accounts: dict[str, FakeLastfm] = {}
         self.requests = 0
         self._lock = threading.Lock()
@@ -37,12 +51,26 @@ class LastfmServer:
     def handle(self, request: httpx.Request) -> httpx.Response:
         with self._lock:
             self.requests += 1
+            hold = self._rendezvous is not None and self._held < self._rendezvous.parties
+            self._held += hold
+        if hold:
+            self._meet()
         if self.delay_s:
             time.sleep(self.delay_s)
         fake = self.accounts.get(request.url.params.get("user", ""))
         if fake is None:
             return httpx.Response(404, json={"error": 6, "message": "User not found"})
         return fake.handle(request)
+
+    def _meet(self) -> None:
+        assert self._rendezvous is not None
+        try:
+            self._rendezvous.wait()
+            met = True
+        except threading.BrokenBarrierError:
+            met = False
+        with self._lock:
+            self.met = met if self.met is None else self.met and met
 
     @contextmanager
     def serving(self) -> Iterator[str]:
