@@ -11,6 +11,7 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from dagster import DagsterInstance
 
@@ -21,12 +22,15 @@ USERS = ["ana", "ben", "cai", "dev"]
 PLAYS_PER_USER = 12_000
 
 
-def import_for(data_dir: str, dagster_home: str, user: str) -> tuple[bool, int, float, float]:
+def import_for(data_dir: str, dagster_home: str, user: str, start: Any) -> tuple[bool, int, float, float]:
     """One Dagster run for one user, in a fresh process (as the run launcher does);
-    returns the outcome and when the run started and finished (wall clock)."""
+    returns the outcome and when the run started and finished (wall clock). Every process
+    waits at the `start` barrier first, so the runs begin together however slowly the
+    processes came up on a busy machine."""
     instance = DagsterInstance.from_config(dagster_home)
     pipeline = Pipeline(Path(data_dir), instance)
-    defs = pipeline.defs  # built before the clock starts: it is not part of the run
+    defs = pipeline.defs  # built before the start: it is not part of the run
+    start.wait(timeout=240)
     started = time.time()
     result = pipeline.materialize(user, "spotify_export", defs=defs)
     finished = time.time()
@@ -42,8 +46,9 @@ def test_several_users_materialize_at_once_without_lock_failures(pipeline: Pipel
     pipeline.instance.add_dynamic_partitions("users", USERS)
     home = pipeline.instance.root_directory
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(USERS), mp_context=spawn) as pool:
-        futures = [pool.submit(import_for, str(pipeline.data_dir), home, user) for user in USERS]
+    with spawn.Manager() as manager, ProcessPoolExecutor(max_workers=len(USERS), mp_context=spawn) as pool:
+        start = manager.Barrier(len(USERS))
+        futures = [pool.submit(import_for, str(pipeline.data_dir), home, user, start) for user in USERS]
         outcomes = [f.result(timeout=300) for f in futures]
     assert [(ok, new) for ok, new, _, _ in outcomes] == [(True, PLAYS_PER_USER)] * len(USERS)
     per_user = dict(pipeline.count("SELECT user_id, count(*) FROM media_items GROUP BY ALL"))
