@@ -40,7 +40,7 @@ from mca_pipeline.auth import (
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin, SyncContext
 from mca_pipeline.defs.automation import tag_if_stored
-from mca_pipeline.defs.error_policy import raise_for
+from mca_pipeline.defs.error_policy import crashed, raise_for
 from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
@@ -53,7 +53,7 @@ from mca_pipeline.defs.source_reporting import (
 from mca_pipeline.warehouse import Warehouse, item_count, source_health
 from mca_pipeline.warehouse.accounts import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
 from mca_pipeline.warehouse.queries import recent_cursors
-from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
+from mca_pipeline.warehouse.sync_loop import PluginCrashed, SyncSummary, run_sync
 
 
 class SyncConfig(Config):
@@ -101,17 +101,21 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
         full = config.full_resync and context.retry_number == 0
 
         def sync(with_creds: Credentials, from_scratch: bool) -> SyncSummary:
-            return run_sync(
-                plugin,
-                wh,
-                user_id,
-                with_creds,
-                log=context.log,
-                run_id=context.run.run_id,
-                max_pages=config.max_pages,
-                full_resync=from_scratch,
-                ctx=SyncContext(user_id=user_id, page_size=config.page_size),
-            )
+            try:
+                return run_sync(
+                    plugin,
+                    wh,
+                    user_id,
+                    with_creds,
+                    log=context.log,
+                    run_id=context.run.run_id,
+                    max_pages=config.max_pages,
+                    full_resync=from_scratch,
+                    ctx=SyncContext(user_id=user_id, page_size=config.page_size),
+                )
+            except PluginCrashed as exc:
+                context.log.error(f"{exc}\n{exc.trace}")
+                raise crashed(exc) from exc
 
         def renew(why: str) -> Credentials | PluginError:
             """Refreshed and saved credentials, or the upstream error of a token endpoint

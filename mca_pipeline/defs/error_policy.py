@@ -9,6 +9,11 @@
 | permission_denied | Failure without retry, naming the missing scopes                      |
 | invalid_data      | Failure without retry; raw excerpt kept in sync_log                   |
 | file_parse_error  | Failure without retry; the file goes to rejected/ with a report       |
+
+Whatever the code, a PluginError with `retry=False` (the platform said retrying is
+pointless) fails without retry. A plugin that raises instead of answering is a bug in
+mca, not the platform's doing: the run fails with its traceback and is not retried
+(`crashed`), never reported as a platform error.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from datetime import timedelta
 from dagster import Backoff, Failure, Jitter, MetadataValue, RetryPolicy, RetryRequested
 
 from mca_pipeline.core import ErrorCode, PluginError
+from mca_pipeline.warehouse.store import PROGRAMMING_ERROR
+from mca_pipeline.warehouse.sync_loop import PluginCrashed
 
 #: Retries for transient platform failures (upstream): 4 tries over about two minutes.
 SOURCE_RETRY_POLICY = RetryPolicy(
@@ -39,6 +46,12 @@ def raise_for(error: PluginError, plugin: str, user_id: str, retry_policy: Retry
     """
     what = f"{plugin} for user {user_id}: {error.message}"
     metadata = {"error_code": MetadataValue.text(error.code.value)}
+    if error.retry is False:
+        raise Failure(
+            description=f"{what} (the platform's answer says retrying will not help)",
+            metadata=metadata,
+            allow_retries=False,
+        )
     if error.code is ErrorCode.RATE_LIMIT:
         wait = error.after if error.after is not None else _DEFAULT_RATE_LIMIT_WAIT
         raise RetryRequested(max_retries=5, seconds_to_wait=wait.total_seconds())
@@ -49,3 +62,15 @@ def raise_for(error: PluginError, plugin: str, user_id: str, retry_policy: Retry
     if error.code is ErrorCode.PERMISSION_DENIED and error.details.get("missing_scopes"):
         metadata["missing_scopes"] = MetadataValue.text(", ".join(error.details["missing_scopes"]))
     raise Failure(description=what, metadata=metadata, allow_retries=False)
+
+
+def crashed(exc: PluginCrashed) -> Failure:
+    """The step's end for a plugin that raised: failed with the traceback, no retry."""
+    return Failure(
+        description=str(exc),
+        metadata={
+            "error_code": MetadataValue.text(PROGRAMMING_ERROR),
+            "traceback": MetadataValue.md(f"```\n{exc.trace[-8000:]}\n```"),
+        },
+        allow_retries=False,
+    )

@@ -186,7 +186,8 @@ class ListenbrainzPlugin(SourcePlugin):
         return 0.0 if state.walking_back else None
 
     def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
-        """Fetch listens not yet stored, page by page. Never raises."""
+        """Fetch listens not yet stored, page by page. Platform and payload failures come back
+        as PluginErrors; anything else is a bug and propagates to core."""
         user = (creds.account or "").strip()
         if not user:
             return SyncResult(next_cursor=cursor, err=_missing_account())
@@ -196,12 +197,7 @@ class ListenbrainzPlugin(SourcePlugin):
             return SyncResult(next_cursor=cursor, err=_bad_cursor(cursor, str(exc)))
         if ctx.is_cancelled():
             return SyncResult(next_cursor=cursor, has_more=True)
-        try:
-            return self._walk(ctx, user, state, cursor)
-        except Exception as exc:  # the contract: sync never raises
-            message = f"unexpected error while syncing ListenBrainz: {type(exc).__name__}: {exc}"
-            ctx.log.error("listenbrainz: %s", message)
-            return SyncResult(next_cursor=cursor, err=PluginError(code=ErrorCode.UPSTREAM, message=message))
+        return self._walk(ctx, user, state, cursor)
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is

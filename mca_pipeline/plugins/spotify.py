@@ -156,17 +156,11 @@ class SpotifyPlugin(SourcePlugin):
     def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
         """All plays newer than `cursor` (every reachable play when it is empty).
 
-        Never raises: an unexpected exception becomes an UPSTREAM error without retry.
+        Platform and payload failures come back as PluginErrors; anything else is a bug
+        and propagates, for core to fail the run with its traceback (never retried).
         """
         token = creds.access_token.get_secret_value() if creds.access_token is not None else ""
-        try:
-            return _Sync(self._client, self._url, ctx, creds, token, cursor).run()
-        except Exception as exc:  # the contract: sync never raises
-            message = _scrub(f"unexpected error while syncing Spotify: {type(exc).__name__}: {exc}", token)
-            ctx.log.error("spotify: %s", message)
-            return SyncResult(
-                next_cursor=cursor, err=PluginError(code=ErrorCode.UPSTREAM, message=message, retry=False)
-            )
+        return _Sync(self._client, self._url, ctx, creds, token, cursor).run()
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is

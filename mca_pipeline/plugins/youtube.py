@@ -257,19 +257,11 @@ class YoutubePlugin(SourcePlugin):
     def sync(self, ctx: SyncContext, creds: Credentials, cursor: str) -> SyncResult:
         """The likes newer than the cursor's boundary (all of them on a first sync).
 
-        Never raises: an unexpected exception becomes an UPSTREAM error without retry.
+        Platform and payload failures come back as PluginErrors; anything else is a bug
+        and propagates, for core to fail the run with its traceback (never retried).
         """
         token = creds.access_token.get_secret_value().strip() if creds.access_token is not None else ""
-        try:
-            return _Sync(self, ctx, creds, token, cursor).run()
-        except Exception as exc:  # the contract: sync never raises
-            message = _scrub(
-                f"unexpected error while syncing YouTube likes: {type(exc).__name__}: {exc}", token
-            )
-            ctx.log.error("youtube: %s", message)
-            return SyncResult(
-                next_cursor=cursor, err=PluginError(code=ErrorCode.UPSTREAM, message=message, retry=False)
-            )
+        return _Sync(self, ctx, creds, token, cursor).run()
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Topic categories are already tags; nothing more to add."""

@@ -42,6 +42,14 @@ class SyncAttempt:
     source: str | None = None
     run_id: str | None = None
     unreadable: int = 0
+    #: The plugin raised instead of answering (a programming error, not a platform's):
+    #: the exception's summary, stored under error_code PROGRAMMING_ERROR.
+    crash: str | None = None
+
+
+#: sync_log's error_code for a plugin that raised: deliberately none of the seven
+#: PluginError codes, so nothing reads it as the platform's fault.
+PROGRAMMING_ERROR = "programming_error"
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class StoreCounts:
 def outcome_of(attempt: SyncAttempt, received: int) -> str:
     """success, partial (an error, but items before it are kept), rate_limited (asked to
     wait: not a failure in the statistics), or failed."""
+    if attempt.crash is not None:
+        return "failed"
     if attempt.error is None:
         return "success"
     if attempt.error.code == ErrorCode.RATE_LIMIT and not received:
@@ -243,8 +253,8 @@ def _insert_sync_log(
             updated,
             skipped,
             outcome,
-            err.code.value if err else None,
-            err.message if err else None,
+            PROGRAMMING_ERROR if attempt.crash is not None else err.code.value if err else None,
+            attempt.crash if attempt.crash is not None else err.message if err else None,
             (err.raw or "")[:4000] if err else None,
             attempt.unreadable,
         ],

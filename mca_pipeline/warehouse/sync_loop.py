@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from mca_pipeline.core import (
     AuthType,
@@ -24,11 +26,30 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.http_errors import describe, redact
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
 from mca_pipeline.warehouse.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse.queries import resume_cursor, unfinished_import
 from mca_pipeline.warehouse.store import discard_import
+
+
+class PluginCrashed(Exception):
+    """A plugin raised instead of returning a SyncResult: a bug in mca, not the platform.
+
+    Raised from the plugin's own exception (its traceback chained) after a sync_log row
+    with error_code `programming_error` is stored, so `mca status` and the source checks
+    show it; the caller fails the run without retrying, since a retry repeats the bug.
+    """
+
+    def __init__(self, plugin: str, user_id: str, exc: BaseException, creds: Credentials) -> None:
+        secrets = [
+            s.get_secret_value() for s in (creds.access_token, creds.refresh_token, creds.api_key) if s
+        ]
+        self.summary = redact(describe(exc), secrets)[:1000]
+        #: The plugin's traceback, secrets masked, for the run's failure metadata.
+        self.trace = redact("".join(traceback.format_exception(exc)), secrets)
+        super().__init__(f"the {plugin} plugin failed for {user_id} with a programming error: {self.summary}")
 
 
 @dataclass
@@ -93,7 +114,12 @@ def run_sync(
             if is_file:
                 result = _call_file_plugin(plugin, ctx, creds, cursor, source, log)
             else:
-                result = plugin.sync(ctx, creds, cursor)
+                try:
+                    result = plugin.sync(ctx, creds, cursor)
+                except Exception as exc:
+                    crashed = PluginCrashed(plugin.name, user_id, exc, creds)
+                    _record_crash(warehouse, plugin, user_id, cursor, started, source, run_id, crashed)
+                    raise crashed from exc
         error = result.err or _foreign_items(plugin.name, result.items)
         items = result.items if error is None or error.code != ErrorCode.INVALID_DATA else []
         summary.tally.add(result.skipped, result.left_out)
@@ -149,6 +175,32 @@ def run_sync(
             return summary
         if max_pages is not None and summary.pages >= max_pages:
             return summary
+
+
+def _record_crash(
+    warehouse: Warehouse,
+    plugin: SourcePlugin,
+    user_id: str,
+    cursor: str,
+    started: datetime,
+    source: str | None,
+    run_id: str | None,
+    crashed: PluginCrashed,
+) -> None:
+    """The sync_log row of a plugin that raised: the cursor stays where it was."""
+    attempt = SyncAttempt(
+        user_id=user_id,
+        platform=plugin.name,
+        started_at=started,
+        cursor_in=cursor,
+        cursor_out=cursor,
+        has_more=False,
+        source=source,
+        run_id=run_id,
+        crash=crashed.summary,
+    )
+    with warehouse.connect() as con:
+        store_sync(con, attempt, [], plugin.dedup_policy)
 
 
 @contextmanager

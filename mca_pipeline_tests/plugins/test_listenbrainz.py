@@ -567,14 +567,12 @@ def test_malformed_bodies_are_invalid_data_with_raw(body: dict[str, Any]) -> Non
     assert result.items == []
 
 
-def test_an_unexpected_exception_is_returned_not_raised() -> None:
+def test_a_programming_error_propagates_instead_of_passing_for_the_platforms() -> None:
     def explode(request: httpx.Request) -> Reply:
         raise RuntimeError("boom")
 
-    result = sync(FakeListenBrainz(replies={1: explode}))
-    assert result.err is not None
-    assert result.err.code is ErrorCode.UPSTREAM
-    assert "boom" in result.err.message
+    with pytest.raises(RuntimeError, match="boom"):
+        sync(FakeListenBrainz(replies={1: explode}))
 
 
 # --- partial syncs, rate limits, page budget, cancellation -----------------------------
