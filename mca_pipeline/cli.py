@@ -554,12 +554,13 @@ def import_(file: Path, user: str, plugin: str | None) -> None:
 @click.option("--user", required=True)
 def status(user: str) -> None:
     """Per plugin: connection, last sync and items; then unread notifications."""
-    from mca_pipeline.core.models import AuthType
+    from mca_pipeline.core.models import AuthType, utc_now
     from mca_pipeline.plugins import build_registry
     from mca_pipeline.warehouse import item_count
     from mca_pipeline.warehouse.accounts import connection_state, notifications
     from mca_pipeline.warehouse.credentials import load_sealed
     from mca_pipeline.warehouse.export_folders import ExportFolders
+    from mca_pipeline.warehouse.pauses import pauses_of
     from mca_pipeline.warehouse.status import last_syncs
 
     user = _user(user)
@@ -569,6 +570,7 @@ def status(user: str) -> None:
     folders = ExportFolders(paths.data_dir())
     with warehouse.connect() as con:
         syncs = {s.platform: s for s in last_syncs(con, user)}
+        pauses = pauses_of(con, user, utc_now())
         rows = []
         for source in sorted(registry, key=lambda p: p.name):
             auth = _auth(source)
@@ -590,6 +592,9 @@ def status(user: str) -> None:
                 if sync
                 else "never"
             )
+            pause = pauses.get(source.name)
+            if pause is not None:
+                last += f"; waiting until {_when(pause.not_before)} (rate limit)"
             rows.append((source.name, auth, connection, last, item_count(con, user, source.name)))
         unread = notifications(con, user)
     click.echo(f"status of {user!r}")

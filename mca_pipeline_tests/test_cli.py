@@ -4,7 +4,7 @@ dagster.yaml/workspace.yaml, DAGSTER_HOME and data folder, so the real repo is u
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -23,6 +23,7 @@ from mca_pipeline.warehouse.accounts import (
     connection_state,
     set_connection_state,
 )
+from mca_pipeline.warehouse.pauses import pause_sync
 from mca_pipeline_tests.conftest import play
 
 API_KEY = "lastfm-key-7f3a9c0d1e2b4a5f"
@@ -341,6 +342,17 @@ def test_status_shows_connections_last_sync_and_notifications(project: Path) -> 
     assert "spotify disconnected: Reconnect Spotify: the refresh was refused" in out
 
     assert_one_line_error(mca("status", "--user", "nobody"), "no user 'nobody'")
+
+
+def test_status_shows_a_sync_waiting_for_a_long_rate_limit(project: Path) -> None:
+    ok("users", "add", "alice")
+    reset = datetime.now(UTC) + timedelta(hours=11)
+    with warehouse().connect() as con:
+        pause_sync(con, "alice", "youtube", reset, "YouTube daily quota exhausted")
+        pause_sync(con, "alice", "spotify", datetime.now(UTC) - timedelta(minutes=1), "over")
+    rows = {line.split()[0]: line for line in ok("status", "--user", "alice").splitlines() if line.split()}
+    assert f"waiting until {reset.strftime('%Y-%m-%d %H:%M')} UTC (rate limit)" in rows["youtube"]
+    assert "waiting" not in rows["spotify"], "a pause that has ended is not shown"
 
 
 # --- export ---------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Every PluginError code ends here in the behaviour the design table asks for (see
 error_policy): an expired token is refreshed once and the sync run again; a refused
 refresh or missing permissions change the connection state and notify the user; rate
 limits wait, transient failures retry, partial syncs keep what they got and resume.
+A rate limit longer than a run should hold its slot ends the run cleanly instead: what
+was stored stays with its cursor, and the sync is paused until the platform's time
+(warehouse/pauses.py), which the schedule honours.
 
 An OAuth token that expires within `REFRESH_MARGIN` is refreshed before the sync, so a
 sync does not fail with 401 once an hour; the refresh after AUTH_EXPIRED stays for tokens
@@ -40,7 +43,7 @@ from mca_pipeline.auth import (
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin, SyncContext
 from mca_pipeline.defs.automation import tag_if_stored
-from mca_pipeline.defs.error_policy import crashed, raise_for
+from mca_pipeline.defs.error_policy import crashed, pauses_sync, raise_for, rate_limit_wait
 from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
@@ -52,6 +55,7 @@ from mca_pipeline.defs.source_reporting import (
 )
 from mca_pipeline.warehouse import Warehouse, item_count, source_health
 from mca_pipeline.warehouse.accounts import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
+from mca_pipeline.warehouse.pauses import clear_pause, pause_sync
 from mca_pipeline.warehouse.queries import recent_cursors
 from mca_pipeline.warehouse.sync_loop import PluginCrashed, SyncSummary, run_sync
 
@@ -150,6 +154,14 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
                 error = summaries[-1].error
             else:
                 error = renewed
+        paused_until = None
+        if error is not None and error.retry is not False and pauses_sync(error):
+            paused_until = clock() + rate_limit_wait(error)
+            context.log.warning(
+                f"{plugin.name} for {user_id}: {error.message}; too long to hold a run slot, so this run "
+                f"ends and scheduled syncs of {user_id} wait until {paused_until.isoformat()}"
+            )
+            error = None
         if error is not None:
             _tell_user(
                 plugin,
@@ -162,6 +174,11 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
             raise_for(error, plugin.name, user_id, retry_policy)
         with wh.connect() as con:
             set_connection_state(con, user_id, plugin.name, CONNECTED)
+            if paused_until is None:
+                clear_pause(con, user_id, plugin.name)
+            else:
+                reason = summaries[-1].error.message if summaries and summaries[-1].error else "rate limit"
+                pause_sync(con, user_id, plugin.name, paused_until, reason)
             total = item_count(con, user_id, plugin.name)
             health = source_health(con, user_id, plugin.name)
             cursors = recent_cursors(con, user_id, plugin.name)
@@ -171,6 +188,10 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
             | contention_metadata(wh)
             | {"connection": MetadataValue.text(CONNECTED)}
         )
+        if paused_until is not None:
+            # The schedule resumes after the pause; the continuation sensor must not.
+            metadata["has_more"] = MetadataValue.bool(False)
+            metadata["waiting_until"] = MetadataValue.text(paused_until.isoformat())
         return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health, cursors))
 
     return _source

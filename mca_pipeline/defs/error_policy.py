@@ -2,7 +2,8 @@
 
 | code              | step behaviour                                                        |
 |-------------------|-----------------------------------------------------------------------|
-| rate_limit        | RetryRequested after `after` (not a failed sync)                      |
+| rate_limit        | RetryRequested after `after` (not a failed sync), up to               |
+|                   | `longest_wait_in_run()`; longer, the run ends and the sync is paused  |
 | upstream          | raise, so the asset's RetryPolicy (exponential backoff, jitter) retries |
 | partial_sync      | items + cursor already committed; RetryRequested resumes from cursor  |
 | auth_expired      | Failure without retry: the user must reconnect                        |
@@ -18,6 +19,7 @@ mca, not the platform's doing: the run fails with its traceback and is not retri
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from dagster import Backoff, Failure, Jitter, MetadataValue, RetryPolicy, RetryRequested
@@ -32,6 +34,29 @@ SOURCE_RETRY_POLICY = RetryPolicy(
 )
 
 _DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=60)
+
+#: The longest rate-limit wait spent inside a run (holding its run slot and pool slot).
+LONGEST_WAIT_IN_RUN = timedelta(minutes=5)
+LONGEST_WAIT_ENV = "MCA_LONGEST_WAIT_IN_RUN_S"
+
+
+def longest_wait_in_run() -> timedelta:
+    """LONGEST_WAIT_IN_RUN, or MCA_LONGEST_WAIT_IN_RUN_S seconds where a deployment sets it."""
+    raw = os.environ.get(LONGEST_WAIT_ENV, "").strip()
+    try:
+        return timedelta(seconds=float(raw)) if raw else LONGEST_WAIT_IN_RUN
+    except ValueError:
+        return LONGEST_WAIT_IN_RUN
+
+
+def rate_limit_wait(error: PluginError) -> timedelta:
+    """How long the platform asked to wait (a minute when it did not say)."""
+    return error.after if error.after is not None else _DEFAULT_RATE_LIMIT_WAIT
+
+
+def pauses_sync(error: PluginError) -> bool:
+    """A rate limit too long to wait for in the run: end it and pause the sync instead."""
+    return error.code is ErrorCode.RATE_LIMIT and rate_limit_wait(error) > longest_wait_in_run()
 
 
 class UpstreamError(Exception):
@@ -53,8 +78,7 @@ def raise_for(error: PluginError, plugin: str, user_id: str, retry_policy: Retry
             allow_retries=False,
         )
     if error.code is ErrorCode.RATE_LIMIT:
-        wait = error.after if error.after is not None else _DEFAULT_RATE_LIMIT_WAIT
-        raise RetryRequested(max_retries=5, seconds_to_wait=wait.total_seconds())
+        raise RetryRequested(max_retries=5, seconds_to_wait=rate_limit_wait(error).total_seconds())
     if error.code is ErrorCode.PARTIAL_SYNC:
         raise RetryRequested(max_retries=retry_policy.max_retries, seconds_to_wait=retry_policy.delay or 0)
     if error.code is ErrorCode.UPSTREAM:

@@ -1,7 +1,8 @@
 """A schedule per API plugin that syncs every user who connected it.
 
 The plugin says how often (`schedule_cron`, hourly by default); run keys carry the
-tick's time so a tick evaluated twice (a daemon restart) never runs twice.
+tick's time so a tick evaluated twice (a daemon restart) never runs twice. A user whose
+sync a long rate limit paused (warehouse/pauses.py) is left out until the pause ends.
 """
 
 from dagster import (
@@ -18,6 +19,8 @@ from dagster import (
 from mca_pipeline.auth import CredentialStore
 from mca_pipeline.core import SourcePlugin
 from mca_pipeline.defs.partitions import users_partitions
+from mca_pipeline.defs.resources import WarehouseResource
+from mca_pipeline.warehouse.pauses import paused_users
 
 
 def build_sync_schedule(plugin: SourcePlugin, source_asset: AssetsDefinition) -> ScheduleDefinition:
@@ -31,12 +34,20 @@ def build_sync_schedule(plugin: SourcePlugin, source_asset: AssetsDefinition) ->
         description=f"Syncs {plugin.name} for every user who connected it ({cron}).",
     )
     def _sync(
-        context: ScheduleEvaluationContext, credentials: ResourceParam[CredentialStore]
+        context: ScheduleEvaluationContext,
+        credentials: ResourceParam[CredentialStore],
+        warehouse: WarehouseResource,
     ) -> list[RunRequest] | SkipReason:
         known = set(context.instance.get_dynamic_partitions(users_partitions.name))
-        users = credentials.users_with(plugin.name)
-        for user in sorted(set(users) - known):
+        users = set(credentials.users_with(plugin.name))
+        for user in sorted(users - known):
             context.log.warning(f"{user} connected {plugin.name} but is not a user partition yet; skipped")
+        with warehouse.warehouse().connect() as con:
+            paused = paused_users(con, plugin.name, context.scheduled_execution_time)
+        for user, until in sorted(paused.items()):
+            if user in users:
+                context.log.info(f"{user}: {plugin.name} asked to wait until {until.isoformat()}; skipped")
+        users -= paused.keys()
         tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
         requests = [
             RunRequest(
@@ -44,8 +55,8 @@ def build_sync_schedule(plugin: SourcePlugin, source_asset: AssetsDefinition) ->
                 partition_key=user,
                 tags={"mca/user": user, "mca/plugin": plugin.name, "mca/trigger": "schedule"},
             )
-            for user in sorted(set(users) & known)
+            for user in sorted(users & known)
         ]
-        return requests or SkipReason(f"nobody has connected {plugin.name}")
+        return requests or SkipReason(f"nobody to sync for {plugin.name} (none connected, or all waiting)")
 
     return _sync

@@ -179,6 +179,18 @@ MIGRATIONS: list[str] = [
     WHERE u.user_id = o.user_id AND u.play_key = 'spotify_export:' || o.old_id;
     DROP TABLE offline_plays;
     """,
+    # 9: syncs paused by a long rate limit (warehouse/pauses.py): the schedule and the
+    # continuation sensor leave (user, platform) alone until not_before.
+    """
+    CREATE TABLE sync_pauses (
+        user_id     VARCHAR NOT NULL,
+        platform    VARCHAR NOT NULL,
+        not_before  TIMESTAMPTZ NOT NULL,
+        reason      VARCHAR,
+        paused_at   TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, platform)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

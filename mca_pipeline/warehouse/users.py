@@ -13,6 +13,7 @@ from mca_pipeline.core.models import utc_now
 USER_TABLES = (
     "media_items",
     "sync_log",
+    "sync_pauses",
     "credentials",
     "connections",
     "notifications",

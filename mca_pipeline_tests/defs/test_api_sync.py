@@ -222,7 +222,7 @@ def test_schedule_requests_a_run_per_connected_user_with_stable_run_keys(spotify
         context = build_schedule_context(
             instance=spotify.instance,
             scheduled_execution_time=datetime(2024, 6, 1, 12, 30),
-            resources={"credentials": spotify.credentials},
+            resources={"credentials": spotify.credentials, "warehouse": defs.resources["warehouse"]},
             repository_def=defs.get_repository_def(),
         )
         requests = schedule.evaluate_tick(context).run_requests or []
