@@ -3,8 +3,8 @@
 The webserver and the daemon are separate processes on one PostgreSQL instance; a
 backfill over several users is asked of the webserver, the daemon's queued run
 coordinator launches the runs, and the `platform_lastfm` pool (limit 2 in dagster.yaml)
-keeps at most two Last.fm syncs going at a time, whatever the number of runs — the
-backfill's and the first syncs the daemon starts by itself for the new connections alike.
+keeps at most two Last.fm syncs going at a time, whatever the number of runs: every
+Last.fm run on the instance counts, not only the backfill's.
 
 Nothing here is timed: the fake Last.fm holds its first two requests until both are in
 flight, so two syncs run together on any machine if (and only if) the pool lets them.
@@ -60,8 +60,7 @@ def test_a_backfill_over_users_runs_in_parallel_within_the_platform_pool(
         # Every run went through the queue rather than straight to the launcher.
         for run_id in run_ids:
             assert deployment.instance.all_logs(run_id, of_type=DagsterEventType.RUN_ENQUEUED)
-        # Syncs overlapped, but never more than the pool allows: every Last.fm sync counts,
-        # the backfill's and any first sync first_sync_sensor started for these accounts.
+        # Syncs overlapped, but never more than the pool allows, counting every Last.fm run.
         wait_until(lambda: _all_ended(deployment), 300, "every run ended", deployment)
         windows = deployment.step_windows([r.run_id for r in deployment.runs()], "lastfm")
         assert len(windows) >= len(USERS)
