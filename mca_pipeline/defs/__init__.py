@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import httpx
-from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job
+from dagster import AssetSelection, Definitions, RetryPolicy, define_asset_job, in_process_executor
 
 from mca_pipeline.auth import CredentialStore, VaultCredentialStore
 from mca_pipeline.core import AuthType, PluginRegistry
@@ -78,6 +78,13 @@ def build_definitions(
         sensors=sensors,
         schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
         jobs=[ingest, unpack],
+        # Steps run in the run's own process, one after another. Our runs are one user's
+        # few assets, each waiting on the DuckDB file or a platform anyway, so a process
+        # per step bought no parallelism and cost an interpreter start per step; and
+        # terminating a run then interrupts the process doing the sync, which stores the
+        # page in flight before it ends (defs/cancellation.py) instead of being killed
+        # with an executor's child.
+        executor=in_process_executor,
         resources={
             "warehouse": warehouse,
             "export_folders": export_folders or ExportFoldersResource(),

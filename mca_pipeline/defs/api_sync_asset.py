@@ -16,6 +16,7 @@ error (retried, the connection stays connected); a configuration problem fails t
 without retry and leaves the connection alone.
 """
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -43,6 +44,7 @@ from mca_pipeline.auth import (
 )
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginError, SourcePlugin, SyncContext
 from mca_pipeline.defs.automation import tag_if_stored
+from mca_pipeline.defs.cancellation import run_cancellable
 from mca_pipeline.defs.error_policy import crashed, pauses_sync, raise_for, rate_limit_wait
 from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
@@ -105,7 +107,7 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
         full = config.full_resync and context.retry_number == 0
 
         def sync(with_creds: Credentials, from_scratch: bool) -> SyncSummary:
-            try:
+            def work(cancelled: threading.Event) -> SyncSummary:
                 return run_sync(
                     plugin,
                     wh,
@@ -115,8 +117,11 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
                     run_id=context.run.run_id,
                     max_pages=config.max_pages,
                     full_resync=from_scratch,
-                    ctx=SyncContext(user_id=user_id, page_size=config.page_size),
+                    ctx=SyncContext(user_id=user_id, page_size=config.page_size, cancelled=cancelled),
                 )
+
+            try:
+                return run_cancellable(work, f"{plugin.name} for {user_id}")
             except PluginCrashed as exc:
                 context.log.error(f"{exc}\n{exc.trace}")
                 raise crashed(exc) from exc

@@ -30,6 +30,7 @@ from mca_pipeline.auth import VaultCredentialStore
 from mca_pipeline.core import Credentials
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -192,11 +193,18 @@ class Deployment:
         if not self.instance.has_dynamic_partition(users_partitions.name, user):
             self.instance.add_dynamic_partitions(users_partitions.name, [user])
 
-    def connect_lastfm(self, user: str, account: str, api_key: str = "lastfm-key-123") -> None:
-        """What `mca apikey set` stores: the key sealed in the vault, the account beside it."""
+    def connect_lastfm(
+        self, user: str, account: str, api_key: str = "lastfm-key-123", *, first_sync: bool = False
+    ) -> None:
+        """What `mca apikey set` stores: the key sealed in the vault, the account beside it.
+        With `first_sync`, also the connection state `mca apikey set` writes, on which
+        first_sync_sensor starts a sync at once (without it the schedule does)."""
         self.add_user(user)
         store = VaultCredentialStore(self.warehouse())
         store.save(user, "lastfm", Credentials(api_key=SecretStr(api_key), account=account))
+        if first_sync:
+            with self.warehouse().connect() as con:
+                set_connection_state(con, user, "lastfm", CONNECTED, "API key set with mca apikey set")
 
     def drop_export(self, user: str, plugin: str, source: Path) -> Path:
         """Copy an export file into the watched inbox, as a person would."""

@@ -35,6 +35,9 @@ class LastfmServer:
         self.delay_s = delay_s
         self._rendezvous = threading.Barrier(rendezvous, timeout=rendezvous_timeout_s) if rendezvous else None
         self._held = 0
+        #: Requests held until released, by (Last.fm user, number from 1): see hold().
+        self._holds: dict[tuple[str, int], tuple[threading.Event, threading.Event]] = {}
+        self._per_user: dict[str, int] = {}
         #: Whether the first requests met in flight (None without a rendezvous).
         self.met: bool | None = None
         self.accounts: dict[str, FakeLastfm] = {}
@@ -49,18 +52,31 @@ class LastfmServer:
         return fake
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        user = request.url.params.get("user", "")
         with self._lock:
             self.requests += 1
+            self._per_user[user] = self._per_user.get(user, 0) + 1
+            gate = self._holds.get((user, self._per_user[user]))
             hold = self._rendezvous is not None and self._held < self._rendezvous.parties
             self._held += hold
+        if gate is not None:
+            arrived, release = gate
+            arrived.set()
+            release.wait(timeout=300)
         if hold:
             self._meet()
         if self.delay_s:
             time.sleep(self.delay_s)
-        fake = self.accounts.get(request.url.params.get("user", ""))
+        fake = self.accounts.get(user)
         if fake is None:
             return httpx.Response(404, json={"error": 6, "message": "User not found"})
         return fake.handle(request)
+
+    def hold(self, user: str, number: int) -> tuple[threading.Event, threading.Event]:
+        """Hold the `number`-th request for `user`: (set when it arrives, set to let it through)."""
+        gate = (threading.Event(), threading.Event())
+        self._holds[(user, number)] = gate
+        return gate
 
     def _meet(self) -> None:
         assert self._rendezvous is not None
