@@ -51,10 +51,10 @@ from mca_pipeline.core import (
     MediaType,
     PluginError,
     SyncContext,
+    endpoints,
 )
 from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, redact, retry_after
 
-DEFAULT_BASE_URL = "https://ws.audioscrobbler.com"
 API_PATH = "/2.0/"
 API_KEY_ENV = "LASTFM_API_KEY"
 
@@ -109,10 +109,11 @@ class LastfmTags:
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         api_key: str | None = None,
     ) -> None:
+        base_url = base_url or endpoints.base_url(endpoints.LASTFM_API)
         if client is None:
             client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._client = client

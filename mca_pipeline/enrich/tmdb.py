@@ -49,10 +49,10 @@ from mca_pipeline.core import (
     MediaType,
     PluginError,
     SyncContext,
+    endpoints,
 )
 from mca_pipeline.core.http_errors import mask_api_keys_in_httpx_log, retry_after
 
-DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
 TITLE_KIND = "tmdb:title"
 GENRES_KIND = "tmdb:genres"
 MIN_CONFIDENCE = 0.6
@@ -113,11 +113,12 @@ class TmdbGenres:
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         api_key: str | None = None,
         read_token: str | None = None,
     ) -> None:
+        base_url = base_url or endpoints.base_url(endpoints.TMDB_API)
         self._client = client
         self._base_url = base_url
         self._timeout_s = timeout_s
@@ -411,7 +412,7 @@ def _with_error(item: MediaItem, reason: str) -> MediaItem:
     )
 
 
-__all__ = ["DEFAULT_BASE_URL", "GENRES_KIND", "MIN_CONFIDENCE", "TITLE_KIND", "TmdbGenres", "normalise_title"]
+__all__ = ["GENRES_KIND", "MIN_CONFIDENCE", "TITLE_KIND", "TmdbGenres", "normalise_title"]
 
 
 # httpx logs request URLs at INFO, keys included; mask them for the whole process.

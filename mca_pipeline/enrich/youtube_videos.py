@@ -43,11 +43,11 @@ from mca_pipeline.core import (
     MediaItem,
     PluginError,
     SyncContext,
+    endpoints,
 )
 from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, retry_after
 from mca_pipeline.plugins.youtube import parse_duration, until_quota_reset
 
-DEFAULT_BASE_URL = "https://www.googleapis.com/youtube/v3"
 VIDEO_KIND = "youtube:video"
 CATEGORIES_KIND = "youtube:categories"
 REGION = "US"
@@ -91,12 +91,13 @@ class YoutubeVideoDetails:
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         api_key: str | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        base_url = base_url or endpoints.base_url(endpoints.YOUTUBE_API)
         self._client = client
         self._base_url = base_url
         self._timeout_s = timeout_s
@@ -394,7 +395,7 @@ class _MaskKeyInHttpxLog(logging.Filter):
         return True
 
 
-__all__ = ["CATEGORIES_KIND", "DEFAULT_BASE_URL", "VIDEO_KIND", "YoutubeVideoDetails", "topic_name"]
+__all__ = ["CATEGORIES_KIND", "VIDEO_KIND", "YoutubeVideoDetails", "topic_name"]
 
 
 # httpx logs request URLs at INFO, keys included; mask them for the whole process.

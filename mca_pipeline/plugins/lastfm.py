@@ -42,12 +42,12 @@ from mca_pipeline.core import (
     SourcePlugin,
     SyncContext,
     SyncResult,
+    endpoints,
 )
 from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, redact, retry_after
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "lastfm"
-DEFAULT_BASE_URL = "https://ws.audioscrobbler.com"
 API_PATH = "/2.0/"
 METHOD = "user.getRecentTracks"
 
@@ -151,13 +151,14 @@ class LastfmPlugin(SourcePlugin):
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         page_limit: int = 200,
         *,
         clock: Callable[[], float] = time.time,
         tags: LastfmTags | None = None,
     ) -> None:
+        base_url = base_url or endpoints.base_url(endpoints.LASTFM_API)
         if not 1 <= page_limit <= 1000:
             raise ValueError(f"page_limit must be 1..1000 (Last.fm's bounds), got {page_limit}")
         if client is None:

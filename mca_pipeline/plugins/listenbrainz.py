@@ -49,11 +49,11 @@ from mca_pipeline.core import (
     SourcePlugin,
     SyncContext,
     SyncResult,
+    endpoints,
 )
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "listenbrainz"
-DEFAULT_BASE_URL = "https://api.listenbrainz.org"
 #: The server's cap on `count` (MAX_ITEMS_PER_GET).
 MAX_ITEMS_PER_GET = 1000
 #: Wait after a rate limit when `X-RateLimit-Reset-In` is missing or unreadable.
@@ -150,13 +150,14 @@ class ListenbrainzPlugin(SourcePlugin):
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         count: int = MAX_ITEMS_PER_GET,
         *,
         user_agent: str = DEFAULT_USER_AGENT,
         tags: LastfmTags | None = None,
     ) -> None:
+        base_url = base_url or endpoints.base_url(endpoints.LISTENBRAINZ_API)
         if not 1 <= count <= MAX_ITEMS_PER_GET:
             raise ValueError(f"count must be 1..{MAX_ITEMS_PER_GET} (ListenBrainz's bounds), got {count}")
         if client is None:

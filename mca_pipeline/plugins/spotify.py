@@ -50,12 +50,12 @@ from mca_pipeline.core import (
     SourcePlugin,
     SyncContext,
     SyncResult,
+    endpoints,
 )
 from mca_pipeline.core.http_errors import retry_after
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "spotify"
-API_BASE_URL = "https://api.spotify.com"
 RECENTLY_PLAYED_PATH = "/v1/me/player/recently-played"
 PAGE_LIMIT = 50
 
@@ -68,8 +68,8 @@ MAX_PAGES = 20
 
 SPOTIFY_OAUTH = OAuthConfig(
     provider_name="Spotify",
-    auth_url="https://accounts.spotify.com/authorize",
-    token_url="https://accounts.spotify.com/api/token",
+    auth_url=f"{endpoints.SPOTIFY_ACCOUNTS[1]}/authorize",
+    token_url=f"{endpoints.SPOTIFY_ACCOUNTS[1]}/api/token",
     scopes=("user-read-recently-played",),
     client_id_env="SPOTIFY_CLIENT_ID",
     client_secret_env="SPOTIFY_CLIENT_SECRET",
@@ -124,13 +124,18 @@ class SpotifyPlugin(SourcePlugin):
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = API_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         *,
         tags: LastfmTags | None = None,
     ) -> None:
         """`client` is used as given (tests inject one with a MockTransport); without
         one, a client with `base_url` and a `timeout_s` timeout on every phase is built."""
+        base_url = base_url or endpoints.base_url(endpoints.SPOTIFY_API)
+        accounts = endpoints.base_url(endpoints.SPOTIFY_ACCOUNTS)
+        self.auth_config = SPOTIFY_OAUTH.model_copy(
+            update={"auth_url": f"{accounts}/authorize", "token_url": f"{accounts}/api/token"}
+        )
         if client is None:
             client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._client = client

@@ -67,12 +67,12 @@ from mca_pipeline.core import (
     SourcePlugin,
     SyncContext,
     SyncResult,
+    endpoints,
 )
 from mca_pipeline.core.http_errors import describe, retry_after
 from mca_pipeline.core.models import utc_now
 
 PLATFORM = "youtube"
-API_BASE_URL = "https://www.googleapis.com/youtube/v3"
 PLAYLIST_ITEMS_PATH = "/playlistItems"
 VIDEOS_PATH = "/videos"
 LIKES_PLAYLIST = "LL"
@@ -88,13 +88,13 @@ WATCH_URL = "https://www.youtube.com/watch?v="
 
 YOUTUBE_OAUTH = OAuthConfig(
     provider_name="Google",
-    auth_url="https://accounts.google.com/o/oauth2/v2/auth",
-    token_url="https://oauth2.googleapis.com/token",
+    auth_url=f"{endpoints.GOOGLE_OAUTH[1]}/o/oauth2/v2/auth",
+    token_url=f"{endpoints.GOOGLE_TOKEN[1]}/token",
     scopes=("https://www.googleapis.com/auth/youtube.readonly",),
     client_id_env="GOOGLE_CLIENT_ID",
     client_secret_env="GOOGLE_CLIENT_SECRET",
     supports_pkce=True,
-    revoke_url="https://oauth2.googleapis.com/revoke",
+    revoke_url=f"{endpoints.GOOGLE_TOKEN[1]}/revoke",
 )
 
 _REDACTED = "[redacted]"
@@ -222,13 +222,22 @@ class YoutubePlugin(SourcePlugin):
     def __init__(
         self,
         client: httpx.Client | None = None,
-        base_url: str = API_BASE_URL,
+        base_url: str | None = None,
         timeout_s: float = 20.0,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """`client` is used as given (tests inject one with a MockTransport), except that
         a request never waits forever; `clock` tells the time for the quota reset."""
+        base_url = base_url or endpoints.base_url(endpoints.YOUTUBE_API)
+        google, token = endpoints.base_url(endpoints.GOOGLE_OAUTH), endpoints.base_url(endpoints.GOOGLE_TOKEN)
+        self.auth_config = YOUTUBE_OAUTH.model_copy(
+            update={
+                "auth_url": f"{google}/o/oauth2/v2/auth",
+                "token_url": f"{token}/token",
+                "revoke_url": f"{token}/revoke",
+            }
+        )
         if client is None:
             client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
         self._client = client
