@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from mca_pipeline.clients.youtube import parse_duration, until_quota_reset
 from mca_pipeline.core import (
     EnrichmentFailed,
     EnrichmentSkipped,
@@ -46,7 +47,6 @@ from mca_pipeline.core import (
     endpoints,
 )
 from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, retry_after
-from mca_pipeline.plugins.youtube import parse_duration, until_quota_reset
 
 VIDEO_KIND = "youtube:video"
 CATEGORIES_KIND = "youtube:categories"

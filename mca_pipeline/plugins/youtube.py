@@ -47,14 +47,14 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import ValidationError
 
+from mca_pipeline.clients.youtube import parse_duration, until_quota_reset
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -82,7 +82,6 @@ VIDEO_BATCH = 50
 #: Short-term rate limits (rateLimitExceeded, 429) come without a Retry-After.
 RATE_LIMIT_WAIT = timedelta(seconds=60)
 #: The daily quota resets at midnight Pacific time.
-QUOTA_TIMEZONE = "America/Los_Angeles"
 RAW_CHARS = 500
 WATCH_URL = "https://www.youtube.com/watch?v="
 
@@ -103,9 +102,6 @@ _UNAVAILABLE_TITLES = frozenset({"Deleted video", "Private video"})
 _QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
-_DURATION = re.compile(
-    r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:[.,]\d+)?)S)?)?"
-)
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -721,22 +717,6 @@ def _video(raw: Any, ctx: SyncContext) -> tuple[str, _Video]:
     )
 
 
-def parse_duration(text: str) -> timedelta | None:
-    """An ISO-8601 duration as YouTube writes it (`PT1H2M3S`, `PT45S`, `P1DT2H`, `P0D`).
-
-    None for a zero length: live and upcoming broadcasts report `P0D`, which means
-    "unknown", not "no time". Raises ValueError for anything else.
-    """
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or text.strip() in ("P", "PT") or text.strip().endswith("T"):
-        raise ValueError(f"not an ISO-8601 duration: {text!r}")
-    parts = {k: float(v.replace(",", ".")) if v else 0.0 for k, v in match.groupdict().items()}
-    value = timedelta(
-        weeks=parts["w"], days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"]
-    )
-    return value or None
-
-
 def parse_time(text: str) -> datetime:
     """An RFC 3339 time (`2024-06-13T17:05:13Z` or with milliseconds) as aware UTC; a
     time without a zone is taken as UTC."""
@@ -747,23 +727,6 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def until_quota_reset(now: datetime) -> timedelta:
-    """Time from `now` to the next midnight Pacific time, when YouTube's daily quota
-    resets. Computed in UTC so that DST changes are honoured."""
-    zone = _pacific()
-    local = now.astimezone(zone)
-    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
-    return midnight.astimezone(UTC) - now.astimezone(UTC)
-
-
-def _pacific() -> ZoneInfo | timezone:
-    """America/Los_Angeles; without tz data, UTC-8 (a reset at most an hour late)."""
-    try:
-        return ZoneInfo(QUOTA_TIMEZONE)
-    except ZoneInfoNotFoundError:
-        return timezone(timedelta(hours=-8))
 
 
 def _topic_name(url: str) -> str:

@@ -1,0 +1,1 @@
+"""A module per platform for what its source plugin and its enrichment share."""
