@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time, timedelta, timezone
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: YouTube's daily quota resets at midnight in this zone.
@@ -49,3 +50,10 @@ def _pacific() -> ZoneInfo | timezone:
         return ZoneInfo(QUOTA_TIMEZONE)
     except ZoneInfoNotFoundError:
         return timezone(timedelta(hours=-8))
+
+
+def topic_name(url: str) -> str:
+    """`https://en.wikipedia.org/wiki/Pop_music` -> `pop music`: lower case, as the tag
+    vocabulary is, whichever path (the likes sync or the video details) stored it."""
+    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return (unquote(last).replace("_", " ").strip() or url).lower()

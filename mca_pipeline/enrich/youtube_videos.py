@@ -32,11 +32,10 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from mca_pipeline.clients.youtube import parse_duration, until_quota_reset
+from mca_pipeline.clients.youtube import parse_duration, topic_name, until_quota_reset
 from mca_pipeline.core import (
     EnrichmentFailed,
     EnrichmentSkipped,
@@ -75,12 +74,6 @@ _KEY_REASONS = frozenset(
 
 class _BatchError(Exception):
     """A videos.list answer that is unusable for one batch of ids."""
-
-
-def topic_name(url: str) -> str:
-    """`https://en.wikipedia.org/wiki/Pop_music` -> `pop music`."""
-    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    return (unquote(last).replace("_", " ").strip() or url).lower()
 
 
 class YoutubeVideoDetails:

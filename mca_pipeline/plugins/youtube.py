@@ -49,12 +49,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
-from mca_pipeline.clients.youtube import parse_duration, until_quota_reset
+from mca_pipeline.clients.youtube import parse_duration, topic_name, until_quota_reset
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -501,9 +500,7 @@ class _Sync:
                 creator=creator if _text(creator) else None,
                 consumed_at=entry.liked_at,
                 duration=video.duration if video else None,
-                tags=tuple(dict.fromkeys(_topic_name(url) for url in video.topic_categories))
-                if video
-                else (),
+                tags=tuple(dict.fromkeys(topic_name(url) for url in video.topic_categories)) if video else (),
                 url=WATCH_URL + entry.video_id,
                 external_id=f"{LIKES_PLAYLIST}:{entry.video_id}",
                 raw_metadata={
@@ -727,12 +724,6 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def _topic_name(url: str) -> str:
-    """`https://en.wikipedia.org/wiki/Pop_music` -> `Pop music`."""
-    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    return unquote(last).replace("_", " ") or url
 
 
 def _google_error(body: str) -> tuple[str, set[str]]:

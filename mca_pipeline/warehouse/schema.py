@@ -191,6 +191,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (user_id, platform)
     );
     """,
+    # 10: YouTube topics are lower case on every path (clients/youtube.topic_name); likes
+    # synced before kept Wikipedia's capitals ("Pop music").
+    """
+    UPDATE media_items SET tags = list_transform(tags, lambda t: lower(t))
+    WHERE platform = 'youtube' AND list_bool_or(list_transform(tags, lambda t: t <> lower(t)));
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -212,7 +212,7 @@ def test_item_fields_and_raw_metadata() -> None:
     assert {i.type for i in result.items} == {MediaType.VIDEO}
     assert lantern.url == "https://www.youtube.com/watch?v=dQ3xY7kLmN0"
     assert lantern.time_spent is None
-    assert lantern.tags == ("Music", "Pop music")
+    assert lantern.tags == ("music", "pop music")
     assert lantern.raw_metadata == {
         "video_id": "dQ3xY7kLmN0",
         "playlist_id": "LL",
@@ -228,7 +228,7 @@ def test_item_fields_and_raw_metadata() -> None:
     # the ms form of publishedAt is kept as written
     assert lecture.raw_metadata["liked_at"] == "2024-06-02T21:44:09.000Z"
     assert lecture.raw_metadata["category_id"] == "27"
-    assert marathon.tags == ("Music", "Electronic music", "Hip hop music")
+    assert marathon.tags == ("music", "electronic music", "hip hop music")
     # no videoOwnerChannel*: creator and channel from videos.list; no topicDetails
     assert short.raw_metadata["channel_id"] == "UChArb0urSh0rt5xxxxxxxxx"
     assert short.tags == ()
