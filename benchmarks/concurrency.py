@@ -66,7 +66,7 @@ def main() -> None:
         fresh_database() as postgres_url,
         lastfm.serving() as lastfm_url,
         Deployment(
-            Path(work), postgres_url, env={"MCA_TEST_LASTFM_URL": lastfm_url}, config=config
+            Path(work), postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url}, config=config
         ) as deployment,
     ):
         for user in users:

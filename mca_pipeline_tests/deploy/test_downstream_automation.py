@@ -84,7 +84,7 @@ def test_a_drop_and_a_connect_flow_downstream_by_themselves_for_that_user_only(
     lastfm.account("carol_fm", 40)
     with (
         lastfm.serving() as lastfm_url,
-        Deployment(tmp_path / "home", postgres_url, env={"MCA_TEST_LASTFM_URL": lastfm_url}) as deployment,
+        Deployment(tmp_path / "home", postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url}) as deployment,
     ):
         # bob already has data, imported and refreshed before alice shows up.
         deployment.drop_export("bob", "netflix", NETFLIX)

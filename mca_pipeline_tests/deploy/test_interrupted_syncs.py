@@ -55,7 +55,7 @@ def test_a_long_rate_limit_frees_the_slot_and_a_terminated_sync_resumes(
     with (
         lastfm.serving() as lastfm_url,
         Deployment(
-            tmp_path / "home", postgres_url, env={"MCA_TEST_LASTFM_URL": lastfm_url, **env}
+            tmp_path / "home", postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url, **env}
         ) as deployment,
     ):
         deployment.connect_lastfm("alice", "alice_fm")

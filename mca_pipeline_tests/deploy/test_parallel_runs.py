@@ -45,7 +45,7 @@ def test_a_backfill_over_users_runs_in_parallel_within_the_platform_pool(
         lastfm.account(f"{user}_fm", PLAYS)
     with (
         lastfm.serving() as lastfm_url,
-        Deployment(tmp_path / "home", postgres_url, env={"MCA_TEST_LASTFM_URL": lastfm_url}) as deployment,
+        Deployment(tmp_path / "home", postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url}) as deployment,
     ):
         for user in USERS:
             deployment.connect_lastfm(user, f"{user}_fm")

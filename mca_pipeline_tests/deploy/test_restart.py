@@ -33,7 +33,7 @@ def test_runs_schedules_sensor_cursors_and_partitions_survive_a_daemon_restart(
         Deployment(
             tmp_path / "home",
             postgres_url,
-            env={"MCA_TEST_LASTFM_URL": lastfm_url, "MCA_TEST_LASTFM_CRON": "* * * * *"},
+            env={"MCA_LASTFM_API_URL": lastfm_url, "MCA_TEST_LASTFM_CRON": "* * * * *"},
         ) as deployment,
     ):
         deployment.connect_lastfm("carol", "carol_fm")
