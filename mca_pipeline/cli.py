@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from mca_pipeline.core import SourcePlugin
     from mca_pipeline.warehouse import Warehouse
+    from mca_pipeline.warehouse.status import LastSync
 
 
 #: Where `mca web` (the connect app) listens by default.
@@ -585,13 +586,7 @@ def status(user: str) -> None:
             else:
                 connection = "not connected"
             sync = syncs.get(source.name)
-            last = (
-                f"{_when(sync.finished_at)} {sync.outcome}, {sync.new_count:,} new"
-                + (f", {sync.unreadable:,} unreadable skipped" if sync.unreadable else "")
-                + (f": {sync.error_message}" if sync.error_message and sync.outcome != "success" else "")
-                if sync
-                else "never"
-            )
+            last = _last_sync(sync) if sync else "never"
             pause = pauses.get(source.name)
             if pause is not None:
                 last += f"; waiting until {_when(pause.not_before)} (rate limit)"
@@ -608,6 +603,19 @@ def status(user: str) -> None:
         click.echo(f"{len(unread)} unread notification(s):")
         for note in unread:
             click.echo(f"  {_when(note.created_at)}  {note.plugin} {note.kind}: {note.message}")
+
+
+def _last_sync(sync: LastSync) -> str:
+    """One platform's newest run in words: an import by its files (one broken file does
+    not make three imported ones a failure), an API sync by its outcome."""
+    unreadable = f", {sync.unreadable:,} unreadable skipped" if sync.unreadable else ""
+    if sync.files_imported or sync.files_rejected:
+        text = f"{_when(sync.finished_at)} {sync.files_imported} file(s) imported, {sync.new_count:,} new"
+        if sync.files_rejected:
+            unreadable += f"; {sync.files_rejected} rejected (see data/rejected/)"
+        return text + unreadable
+    error = f": {sync.error_message}" if sync.error_message and sync.outcome != "success" else ""
+    return f"{_when(sync.finished_at)} {sync.outcome}, {sync.new_count:,} new{unreadable}{error}"
 
 
 @main.command()

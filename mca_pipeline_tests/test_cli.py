@@ -24,7 +24,8 @@ from mca_pipeline.warehouse.accounts import (
     set_connection_state,
 )
 from mca_pipeline.warehouse.pauses import pause_sync
-from mca_pipeline_tests.conftest import play
+from mca_pipeline_tests.conftest import FIXTURES, play
+from mca_pipeline_tests.defs.dagster_env import Pipeline
 
 API_KEY = "lastfm-key-7f3a9c0d1e2b4a5f"
 
@@ -353,6 +354,26 @@ def test_status_shows_a_sync_waiting_for_a_long_rate_limit(project: Path) -> Non
     rows = {line.split()[0]: line for line in ok("status", "--user", "alice").splitlines() if line.split()}
     assert f"waiting until {reset.strftime('%Y-%m-%d %H:%M')} UTC (rate limit)" in rows["youtube"]
     assert "waiting" not in rows["spotify"], "a pause that has ended is not shown"
+
+
+def test_status_counts_an_import_by_its_files_not_its_last_file(project: Path) -> None:
+    ok("users", "add", "alice")
+    spotify = FIXTURES / "spotify_export"
+    with DagsterInstance.get() as instance:
+        pipeline = Pipeline(project / "data", instance)
+        pipeline.drop(
+            "alice",
+            "spotify_export",
+            spotify / "Streaming_History_Audio_2023-2024_0.json",
+            spotify / "Streaming_History_Audio_2023-2024_1.json",
+            spotify / "truncated.json",  # sorted last: the run's last file is the broken one
+        )
+        assert not pipeline.materialize("alice", "spotify_export").success
+    [(stored,)] = pipeline.count("SELECT count(*) FROM media_items WHERE platform = 'spotify_export'")
+    rows = {line.split()[0]: line for line in ok("status", "--user", "alice").splitlines() if line.split()}
+    row = rows["spotify_export"]
+    assert f"2 file(s) imported, {stored:,} new; 1 rejected" in row
+    assert "failed" not in row and "partial" not in row
 
 
 # --- export ---------------------------------------------------------------------------

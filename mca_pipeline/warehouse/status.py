@@ -14,29 +14,50 @@ EXPORT_FORMATS = ("jsonl", "parquet")
 
 @dataclass(frozen=True)
 class LastSync:
+    """The newest run of one platform, summed over its pages (an API sync) or its files
+    (an import): the last page alone would call a run that imported three files and then
+    met a broken fourth "partial, 0 new"."""
+
     platform: str
     finished_at: datetime
+    #: The outcome and message of the run's last page or file.
     outcome: str
     new_count: int
     error_message: str | None
-    #: Records the last run could not read (over all its pages of this platform).
+    #: Records the run could not read (over all its pages or files).
     unreadable: int = 0
+    #: Export files the run imported, and those it rejected (file_parse_error).
+    files_imported: int = 0
+    files_rejected: int = 0
 
 
 def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
-    """The newest sync_log row of each platform the user has synced, by platform."""
+    """The newest run of each platform the user has synced, by platform. Rows written
+    outside a Dagster run (no run_id) count as runs of their own."""
     rows = con.execute(
         """
-        SELECT platform, finished_at, outcome, new_count, error_message,
-               sum(unreadable_count) OVER (PARTITION BY platform, run_id)
-        FROM sync_log
-        WHERE user_id = ?
-        QUALIFY row_number() OVER (PARTITION BY platform ORDER BY id DESC) = 1
-        ORDER BY platform
+        WITH pages AS (
+            SELECT *, coalesce(run_id, 'row ' || id) AS run FROM sync_log WHERE user_id = ?
+        ), runs AS (
+            SELECT platform, max(id) AS last_id, sum(new_count) AS new,
+                   sum(unreadable_count) AS unreadable,
+                   count(DISTINCT source) FILTER (
+                       WHERE source IS NOT NULL AND coalesce(error_code, '') <> 'file_parse_error'
+                   ) AS imported,
+                   count(DISTINCT source) FILTER (WHERE error_code = 'file_parse_error') AS rejected
+            FROM pages GROUP BY platform, run
+            QUALIFY row_number() OVER (PARTITION BY platform ORDER BY max(id) DESC) = 1
+        )
+        SELECT r.platform, l.finished_at, l.outcome, r.new, l.error_message, r.unreadable,
+               r.imported, r.rejected
+        FROM runs AS r JOIN sync_log AS l ON l.id = r.last_id
+        ORDER BY r.platform
         """,
         [user_id],
     ).fetchall()
-    return [LastSync(str(p), f, str(o), int(n), e, int(u or 0)) for p, f, o, n, e, u in rows]
+    return [
+        LastSync(str(p), f, str(o), int(n), e, int(u or 0), int(i), int(r)) for p, f, o, n, e, u, i, r in rows
+    ]
 
 
 #: What `mca export` writes per user: everything stored about them except credentials
