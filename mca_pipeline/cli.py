@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from mca_pipeline.core import SourcePlugin
     from mca_pipeline.warehouse import Warehouse
+    from mca_pipeline.warehouse.export_folders import ExportFolders
     from mca_pipeline.warehouse.status import LastSync
 
 
@@ -314,6 +315,10 @@ def users_add(user: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """Every user with its item count and connected plugins."""
+    _echo_users()
+
+
+def _echo_users() -> None:
     from mca_pipeline.warehouse.users import list_users
 
     warehouse = _warehouse()
@@ -552,9 +557,10 @@ def import_(file: Path, user: str, plugin: str | None) -> None:
 
 
 @main.command()
-@click.option("--user", required=True)
-def status(user: str) -> None:
-    """Per plugin: connection, last sync and items; then unread notifications."""
+@click.option("--user", help="Whose status to show; without it, the users and the inbox only.")
+def status(user: str | None) -> None:
+    """Per plugin: connection, last sync and items; then unread notifications, and what
+    the inbox leaves alone (files no user or plugin folder holds)."""
     from mca_pipeline.core.models import AuthType, utc_now
     from mca_pipeline.plugins import build_registry
     from mca_pipeline.warehouse import item_count
@@ -564,11 +570,15 @@ def status(user: str) -> None:
     from mca_pipeline.warehouse.pauses import pauses_of
     from mca_pipeline.warehouse.status import last_syncs
 
+    folders = ExportFolders(paths.data_dir())
+    if user is None:
+        _echo_users()
+        _echo_misplaced(folders)
+        return
     user = _user(user)
     warehouse = _warehouse()
     _existing_user(warehouse, user)
     registry = build_registry()
-    folders = ExportFolders(paths.data_dir())
     with warehouse.connect() as con:
         syncs = {s.platform: s for s in last_syncs(con, user)}
         pauses = pauses_of(con, user, utc_now())
@@ -603,6 +613,17 @@ def status(user: str) -> None:
         click.echo(f"{len(unread)} unread notification(s):")
         for note in unread:
             click.echo(f"  {_when(note.created_at)}  {note.plugin} {note.kind}: {note.message}")
+    _echo_misplaced(folders)
+
+
+def _echo_misplaced(folders: ExportFolders) -> None:
+    """The inbox's misplaced entries, looked at now (not remembered): gone once moved."""
+    misplaced = folders.misplaced()
+    if misplaced:
+        click.echo("")
+        click.echo(f"{len(misplaced)} entr{'y' if len(misplaced) == 1 else 'ies'} in the inbox left alone:")
+        for entry in misplaced:
+            click.echo(f"  {entry.path}: {entry.reason}")
 
 
 def _last_sync(sync: LastSync) -> str:

@@ -376,6 +376,26 @@ def test_status_counts_an_import_by_its_files_not_its_last_file(project: Path) -
     assert "failed" not in row and "partial" not in row
 
 
+def test_status_lists_what_the_inbox_leaves_alone(project: Path) -> None:
+    ok("users", "add", "alice")
+    inbox = project / "data" / "inbox"
+    (inbox / "Alice" / "netflix").mkdir(parents=True)
+    (inbox / "Alice" / "netflix" / "NetflixViewingHistory.csv").write_text("Title,Date\n")
+    (inbox / "takeout.zip").write_bytes(b"PK")
+    (inbox / "alice").mkdir()
+    (inbox / "alice" / "my_spotify_data.zip").write_bytes(b"PK")  # in place: to be unpacked
+    for out in (ok("status", "--user", "alice"), ok("status")):
+        assert "2 entries in the inbox left alone:" in out
+        assert f"{inbox / 'Alice'}: 'Alice' is not a user id" in out and "rename it to 'alice'" in out
+        assert f"{inbox / 'takeout.zip'}: files go in a user's folder" in out
+        assert "my_spotify_data" not in out
+    assert "alice" in ok("status").splitlines()[1], "without --user: the users, then the inbox"
+
+    (inbox / "takeout.zip").rename(inbox / "alice" / "takeout.zip")
+    (inbox / "Alice").rename(inbox / "alice" / "unpacked")
+    assert "left alone" not in ok("status", "--user", "alice")
+
+
 # --- export ---------------------------------------------------------------------------
 
 

@@ -32,10 +32,12 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from mca_pipeline.core import AuthType, PluginRegistry
 from mca_pipeline.core.users import is_user_slug
-from mca_pipeline.defs.arrivals import UNPACK_JOB, UNPACK_OP, Arrival, find_arrivals, unusable_user
+from mca_pipeline.defs.arrivals import UNPACK_JOB, UNPACK_OP, Arrival, find_arrivals
+from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import users_partitions
-from mca_pipeline.defs.resources import ExportFoldersResource
-from mca_pipeline.warehouse.export_folders import InboxFile
+from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
+from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.export_folders import InboxFile, Misplaced
 
 TICK_SECONDS = 15
 
@@ -82,28 +84,27 @@ def build_inbox_sensor(
             "archives, folders and loose files dropped into data/inbox/<user>/."
         ),
     )
-    def inbox_sensor(context: SensorEvaluationContext, export_folders: ExportFoldersResource) -> SensorResult:
+    def inbox_sensor(
+        context: SensorEvaluationContext,
+        export_folders: ExportFoldersResource,
+        warehouse: WarehouseResource,
+    ) -> SensorResult:
         folders = export_folders.folders()
         state = InboxCursor.load(context.cursor)
-        files, stray = folders.scan()
-        # Files in a non-plugin folder belong to that folder's arrival, not to a plugin.
-        files = [f for f in files if f.plugin in importers or not is_user_slug(f.user_id)]
-        arrivals = find_arrivals(folders, importers, ARRIVAL_SCAN_CAP)
-        arrival_paths = {a.path for a in arrivals}
-        stray = [p for p in stray if p not in arrival_paths]
-        present_paths = (
-            {str(f.path) for f in files} | {str(p) for p in stray} | {str(p) for p in arrival_paths}
-        )
+        known_users = set(context.instance.get_dynamic_partitions(users_partitions.name))
+        # Folders that are not user ids are misplaced as a whole (reported below); files in
+        # a user's non-plugin folder belong to that folder's arrival, not to a plugin.
+        files = [f for f in folders.scan() if f.plugin in importers and is_user_slug(f.user_id)]
+        arrivals = [a for a in find_arrivals(folders, importers, ARRIVAL_SCAN_CAP) if is_user_slug(a.user_id)]
+        misplaced = folders.misplaced()
+        for entry in misplaced:
+            if str(entry.path) not in state.reported:
+                _report(context, warehouse.warehouse(), entry, known_users)
+                state.reported.add(str(entry.path))
 
         ready: dict[tuple[str, str], list[InboxFile]] = defaultdict(list)
         seen_now: dict[str, list[int]] = {}
         for f in files:
-            reason = _unusable(f, importers)
-            if reason:
-                if str(f.path) not in state.reported:
-                    context.log.warning(f"leaving {f.path} alone: {reason}")
-                    state.reported.add(str(f.path))
-                continue
             identity = [f.size, f.mtime_ns]
             seen_now[str(f.path)] = identity
             if f.key in state.requested:
@@ -112,21 +113,9 @@ def build_inbox_sensor(
                 ready[(f.user_id, f.plugin)].append(f)
             else:
                 context.log.info(f"{f.path}: waiting for its size to settle ({f.size:,} bytes)")
-        for path in stray:
-            if str(path) not in state.reported:
-                context.log.warning(
-                    f"leaving {path} alone: files go in inbox/<user>/<plugin>/, e.g. inbox/alice/netflix/"
-                )
-                state.reported.add(str(path))
 
         settled: list[Arrival] = []
         for arrival in arrivals:
-            reason = unusable_user(arrival.user_id)
-            if reason:
-                if str(arrival.path) not in state.reported:
-                    context.log.warning(f"leaving {arrival.path} alone: {reason}")
-                    state.reported.add(str(arrival.path))
-                continue
             seen_now[str(arrival.path)] = arrival.identity
             if arrival.key in state.requested:
                 continue
@@ -135,7 +124,6 @@ def build_inbox_sensor(
             else:
                 context.log.info(f"{arrival.path}: waiting for it to settle ({arrival.files:,} files)")
 
-        known_users = set(context.instance.get_dynamic_partitions(users_partitions.name))
         new_users = sorted({user for user, _ in ready} - known_users)
         run_requests = [_unpack_request(a) for a in settled]
         state.requested.update(a.key for a in settled)
@@ -157,7 +145,7 @@ def build_inbox_sensor(
         # Forget files that left the inbox (archived, rejected or deleted).
         present_keys = {f.key for f in files} | {a.key for a in arrivals}
         state.requested &= present_keys
-        state.reported &= present_paths
+        state.reported &= {str(m.path) for m in misplaced}
         state.seen = seen_now
         return SensorResult(
             run_requests=run_requests,
@@ -177,12 +165,19 @@ def _unpack_request(arrival: Arrival) -> RunRequest:
     )
 
 
-def _unusable(f: InboxFile, importers: set[str]) -> str | None:
-    if not is_user_slug(f.user_id):
-        return (
-            f"{f.user_id!r} is not a valid user id (lowercase letters, digits, '-' or '_', "
-            "starting with a letter or digit)"
-        )
-    if f.plugin not in importers:
-        return f"no file-import plugin named {f.plugin!r}; use one of: {', '.join(sorted(importers))}"
-    return None
+#: The notification kind (and plugin column) of an inbox entry that is left alone.
+MISPLACED_KIND = "misplaced_file"
+
+
+def _report(
+    context: SensorEvaluationContext, warehouse: Warehouse, entry: Misplaced, known_users: set[str]
+) -> None:
+    """Say once where a misplaced entry is and what to do: in the daemon's log, and as a
+    notification (`mca status`, the webhook) to the user it was meant for or, when that
+    cannot be told (a file loose in data/inbox/), to every user, since one of them put it
+    there. With no users yet, `mca status` still lists it."""
+    message = f"{entry.path} is left alone: {entry.reason}"
+    context.log.warning(message)
+    users = [entry.meant_for] if entry.meant_for in known_users else sorted(known_users)
+    for user in users:
+        notify(warehouse, context.log, user, "inbox", MISPLACED_KIND, message)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.core.users import is_user_slug
 
 # Browsers and copy tools write under these names until a download is complete.
 _PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
@@ -43,6 +44,17 @@ class InboxFile:
 
 
 @dataclass(frozen=True)
+class Misplaced:
+    """Something in data/inbox/ that will never be imported where it is, and why."""
+
+    path: Path
+    reason: str
+    #: The user it was probably meant for: the folder's name in lower case, when that is
+    #: a user id (`Alice/` for alice); None for a file loose in data/inbox/ itself.
+    meant_for: str | None
+
+
+@dataclass(frozen=True)
 class ExportFolders:
     data_dir: Path
 
@@ -59,29 +71,49 @@ class ExportFolders:
     def rejected_dir(self, user_id: str, plugin: str) -> Path:
         return self.data_dir / "rejected" / user_id / plugin
 
-    def scan(self) -> tuple[list[InboxFile], list[Path]]:
-        """Every candidate file in the inbox, plus files found where no <user>/<plugin> is."""
+    def scan(self) -> list[InboxFile]:
+        """Every candidate file in data/inbox/<user>/<folder>/ (user and folder unchecked)."""
         files: list[InboxFile] = []
-        stray: list[Path] = []
         if not self.inbox_root.is_dir():
-            return files, stray
-        for user_dir in sorted(self.inbox_root.iterdir()):
-            if not user_dir.is_dir():
-                if is_export_candidate(user_dir):
-                    stray.append(user_dir)
-                continue
-            for plugin_dir in sorted(user_dir.iterdir()):
-                if not plugin_dir.is_dir():
-                    if is_export_candidate(plugin_dir):
-                        stray.append(plugin_dir)
-                    continue
+            return files
+        for user_dir in sorted(p for p in self.inbox_root.iterdir() if p.is_dir()):
+            for plugin_dir in sorted(p for p in user_dir.iterdir() if p.is_dir()):
                 for path in sorted(plugin_dir.iterdir()):
                     if is_export_candidate(path):
                         stat = path.stat()
                         files.append(
                             InboxFile(user_dir.name, plugin_dir.name, path, stat.st_size, stat.st_mtime_ns)
                         )
-        return files, stray
+        return files
+
+    def misplaced(self) -> list[Misplaced]:
+        """What the inbox leaves alone for good: files loose in data/inbox/ itself (no user
+        to import them for) and folders whose name is not a user id. Everything inside a
+        user's folder is imported or unpacked, so it is never misplaced."""
+        found: list[Misplaced] = []
+        if not self.inbox_root.is_dir():
+            return found
+        for entry in sorted(self.inbox_root.iterdir()):
+            if entry.is_symlink() or entry.name.startswith((".", "~")):
+                continue
+            if entry.is_dir() and not is_user_slug(entry.name):
+                guess = entry.name.lower()
+                meant_for = guess if is_user_slug(guess) else None
+                fix = f"rename it to {guess!r}" if meant_for else "rename it to one"
+                found.append(
+                    Misplaced(
+                        entry,
+                        f"{entry.name!r} is not a user id (lowercase letters, digits, '-' or '_'); {fix}",
+                        meant_for,
+                    )
+                )
+            elif not entry.is_dir() and is_export_candidate(entry):
+                found.append(
+                    Misplaced(
+                        entry, "files go in a user's folder: data/inbox/<user>/, e.g. data/inbox/alice/", None
+                    )
+                )
+        return found
 
     def waiting(self, user_id: str, plugin: str) -> list[Path]:
         folder = self.inbox(user_id, plugin)

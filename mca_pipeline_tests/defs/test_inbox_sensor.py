@@ -8,8 +8,9 @@ import pytest
 from dagster import AssetKey, SensorResult, build_sensor_context
 
 from mca_pipeline.core import AuthType
-from mca_pipeline.defs.resources import ExportFoldersResource
+from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.plugins import build_registry
+from mca_pipeline.warehouse.accounts import notifications
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
 
@@ -28,7 +29,10 @@ class Daemon:
         context = build_sensor_context(
             instance=self.pipeline.instance,
             cursor=self.cursor,
-            resources={"export_folders": ExportFoldersResource(data_dir=str(self.pipeline.data_dir))},
+            resources={
+                "export_folders": ExportFoldersResource(data_dir=str(self.pipeline.data_dir)),
+                "warehouse": WarehouseResource(path=str(self.pipeline.warehouse.path)),
+            },
         )
         result = self.sensor(context)
         assert isinstance(result, SensorResult)
@@ -121,6 +125,37 @@ def test_bad_user_ids_and_downloads_in_progress_are_left_alone(pipeline: Pipelin
         assert daemon.tick().run_requests == []
     assert (inbox / "Alice../netflix/x.csv").exists()
     assert not pipeline.instance.has_dynamic_partition("users", "Alice..")
+
+
+def test_misplaced_files_are_notified_once_to_whom_they_concern(pipeline: Pipeline) -> None:
+    daemon = Daemon(pipeline)
+    pipeline.instance.add_dynamic_partitions("users", ["alice", "bob"])
+    inbox = pipeline.folders.inbox_root
+    (inbox / "Alice" / "spotify_export").mkdir(parents=True)
+    (inbox / "Alice" / "spotify_export" / EXPORT.name).write_bytes(EXPORT.read_bytes())
+    inbox.joinpath("my_spotify_data.zip").write_bytes(b"PK")
+    (inbox / "bob").mkdir()
+    for _ in range(3):
+        assert daemon.tick().run_requests == []
+
+    def told(user: str) -> list[str]:
+        with pipeline.warehouse.connect() as con:
+            return [n.message for n in notifications(con, user) if n.kind == "misplaced_file"]
+
+    alice, bob = told("alice"), told("bob")
+    assert len(alice) == 2 and len(bob) == 1, "each entry once; Alice/ concerns alice only"
+    assert any(f"{inbox / 'Alice'} is left alone" in m and "rename it to 'alice'" in m for m in alice)
+    assert bob == [
+        f"{inbox / 'my_spotify_data.zip'} is left alone: files go in a user's folder: "
+        "data/inbox/<user>/, e.g. data/inbox/alice/"
+    ]
+
+    # moved where it belongs, it is imported; dropped wrongly again, it is said again
+    (inbox / "my_spotify_data.zip").unlink()
+    daemon.tick()
+    inbox.joinpath("my_spotify_data.zip").write_bytes(b"PK")
+    daemon.tick()
+    assert len(told("bob")) == 2
 
 
 #: One real-shaped export per file-import plugin: what a person drops into the inbox.
