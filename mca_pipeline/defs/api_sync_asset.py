@@ -17,11 +17,12 @@ without retry and leaves the connection alone.
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import httpx
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetsDefinition,
     Config,
@@ -50,15 +51,15 @@ from mca_pipeline.defs.notifications import notify
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.defs.source_reporting import (
-    check_results,
     check_specs,
+    checks_even_on_failure,
     contention_metadata,
+    stored_checks,
     sync_metadata,
 )
-from mca_pipeline.warehouse import Warehouse, item_count, source_health
+from mca_pipeline.warehouse import Warehouse, item_count
 from mca_pipeline.warehouse.accounts import CONNECTED, DISCONNECTED, NEEDS_REAUTH, set_connection_state
 from mca_pipeline.warehouse.pauses import clear_pause, pause_sync
-from mca_pipeline.warehouse.queries import recent_cursors
 from mca_pipeline.warehouse.sync_loop import PluginCrashed, SyncSummary, run_sync
 
 
@@ -94,110 +95,115 @@ def build_api_sync_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Ass
         credentials: ResourceParam[CredentialStore],
         oauth_http: ResourceParam[httpx.Client],
         clock: ResourceParam[Callable[[], datetime]],
-    ) -> MaterializeResult:
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
         user_id = partition_user(context.partition_key)
         wh = warehouse.warehouse()
-        creds = credentials.load(user_id, plugin.name)
-        if creds is None:
-            raise Failure(
-                description=f"{user_id} has not connected {plugin.name}: connect the account first",
-                allow_retries=False,
-            )
-        # A retry resumes from the stored cursor even when a full resync was asked for.
-        full = config.full_resync and context.retry_number == 0
 
-        def sync(with_creds: Credentials, from_scratch: bool) -> SyncSummary:
-            def work(cancelled: threading.Event) -> SyncSummary:
-                return run_sync(
-                    plugin,
-                    wh,
-                    user_id,
-                    with_creds,
-                    log=context.log,
-                    run_id=context.run.run_id,
-                    max_pages=config.max_pages,
-                    full_resync=from_scratch,
-                    ctx=SyncContext(user_id=user_id, page_size=config.page_size, cancelled=cancelled),
+        def sync_source() -> MaterializeResult:
+            creds = credentials.load(user_id, plugin.name)
+            if creds is None:
+                raise Failure(
+                    description=f"{user_id} has not connected {plugin.name}: connect the account first",
+                    allow_retries=False,
                 )
+            # A retry resumes from the stored cursor even when a full resync was asked for.
+            full = config.full_resync and context.retry_number == 0
 
-            try:
-                return run_cancellable(work, f"{plugin.name} for {user_id}")
-            except PluginCrashed as exc:
-                context.log.error(f"{exc}\n{exc.trace}")
-                raise crashed(exc) from exc
+            def sync(with_creds: Credentials, from_scratch: bool) -> SyncSummary:
+                def work(cancelled: threading.Event) -> SyncSummary:
+                    return run_sync(
+                        plugin,
+                        wh,
+                        user_id,
+                        with_creds,
+                        log=context.log,
+                        run_id=context.run.run_id,
+                        max_pages=config.max_pages,
+                        full_resync=from_scratch,
+                        ctx=SyncContext(user_id=user_id, page_size=config.page_size, cancelled=cancelled),
+                    )
 
-        def renew(why: str) -> Credentials | PluginError:
-            """Refreshed and saved credentials, or the upstream error of a token endpoint
-            that is down; a refused or impossible refresh ends the step here."""
-            try:
-                renewed = _renewed(plugin, creds, why, oauth_http, clock(), wh, context, user_id)
-            except TokenEndpointUnavailable as exc:
-                return PluginError(code=ErrorCode.UPSTREAM, message=f"{why}, but {exc}")
-            credentials.save(user_id, plugin.name, renewed)
-            return renewed
+                try:
+                    return run_cancellable(work, f"{plugin.name} for {user_id}")
+                except PluginCrashed as exc:
+                    context.log.error(f"{exc}\n{exc.trace}")
+                    raise crashed(exc) from exc
 
-        summaries: list[SyncSummary] = []
-        error: PluginError | None = None
-        if plugin.auth_type == AuthType.OAUTH and due_for_refresh(creds, clock()):
-            ahead = renew("the access token expires soon")
-            if isinstance(ahead, Credentials):
-                creds = ahead
-                context.log.info(f"{plugin.name}: access token refreshed ahead of its expiry")
-            elif creds.expires_at is not None and creds.expires_at > clock():
-                context.log.warning(f"{ahead.message}; syncing with the current token while it lasts")
-            else:
-                error = ahead
-        if error is None:
-            summaries.append(sync(creds, full))
-            error = summaries[-1].error
-        if error is not None and error.code is ErrorCode.AUTH_EXPIRED:
-            renewed = renew(f"{plugin.name} rejected the stored credentials ({error.message})")
-            if isinstance(renewed, Credentials):
-                creds = renewed
-                context.log.info(f"{plugin.name}: access token refreshed; syncing again")
-                summaries.append(sync(creds, full and summaries[0].received == 0))
+            def renew(why: str) -> Credentials | PluginError:
+                """Refreshed and saved credentials, or the upstream error of a token endpoint
+                that is down; a refused or impossible refresh ends the step here."""
+                try:
+                    renewed = _renewed(plugin, creds, why, oauth_http, clock(), wh, context, user_id)
+                except TokenEndpointUnavailable as exc:
+                    return PluginError(code=ErrorCode.UPSTREAM, message=f"{why}, but {exc}")
+                credentials.save(user_id, plugin.name, renewed)
+                return renewed
+
+            summaries: list[SyncSummary] = []
+            error: PluginError | None = None
+            if plugin.auth_type == AuthType.OAUTH and due_for_refresh(creds, clock()):
+                ahead = renew("the access token expires soon")
+                if isinstance(ahead, Credentials):
+                    creds = ahead
+                    context.log.info(f"{plugin.name}: access token refreshed ahead of its expiry")
+                elif creds.expires_at is not None and creds.expires_at > clock():
+                    context.log.warning(f"{ahead.message}; syncing with the current token while it lasts")
+                else:
+                    error = ahead
+            if error is None:
+                summaries.append(sync(creds, full))
                 error = summaries[-1].error
-            else:
-                error = renewed
-        paused_until = None
-        if error is not None and error.retry is not False and pauses_sync(error):
-            paused_until = clock() + rate_limit_wait(error)
-            context.log.warning(
-                f"{plugin.name} for {user_id}: {error.message}; too long to hold a run slot, so this run "
-                f"ends and scheduled syncs of {user_id} wait until {paused_until.isoformat()}"
+            if error is not None and error.code is ErrorCode.AUTH_EXPIRED:
+                renewed = renew(f"{plugin.name} rejected the stored credentials ({error.message})")
+                if isinstance(renewed, Credentials):
+                    creds = renewed
+                    context.log.info(f"{plugin.name}: access token refreshed; syncing again")
+                    summaries.append(sync(creds, full and summaries[0].received == 0))
+                    error = summaries[-1].error
+                else:
+                    error = renewed
+            paused_until = None
+            if error is not None and error.retry is not False and pauses_sync(error):
+                paused_until = clock() + rate_limit_wait(error)
+                context.log.warning(
+                    f"{plugin.name} for {user_id}: {error.message}; too long to hold a run slot, so this run "
+                    f"ends and scheduled syncs of {user_id} wait until {paused_until.isoformat()}"
+                )
+                error = None
+            if error is not None:
+                _tell_user(
+                    plugin,
+                    error,
+                    wh,
+                    context,
+                    user_id,
+                    final_try=context.retry_number >= retry_policy.max_retries,
+                )
+                raise_for(error, plugin.name, user_id, retry_policy)
+            with wh.connect() as con:
+                set_connection_state(con, user_id, plugin.name, CONNECTED)
+                if paused_until is None:
+                    clear_pause(con, user_id, plugin.name)
+                else:
+                    reason = (
+                        summaries[-1].error.message if summaries and summaries[-1].error else "rate limit"
+                    )
+                    pause_sync(con, user_id, plugin.name, paused_until, reason)
+                total = item_count(con, user_id, plugin.name)
+                checks = stored_checks(plugin, con, user_id)
+                tag_if_stored(context, con, user_id, plugin.name)
+            metadata = (
+                sync_metadata(summaries, total)
+                | contention_metadata(wh)
+                | {"connection": MetadataValue.text(CONNECTED)}
             )
-            error = None
-        if error is not None:
-            _tell_user(
-                plugin,
-                error,
-                wh,
-                context,
-                user_id,
-                final_try=context.retry_number >= retry_policy.max_retries,
-            )
-            raise_for(error, plugin.name, user_id, retry_policy)
-        with wh.connect() as con:
-            set_connection_state(con, user_id, plugin.name, CONNECTED)
-            if paused_until is None:
-                clear_pause(con, user_id, plugin.name)
-            else:
-                reason = summaries[-1].error.message if summaries and summaries[-1].error else "rate limit"
-                pause_sync(con, user_id, plugin.name, paused_until, reason)
-            total = item_count(con, user_id, plugin.name)
-            health = source_health(con, user_id, plugin.name)
-            cursors = recent_cursors(con, user_id, plugin.name)
-            tag_if_stored(context, con, user_id, plugin.name)
-        metadata = (
-            sync_metadata(summaries, total)
-            | contention_metadata(wh)
-            | {"connection": MetadataValue.text(CONNECTED)}
-        )
-        if paused_until is not None:
-            # The schedule resumes after the pause; the continuation sensor must not.
-            metadata["has_more"] = MetadataValue.bool(False)
-            metadata["waiting_until"] = MetadataValue.text(paused_until.isoformat())
-        return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health, cursors))
+            if paused_until is not None:
+                # The schedule resumes after the pause; the continuation sensor must not.
+                metadata["has_more"] = MetadataValue.bool(False)
+                metadata["waiting_until"] = MetadataValue.text(paused_until.isoformat())
+            return MaterializeResult(metadata=metadata, check_results=checks)
+
+        yield from checks_even_on_failure(plugin, wh, user_id, context.log, sync_source)
 
     return _source
 

@@ -5,9 +5,11 @@ started from the UI with no config, everything waiting in data/inbox/<user>/<plu
 Imported files move to archive/, unreadable ones to rejected/ with a report.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetsDefinition,
     Config,
@@ -25,12 +27,13 @@ from mca_pipeline.defs.error_policy import raise_for
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.source_reporting import (
-    check_results,
     check_specs,
+    checks_even_on_failure,
     contention_metadata,
+    stored_checks,
     sync_metadata,
 )
-from mca_pipeline.warehouse import item_count, source_health
+from mca_pipeline.warehouse import item_count
 from mca_pipeline.warehouse.export_folders import report_path
 from mca_pipeline.warehouse.import_report import report_text
 from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
@@ -62,71 +65,75 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
         config: ImportConfig,
         warehouse: WarehouseResource,
         export_folders: ExportFoldersResource,
-    ) -> MaterializeResult:
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
         user_id = partition_user(context.partition_key)
-        folders = export_folders.folders()
-        inbox = folders.inbox(user_id, plugin.name)
-        files = [Path(f).resolve() for f in config.files] or folders.waiting(user_id, plugin.name)
-        outside = [str(f) for f in files if f.parent != inbox.resolve()]
-        if outside:
-            raise Failure(
-                description=f"files must be in {inbox} (drop them there first): {', '.join(outside)}",
-                allow_retries=False,
-            )
         wh = warehouse.warehouse()
-        if not files:
-            context.log.info(f"nothing waiting in {inbox}")
-        summaries: list[SyncSummary] = []
-        rejected: list[str] = []
-        for path in files:
-            if not path.exists():
-                context.log.warning(f"{path} is gone (already imported by another run?); skipping it")
-                continue
-            context.log.info(f"importing {path.name} ({path.stat().st_size:,} bytes)")
-            summary = run_sync(
-                plugin,
-                wh,
-                user_id,
-                Credentials(file=path),
-                log=context.log,
-                source=path.name,
-                run_id=context.run.run_id,
-            )
-            summaries.append(summary)
-            tally = summary.tally
-            if summary.error is None:
-                report = (
-                    file_report(plugin.name, path.name, summary)
-                    if tally.unreadable or tally.left_out
-                    else None
+
+        def import_files() -> MaterializeResult:
+            folders = export_folders.folders()
+            inbox = folders.inbox(user_id, plugin.name)
+            files = [Path(f).resolve() for f in config.files] or folders.waiting(user_id, plugin.name)
+            outside = [str(f) for f in files if f.parent != inbox.resolve()]
+            if outside:
+                raise Failure(
+                    description=f"files must be in {inbox} (drop them there first): {', '.join(outside)}",
+                    allow_retries=False,
                 )
-                moved = folders.archive(path, user_id, plugin.name, report)
-                if tally.unreadable:
-                    context.log.warning(
-                        f"{path.name}: imported {summary.received:,} records, skipped {tally.unreadable:,} "
-                        f"that could not be read ({_top_reasons(summary)}); see {report_path(moved)}"
+            if not files:
+                context.log.info(f"nothing waiting in {inbox}")
+            summaries: list[SyncSummary] = []
+            rejected: list[str] = []
+            for path in files:
+                if not path.exists():
+                    context.log.warning(f"{path} is gone (already imported by another run?); skipping it")
+                    continue
+                context.log.info(f"importing {path.name} ({path.stat().st_size:,} bytes)")
+                summary = run_sync(
+                    plugin,
+                    wh,
+                    user_id,
+                    Credentials(file=path),
+                    log=context.log,
+                    source=path.name,
+                    run_id=context.run.run_id,
+                )
+                summaries.append(summary)
+                tally = summary.tally
+                if summary.error is None:
+                    report = (
+                        file_report(plugin.name, path.name, summary)
+                        if tally.unreadable or tally.left_out
+                        else None
                     )
-                context.log.info(f"{path.name}: done, moved to {moved}")
-            elif summary.error.code is ErrorCode.FILE_PARSE_ERROR:
-                moved = folders.reject(
-                    path, user_id, plugin.name, file_report(plugin.name, path.name, summary)
+                    moved = folders.archive(path, user_id, plugin.name, report)
+                    if tally.unreadable:
+                        context.log.warning(
+                            f"{path.name}: imported {summary.received:,} records, skipped {tally.unreadable:,} "
+                            f"that could not be read ({_top_reasons(summary)}); see {report_path(moved)}"
+                        )
+                    context.log.info(f"{path.name}: done, moved to {moved}")
+                elif summary.error.code is ErrorCode.FILE_PARSE_ERROR:
+                    moved = folders.reject(
+                        path, user_id, plugin.name, file_report(plugin.name, path.name, summary)
+                    )
+                    rejected.append(f"{path.name}: {summary.error.message}")
+                    context.log.error(f"{summary.error.message} - moved to {moved} with a report beside it")
+                else:
+                    raise_for(summary.error, plugin.name, user_id, retry_policy)
+            with wh.connect() as con:
+                total = item_count(con, user_id, plugin.name)
+                checks = stored_checks(plugin, con, user_id)
+                tag_if_stored(context, con, user_id, plugin.name)
+            metadata = sync_metadata(summaries, total) | contention_metadata(wh)
+            if rejected:
+                raise Failure(
+                    description=f"{len(rejected)} file(s) rejected: " + "; ".join(rejected),
+                    metadata=metadata,
+                    allow_retries=False,
                 )
-                rejected.append(f"{path.name}: {summary.error.message}")
-                context.log.error(f"{summary.error.message} - moved to {moved} with a report beside it")
-            else:
-                raise_for(summary.error, plugin.name, user_id, retry_policy)
-        with wh.connect() as con:
-            total = item_count(con, user_id, plugin.name)
-            health = source_health(con, user_id, plugin.name)
-            tag_if_stored(context, con, user_id, plugin.name)
-        metadata = sync_metadata(summaries, total) | contention_metadata(wh)
-        if rejected:
-            raise Failure(
-                description=f"{len(rejected)} file(s) rejected: " + "; ".join(rejected),
-                metadata=metadata,
-                allow_retries=False,
-            )
-        return MaterializeResult(metadata=metadata, check_results=check_results(plugin, health))
+            return MaterializeResult(metadata=metadata, check_results=checks)
+
+        yield from checks_even_on_failure(plugin, wh, user_id, context.log, import_files)
 
     return _source
 

@@ -1,12 +1,16 @@
 """What every source asset reports, whatever its kind: metadata counts and asset checks."""
 
+import logging
 from collections import Counter
+from collections.abc import Callable, Iterator
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+import duckdb
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MaterializeResult, MetadataValue
 
 from mca_pipeline.core import AuthType, SourcePlugin
-from mca_pipeline.warehouse import SourceHealth, Warehouse
+from mca_pipeline.warehouse import SourceHealth, Warehouse, source_health
 from mca_pipeline.warehouse.import_report import METADATA_EXAMPLES
+from mca_pipeline.warehouse.queries import recent_cursors
 from mca_pipeline.warehouse.sync_loop import SyncSummary
 
 
@@ -60,6 +64,39 @@ def check_results(
             )
         )
     return results
+
+
+def stored_checks(
+    plugin: SourcePlugin, con: duckdb.DuckDBPyConnection, user_id: str
+) -> list[AssetCheckResult]:
+    """The checks of a source asset, on what is stored for the user."""
+    cursors = recent_cursors(con, user_id, plugin.name) if plugin.auth_type != AuthType.FILE_IMPORT else None
+    return check_results(plugin, source_health(con, user_id, plugin.name), cursors)
+
+
+def checks_even_on_failure(
+    plugin: SourcePlugin,
+    warehouse: Warehouse,
+    user_id: str,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    materialize: Callable[[], MaterializeResult],
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """The step's result, or, when the step fails (a rejected file, a platform error, a
+    terminated run), the checks on what is stored before the failure goes on: a check that
+    is planned and never evaluated shows in the UI as failed, although the data it checks
+    (kept from earlier syncs and the pages stored before the error) is fine."""
+    try:
+        result = materialize()
+    except Exception:
+        try:
+            with warehouse.connect() as con:
+                checks = stored_checks(plugin, con, user_id)
+        except Exception as exc:  # the failure being raised matters more than the checks
+            log.warning(f"the checks of {plugin.name} could not run after the failure ({type(exc).__name__})")
+            checks = []
+        yield from checks
+        raise
+    yield result
 
 
 def sync_metadata(summaries: list[SyncSummary], total: int) -> dict[str, MetadataValue]:

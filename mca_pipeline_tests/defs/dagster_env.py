@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 from dagster import (
+    AssetCheckKey,
+    AssetKey,
     DagsterInstance,
     Definitions,
     ExecuteInProcessResult,
@@ -101,6 +103,14 @@ def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, object]:
         if mat.asset_key.to_user_string() == asset:
             return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     raise AssertionError(f"{asset} was not materialized")
+
+
+def check_statuses(instance: DagsterInstance, asset: str, *checks: str) -> dict[str, str]:
+    """The latest execution status of each check of an asset, as the UI's checks tab reads
+    it: PLANNED in a finished run is shown as failed ("execution failed")."""
+    keys = [AssetCheckKey(AssetKey(asset), name) for name in checks]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    return {key.name: latest[key].status.value if key in latest else "never" for key in keys}
 
 
 def log_messages(instance: DagsterInstance, result: ExecuteInProcessResult) -> list[str]:

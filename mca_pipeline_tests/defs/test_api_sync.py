@@ -18,7 +18,7 @@ from mca_pipeline.core import Credentials, PluginRegistry
 from mca_pipeline.plugins import NetflixPlugin
 from mca_pipeline.plugins.spotify import SpotifyPlugin
 from mca_pipeline.warehouse.accounts import connection_state, notifications
-from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
+from mca_pipeline_tests.defs.dagster_env import Pipeline, check_statuses, metadata
 from mca_pipeline_tests.fakes.spotify_web_api import ACCOUNTS, API, FakeSpotify
 
 FAST_RETRIES = RetryPolicy(max_retries=2, delay=0)
@@ -189,6 +189,10 @@ def test_invalid_data_is_not_retried_and_the_raw_answer_is_kept(spotify: Pipelin
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     [(raw,)] = spotify.count("SELECT error_raw FROM sync_log WHERE error_code = 'invalid_data'")
     assert "Upstream maintenance" in raw
+    checks = ("unique_keys", "no_future_items", "cursor_never_backwards")
+    assert set(check_statuses(spotify.instance, "spotify", *checks).values()) == {"SUCCEEDED"}, (
+        "a failed sync still checks what is stored: a check never evaluated shows as failed"
+    )
 
 
 def test_a_user_who_has_not_connected_gets_a_clear_failure(spotify: Pipeline) -> None:

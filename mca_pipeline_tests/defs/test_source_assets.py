@@ -8,7 +8,7 @@ from pathlib import Path
 from mca_pipeline.core import AuthType
 from mca_pipeline.plugins import build_registry
 from mca_pipeline_tests.conftest import FIXTURES
-from mca_pipeline_tests.defs.dagster_env import Pipeline, log_messages, metadata
+from mca_pipeline_tests.defs.dagster_env import Pipeline, check_statuses, log_messages, metadata
 
 SPOTIFY = FIXTURES / "spotify_export"
 NETFLIX = FIXTURES / "netflix"
@@ -127,6 +127,12 @@ def test_a_broken_file_is_rejected_with_a_report_and_loses_nothing(pipeline: Pip
     assert pipeline.count("SELECT outcome, error_code FROM sync_log WHERE source='truncated.json'") == [
         ("partial", "file_parse_error")
     ]
+    # the checks ran on what is stored, rather than showing in the UI as failed
+    assert check_results(result) == {"unique_keys": True, "no_future_items": True}
+    assert check_statuses(pipeline.instance, "spotify_export", "unique_keys", "no_future_items") == {
+        "unique_keys": "SUCCEEDED",
+        "no_future_items": "SUCCEEDED",
+    }
 
 
 def test_nothing_waiting_is_a_quiet_success(pipeline: Pipeline) -> None:
