@@ -77,8 +77,8 @@ from mca_pipeline.auth.web_security import (
     Session,
     SessionStore,
 )
+from mca_pipeline.clients.http import redact
 from mca_pipeline.core import AuthType, Credentials, ErrorCode, PluginRegistry, SourcePlugin, SyncContext
-from mca_pipeline.core.http_errors import redact
 from mca_pipeline.core.users import is_user_slug
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import (

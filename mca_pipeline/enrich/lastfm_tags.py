@@ -34,28 +34,22 @@ message; a filter on the `httpx` logger masks it in httpx's request log.
 
 from __future__ import annotations
 
-import json
 import os
 import unicodedata
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from mca_pipeline.clients.lastfm import INVALID_PARAMETERS, LastfmAnswer, LastfmClient
 from mca_pipeline.core import (
     EnrichmentFailed,
     EnrichmentSkipped,
-    ErrorCode,
     MediaItem,
     MediaType,
-    PluginError,
     SyncContext,
-    endpoints,
 )
-from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, redact, retry_after
 
-API_PATH = "/2.0/"
 API_KEY_ENV = "LASTFM_API_KEY"
 
 TRACK_KIND = "lastfm:track"
@@ -65,18 +59,6 @@ ARTIST_KIND = "lastfm:artist"
 MIN_COUNT = 10
 #: Tags kept per track or artist.
 MAX_TAGS = 5
-#: Wait after a rate limit when Last.fm sends no Retry-After (it usually does not).
-RATE_LIMIT_WAIT = timedelta(seconds=60)
-#: Characters of a response body kept in PluginError.raw.
-RAW_CHARS = 500
-
-
-_NOT_FOUND = 6
-_INVALID_API_KEY = 10
-_SERVICE_OFFLINE = 11
-_TEMPORARY_ERROR = 16
-_SUSPENDED_API_KEY = 26
-_RATE_LIMITED = 29
 
 
 def normalise(text: str) -> str:
@@ -113,19 +95,8 @@ class LastfmTags:
         timeout_s: float = 20.0,
         api_key: str | None = None,
     ) -> None:
-        base_url = base_url or endpoints.base_url(endpoints.LASTFM_API)
-        if client is None:
-            client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
-        self._client = client
+        self._api = LastfmClient(client, base_url, timeout_s)
         self._api_key = api_key
-        # An injected client without a base URL still needs an absolute URL.
-        self._url = API_PATH if client.base_url.host else base_url.rstrip("/") + API_PATH
-        # An injected client is used as given, except that a request never waits forever.
-        t = client.timeout
-        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
-        self._timeout: httpx.Timeout | Any = (
-            httpx.Timeout(timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT
-        )
 
     def _key(self) -> str:
         key = self._api_key if self._api_key is not None else os.environ.get(API_KEY_ENV, "")
@@ -198,59 +169,34 @@ class LastfmTags:
         self, ctx: SyncContext, secret: str, params: dict[str, Any], what: str
     ) -> list[dict[str, Any]]:
         """One getTopTags call: the kept tags, or one of the failures of the module doc."""
-        query = {**params, "api_key": secret, "format": "json"}
-        method = params["method"]
         ctx.cache.count_call()
-        try:
-            response = self._client.get(self._url, params=query, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise EnrichmentFailed(
-                PluginError(
-                    code=ErrorCode.UPSTREAM,
-                    message=f"Last.fm did not answer in time ({method}): {redact(describe(exc), [secret])}",
-                    retry=True,
-                )
-            ) from None
-        except httpx.RequestError as exc:
-            raise EnrichmentFailed(
-                PluginError(
-                    code=ErrorCode.UPSTREAM,
-                    message=f"cannot reach Last.fm ({method}): {redact(describe(exc), [secret])}",
-                    retry=True,
-                )
-            ) from None
-        return _read_response(response, secret, method, what)
+        answer = self._api.call(params, secret, params["method"])
+        method = params["method"]
+        if answer.code == INVALID_PARAMETERS:
+            raise _ArtistNotFound()
+        error = self._api.common_error(answer, secret, method, f"set {API_KEY_ENV} to a working key")
+        if error is not None:
+            raise EnrichmentFailed(error)
+        return _read_tags(answer, method, what)
 
 
 # --- responses -------------------------------------------------------------------------
 
 
-def _read_response(response: httpx.Response, secret: str, method: str, what: str) -> list[dict[str, Any]]:
-    status = response.status_code
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "error" in body:
-        _raise_lastfm_error(body, response, secret, method, what)
-    if status == 429:
-        raise EnrichmentFailed(_rate_limit(response, None, secret))
-    if status >= 500:
-        raise EnrichmentFailed(
-            PluginError(
-                code=ErrorCode.UPSTREAM,
-                message=f"Last.fm answered HTTP {status} ({method})",
-                retry=True,
-                raw=_excerpt(response.text, secret),
-                details={"http_status": status},
-            )
+def _read_tags(answer: LastfmAnswer, method: str, what: str) -> list[dict[str, Any]]:
+    """The kept tags of a getTopTags answer; _LookupError for an answer about this one
+    lookup only (another error code, another status, not the toptags shape)."""
+    status = answer.status
+    if answer.code is not None:
+        raise _LookupError(
+            f"{method} for {what}: Last.fm error {answer.code!r} (HTTP {status}: {answer.said})"
         )
-    if body is None:
+    if answer.body is None:
         raise _LookupError(f"{method} for {what}: HTTP {status} with a body that is not JSON")
     if not 200 <= status < 300:
         raise _LookupError(f"{method} for {what}: HTTP {status} without an error code")
     try:
-        return _kept_tags(body)
+        return _kept_tags(answer.body)
     except ValueError as exc:
         raise _LookupError(f"{method} for {what}: unexpected response: {exc}") from None
 
@@ -297,58 +243,6 @@ def _count(value: Any, index: int) -> int:
     raise ValueError(f"toptags.tag[{index}].count is not a number: {value!r}")
 
 
-def _raise_lastfm_error(
-    body: dict[str, Any], response: httpx.Response, secret: str, method: str, what: str
-) -> None:
-    """`{"error": code, "message": ...}`, whatever the HTTP status."""
-    status = response.status_code
-    code = body.get("error")
-    if isinstance(code, str) and code.strip().isdigit():
-        code = int(code)
-    said = redact(str(body.get("message") or ""), [secret])[:200]
-    details: dict[str, Any] = {"lastfm_error": code, "http_status": status}
-    raw = _excerpt(response.text, secret)
-    if code == _RATE_LIMITED:
-        raise EnrichmentFailed(_rate_limit(response, said, secret))
-    if code in (_INVALID_API_KEY, _SUSPENDED_API_KEY):
-        state = "is suspended" if code == _SUSPENDED_API_KEY else "is not valid"
-        raise EnrichmentFailed(
-            PluginError(
-                code=ErrorCode.PERMISSION_DENIED,
-                message=f"the Last.fm API key in {API_KEY_ENV} {state} (error {code}: {said}); set a "
-                "working key from https://www.last.fm/api/account/create",
-                raw=raw,
-                details=details,
-            )
-        )
-    if code in (_SERVICE_OFFLINE, _TEMPORARY_ERROR) or status >= 500:
-        raise EnrichmentFailed(
-            PluginError(
-                code=ErrorCode.UPSTREAM,
-                message=f"Last.fm failed temporarily ({method}, error {code}: {said})",
-                retry=True,
-                raw=raw,
-                details=details,
-            )
-        )
-    if code == _NOT_FOUND:
-        raise _ArtistNotFound()
-    raise _LookupError(f"{method} for {what}: Last.fm error {code!r} (HTTP {status}: {said})")
-
-
-def _rate_limit(response: httpx.Response, said: str | None, secret: str) -> PluginError:
-    after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
-    text = f"Last.fm rate limit exceeded (error 29: {said})" if said else "Last.fm rate limit exceeded"
-    return PluginError(
-        code=ErrorCode.RATE_LIMIT,
-        message=f"{text}; retry in {after.total_seconds():g} s",
-        retry=True,
-        after=after,
-        raw=_excerpt(response.text, secret),
-        details={"http_status": response.status_code},
-    )
-
-
 # --- items -----------------------------------------------------------------------------
 
 
@@ -371,14 +265,3 @@ def _with_tags(item: MediaItem, tags: list[dict[str, Any]], source: str | None) 
         "lastfm_tags_source": source,
     }
     return item.model_copy(update={"tags": tuple(merged), "raw_metadata": raw})
-
-
-# --- secrets ---------------------------------------------------------------------------
-
-
-def _excerpt(text: str, secret: str) -> str:
-    return redact(text, [secret])[:RAW_CHARS]
-
-
-# httpx logs request URLs at INFO, keys included; mask them for the whole process.
-mask_api_keys_in_httpx_log()

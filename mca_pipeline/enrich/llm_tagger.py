@@ -38,8 +38,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mca_pipeline.clients.http import retry_after
 from mca_pipeline.core.enrichment import EnrichmentCache, EnrichmentFailed, EnrichmentSkipped
-from mca_pipeline.core.http_errors import retry_after
 from mca_pipeline.core.models import ErrorCode, MediaItem, PluginError
 from mca_pipeline.enrich import vocabulary
 from mca_pipeline.enrich.universal_tags import MAX_PER_FACET, UniversalTags, item_key, normalise_language

@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from mca_pipeline.clients.http import mask_api_keys_in_httpx_log, retry_after
 from mca_pipeline.core import (
     EnrichmentFailed,
     EnrichmentSkipped,
@@ -51,7 +52,6 @@ from mca_pipeline.core import (
     SyncContext,
     endpoints,
 )
-from mca_pipeline.core.http_errors import mask_api_keys_in_httpx_log, retry_after
 
 TITLE_KIND = "tmdb:title"
 GENRES_KIND = "tmdb:genres"

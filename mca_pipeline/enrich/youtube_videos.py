@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from mca_pipeline.clients.http import describe, mask_api_keys_in_httpx_log, retry_after
 from mca_pipeline.clients.youtube import parse_duration, topic_name, until_quota_reset
 from mca_pipeline.core import (
     EnrichmentFailed,
@@ -45,7 +46,6 @@ from mca_pipeline.core import (
     SyncContext,
     endpoints,
 )
-from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, retry_after
 
 VIDEO_KIND = "youtube:video"
 CATEGORIES_KIND = "youtube:categories"

@@ -25,12 +25,20 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
+from mca_pipeline.clients.http import PlatformFailed, excerpt, partial_sync
+from mca_pipeline.clients.lastfm import (
+    INVALID_PARAMETERS,
+    INVALID_SESSION,
+    LOGIN_REQUIRED,
+    LastfmAnswer,
+    LastfmClient,
+)
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -42,33 +50,13 @@ from mca_pipeline.core import (
     SourcePlugin,
     SyncContext,
     SyncResult,
-    endpoints,
 )
-from mca_pipeline.core.http_errors import describe, mask_api_keys_in_httpx_log, redact, retry_after
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "lastfm"
-API_PATH = "/2.0/"
 METHOD = "user.getRecentTracks"
 
-#: Wait after a rate limit when Last.fm sends no Retry-After (it usually does not).
-RATE_LIMIT_WAIT = timedelta(seconds=60)
-#: Characters of a response body kept in PluginError.raw.
-RAW_CHARS = 500
-
 _IMAGE_SIZES = {"small": 0, "medium": 1, "large": 2, "extralarge": 3, "mega": 4}
-
-# Last.fm error codes (https://www.last.fm/api/errorcodes, PLATFORMS.md 7.3).
-_INVALID_PARAMETERS = 6
-_OPERATION_FAILED = 8
-_INVALID_SESSION = 9
-_INVALID_API_KEY = 10
-_SERVICE_OFFLINE = 11
-_TEMPORARY_ERROR = 16
-_LOGIN_REQUIRED = 17
-_SUSPENDED_API_KEY = 26
-_RATE_LIMITED = 29
-_TRANSIENT = frozenset({_OPERATION_FAILED, _SERVICE_OFFLINE, _TEMPORARY_ERROR})
 
 
 # --- cursor ----------------------------------------------------------------------------
@@ -158,22 +146,12 @@ class LastfmPlugin(SourcePlugin):
         clock: Callable[[], float] = time.time,
         tags: LastfmTags | None = None,
     ) -> None:
-        base_url = base_url or endpoints.base_url(endpoints.LASTFM_API)
         if not 1 <= page_limit <= 1000:
             raise ValueError(f"page_limit must be 1..1000 (Last.fm's bounds), got {page_limit}")
-        if client is None:
-            client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
-        self._client = client
+        self._api = LastfmClient(client, base_url, timeout_s)
         self._tags = tags
         self._page_limit = page_limit
         self._clock = clock
-        self._timeout_s = timeout_s
-        # An injected client is used as given, except that a request never waits forever.
-        t = client.timeout
-        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
-        self._timeout: httpx.Timeout | Any = (
-            httpx.Timeout(timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT
-        )
 
     def cursor_order(self, cursor: str) -> float | None:
         """The cursor's `from` (newest stored scrobble time) for core's never-backwards check.
@@ -238,7 +216,11 @@ class LastfmPlugin(SourcePlugin):
                     items=items,
                     next_cursor=resume.encode(),
                     has_more=True,
-                    err=_partial(outcome, page, len(items)),
+                    err=partial_sync(
+                        outcome,
+                        f"Last.fm sync stopped at page {page} after {len(items)} scrobbles",
+                        failed_page=page,
+                    ),
                 )
             page_items, total_pages = outcome
             fetched += 1
@@ -265,8 +247,6 @@ class LastfmPlugin(SourcePlugin):
         params: dict[str, str | int] = {
             "method": METHOD,
             "user": user,
-            "api_key": secret,
-            "format": "json",
             "limit": self._page_limit,
             "page": page,
             "extended": 0,
@@ -276,20 +256,37 @@ class LastfmPlugin(SourcePlugin):
         if state.to is not None:
             params["to"] = state.to
         try:
-            response = self._client.get(API_PATH, params=params, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
+            answer = self._api.call(params, secret, f"{METHOD}, page {page}")
+        except PlatformFailed as failed:
+            return failed.error
+        return self._read(answer, user, secret)
+
+    def _read(
+        self, answer: LastfmAnswer, user: str, secret: str
+    ) -> tuple[list[MediaItem], int] | PluginError:
+        error = _own_error(answer, user, secret) or self._api.common_error(
+            answer, secret, METHOD, "enter a working key"
+        )
+        if error is not None:
+            return error
+        status, text = answer.status, answer.response.text
+        if answer.code is not None:
             return PluginError(
-                code=ErrorCode.UPSTREAM,
-                message=f"Last.fm did not answer in time (page {page}): {redact(describe(exc), [secret])}",
-                retry=True,
+                code=ErrorCode.INVALID_DATA,
+                message=f"unknown Last.fm error {answer.code!r} (HTTP {status}: {answer.said})",
+                raw=excerpt(text, [secret]),
+                details=answer.details,
             )
-        except httpx.RequestError as exc:
-            return PluginError(
-                code=ErrorCode.UPSTREAM,
-                message=f"cannot reach Last.fm (page {page}): {redact(describe(exc), [secret])}",
-                retry=True,
+        if answer.body is None:
+            return _invalid(
+                f"Last.fm answered HTTP {status} with a body that is not JSON", text, secret, status
             )
-        return _read_response(response, user, secret)
+        if not 200 <= status < 300:
+            return _invalid(f"Last.fm answered HTTP {status} without an error code", text, secret, status)
+        try:
+            return _parse_recent(answer.body)
+        except _BadPayload as exc:
+            return _invalid(f"unexpected user.getRecentTracks response: {exc}", text, secret, status)
 
 
 # --- responses -------------------------------------------------------------------------
@@ -297,37 +294,6 @@ class LastfmPlugin(SourcePlugin):
 
 class _BadPayload(Exception):
     """A response that is JSON but not the recent-tracks shape we know."""
-
-
-def _read_response(
-    response: httpx.Response, user: str, secret: str
-) -> tuple[list[MediaItem], int] | PluginError:
-    status = response.status_code
-    text = response.text
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "error" in body:
-        return _lastfm_error(body, response, user, secret)
-    if status == 429:
-        return _rate_limit(response, None, secret, None)
-    if status >= 500:
-        return PluginError(
-            code=ErrorCode.UPSTREAM,
-            message=f"Last.fm answered HTTP {status}",
-            retry=True,
-            raw=_excerpt(text, secret),
-            details={"http_status": status},
-        )
-    if body is None:
-        return _invalid(f"Last.fm answered HTTP {status} with a body that is not JSON", text, secret, status)
-    if not 200 <= status < 300:
-        return _invalid(f"Last.fm answered HTTP {status} without an error code", text, secret, status)
-    try:
-        return _parse_recent(body)
-    except _BadPayload as exc:
-        return _invalid(f"unexpected user.getRecentTracks response: {exc}", text, secret, status)
 
 
 def _parse_recent(body: Any) -> tuple[list[MediaItem], int]:
@@ -447,83 +413,37 @@ def _whole_number(value: Any, field: str) -> int:
 # --- errors ----------------------------------------------------------------------------
 
 
-def _lastfm_error(body: dict[str, Any], response: httpx.Response, user: str, secret: str) -> PluginError:
-    """Map `{"error": code, "message": ...}` (whatever the HTTP status) to a PluginError."""
-    status = response.status_code
-    raw = _excerpt(response.text, secret)
-    code = body.get("error")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    said = redact(str(body.get("message") or ""), [secret])[:200]
-    details: dict[str, Any] = {"lastfm_error": code, "http_status": status}
+def _own_error(answer: LastfmAnswer, user: str, secret: str) -> PluginError | None:
+    """The Last.fm errors only this sync reads (the rest: LastfmClient.common_error)."""
+    code, said = answer.code, answer.said
 
-    def error(kind: ErrorCode, message: str, *, retry: bool = False) -> PluginError:
-        return PluginError(code=kind, message=message, retry=retry, raw=raw, details=details)
+    def error(message: str, kind: ErrorCode = ErrorCode.PERMISSION_DENIED) -> PluginError:
+        return PluginError(
+            code=kind, message=message, raw=excerpt(answer.response.text, [secret]), details=answer.details
+        )
 
-    if code == _RATE_LIMITED:
-        return _rate_limit(response, said, secret, code)
-    if code in (_INVALID_API_KEY, _SUSPENDED_API_KEY):
-        what = "is suspended" if code == _SUSPENDED_API_KEY else "is not valid"
+    if code == INVALID_SESSION:
         return error(
-            ErrorCode.PERMISSION_DENIED,
-            f"the Last.fm API key {what} (error {code}: {said}); enter a working key "
-            "from https://www.last.fm/api/account/create",
+            f"the Last.fm session is invalid (error 9: {said}); reconnect Last.fm", ErrorCode.AUTH_EXPIRED
         )
-    if code == _INVALID_SESSION:
+    if code == LOGIN_REQUIRED:
         return error(
-            ErrorCode.AUTH_EXPIRED, f"the Last.fm session is invalid (error 9: {said}); reconnect Last.fm"
-        )
-    if code == _LOGIN_REQUIRED:
-        return error(
-            ErrorCode.PERMISSION_DENIED,
             f"Last.fm user {user!r} hides their recent listening (error 17: {said}); make recent "
             "listening public (uncheck 'Hide recent listening information' at "
-            "https://www.last.fm/settings/privacy) so it can be read with an API key",
+            "https://www.last.fm/settings/privacy) so it can be read with an API key"
         )
-    if code == _INVALID_PARAMETERS:
-        if status == 404 or "user" in said.lower():
-            return error(
-                ErrorCode.PERMISSION_DENIED,
-                f"Last.fm has no user named {user!r} (error 6: {said}); check the Last.fm username",
-            )
-        return error(ErrorCode.INVALID_DATA, f"Last.fm rejected the request parameters (error 6: {said})")
-    if code in _TRANSIENT:
-        return error(ErrorCode.UPSTREAM, f"Last.fm failed temporarily (error {code}: {said})", retry=True)
-    if status >= 500:
-        return error(ErrorCode.UPSTREAM, f"Last.fm answered HTTP {status} (error {code}: {said})", retry=True)
-    return error(ErrorCode.INVALID_DATA, f"unknown Last.fm error {code!r} (HTTP {status}: {said})")
-
-
-def _rate_limit(response: httpx.Response, said: str | None, secret: str, code: Any) -> PluginError:
-    after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
-    text = f"Last.fm rate limit exceeded (error 29: {said})" if said else "Last.fm rate limit exceeded"
-    return PluginError(
-        code=ErrorCode.RATE_LIMIT,
-        message=f"{text}; retry in {after.total_seconds():g} s",
-        retry=True,
-        after=after,
-        raw=_excerpt(response.text, secret),
-        details={"lastfm_error": code, "http_status": response.status_code},
-    )
-
-
-def _partial(cause: PluginError, page: int, collected: int) -> PluginError:
-    """A failure after good pages: core keeps the items and resumes at the failed page."""
-    return PluginError(
-        code=ErrorCode.PARTIAL_SYNC,
-        message=f"Last.fm sync stopped at page {page} after {collected} scrobbles: {cause.message}",
-        retry=True,
-        after=cause.after,
-        raw=cause.raw,
-        details={**cause.details, "cause": cause.code.value, "failed_page": page},
-    )
+    if code == INVALID_PARAMETERS:
+        if answer.status == 404 or "user" in said.lower():
+            return error(f"Last.fm has no user named {user!r} (error 6: {said}); check the Last.fm username")
+        return error(f"Last.fm rejected the request parameters (error 6: {said})", ErrorCode.INVALID_DATA)
+    return None
 
 
 def _invalid(message: str, body: str, secret: str, status: int) -> PluginError:
     return PluginError(
         code=ErrorCode.INVALID_DATA,
         message=message,
-        raw=_excerpt(body, secret),
+        raw=excerpt(body, [secret]),
         details={"http_status": status},
     )
 
@@ -544,16 +464,5 @@ def _bad_cursor(cursor: str, problem: str, secret: str) -> PluginError:
     return PluginError(
         code=ErrorCode.INVALID_DATA,
         message=f"the stored Last.fm cursor cannot be read ({problem}); clear it to sync from the start",
-        raw=_excerpt(cursor, secret),
+        raw=excerpt(cursor, [secret]),
     )
-
-
-def _excerpt(text: str, secret: str) -> str:
-    return redact(text, [secret])[:RAW_CHARS]
-
-
-# --- logging ---------------------------------------------------------------------------
-
-
-# httpx logs request URLs at INFO, keys included; mask them for the whole process.
-mask_api_keys_in_httpx_log()

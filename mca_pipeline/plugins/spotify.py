@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import ValidationError
 
+from mca_pipeline.clients.http import retry_after
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -52,7 +53,6 @@ from mca_pipeline.core import (
     SyncResult,
     endpoints,
 )
-from mca_pipeline.core.http_errors import retry_after
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 
 PLATFORM = "spotify"

@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from mca_pipeline.clients.http import describe, retry_after
 from mca_pipeline.clients.youtube import parse_duration, topic_name, until_quota_reset
 from mca_pipeline.core import (
     AuthType,
@@ -68,7 +69,6 @@ from mca_pipeline.core import (
     SyncResult,
     endpoints,
 )
-from mca_pipeline.core.http_errors import describe, retry_after
 from mca_pipeline.core.models import utc_now
 
 PLATFORM = "youtube"

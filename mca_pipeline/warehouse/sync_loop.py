@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from mca_pipeline.clients.http import describe, redact
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -26,7 +27,6 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.core.http_errors import describe, redact
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
 from mca_pipeline.warehouse.import_report import SkipTally, rejection, too_many_unreadable

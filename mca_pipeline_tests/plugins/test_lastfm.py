@@ -20,6 +20,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from mca_pipeline.clients.http import RAW_CHARS
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -33,7 +34,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.plugins.lastfm import RAW_CHARS, LastfmCursor, LastfmPlugin
+from mca_pipeline.plugins.lastfm import LastfmCursor, LastfmPlugin
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lastfm"
 BASE = "https://ws.audioscrobbler.com"
@@ -253,7 +254,7 @@ def test_plugin_declares_an_api_key_source_with_skip_dedup_and_registers() -> No
 
 def test_default_client_talks_to_lastfm_with_a_timeout() -> None:
     plugin = LastfmPlugin(timeout_s=7.5)
-    client = plugin._client
+    client = plugin._api.client
     assert str(client.base_url) == "https://ws.audioscrobbler.com"
     assert client.timeout == httpx.Timeout(7.5)
     client.close()
