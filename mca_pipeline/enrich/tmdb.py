@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from mca_pipeline.clients.http import mask_api_keys_in_httpx_log, retry_after
+from mca_pipeline.clients.http import PlatformHttp, excerpt, redact
 from mca_pipeline.core import (
     EnrichmentFailed,
     EnrichmentSkipped,
@@ -58,12 +58,9 @@ GENRES_KIND = "tmdb:genres"
 MIN_CONFIDENCE = 0.6
 #: Wait after a 429 without a readable Retry-After.
 RATE_LIMIT_WAIT = timedelta(seconds=10)
-RAW_CHARS = 300
 SKIP_MESSAGE = "TMDB genres skipped: TMDB_API_KEY or TMDB_READ_TOKEN is not set"
 
 _KINDS = ("movie", "tv")
-_REDACTED = "[REDACTED]"
-_API_KEY_PARAM = re.compile(r"(api_key=)[^&\s\"'<>]+", re.IGNORECASE)
 _NOT_WORD = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 _TITLE_WEIGHT = 0.85
@@ -118,10 +115,9 @@ class TmdbGenres:
         api_key: str | None = None,
         read_token: str | None = None,
     ) -> None:
-        base_url = base_url or endpoints.base_url(endpoints.TMDB_API)
-        self._client = client
-        self._base_url = base_url
-        self._timeout_s = timeout_s
+        self._api = PlatformHttp(
+            "TMDB", base_url or endpoints.base_url(endpoints.TMDB_API), client, timeout_s
+        )
         self._api_key = api_key
         self._read_token = read_token
 
@@ -162,22 +158,13 @@ class TmdbGenres:
                 out[index] = _with_match(item, found, genres)
         return out
 
-    # --- HTTP -------------------------------------------------------------------------
-
-    def _http(self) -> tuple[httpx.Client, httpx.Timeout | Any]:
-        if self._client is None:
-            self._client = httpx.Client(base_url=self._base_url, timeout=httpx.Timeout(self._timeout_s))
-        t = self._client.timeout
-        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
-        return self._client, (httpx.Timeout(self._timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT)
-
 
 class _Session:
     """One `enrich_items` call: credentials, cache and the requests."""
 
     def __init__(self, owner: TmdbGenres, ctx: SyncContext, api_key: str, read_token: str) -> None:
         self.ctx = ctx
-        self.client, self.timeout = owner._http()
+        self.api = owner._api
         self.api_key = api_key
         self.read_token = read_token
         self.secrets = [s for s in (api_key, read_token) if s]
@@ -244,16 +231,9 @@ class _Session:
         else:
             headers["Authorization"] = f"Bearer {self.read_token}"
         self.ctx.cache.count_call()
-        try:
-            response = self.client.get(path.lstrip("/"), params=params, headers=headers, timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"TMDB did not answer in time ({what}): {self._describe(exc)}"
-            ) from None
-        except httpx.RequestError as exc:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"cannot reach TMDB ({what}): {self._describe(exc)}"
-            ) from None
+        response = self.api.get(
+            path.lstrip("/"), what=what, secrets=self.secrets, params=params, headers=headers
+        )
         return self._read(response, what)
 
     def _read(self, response: httpx.Response, what: str) -> Any:
@@ -263,61 +243,35 @@ class _Session:
         except ValueError:
             body = None
         code = body.get("status_code") if isinstance(body, dict) else None
-        said = self._redact(str(body.get("status_message") or "")) if isinstance(body, dict) else ""
-        raw = self._redact(response.text)[:RAW_CHARS]
-        details = {"http_status": status, "tmdb_status_code": code}
-        if status == 429 or code == _RATE_LIMITED:
-            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
+        said = redact(str(body.get("status_message") or ""), self.secrets) if isinstance(body, dict) else ""
+        raw = excerpt(response.text, self.secrets)
+        details = {"tmdb_status_code": code}
+        if code == _RATE_LIMITED:
             raise EnrichmentFailed(
-                PluginError(
-                    code=ErrorCode.RATE_LIMIT,
-                    message=f"TMDB rate limit hit ({what}); retry in {after.total_seconds():g} s",
-                    retry=True,
-                    after=after,
-                    raw=raw,
-                    details=details,
+                self.api.rate_limited(
+                    response, what, default_wait=RATE_LIMIT_WAIT, secrets=self.secrets, details=details
                 )
             )
+        error = self.api.common_error(
+            response, what, default_wait=RATE_LIMIT_WAIT, secrets=self.secrets, details=details
+        )
+        if error is not None:
+            raise EnrichmentFailed(error)
         if status == 401 or code == _INVALID_KEY:
-            raise self._failed(
-                ErrorCode.PERMISSION_DENIED,
-                f"TMDB rejected the credentials ({what}: {said or 'HTTP ' + str(status)}); set a valid "
-                "TMDB_API_KEY or TMDB_READ_TOKEN",
-                raw=raw,
-                details=details,
-                retry=False,
-            )
-        if status >= 500:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"TMDB answered HTTP {status} ({what})", raw=raw, details=details
+            raise EnrichmentFailed(
+                PluginError(
+                    code=ErrorCode.PERMISSION_DENIED,
+                    message=f"TMDB rejected the credentials ({what}: {said or 'HTTP ' + str(status)}); set a "
+                    "valid TMDB_API_KEY or TMDB_READ_TOKEN",
+                    raw=raw,
+                    details={"http_status": status, **details},
+                )
             )
         if not 200 <= status < 300:
             raise _ItemError(f"TMDB answered HTTP {status} ({what}): {said or raw[:100]}")
         if body is None:
             raise _ItemError(f"TMDB answered {what} with a body that is not JSON: {raw[:100]!r}")
         return body
-
-    def _failed(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        raw: str | None = None,
-        details: dict[str, Any] | None = None,
-        retry: bool = True,
-    ) -> EnrichmentFailed:
-        return EnrichmentFailed(
-            PluginError(code=code, message=self._redact(message), retry=retry, raw=raw, details=details or {})
-        )
-
-    def _describe(self, exc: Exception) -> str:
-        text = str(exc)
-        return self._redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-
-    def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, _REDACTED)
-        return _API_KEY_PARAM.sub(r"\1" + _REDACTED, text)
 
 
 # --- payloads --------------------------------------------------------------------------
@@ -413,7 +367,3 @@ def _with_error(item: MediaItem, reason: str) -> MediaItem:
 
 
 __all__ = ["GENRES_KIND", "MIN_CONFIDENCE", "TITLE_KIND", "TmdbGenres", "normalise_title"]
-
-
-# httpx logs request URLs at INFO, keys included; mask them for the whole process.
-mask_api_keys_in_httpx_log()

@@ -26,17 +26,15 @@ and in httpx's request log.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from mca_pipeline.clients.http import describe, mask_api_keys_in_httpx_log, retry_after
-from mca_pipeline.clients.youtube import parse_duration, topic_name, until_quota_reset
+from mca_pipeline.clients.http import excerpt, redact
+from mca_pipeline.clients.youtube import YoutubeClient, google_error, parse_duration, topic_name
 from mca_pipeline.core import (
     EnrichmentFailed,
     EnrichmentSkipped,
@@ -44,22 +42,14 @@ from mca_pipeline.core import (
     MediaItem,
     PluginError,
     SyncContext,
-    endpoints,
 )
 
 VIDEO_KIND = "youtube:video"
 CATEGORIES_KIND = "youtube:categories"
 REGION = "US"
 BATCH = 50
-RATE_LIMIT_WAIT = timedelta(seconds=60)
-RAW_CHARS = 300
 SKIP_MESSAGE = "YouTube video details skipped: YOUTUBE_API_KEY is not set"
 
-_REDACTED = "[REDACTED]"
-_KEY_PARAM = re.compile(r"([?&]key=)[^&\s\"'<>]+", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
-_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
-_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 _KEY_REASONS = frozenset(
     {
         "keyInvalid",
@@ -90,12 +80,8 @@ class YoutubeVideoDetails:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        base_url = base_url or endpoints.base_url(endpoints.YOUTUBE_API)
-        self._client = client
-        self._base_url = base_url
-        self._timeout_s = timeout_s
+        self._api = YoutubeClient(client, base_url, timeout_s, clock=clock)
         self._api_key = api_key
-        self._clock = clock
 
     def enrich_items(self, ctx: SyncContext, items: list[MediaItem]) -> list[MediaItem]:
         """Items with YouTube details; items without a video id come back unchanged.
@@ -110,7 +96,6 @@ class YoutubeVideoDetails:
         if not key:
             raise EnrichmentSkipped(SKIP_MESSAGE)
         self._key = key
-        client, timeout = self._http()
         videos: dict[str, Any] = {}
         errors: dict[str, str] = {}
         missing: list[str] = []
@@ -128,7 +113,7 @@ class YoutubeVideoDetails:
             batch = missing[start : start + BATCH]
             params = {"part": "snippet,contentDetails,topicDetails", "id": ",".join(batch)}
             try:
-                found = _parse_videos(self._get(ctx, client, timeout, "videos", params, "videos.list"), ctx)
+                found = _parse_videos(self._get(ctx, "videos", params, "videos.list"), ctx)
             except _BatchError as exc:
                 ctx.log.warning("youtube: videos.list batch of %d failed: %s", len(batch), exc)
                 errors.update(dict.fromkeys(batch, str(exc)))
@@ -137,7 +122,7 @@ class YoutubeVideoDetails:
                 value = found.get(video_id)
                 ctx.cache.put(VIDEO_KIND, video_id, value)
                 videos[video_id] = value
-        categories = self._categories(ctx, client, timeout, videos)
+        categories = self._categories(ctx, videos)
         out = list(items)
         for index in wanted:
             item = items[index]
@@ -154,9 +139,7 @@ class YoutubeVideoDetails:
 
     # --- categories -------------------------------------------------------------------
 
-    def _categories(
-        self, ctx: SyncContext, client: httpx.Client, timeout: Any, videos: dict[str, Any]
-    ) -> dict[str, str]:
+    def _categories(self, ctx: SyncContext, videos: dict[str, Any]) -> dict[str, str]:
         if not any(isinstance(v, dict) and v.get("category_id") for v in videos.values()):
             return {}
         table = ctx.cache.get(CATEGORIES_KIND, REGION)
@@ -164,7 +147,7 @@ class YoutubeVideoDetails:
             return table if isinstance(table, dict) else {}
         params = {"part": "snippet", "regionCode": REGION}
         try:
-            body = self._get(ctx, client, timeout, "videoCategories", params, "videoCategories.list")
+            body = self._get(ctx, "videoCategories", params, "videoCategories.list")
             table = _parse_categories(body)
         except _BatchError as exc:
             ctx.log.warning("youtube: category names unavailable this run: %s", exc)
@@ -174,103 +157,34 @@ class YoutubeVideoDetails:
 
     # --- HTTP -------------------------------------------------------------------------
 
-    def _http(self) -> tuple[httpx.Client, Any]:
-        if self._client is None:
-            self._client = httpx.Client(base_url=self._base_url, timeout=httpx.Timeout(self._timeout_s))
-        t = self._client.timeout
-        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
-        return self._client, (httpx.Timeout(self._timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT)
-
-    def _get(
-        self,
-        ctx: SyncContext,
-        client: httpx.Client,
-        timeout: Any,
-        path: str,
-        params: dict[str, str],
-        what: str,
-    ) -> Any:
+    def _get(self, ctx: SyncContext, path: str, params: dict[str, str], what: str) -> Any:
         ctx.cache.count_call()
-        try:
-            response = client.get(path, params={**params, "key": self._key}, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"YouTube did not answer in time ({what}): {describe(exc)}"
-            ) from None
-        except httpx.RequestError as exc:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"cannot reach YouTube ({what}): {describe(exc)}"
-            ) from None
+        secrets = [self._key]
+        response = self._api.get(path, what=what, secrets=secrets, params={**params, "key": self._key})
         status = response.status_code
-        raw = self._redact(response.text)[:RAW_CHARS]
-        said, reasons = _google_error(response.text)
-        said = self._redact(said)
+        said, reasons = google_error(response.text)
+        said = redact(said, secrets)
         details: dict[str, Any] = {"http_status": status, "reasons": sorted(reasons)}
-        if reasons & _QUOTA_REASONS:
-            after = until_quota_reset(self._clock())
-            raise self._failed(
-                ErrorCode.RATE_LIMIT,
-                f"YouTube daily quota exhausted ({what}); it resets at midnight Pacific time, "
-                f"in {int(after.total_seconds())} s",
-                after=after,
-                raw=raw,
-                details=details,
-            )
-        if status == 429 or reasons & _RATE_REASONS:
-            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
-            raise self._failed(
-                ErrorCode.RATE_LIMIT,
-                f"YouTube rate limit hit ({what}); retry in {int(after.total_seconds())} s",
-                after=after,
-                raw=raw,
-                details=details,
-            )
+        limited = self._api.limit_error(response, what, reasons, secrets=secrets, details=details)
+        if limited is not None:
+            raise EnrichmentFailed(limited)
         if status in (401, 403) or reasons & _KEY_REASONS:
-            raise self._failed(
-                ErrorCode.PERMISSION_DENIED,
-                f"YouTube rejected the API key ({what}: {said or 'HTTP ' + str(status)}); set a valid "
-                "YOUTUBE_API_KEY with the YouTube Data API v3 enabled",
-                raw=raw,
-                details=details,
-                retry=False,
-            )
-        if status >= 500:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"YouTube answered HTTP {status} ({what})", raw=raw, details=details
+            raise EnrichmentFailed(
+                PluginError(
+                    code=ErrorCode.PERMISSION_DENIED,
+                    message=f"YouTube rejected the API key ({what}: {said or 'HTTP ' + str(status)}); set a "
+                    "valid YOUTUBE_API_KEY with the YouTube Data API v3 enabled",
+                    raw=excerpt(response.text, secrets),
+                    details=details,
+                )
             )
         if not 200 <= status < 300:
             raise _BatchError(f"YouTube answered HTTP {status} ({what}): {said}")
         try:
             return json.loads(response.content)
         except ValueError:
+            raw = excerpt(response.text, secrets)
             raise _BatchError(f"{what} answered with a body that is not JSON: {raw[:100]!r}") from None
-
-    def _failed(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        after: timedelta | None = None,
-        raw: str | None = None,
-        details: dict[str, Any] | None = None,
-        retry: bool = True,
-    ) -> EnrichmentFailed:
-        return EnrichmentFailed(
-            PluginError(
-                code=code,
-                message=self._redact(message),
-                retry=retry,
-                after=after,
-                raw=raw,
-                details=details or {},
-            )
-        )
-
-    def _redact(self, text: str) -> str:
-        key = getattr(self, "_key", "")
-        if key:
-            text = text.replace(key, _REDACTED)
-        return _KEY_PARAM.sub(r"\1" + _REDACTED, text)
 
 
 # --- payloads --------------------------------------------------------------------------
@@ -352,44 +266,4 @@ def _with_details(item: MediaItem, video: dict[str, Any], categories: dict[str, 
     return item.model_copy(update=update)
 
 
-def _google_error(body: str) -> tuple[str, set[str]]:
-    """The message (HTML removed) and every `reason` of a Google JSON error."""
-    try:
-        data = json.loads(body) if body.strip() else None
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        return "", set()
-    reasons: set[str] = set()
-    for key in ("errors", "details"):
-        entries = error.get(key)
-        if isinstance(entries, list):
-            reasons |= {
-                e["reason"] for e in entries if isinstance(e, dict) and isinstance(e.get("reason"), str)
-            }
-    if isinstance(error.get("status"), str):
-        reasons.add(error["status"])
-    message = error.get("message")
-    said = " ".join(_TAG.sub("", message).split()) if isinstance(message, str) else ""
-    return said[:200], reasons
-
-
-class _MaskKeyInHttpxLog(logging.Filter):
-    """httpx logs request URLs at INFO, query string included: mask `key=`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any("key=" in str(a) for a in record.args):
-            record.args = tuple(
-                _KEY_PARAM.sub(r"\1" + _REDACTED, str(a)) if "key=" in str(a) else a for a in record.args
-            )
-        if isinstance(record.msg, str) and "key=" in record.msg:
-            record.msg = _KEY_PARAM.sub(r"\1" + _REDACTED, record.msg)
-        return True
-
-
 __all__ = ["CATEGORIES_KIND", "VIDEO_KIND", "YoutubeVideoDetails", "topic_name"]
-
-
-# httpx logs request URLs at INFO, keys included; mask them for the whole process.
-mask_api_keys_in_httpx_log()

@@ -44,7 +44,6 @@ lines contain the access token.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,8 +52,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from mca_pipeline.clients.http import describe, retry_after
-from mca_pipeline.clients.youtube import parse_duration, topic_name, until_quota_reset
+from mca_pipeline.clients.http import RAW_CHARS, PlatformFailed, excerpt, partial_sync, redact
+from mca_pipeline.clients.youtube import YoutubeClient, google_error, parse_duration, topic_name
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -78,10 +77,6 @@ LIKES_PLAYLIST = "LL"
 #: playlistItems.list maxResults upper bound (default 5), and ids per videos.list call.
 PAGE_LIMIT = 50
 VIDEO_BATCH = 50
-#: Short-term rate limits (rateLimitExceeded, 429) come without a Retry-After.
-RATE_LIMIT_WAIT = timedelta(seconds=60)
-#: The daily quota resets at midnight Pacific time.
-RAW_CHARS = 500
 WATCH_URL = "https://www.youtube.com/watch?v="
 
 YOUTUBE_OAUTH = OAuthConfig(
@@ -95,13 +90,8 @@ YOUTUBE_OAUTH = OAuthConfig(
     revoke_url=f"{endpoints.GOOGLE_TOKEN[1]}/revoke",
 )
 
-_REDACTED = "[redacted]"
-_MESSAGE_CHARS = 200
 _UNAVAILABLE_TITLES = frozenset({"Deleted video", "Private video"})
-_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
-_RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})
 _SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
-_TAG = re.compile(r"<[^>]+>")
 
 
 # --- cursor ----------------------------------------------------------------------------
@@ -224,7 +214,6 @@ class YoutubePlugin(SourcePlugin):
     ) -> None:
         """`client` is used as given (tests inject one with a MockTransport), except that
         a request never waits forever; `clock` tells the time for the quota reset."""
-        base_url = base_url or endpoints.base_url(endpoints.YOUTUBE_API)
         google, token = endpoints.base_url(endpoints.GOOGLE_OAUTH), endpoints.base_url(endpoints.GOOGLE_TOKEN)
         self.auth_config = YOUTUBE_OAUTH.model_copy(
             update={
@@ -233,22 +222,15 @@ class YoutubePlugin(SourcePlugin):
                 "revoke_url": f"{token}/revoke",
             }
         )
-        if client is None:
-            client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
-        self._client = client
-        self._clock = clock
-        prefix = "" if client.base_url.host else base_url.rstrip("/")
+        self._api = YoutubeClient(client, base_url, timeout_s, clock=clock)
+        base_url = base_url or endpoints.base_url(endpoints.YOUTUBE_API)
+        prefix = "" if self._api.client.base_url.host else base_url.rstrip("/")
         self._playlist_url = prefix + PLAYLIST_ITEMS_PATH
         self._videos_url = prefix + VIDEOS_PATH
-        t = client.timeout
-        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
-        self._timeout: httpx.Timeout | Any = (
-            httpx.Timeout(timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT
-        )
 
     @property
     def client(self) -> httpx.Client:
-        return self._client
+        return self._api.client
 
     def cursor_order(self, cursor: str) -> float | None:
         """The cursor's `newest` as a Unix timestamp; None when empty or unreadable."""
@@ -406,14 +388,7 @@ class _Sync:
         if not self.pages or page_token is None:
             return SyncResult(next_cursor=self.cursor, err=error)
         resume = YoutubeCursor(newest=newest, stop=stop, page_token=page_token)
-        partial = PluginError(
-            code=ErrorCode.PARTIAL_SYNC,
-            message=f"read {len(self.items)} likes from {self.pages} page(s), then: {error.message}",
-            retry=True,
-            after=error.after,
-            raw=error.raw,
-            details={**error.details, "cause": error.code.value},
-        )
+        partial = partial_sync(error, f"read {len(self.items)} likes from {self.pages} page(s), then")
         return SyncResult(items=self.items, next_cursor=resume.encode(), has_more=True, err=partial)
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -421,19 +396,16 @@ class _Sync:
     def _get(self, url: str, params: dict[str, str | int], what: str) -> tuple[Any, str]:
         """GET with the bearer token; the parsed JSON body and its text, or a _Failure."""
         try:
-            response = self.plugin.client.get(
+            response = self.plugin._api.get(
                 url,
+                what=what,
+                secrets=[self.token],
                 params=params,
                 headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
-                timeout=self.plugin._timeout,
             )
-        except httpx.TimeoutException as exc:
-            raise self._upstream(f"YouTube did not answer in time ({what}; {describe(exc)})") from None
-        except httpx.TransportError as exc:
-            raise self._upstream(f"cannot reach YouTube ({what}; {describe(exc)})") from None
-        except httpx.HTTPError as exc:
-            raise self._upstream(f"request to YouTube failed ({what}; {describe(exc)})") from None
-        body = _scrub(response.text, self.token)
+        except PlatformFailed as failed:
+            raise _Failure(failed.error) from None
+        body = redact(response.text, [self.token])
         if not 200 <= response.status_code < 300:
             raise self._http_error(response, body, what, "pageToken" in params)
         try:
@@ -525,22 +497,19 @@ class _Sync:
 
     # --- errors --------------------------------------------------------------------------
 
-    def _upstream(self, message: str) -> _Failure:
-        return _Failure(PluginError(code=ErrorCode.UPSTREAM, message=_scrub(message, self.token), retry=True))
-
     def _invalid(self, problem: str, body: str) -> _Failure:
         return _Failure(
             PluginError(
                 code=ErrorCode.INVALID_DATA,
-                message=_scrub(f"unexpected YouTube response: {problem}", self.token),
+                message=redact(f"unexpected YouTube response: {problem}", [self.token]),
                 retry=False,
-                raw=_scrub(body, self.token)[:RAW_CHARS],
+                raw=excerpt(body, [self.token]),
             )
         )
 
     def _http_error(self, response: httpx.Response, body: str, what: str, sent_token: bool) -> _Failure:
         status = response.status_code
-        said, reasons = _google_error(body)
+        said, reasons = google_error(body)
         said = said or response.reason_phrase or "no message"
         raw = body[:RAW_CHARS]
         where = f"{what}: HTTP {status}: {said}"
@@ -554,31 +523,11 @@ class _Sync:
                     details=details,
                 )
             )
-        if reasons & _QUOTA_REASONS:
-            after = until_quota_reset(self.plugin._clock())
-            return _Failure(
-                PluginError(
-                    code=ErrorCode.RATE_LIMIT,
-                    message=f"YouTube daily quota exhausted ({where}); it resets at midnight Pacific "
-                    f"time, in {int(after.total_seconds())} s",
-                    retry=True,
-                    after=after,
-                    raw=raw,
-                    details=details,
-                )
-            )
-        if status == 429 or reasons & _RATE_REASONS:
-            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
-            return _Failure(
-                PluginError(
-                    code=ErrorCode.RATE_LIMIT,
-                    message=f"YouTube rate limit hit ({where}); retry in {int(after.total_seconds())} s",
-                    retry=True,
-                    after=after,
-                    raw=raw,
-                    details=details,
-                )
-            )
+        limited = self.plugin._api.limit_error(
+            response, where, reasons, secrets=[self.token], details=details
+        )
+        if limited is not None:
+            return _Failure(limited)
         if reasons & _SCOPE_REASONS:
             missing = _missing_scopes(self.granted)
             return _Failure(
@@ -607,16 +556,6 @@ class _Sync:
                     code=ErrorCode.PERMISSION_DENIED,
                     message=f"YouTube denied access ({where}); reconnecting YouTube or the app's Google "
                     "Cloud settings may fix it",
-                    raw=raw,
-                    details=details,
-                )
-            )
-        if status >= 500:
-            return _Failure(
-                PluginError(
-                    code=ErrorCode.UPSTREAM,
-                    message=f"YouTube API error ({where})",
-                    retry=True,
                     raw=raw,
                     details=details,
                 )
@@ -726,28 +665,6 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _google_error(body: str) -> tuple[str, set[str]]:
-    """The message (HTML removed) and every `reason` of a Google JSON error: those of
-    `errors[]` and of `details[]` (ErrorInfo), plus `status`."""
-    try:
-        data = json.loads(body) if body.strip() else None
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    if not isinstance(error, dict):
-        return " ".join(body.split())[:_MESSAGE_CHARS], set()
-    reasons: set[str] = set()
-    for key in ("errors", "details"):
-        entries = error.get(key)
-        if isinstance(entries, list):
-            reasons |= {e["reason"] for e in entries if isinstance(e, dict) and _text(e.get("reason"))}
-    if _text(error.get("status")):
-        reasons.add(error["status"])
-    message = error.get("message")
-    said = " ".join(_TAG.sub("", message).split()) if isinstance(message, str) else ""
-    return said[:_MESSAGE_CHARS], reasons
-
-
 def _missing_scopes(granted: tuple[str, ...]) -> list[str]:
     """Required scopes not granted; all of them when the grant is unknown or claims
     everything (Google just said otherwise, so the stored grant is stale)."""
@@ -763,18 +680,3 @@ def _iso(moment: datetime) -> str:
 
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
-
-
-def _scrub(text: str, token: str) -> str:
-    """Remove the access token from anything that leaves the plugin."""
-    return text.replace(token, _REDACTED) if token else text
-
-
-__all__ = [
-    "YOUTUBE_OAUTH",
-    "YoutubeCursor",
-    "YoutubePlugin",
-    "parse_duration",
-    "parse_time",
-    "until_quota_reset",
-]

@@ -110,8 +110,8 @@ def test_enrichments_share_their_platforms_variable(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MCA_YOUTUBE_API_URL", "http://127.0.0.1:9/youtube")
     monkeypatch.setenv("MCA_TMDB_API_URL", "http://127.0.0.1:9/tmdb")
     assert str(LastfmTags(api_key="k")._api.client.base_url) == "http://127.0.0.1:9/lastfm/"
-    assert YoutubeVideoDetails(api_key="k")._base_url == "http://127.0.0.1:9/youtube"
-    assert TmdbGenres(api_key="k")._base_url == "http://127.0.0.1:9/tmdb"
+    assert str(YoutubeVideoDetails(api_key="k")._api.client.base_url) == "http://127.0.0.1:9/youtube/"
+    assert str(TmdbGenres(api_key="k")._api.client.base_url) == "http://127.0.0.1:9/tmdb/"
 
 
 def test_without_variables_the_real_platforms_are_used(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,8 @@ import httpx
 import pytest
 
 import mca_pipeline.plugins.youtube as youtube_module
+from mca_pipeline.clients.http import RAW_CHARS
+from mca_pipeline.clients.youtube import parse_duration, until_quota_reset
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -38,14 +40,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.plugins.youtube import (
-    RAW_CHARS,
-    YoutubeCursor,
-    YoutubePlugin,
-    parse_duration,
-    parse_time,
-    until_quota_reset,
-)
+from mca_pipeline.plugins.youtube import YoutubeCursor, YoutubePlugin, parse_time
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "youtube_api"
 BASE = "https://www.googleapis.test/youtube/v3"
@@ -621,7 +616,7 @@ def test_no_token_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
             result = run(Api(response))
         assert result.err is not None
         assert TOKEN not in result.err.message and TOKEN not in (result.err.raw or "")
-        assert "[redacted]" in result.err.message + (result.err.raw or "")
+        assert "[REDACTED]" in result.err.message + (result.err.raw or "")
     assert TOKEN not in caplog.text
 
 
