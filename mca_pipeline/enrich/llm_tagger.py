@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mca_pipeline.clients.http import retry_after
+from mca_pipeline.clients.http import PlatformHttp, excerpt, redact
 from mca_pipeline.core.enrichment import EnrichmentCache, EnrichmentFailed, EnrichmentSkipped
 from mca_pipeline.core.models import ErrorCode, MediaItem, PluginError
 from mca_pipeline.enrich import vocabulary
@@ -55,7 +55,6 @@ RATE_LIMIT_WAIT = timedelta(seconds=30)
 #: Characters of a response body kept in PluginError.raw and in failure reasons.
 RAW_CHARS = 300
 BUDGET_EXHAUSTED = "budget exhausted"
-_REDACTED = "[REDACTED]"
 
 #: Common language names an LLM may answer instead of a code.
 _LANGUAGE_NAMES = {
@@ -140,8 +139,7 @@ class LlmTagger:
         self.batch_size = batch_size
         self.max_items = max_items
         self.max_retries = max_retries
-        self._timeout_s = timeout_s
-        self._client = client
+        self._api = PlatformHttp("the LLM endpoint", self.base_url, client, timeout_s)
         self.sent = 0  # unique items sent so far (the budget counter)
 
     @property
@@ -180,25 +178,20 @@ class LlmTagger:
                 for key in pending[digest][1]:
                     out[key] = BUDGET_EXHAUSTED
 
-        client = self._client or httpx.Client(timeout=httpx.Timeout(self._timeout_s))
-        try:
-            for batch in _chunks(todo, self.batch_size):
-                answers = self._ask(client, ctx_cache, [(d, pending[d][0]) for d in batch])
-                for digest in batch:
-                    answer = answers[digest]
-                    if isinstance(answer, UniversalTags):
-                        ctx_cache.put(CACHE_KIND, digest, answer.model_dump())
-                    for key in pending[digest][1]:
-                        out[key] = answer
-        finally:
-            if self._client is None:
-                client.close()
+        for batch in _chunks(todo, self.batch_size):
+            answers = self._ask(ctx_cache, [(d, pending[d][0]) for d in batch])
+            for digest in batch:
+                answer = answers[digest]
+                if isinstance(answer, UniversalTags):
+                    ctx_cache.put(CACHE_KIND, digest, answer.model_dump())
+                for key in pending[digest][1]:
+                    out[key] = answer
         return out
 
     # --- one batch -------------------------------------------------------------------
 
     def _ask(
-        self, client: httpx.Client, cache: EnrichmentCache, batch: list[tuple[str, dict[str, Any]]]
+        self, cache: EnrichmentCache, batch: list[tuple[str, dict[str, Any]]]
     ) -> dict[str, UniversalTags | str]:
         """Tags per content hash for one batch, retrying the items a bad answer left out."""
         results: dict[str, UniversalTags | str] = {}
@@ -207,7 +200,7 @@ class LlmTagger:
         for _attempt in range(self.max_retries + 1):
             local = {str(n): digest for n, (digest, _) in enumerate(waiting, 1)}
             sent = [{"key": str(n), **fields} for n, (_, fields) in enumerate(waiting, 1)]
-            content = self._post(client, cache, sent)
+            content = self._post(cache, sent)
             try:
                 entries = _read_entries(content)
             except _Malformed as exc:
@@ -233,7 +226,7 @@ class LlmTagger:
             )[: RAW_CHARS + 100]
         return results
 
-    def _post(self, client: httpx.Client, cache: EnrichmentCache, sent: list[dict[str, Any]]) -> str:
+    def _post(self, cache: EnrichmentCache, sent: list[dict[str, Any]]) -> str:
         """The message content of one chat completion; raises EnrichmentFailed for HTTP trouble."""
         body = {
             "model": self.model,
@@ -249,29 +242,17 @@ class LlmTagger:
             headers["Authorization"] = f"Bearer {self._secret}"
         url = self.base_url.rstrip("/") + "/chat/completions"
         cache.count_call()
-        try:
-            response = client.post(url, json=body, headers=headers, timeout=self._timeout_s)
-        except httpx.TimeoutException as exc:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"the LLM endpoint did not answer in time ({exc})"
-            ) from None
-        except httpx.RequestError as exc:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"cannot reach the LLM endpoint: {type(exc).__name__}: {exc}"
-            ) from None
+        secrets = [self._secret]
+        details = {"model": self.model}
+        response = self._api.request(
+            "POST", url, what="chat completions", secrets=secrets, json=body, headers=headers
+        )
+        error = self._api.common_error(
+            response, "chat completions", default_wait=RATE_LIMIT_WAIT, secrets=secrets, details=details
+        )
+        if error is not None:
+            raise EnrichmentFailed(error)
         status = response.status_code
-        if status == 429:
-            after = retry_after(response.headers.get("Retry-After"), RATE_LIMIT_WAIT)
-            raise self._failed(
-                ErrorCode.RATE_LIMIT,
-                f"the LLM endpoint is rate limited (HTTP 429); retry in {after.total_seconds():g} s",
-                after=after,
-                response=response,
-            )
-        if status >= 500:
-            raise self._failed(
-                ErrorCode.UPSTREAM, f"the LLM endpoint answered HTTP {status}", response=response
-            )
         if status in (401, 403):
             raise self._failed(
                 ErrorCode.PERMISSION_DENIED,
@@ -300,7 +281,7 @@ class LlmTagger:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _mask(self, text: str) -> str:
-        return text.replace(self._secret, _REDACTED) if self._secret else text
+        return redact(text, [self._secret])
 
     def _failed(
         self,
@@ -320,7 +301,7 @@ class LlmTagger:
                 message=self._mask(message),
                 retry=retry,
                 after=after,
-                raw=self._mask(response.text)[:RAW_CHARS] if response is not None else None,
+                raw=excerpt(response.text, [self._secret]) if response is not None else None,
                 details=details,
             )
         )

@@ -38,6 +38,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
+from mca_pipeline.clients.http import PlatformFailed, PlatformHttp, excerpt, partial_sync
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -58,8 +59,6 @@ PLATFORM = "listenbrainz"
 MAX_ITEMS_PER_GET = 1000
 #: Wait after a rate limit when `X-RateLimit-Reset-In` is missing or unreadable.
 RATE_LIMIT_WAIT = timedelta(seconds=10)
-#: Characters of a response body kept in PluginError.raw.
-RAW_CHARS = 500
 #: ListenBrainz blocks requests without a User-Agent naming the application.
 DEFAULT_USER_AGENT = "mca-pipeline/0.1.0 ( listenbrainz source plugin )"
 RECORDING_URL = "https://musicbrainz.org/recording/"
@@ -160,20 +159,12 @@ class ListenbrainzPlugin(SourcePlugin):
         base_url = base_url or endpoints.base_url(endpoints.LISTENBRAINZ_API)
         if not 1 <= count <= MAX_ITEMS_PER_GET:
             raise ValueError(f"count must be 1..{MAX_ITEMS_PER_GET} (ListenBrainz's bounds), got {count}")
-        if client is None:
-            client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
-        self._client = client
+        self._api = PlatformHttp("ListenBrainz", base_url, client, timeout_s)
         self._tags = tags
         self._count = count
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
         # An injected client without a base URL still needs an absolute URL.
-        self._root = "" if client.base_url.host else base_url.rstrip("/")
-        # An injected client is used as given, except that a request never waits forever.
-        t = client.timeout
-        unbounded = t.connect is None and t.read is None and t.write is None and t.pool is None
-        self._timeout: httpx.Timeout | Any = (
-            httpx.Timeout(timeout_s) if unbounded else httpx.USE_CLIENT_DEFAULT
-        )
+        self._root = "" if self._api.client.base_url.host else base_url.rstrip("/")
 
     def cursor_order(self, cursor: str) -> float | None:
         """`newest` for core's never-backwards check; 0.0 while a first sync walks back
@@ -282,18 +273,10 @@ class ListenbrainzPlugin(SourcePlugin):
             params["max_ts"] = state.before
         url = f"{self._root}/1/user/{quote(user, safe='')}/listens"
         try:
-            response = self._client.get(url, params=params, headers=self._headers, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            return PluginError(
-                code=ErrorCode.UPSTREAM,
-                message=f"ListenBrainz did not answer in time: {_describe(exc)}",
-                retry=True,
-            )
-        except httpx.RequestError as exc:
-            return PluginError(
-                code=ErrorCode.UPSTREAM, message=f"cannot reach ListenBrainz: {_describe(exc)}", retry=True
-            )
-        return _read_response(response, user)
+            response = self._api.get(url, what="listens", params=params, headers=self._headers)
+        except PlatformFailed as failed:
+            return failed.error
+        return _read_response(self._api, response, user)
 
 
 # --- responses -------------------------------------------------------------------------
@@ -304,7 +287,7 @@ class _BadPayload(Exception):
 
 
 def _read_response(
-    response: httpx.Response, user: str
+    api: PlatformHttp, response: httpx.Response, user: str
 ) -> tuple[list[MediaItem], int | None, timedelta] | PluginError:
     status = response.status_code
     text = response.text
@@ -315,15 +298,8 @@ def _read_response(
     said = _said(body)
     details: dict[str, Any] = {"http_status": status}
     if status == 429:
-        after = _reset_in(response)
-        return PluginError(
-            code=ErrorCode.RATE_LIMIT,
-            message=f"ListenBrainz rate limit exceeded; retry in {after.total_seconds():g} s",
-            retry=True,
-            after=after,
-            raw=text[:RAW_CHARS],
-            details=details,
-        )
+        # ListenBrainz says when in its own header, not Retry-After.
+        return api.rate_limited(response, "listens", default_wait=RATE_LIMIT_WAIT, after=_reset_in(response))
     if status == 404:
         return PluginError(
             code=ErrorCode.PERMISSION_DENIED,
@@ -331,17 +307,11 @@ def _read_response(
                 f"ListenBrainz has no user named {user!r} ({said or 'HTTP 404'}); "
                 "check the ListenBrainz username in the connection"
             ),
-            raw=text[:RAW_CHARS],
+            raw=excerpt(text),
             details=details,
         )
     if status >= 500:
-        return PluginError(
-            code=ErrorCode.UPSTREAM,
-            message=f"ListenBrainz answered HTTP {status}" + (f": {said}" if said else ""),
-            retry=True,
-            raw=text[:RAW_CHARS],
-            details=details,
-        )
+        return api.server_error(response, "listens", said=said)
     if not 200 <= status < 300:
         return _invalid(
             f"ListenBrainz refused the request (HTTP {status}" + (f": {said})" if said else ")"), text, status
@@ -505,19 +475,15 @@ def _stopped(
         items=items,
         next_cursor=resume,
         has_more=True,
-        err=PluginError(
-            code=ErrorCode.PARTIAL_SYNC,
-            message=f"ListenBrainz sync stopped after {len(items)} listens: {cause.message}",
-            retry=True,
-            raw=cause.raw,
-            details={**details, "cause": cause.code.value},
+        err=partial_sync(
+            cause, f"ListenBrainz sync stopped after {len(items)} listens", collected=len(items)
         ),
     )
 
 
 def _invalid(message: str, body: str, status: int) -> PluginError:
     return PluginError(
-        code=ErrorCode.INVALID_DATA, message=message, raw=body[:RAW_CHARS], details={"http_status": status}
+        code=ErrorCode.INVALID_DATA, message=message, raw=excerpt(body), details={"http_status": status}
     )
 
 
@@ -535,10 +501,5 @@ def _bad_cursor(cursor: str, problem: str) -> PluginError:
     return PluginError(
         code=ErrorCode.INVALID_DATA,
         message=f"the stored ListenBrainz cursor cannot be read ({problem}); clear it to sync from the start",
-        raw=cursor[:RAW_CHARS],
+        raw=excerpt(cursor),
     )
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

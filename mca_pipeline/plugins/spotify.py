@@ -38,7 +38,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import ValidationError
 
-from mca_pipeline.clients.http import retry_after
+from mca_pipeline.clients.http import (
+    MESSAGE_CHARS,
+    PlatformFailed,
+    PlatformHttp,
+    excerpt,
+    partial_sync,
+    redact,
+)
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -60,9 +67,6 @@ RECENTLY_PLAYED_PATH = "/v1/me/player/recently-played"
 PAGE_LIMIT = 50
 
 DEFAULT_RETRY_AFTER = timedelta(seconds=30)
-RAW_CHARS = 500
-_MESSAGE_CHARS = 200
-_REDACTED = "[redacted]"
 # Spotify reaches ~50 plays, i.e. one or two pages; this only stops a misbehaving server.
 MAX_PAGES = 20
 
@@ -136,18 +140,18 @@ class SpotifyPlugin(SourcePlugin):
         self.auth_config = SPOTIFY_OAUTH.model_copy(
             update={"auth_url": f"{accounts}/authorize", "token_url": f"{accounts}/api/token"}
         )
-        if client is None:
-            client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s))
-        self._client = client
+        self._api = PlatformHttp("Spotify", base_url, client, timeout_s)
         self._tags = tags
         # An injected client without a base URL still needs an absolute URL.
         self._url = (
-            RECENTLY_PLAYED_PATH if client.base_url.host else base_url.rstrip("/") + RECENTLY_PLAYED_PATH
+            RECENTLY_PLAYED_PATH
+            if self._api.client.base_url.host
+            else base_url.rstrip("/") + RECENTLY_PLAYED_PATH
         )
 
     @property
     def client(self) -> httpx.Client:
-        return self._client
+        return self._api.client
 
     def cursor_order(self, cursor: str) -> float | None:
         """The cursor as Unix milliseconds, for core's never-backwards check; None when
@@ -165,7 +169,7 @@ class SpotifyPlugin(SourcePlugin):
         and propagates, for core to fail the run with its traceback (never retried).
         """
         token = creds.access_token.get_secret_value() if creds.access_token is not None else ""
-        return _Sync(self._client, self._url, ctx, creds, token, cursor).run()
+        return _Sync(self._api, self._url, ctx, creds, token, cursor).run()
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
@@ -201,14 +205,14 @@ class _Sync:
 
     def __init__(
         self,
-        client: httpx.Client,
+        api: PlatformHttp,
         url: str,
         ctx: SyncContext,
         creds: Credentials,
         token: str,
         cursor: str,
     ) -> None:
-        self.client = client
+        self.api = api
         self.url = url
         self.ctx = ctx
         self.granted = creds.scopes
@@ -280,31 +284,22 @@ class _Sync:
     def _error(self, error: PluginError) -> SyncResult:
         if not self.pages:
             return SyncResult(next_cursor=self.cursor, err=error)
-        partial = PluginError(
-            code=ErrorCode.PARTIAL_SYNC,
-            message=f"read {len(self.items)} plays from {self.pages} page(s), then: {error.message}",
-            retry=True,
-            after=error.after,
-            raw=error.raw,
-            details={**error.details, "cause": error.code.value},
-        )
+        partial = partial_sync(error, f"read {len(self.items)} plays from {self.pages} page(s), then")
         return SyncResult(items=self.items, next_cursor=self._resume_cursor(), has_more=True, err=partial)
 
     # --- HTTP ----------------------------------------------------------------------------
 
     def _page(self, params: dict[str, int]) -> _Page:
         try:
-            response = self.client.get(
+            response = self.api.get(
                 self.url,
+                what=f"recently played, page {self.pages + 1}",
+                secrets=[self.token],
                 params=params,
                 headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
             )
-        except httpx.TimeoutException as exc:
-            raise self._upstream(f"Spotify did not answer in time ({type(exc).__name__}: {exc})") from None
-        except httpx.TransportError as exc:
-            raise self._upstream(f"cannot reach Spotify ({type(exc).__name__}: {exc})") from None
-        except httpx.HTTPError as exc:
-            raise self._upstream(f"request to Spotify failed ({type(exc).__name__}: {exc})") from None
+        except PlatformFailed as failed:
+            raise _Failure(failed.error) from None
         status = response.status_code
         if not 200 <= status < 300:
             raise _Failure(self._http_error(response))
@@ -317,26 +312,23 @@ class _Sync:
             raise self._invalid(f"response is not JSON ({exc.msg})", body) from None
         return self._parse(data, body)
 
-    def _upstream(self, message: str) -> _Failure:
-        return _Failure(PluginError(code=ErrorCode.UPSTREAM, message=_scrub(message, self.token), retry=True))
-
     def _invalid(self, problem: str, body: str) -> _Failure:
         return _Failure(
             PluginError(
                 code=ErrorCode.INVALID_DATA,
-                message=_scrub(
-                    f"unexpected Spotify response on page {self.pages + 1}: {problem}", self.token
+                message=redact(
+                    f"unexpected Spotify response on page {self.pages + 1}: {problem}", [self.token]
                 ),
                 retry=False,
-                raw=_scrub(body, self.token)[:RAW_CHARS],
+                raw=excerpt(body, [self.token]),
             )
         )
 
     def _http_error(self, response: httpx.Response) -> PluginError:
         status = response.status_code
-        body = _scrub(response.text, self.token)  # before any cutting, so no piece of it is left
+        body = redact(response.text, [self.token])  # before any cutting, so no piece of it is left
         said = _platform_message(response, body)
-        raw = body[:RAW_CHARS]
+        raw = excerpt(body)
         where = f"HTTP {status}: {said}"
         if status == 401 or (status == 400 and "bearer" in said.lower()):
             return PluginError(
@@ -360,19 +352,11 @@ class _Sync:
                 "app, reconnecting or the app's settings on Spotify's side may fix it",
                 raw=raw,
             )
-        if status == 429:
-            after = retry_after(response.headers.get("Retry-After"), DEFAULT_RETRY_AFTER)
-            return PluginError(
-                code=ErrorCode.RATE_LIMIT,
-                message=f"Spotify rate limit hit ({where}); retry in {int(after.total_seconds())} s",
-                retry=True,
-                after=after,
-                raw=raw,
-            )
-        if status >= 500:
-            return PluginError(
-                code=ErrorCode.UPSTREAM, message=f"Spotify API error ({where})", retry=True, raw=raw
-            )
+        common = self.api.common_error(
+            response, "recently played", default_wait=DEFAULT_RETRY_AFTER, said=said, secrets=[self.token]
+        )
+        if common is not None:
+            return common
         return PluginError(
             code=ErrorCode.UPSTREAM, message=f"unexpected answer from Spotify ({where})", retry=False, raw=raw
         )
@@ -567,10 +551,5 @@ def _platform_message(response: httpx.Response, body: str) -> str:
         else:
             message = data.get("message")
     if not _text(message):
-        message = " ".join(body.split())[:_MESSAGE_CHARS] or response.reason_phrase or "no message"
-    return str(message)[:_MESSAGE_CHARS]
-
-
-def _scrub(text: str, token: str) -> str:
-    """Remove the access token from anything that leaves the plugin."""
-    return text.replace(token, _REDACTED) if token else text
+        message = " ".join(body.split())[:MESSAGE_CHARS] or response.reason_phrase or "no message"
+    return str(message)[:MESSAGE_CHARS]

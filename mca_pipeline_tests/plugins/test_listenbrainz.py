@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mca_pipeline.clients.http import RAW_CHARS
 from mca_pipeline.core import (
     AuthType,
     Credentials,
@@ -33,11 +34,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
-from mca_pipeline.plugins.listenbrainz import (
-    RAW_CHARS,
-    ListenbrainzCursor,
-    ListenbrainzPlugin,
-)
+from mca_pipeline.plugins.listenbrainz import ListenbrainzCursor, ListenbrainzPlugin
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "listenbrainz"
 BASE = "https://api.listenbrainz.org"
@@ -291,7 +288,7 @@ def test_plugin_declares_a_public_source_with_skip_dedup_and_registers() -> None
 
 def test_default_client_talks_to_listenbrainz_with_a_timeout() -> None:
     plugin = ListenbrainzPlugin(timeout_s=7.5)
-    client = plugin._client
+    client = plugin._api.client
     assert str(client.base_url) == "https://api.listenbrainz.org"
     assert client.timeout == httpx.Timeout(7.5)
     client.close()
