@@ -28,6 +28,7 @@ paged by byte offset; the per-record code is kept to dictionary look-ups and one
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -254,11 +255,19 @@ def _extended_item(record: dict[str, Any], ts: Any) -> MediaItem:
     extra: dict[str, Any] | None = None
     uri = get("spotify_track_uri")
     if uri:
-        kind, media_type, url = "track", MediaType.MUSIC, _open_url(uri, _TRACK_URI, _TRACK_URL)
+        kind, media_type, url = (
+            "track",
+            MediaType.MUSIC,
+            _open_url(uri, "spotify_track_uri", _TRACK_URI, _TRACK_URL),
+        )
         title, creator = get("master_metadata_track_name"), get("master_metadata_album_artist_name")
         album = get("master_metadata_album_album_name")
     elif uri := get("spotify_episode_uri"):
-        kind, media_type, url = "episode", MediaType.PODCAST, _open_url(uri, _EPISODE_URI, _EPISODE_URL)
+        kind, media_type, url = (
+            "episode",
+            MediaType.PODCAST,
+            _open_url(uri, "spotify_episode_uri", _EPISODE_URI, _EPISODE_URL),
+        )
         title, creator = get("episode_name"), get("episode_show_name")
     elif (uri := get("audiobook_chapter_uri") or get("audiobook_uri")) or get("audiobook_title"):
         kind, media_type, url, creator = "audiobook", MediaType.PODCAST, None, None
@@ -425,7 +434,11 @@ def _start_of_play(end: datetime, played: timedelta) -> datetime:
     return start.replace(microsecond=0) if start.microsecond else start
 
 
-def _open_url(uri: str, prefix: str, base: str) -> str | None:
+def _open_url(uri: Any, field: str, prefix: str, base: str) -> str | None:
+    """The open.spotify.com link of a `spotify:<kind>:<id>` URI; a URI that is not text
+    makes the record unreadable (it is the play's identity)."""
+    if not isinstance(uri, str):
+        raise _BadRecord(field, "not text", f"{field} is {type(uri).__name__}, not a Spotify URI")
     return base + uri[len(prefix) :] if uri.startswith(prefix) and len(uri) > len(prefix) else None
 
 
@@ -434,9 +447,12 @@ def plausible_epoch_seconds(value: Any) -> int | None:
 
     The unit varies (seconds or milliseconds) and some exports hold tiny nonsense values.
     """
-    if type(value) not in (int, float):
+    if type(value) is int:  # whole-number arithmetic: a 400-digit value must not overflow a float
+        seconds: float = value // 1000 if value > _MS_THRESHOLD else value
+    elif type(value) is float and math.isfinite(value):
+        seconds = value / 1000 if value > _MS_THRESHOLD else value
+    else:
         return None
-    seconds = value / 1000 if value > _MS_THRESHOLD else value
     if _MIN_EPOCH_S < seconds < _MAX_EPOCH_S:
         return int(seconds)
     return None

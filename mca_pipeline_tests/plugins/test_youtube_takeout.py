@@ -679,6 +679,22 @@ def test_a_long_one_line_html_file_is_paged_in_bounded_memory(tmp_path: Path) ->
     assert peak < 50 * 2**20, f"peak {peak / 2**20:.1f} MiB"
 
 
+@pytest.mark.parametrize("opened", ["</", "<!--", '<a href="'], ids=["end-tags", "comment", "attribute"])
+def test_a_construct_left_open_for_pages_is_rejected_there_keeping_the_entries_before(
+    tmp_path: Path, opened: str
+) -> None:
+    """A crafted file (a Takeout entry, then `</` repeated over 400 KB) once took the
+    standard library's HTML parser time growing as the square of its size."""
+    path = tmp_path / "watch-history.html"
+    real = HTML_FILE.read_text()
+    body_end = real.rindex("</div>") + len("</div>")
+    path.write_text(real[:body_end] + '<div class="outer-cell">' + opened * 200_000)
+    result = sync(path)
+    assert result.err is not None and result.err.code is ErrorCode.FILE_PARSE_ERROR
+    assert "left open for more than 32 KiB" in result.err.message
+    assert len(result.items) == len(read_all(HTML_FILE)), "the entries before it are read"
+
+
 # --- real exports, languages and zones (fixtures/youtube_takeout/real/, see SOURCES.md) -------
 
 REAL = FIXTURES / "real"
