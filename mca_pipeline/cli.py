@@ -696,7 +696,10 @@ def vault() -> None:
 
 @vault.command("rotate")
 def vault_rotate() -> None:
-    """Re-encrypt every stored credential with a new key, then retire the old key(s)."""
+    """Re-encrypt every stored credential with a new key, then retire the old key(s).
+
+    The new key is written durably (fsynced, owner-only) before the rotation commits: a
+    crash, a closed pipe or a full disk at any point leaves a key that opens every row."""
     from cryptography.fernet import Fernet
 
     from mca_pipeline.auth import Vault
@@ -707,16 +710,16 @@ def vault_rotate() -> None:
     old = load_keys(create=False)
     new = Fernet.generate_key()
     both = Vault([new, *old])  # checks that the old keys are well-formed before anything changes
-    path = key_file()
-    if not from_env:
-        # Until the rotation commits, the file holds new and old keys: a crash in between
-        # leaves every row readable.
-        _write_key_file(path, [new, *old])
+    # Until the rotation commits, the file holds new and old keys, so its content opens
+    # every row whether the rotation has committed or not.
+    path = key_file().with_name("vault.key.rotated") if from_env else key_file()
+    _write_key_file(path, [new, *old])
     count = rotate_vault(warehouse, both)
     if from_env:
         click.echo(f"re-encrypted {count} credential(s) with a new key.")
         click.echo(f"The key came from {KEY_ENV}: set {KEY_ENV} to this new key now (the old one no longer")
-        click.echo("opens the credentials; this is the only time it is shown):")
+        click.echo(f"opens the credentials). It is also in {path} (owner-only, beside the old key);")
+        click.echo("delete that file once the new key is stored where you keep secrets:")
         click.echo("")
         click.echo(f"    {new.decode()}")
         click.echo("")
@@ -728,11 +731,18 @@ def vault_rotate() -> None:
 
 
 def _write_key_file(path: Path, keys: list[bytes]) -> None:
-    """Replace the key file atomically, owner-only."""
+    """Replace the key file atomically and durably (file and folder fsynced), owner-only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         os.fchmod(f.fileno(), 0o600)
         f.write(b",".join(keys) + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -4,6 +4,9 @@ dagster.yaml/workspace.yaml, DAGSTER_HOME and data folder, so the real repo is u
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -473,11 +476,39 @@ def test_vault_rotate_with_the_env_key_prints_the_new_key(
     assert "MCA_VAULT_KEY" in out and old.decode() not in out
     new = sign_in_token(out).encode()
     assert not (project / "data" / "vault.key").exists()
+    saved = project / "data" / "vault.key.rotated"
+    assert str(saved) in out and saved.stat().st_mode & 0o777 == 0o600
+    assert saved.read_text().strip().split(",") == [new.decode(), old.decode()]
     creds = VaultCredentialStore(warehouse(), Vault([new])).load("alice", "lastfm")
     assert creds is not None and creds.api_key is not None
     assert creds.api_key.get_secret_value() == API_KEY
     with pytest.raises(VaultKeyError):
         VaultCredentialStore(warehouse(), Vault([old])).load("alice", "lastfm")
+
+
+def test_an_env_key_rotation_whose_output_is_lost_leaves_the_key_on_disk(project: Path) -> None:
+    """`MCA_VAULT_KEY=$K mca vault rotate | head -n1`: the new key was printed last, into
+    a pipe already closed; nothing else held it."""
+    old = Fernet.generate_key()
+    env = {**os.environ, "MCA_VAULT_KEY": old.decode()}
+    ok("users", "add", "alice")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MCA_VAULT_KEY", old.decode())
+        ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    mca_bin = Path(sys.executable).with_name("mca")
+    shown = subprocess.run(
+        f"'{mca_bin}' vault rotate | head -n1",
+        shell=True,
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert "re-encrypted 1 credential" in shown.stdout
+    [new, _] = (project / "data" / "vault.key.rotated").read_text().strip().split(",")
+    creds = VaultCredentialStore(warehouse(), Vault([new.encode()])).load("alice", "lastfm")
+    assert creds is not None and creds.api_key is not None
+    assert creds.api_key.get_secret_value() == API_KEY
 
 
 def test_a_malformed_vault_key_is_one_line_before_any_prompt(
