@@ -443,6 +443,7 @@ def apikey_set(plugin: str, user: str, account: str | None) -> None:
     warehouse = _warehouse()
     _existing_user(warehouse, user)
     store = VaultCredentialStore(warehouse, Vault())  # a bad vault key fails before any prompt
+    store.check_key()
     key = click.prompt(f"{plugin} API key", hide_input=True).strip()
     if not key:
         raise click.ClickException("the API key is empty")

@@ -529,6 +529,9 @@ def test_a_wrong_vault_key_is_one_line_and_changes_nothing(
     ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
     monkeypatch.setenv("MCA_VAULT_KEY", Fernet.generate_key().decode())
     assert_one_line_error(mca("vault", "rotate"), "cannot be opened")
+    other = mca("apikey", "set", "lastfm", "--user", "alice", "--account", "x", input=f"{API_KEY}\n")
+    assert_one_line_error(other, "not the vault's current key")
+    assert "API key:" not in other.output, "refused before the secret is asked for"
     monkeypatch.delenv("MCA_VAULT_KEY")
     creds = VaultCredentialStore(warehouse()).load("alice", "lastfm")
     assert creds is not None and creds.api_key is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mca_pipeline.auth.vault import Vault
+from mca_pipeline.auth.vault import Vault, verify_key
 from mca_pipeline.core import Credentials
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.credentials import (
@@ -86,10 +86,23 @@ class VaultCredentialStore:
         sealed, scopes, expires_at = row
         return self.vault.open(sealed, scopes, expires_at)
 
+    def check_key(self) -> None:
+        """Raise VaultKeyError now if the key is not the vault's current one (before a
+        person is asked for a secret that could not be stored)."""
+        with self.warehouse.connect() as con:
+            verify_key(con, self.vault)
+
     def save(self, user_id: str, plugin: str, creds: Credentials) -> None:
         sealed = self.vault.seal(creds)
         with self.warehouse.connect() as con:
-            save_sealed(con, user_id, plugin, sealed, creds.scopes, creds.expires_at)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                verify_key(con, self.vault)
+                save_sealed(con, user_id, plugin, sealed, creds.scopes, creds.expires_at)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def delete(self, user_id: str, plugin: str) -> bool:
         with self.warehouse.connect() as con:

@@ -13,12 +13,19 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from mca_pipeline import paths
 from mca_pipeline.core import Credentials
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.credentials import all_sealed, replace_sealed
+from mca_pipeline.warehouse.credentials import (
+    all_sealed,
+    any_sealed,
+    load_key_check,
+    replace_sealed,
+    save_key_check,
+)
 
 KEY_ENV = "MCA_VAULT_KEY"
 
@@ -55,6 +62,7 @@ class Vault:
     def __init__(self, keys: list[bytes] | None = None) -> None:
         keys = keys if keys is not None else load_keys()
         try:
+            self._current = Fernet(keys[0]) if keys else None
             self._fernet = MultiFernet([Fernet(k) for k in keys])
         except (ValueError, TypeError):
             raise VaultKeyError(
@@ -82,12 +90,48 @@ class Vault:
             ) from None
         return Credentials(**secrets, scopes=scopes, expires_at=expires_at)
 
+    def key_check(self) -> bytes:
+        """A known text sealed with the current (first) key: stored beside the
+        credentials, it tells a later process whether its key is still the current one."""
+        return self._fernet.encrypt(_KEY_CHECK)
+
+    def is_current(self, check: bytes) -> bool:
+        """Whether `check` (a key_check, or any credential) opens with the first key."""
+        try:
+            return self._current is not None and self._current.decrypt(check) is not None
+        except InvalidToken:
+            return False
+
     def rotate(self, sealed: bytes) -> bytes:
         """Re-encrypt with the first (newest) key."""
         try:
             return self._fernet.rotate(sealed)
         except InvalidToken:
             raise VaultKeyError("a stored credential cannot be opened with any of the given keys") from None
+
+
+_KEY_CHECK = b"mca vault key check"
+
+
+def verify_key(con: duckdb.DuckDBPyConnection, vault: Vault) -> None:
+    """Refuse to write with a key that is not the vault's current one: a process that
+    loaded the key before a rotation, or a well-formed but wrong MCA_VAULT_KEY, would
+    seal credentials nothing can open afterwards. The first write records the check (when
+    credentials are already stored, only if the key opens them)."""
+    check = load_key_check(con)
+    if check is None:
+        stored = any_sealed(con)
+        if stored is not None and not vault.is_current(stored):
+            raise VaultKeyError(_NOT_CURRENT)
+        save_key_check(con, vault.key_check())
+    elif not vault.is_current(check):
+        raise VaultKeyError(_NOT_CURRENT)
+
+
+_NOT_CURRENT = (
+    "the vault key is not the vault's current key (a wrong MCA_VAULT_KEY or key file, or one "
+    "retired by `mca vault rotate`: restart with the new key); nothing was written"
+)
 
 
 def _reveal(secret: object) -> str | None:
@@ -102,8 +146,12 @@ def rotate_vault(warehouse: Warehouse, vault: Vault) -> int:
     with warehouse.connect() as con:
         con.execute("BEGIN TRANSACTION")
         try:
+            check = load_key_check(con)
+            if check is not None:
+                vault.rotate(check)  # the old key must be among the vault's keys
             rows = [(user, plugin, vault.rotate(sealed)) for user, plugin, sealed in all_sealed(con)]
             count = replace_sealed(con, rows)
+            save_key_check(con, vault.key_check())
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

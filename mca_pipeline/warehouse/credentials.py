@@ -86,3 +86,25 @@ def replace_sealed(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, by
     finally:
         con.unregister("mca_rotated")
     return int(updated[0][0]) if updated else 0
+
+
+def load_key_check(con: duckdb.DuckDBPyConnection) -> bytes | None:
+    """The vault's key check (a known text sealed with the current key), if written yet."""
+    rows = con.execute("SELECT sealed FROM vault_check WHERE id = 1").fetchall()
+    return bytes(rows[0][0]) if rows else None
+
+
+def save_key_check(con: duckdb.DuckDBPyConnection, sealed: bytes) -> None:
+    con.execute(
+        """
+        INSERT INTO vault_check (id, sealed, updated_at) VALUES (1, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
+        """,
+        [sealed, utc_now()],
+    )
+
+
+def any_sealed(con: duckdb.DuckDBPyConnection) -> bytes | None:
+    """One stored credential, to tell whether a key opens what is already stored."""
+    rows = con.execute("SELECT sealed FROM credentials LIMIT 1").fetchall()
+    return bytes(rows[0][0]) if rows else None

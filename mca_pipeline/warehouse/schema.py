@@ -197,6 +197,15 @@ MIGRATIONS: list[str] = [
     UPDATE media_items SET tags = list_transform(tags, lambda t: lower(t))
     WHERE platform = 'youtube' AND list_bool_or(list_transform(tags, lambda t: t <> lower(t)));
     """,
+    # 11: the vault's key check: a known text sealed with the current key, so that a
+    # process holding a retired or wrong key is refused before it writes a credential.
+    """
+    CREATE TABLE vault_check (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        sealed      BLOB NOT NULL,
+        updated_at  TIMESTAMPTZ NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -71,6 +71,41 @@ def test_rotation_re_encrypts_every_row(warehouse: Warehouse) -> None:
         VaultCredentialStore(warehouse, Vault([old])).load("alice", "spotify")
 
 
+def test_a_process_holding_a_retired_key_cannot_write(warehouse: Warehouse) -> None:
+    """A daemon that loaded the key before `mca vault rotate` would seal new tokens with
+    the retired key: nothing could open them afterwards."""
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    before = VaultCredentialStore(warehouse, Vault([old]))
+    before.save("alice", "spotify", spotify_creds())
+    rotate_vault(warehouse, Vault([new, old]))
+    with pytest.raises(VaultKeyError, match="not the vault's current key"):
+        before.save("alice", "spotify", spotify_creds())
+    after = VaultCredentialStore(warehouse, Vault([new]))
+    after.save("bob", "lastfm", Credentials(api_key=SECRET_KEY, account="mv"))
+    assert after.load("alice", "spotify") is not None and after.users_with("lastfm") == ["bob"]
+
+
+def test_a_well_formed_wrong_key_cannot_write_and_rotation_still_works(warehouse: Warehouse) -> None:
+    right, wrong = Fernet.generate_key(), Fernet.generate_key()
+    VaultCredentialStore(warehouse, Vault([right])).save("alice", "spotify", spotify_creds())
+    with pytest.raises(VaultKeyError, match="not the vault's current key"):
+        VaultCredentialStore(warehouse, Vault([wrong])).save("bob", "lastfm", Credentials(api_key=SECRET_KEY))
+    assert VaultCredentialStore(warehouse, Vault([right])).users_with("lastfm") == []
+    newest = Fernet.generate_key()
+    assert rotate_vault(warehouse, Vault([newest, right])) == 1
+    assert VaultCredentialStore(warehouse, Vault([newest])).load("alice", "spotify") is not None
+
+
+def test_credentials_stored_before_the_key_check_are_checked_on_the_first_write(warehouse: Warehouse) -> None:
+    right, wrong = Fernet.generate_key(), Fernet.generate_key()
+    VaultCredentialStore(warehouse, Vault([right])).save("alice", "spotify", spotify_creds())
+    with warehouse.connect() as con:
+        con.execute("DELETE FROM vault_check")  # a vault from before the check existed
+    with pytest.raises(VaultKeyError):
+        VaultCredentialStore(warehouse, Vault([wrong])).save("bob", "lastfm", Credentials(api_key=SECRET_KEY))
+    VaultCredentialStore(warehouse, Vault([right])).save("bob", "lastfm", Credentials(api_key=SECRET_KEY))
+
+
 def test_embedded_default_generates_an_owner_only_key_file_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
