@@ -177,7 +177,7 @@ def _report(
     cannot be told (a file loose in data/inbox/), to every user, since one of them put it
     there. With no users yet, `mca status` still lists it."""
     message = f"{entry.path} is left alone: {entry.reason}"
-    context.log.warning(message)
+    context.log.warning(f"inbox sensor: {message}")
     users = [entry.meant_for] if entry.meant_for in known_users else sorted(known_users)
     for user in users:
         notify(warehouse, context.log, user, "inbox", MISPLACED_KIND, message)

@@ -71,7 +71,7 @@ def test_runs_schedules_sensor_cursors_and_partitions_survive_a_daemon_restart(
         # file was not complained about again, and alice's file was not imported again.
         assert _inbox_cursor(deployment).reported == before_cursor.reported
         daemon_log = (deployment.home / "daemon.log").read_text()
-        assert daemon_log.count(f"leaving {stray} alone") == 1
+        assert daemon_log.count(f"inbox sensor: {stray} is left alone") == 1
         assert (
             len(deployment.runs(**{"dagster/partition": "alice", "mca/trigger": "inbox"})) == len(alice) == 1
         )
