@@ -11,10 +11,12 @@ caller (an adapter from `mca_pipeline.warehouse.metrics.Metrics`) fills it in.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -103,6 +105,18 @@ def _shorten(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+def _plain_text(draw: Callable[[ReportData], bytes]) -> Callable[[ReportData], bytes]:
+    """Draw with every text taken as plain text: matplotlib would read what is between
+    two `$` as math, and an artist named `$$` or `$\\foo{$` would fail every report."""
+
+    @functools.wraps(draw)
+    def plain(data: ReportData) -> bytes:
+        with rc_context({"text.parse_math": False}):
+            return draw(data)
+
+    return plain
+
+
 def _new_figure() -> Figure:
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor="white")
     FigureCanvasAgg(fig)
@@ -156,6 +170,7 @@ def _month_labels(data: ReportData, months: list[str]) -> list[str]:
     return [f"{MONTH_NAMES[int(m[5:7]) - 1]}\n{m[:4]}" if len(m) >= 7 else m for m in months]
 
 
+@_plain_text
 def hours_by_month_png(data: ReportData) -> bytes:
     """Hours per month, stacked by media type when that split is known."""
     title = f"Hours per month, {data.period}"
@@ -218,6 +233,7 @@ def _horizontal_bars(
     return _png(fig)
 
 
+@_plain_text
 def hours_by_platform_png(data: ReportData) -> bytes:
     """Hours per platform (source), largest first, as horizontal bars."""
     items = sorted(data.hours_by_platform.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -228,6 +244,7 @@ def hours_by_platform_png(data: ReportData) -> bytes:
     return _horizontal_bars(data, f"Hours per platform, {data.period}", items, "hours", colours[:TOP_N])
 
 
+@_plain_text
 def top_creators_png(data: ReportData) -> bytes:
     """The top artists/creators by hours (plays when no time is known)."""
     creators = data.top_creators[:TOP_N]
@@ -240,6 +257,7 @@ def top_creators_png(data: ReportData) -> bytes:
     )
 
 
+@_plain_text
 def listening_clock_png(data: ReportData) -> bytes:
     """Plays by weekday and hour of day (user's time zone) as a heatmap."""
     title = f"When you play: weekday x hour ({data.time_zone}), {data.period}"
@@ -265,6 +283,7 @@ def listening_clock_png(data: ReportData) -> bytes:
     return _png(fig)
 
 
+@_plain_text
 def discoveries_png(data: ReportData) -> bytes:
     """New artists/creators heard for the first time, per month."""
     title = f"New artists & creators discovered per month, {data.period}"

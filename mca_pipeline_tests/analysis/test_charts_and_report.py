@@ -9,6 +9,7 @@ test fails, it does not skip.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import struct
 from pathlib import Path
@@ -105,6 +106,22 @@ def test_each_chart_is_a_valid_png(case: str, chart: str) -> None:
     width, height = png_size(draw(CASES[case]()))
     assert width > 0 and height > 0
     assert (width, height) == (1000, 600)
+
+
+@pytest.mark.parametrize("name", ["$$", "$\\foo{$", "A$AP Rocky", "Ke$ha $ $", "\\$"])
+def test_names_with_dollar_signs_are_drawn_as_plain_text(name: str) -> None:
+    """matplotlib reads text between `$` as math: `$$` or `$\\foo{$` failed every report."""
+    base = full_year()
+    data = dataclasses.replace(
+        base,
+        top_creators=[(name, 50, 3.0), *base.top_creators],
+        top_titles=[(name, 9, 1.0), *base.top_titles],
+        hours_by_platform={name: 4.0, **base.hours_by_platform},
+        hours_by_type={name: 4.0, **base.hours_by_type},
+    )
+    for png in render_charts(data).values():
+        assert png_size(png) == (1000, 600)
+    assert name.replace("&", "&amp;").replace("<", "&lt;") in render_report(data)
 
 
 def test_empty_chart_is_not_a_blank_image() -> None:
