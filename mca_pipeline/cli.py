@@ -271,9 +271,13 @@ def _when(value: object) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+#: Folders under data/ that hold one folder per user: everything the project writes of a user.
+USER_FOLDERS = ("inbox", "archive", "rejected", "staging", "exports", "reports")
+
+
 def _user_dirs(user: str) -> list[Path]:
     data = paths.data_dir()
-    return [data / kind / user for kind in ("inbox", "archive", "rejected")]
+    return [data / kind / user for kind in USER_FOLDERS]
 
 
 # --- users ----------------------------------------------------------------------------
@@ -338,7 +342,9 @@ def _echo_users() -> None:
 @click.argument("user")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def users_delete(user: str, yes: bool) -> None:
-    """Delete USER: items, credentials, sync log, notifications, files and partition."""
+    """Delete USER for good: warehouse rows, files, partition and runs."""
+    from dagster import RunsFilter
+
     from mca_pipeline.defs.partitions import users_partitions
     from mca_pipeline.warehouse.users import delete_user_data, user_exists
 
@@ -347,14 +353,17 @@ def users_delete(user: str, yes: bool) -> None:
     with warehouse.connect() as con:
         in_warehouse = user_exists(con, user)
     folders = [d for d in _user_dirs(user) if d.exists()]
+    runs_of = RunsFilter(tags={"dagster/partition": user})
     with _dagster_instance() as instance:
         has_partition = instance.has_dynamic_partition(users_partitions.name, user)
-    if not (in_warehouse or folders or has_partition):
+        runs = [r.dagster_run.run_id for r in instance.get_run_records(filters=runs_of)]
+    if not (in_warehouse or folders or has_partition or runs):
         raise click.ClickException(f"no user {user!r}: nothing to delete")
     if not yes:
         click.confirm(
-            f"Delete user {user!r} for good: its items, credentials, sync log, notifications, "
-            f"files under inbox/archive/rejected and its Dagster partition?",
+            f"Delete user {user!r} for good: its items, plays, credentials, sync log, notifications, "
+            f"its files under {', '.join(USER_FOLDERS)}, its Dagster partition and its "
+            f"{len(runs)} run(s) with their logs?",
             abort=True,
         )
     with warehouse.connect() as con:
@@ -365,10 +374,14 @@ def users_delete(user: str, yes: bool) -> None:
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder)
         click.echo(f"deleted {folder} ({count} files)")
-    if has_partition:
-        with _dagster_instance() as instance:
+    with _dagster_instance() as instance:
+        if has_partition:
             instance.delete_dynamic_partition(users_partitions.name, user)
-        click.echo(f"deleted Dagster partition '{user}' (its past runs stay in the run history)")
+            click.echo(f"deleted Dagster partition '{user}'")
+        for run_id in runs:
+            instance.delete_run(run_id)
+        if runs:
+            click.echo(f"deleted {len(runs)} Dagster run(s) of '{user}' with their logs")
     click.echo(f"user {user!r} is gone")
 
 

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
-from dagster import DagsterInstance
+from dagster import DagsterInstance, RunsFilter
 
 from mca_pipeline.auth import Vault, VaultCredentialStore, VaultKeyError
 from mca_pipeline.auth.sign_in import hash_token, user_for_token
@@ -138,31 +138,51 @@ def test_users_list_shows_item_counts_and_connected_plugins(project: Path) -> No
 def test_users_delete_asks_then_removes_rows_files_and_partition(project: Path) -> None:
     ok("users", "add", "alice")
     ok("users", "add", "bob")
-    add_items("alice", 4)
     add_items("bob", 2)
     data = project / "data"
-    for kind in ("inbox", "archive", "rejected"):
+    with DagsterInstance.get() as instance:
+        pipeline = Pipeline(data, instance)
+        pipeline.drop(
+            "alice",
+            "spotify_export",
+            FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json",
+        )
+        assert pipeline.materialize("alice", "spotify_export", "unified_plays").success
+    ok("export", "--user", "alice")
+    ok("report", "--user", "alice")
+    for kind in ("inbox", "rejected"):
         folder = data / kind / "alice" / "netflix"
         folder.mkdir(parents=True)
         (folder / "history.csv").write_text("Title,Date\n")
     (data / "inbox" / "bob" / "netflix").mkdir(parents=True)
+    written = {
+        kind
+        for kind in ("inbox", "archive", "rejected", "exports", "reports")
+        if (data / kind / "alice").is_dir()
+    }
+    assert written == {"inbox", "archive", "rejected", "exports", "reports"}
 
     refused = mca("users", "delete", "alice", input="n\n")
     assert refused.exit_code != 0 and "Aborted" in refused.output
     assert (data / "inbox" / "alice").exists() and has_partition("alice")
     with warehouse().connect() as con:
-        assert con.execute("SELECT count(*) FROM media_items WHERE user_id = 'alice'").fetchone() == (4,)
+        assert con.execute("SELECT count(*) FROM media_items WHERE user_id = 'alice'").fetchone() == (8,)
 
     out = ok("users", "delete", "alice", "--yes")
-    assert "media_items 4" in out and "partition" in out
+    assert "media_items 8" in out and "unified_plays 6" in out and "partition" in out and "run(s)" in out
     with warehouse().connect() as con:
-        for table in ("media_items", "sync_log", "users", "user_tokens"):
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'user_id'"
+        ).fetchall()
+        assert len(tables) >= 9
+        for (table,) in tables:
             assert con.execute(f"SELECT count(*) FROM {table} WHERE user_id = 'alice'").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM media_items WHERE user_id = 'bob'").fetchone() == (2,)
-    for kind in ("inbox", "archive", "rejected"):
-        assert not (data / kind / "alice").exists()
+    assert not [p for p in data.glob("*/alice")], "nothing of alice's is left under data/"
     assert (data / "inbox" / "bob" / "netflix").is_dir()
     assert not has_partition("alice") and has_partition("bob")
+    with DagsterInstance.get() as instance:
+        assert not instance.get_run_records(filters=RunsFilter(tags={"dagster/partition": "alice"}))
 
     assert_one_line_error(mca("users", "delete", "alice", "--yes"), "no user 'alice'")
 

@@ -9,18 +9,6 @@ import duckdb
 
 from mca_pipeline.core.models import utc_now
 
-#: Every table with a user_id column, children first; deleting a user empties them all.
-USER_TABLES = (
-    "media_items",
-    "sync_log",
-    "sync_pauses",
-    "credentials",
-    "connections",
-    "notifications",
-    "user_tokens",
-    "users",
-)
-
 
 @dataclass(frozen=True)
 class UserSummary:
@@ -71,11 +59,23 @@ def user_exists(con: duckdb.DuckDBPyConnection, user_id: str) -> bool:
 
 
 def delete_user_data(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, int]:
-    """Remove every row of the user, in one transaction; returns rows deleted per table."""
+    """Remove every row of the user from every table with a user_id column (found in the
+    schema, so a table added later cannot be forgotten; `users` last), in one transaction;
+    returns rows deleted per table."""
+    tables = [
+        str(name)
+        for (name,) in con.execute(
+            """
+            SELECT table_name FROM information_schema.columns
+            WHERE column_name = 'user_id' AND table_schema = 'main'
+            ORDER BY table_name = 'users', table_name
+            """
+        ).fetchall()
+    ]
     deleted: dict[str, int] = {}
     con.execute("BEGIN TRANSACTION")
     try:
-        for table in USER_TABLES:
+        for table in tables:
             rows = con.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()
             deleted[table] = len(rows)
         con.execute("COMMIT")
