@@ -187,6 +187,16 @@ def test_users_delete_asks_then_removes_rows_files_and_partition(project: Path) 
     assert_one_line_error(mca("users", "delete", "alice", "--yes"), "no user 'alice'")
 
 
+def test_exports_reports_and_the_warehouse_are_owner_only(project: Path) -> None:
+    ok("users", "add", "alice")
+    add_items("alice", 3)
+    ok("export", "--user", "alice")
+    ok("report", "--user", "alice")
+    written = [p for p in (project / "data").rglob("*") if p.is_file()]
+    assert {p.parent.name for p in written} >= {"data", "alice"} and len(written) >= 6
+    assert {str(p): oct(p.stat().st_mode & 0o777) for p in written if p.stat().st_mode & 0o077} == {}
+
+
 def test_users_delete_confirmed_interactively(project: Path) -> None:
     ok("users", "add", "carol")
     out = ok("users", "delete", "carol", input="y\n")

@@ -188,7 +188,6 @@ def write_report(data: ReportData, data_dir: Path) -> Path:
             handle.write(html)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -152,4 +152,7 @@ def _move(path: Path, folder: Path) -> Path:
         stamp = utc_now().strftime("%Y%m%dT%H%M%S%f")
         target = folder / f"{path.stem}.{stamp}{path.suffix}"
     shutil.move(str(path), target)
+    # A move keeps the dropped file's mode (often world-readable): archived and rejected
+    # exports are owner-only, like everything else the project writes.
+    target.chmod(0o600)
     return target

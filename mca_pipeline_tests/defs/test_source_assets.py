@@ -135,6 +135,25 @@ def test_a_broken_file_is_rejected_with_a_report_and_loses_nothing(pipeline: Pip
     }
 
 
+def test_what_the_import_writes_is_owner_only(pipeline: Pipeline) -> None:
+    """Dropped exports are often world-readable (0644); the archive, the rejected files,
+    their reports and the warehouse hold a person's history and are not."""
+    dropped = pipeline.drop(
+        "alice",
+        "spotify_export",
+        SPOTIFY / "Streaming_History_Audio_2023-2024_0.json",
+        SPOTIFY / "truncated.json",
+    )
+    for path in dropped:
+        path.chmod(0o644)
+    pipeline.materialize("alice", "spotify_export")
+    written = [p for p in pipeline.data_dir.rglob("*") if p.is_file() and "inbox" not in p.parts]
+    names = {p.name for p in written}
+    assert {"warehouse.duckdb", "Streaming_History_Audio_2023-2024_0.json", "truncated.json"} <= names
+    assert "truncated.json.report.txt" in names
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written if p.stat().st_mode & 0o077} == {}
+
+
 def test_nothing_waiting_is_a_quiet_success(pipeline: Pipeline) -> None:
     result = pipeline.materialize("carol", "netflix")
     assert result.success
