@@ -25,10 +25,12 @@ Routes:
                                                 the stored credentials
     GET  /style.css                             the only asset (CSP forbids inline styles)
 
-Every POST carries the session's CSRF token (form field `csrf_token` or header
-`X-CSRF-Token`); `CSRFMiddleware` refuses it with 403 otherwise. The sign-in form has
-a token too: GET /login starts an anonymous session, and signing in replaces it with a
-new session id (no session fixation).
+Every POST must come from this app's pages (`CSRFMiddleware`, which decides without
+reading the body: the `X-CSRF-Token` header, the browser's Origin / Sec-Fetch-Site, or for
+a small body without them the `csrf_token` form field); 403 otherwise. The sign-in form
+has a token too: GET /login starts an anonymous session, and signing in replaces it with a
+new session id (no session fixation). A session ends when its user gets a new sign-in
+token or is deleted.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from mca_pipeline.auth.oauth_flow import (
     missing_scopes,
 )
 from mca_pipeline.auth.revocation import disconnect as disconnect_source
-from mca_pipeline.auth.sign_in import user_for_token
+from mca_pipeline.auth.sign_in import hash_token, user_for_token
 from mca_pipeline.auth.web_pages import (
     CSS,
     NOT_CONNECTED,
@@ -89,6 +91,7 @@ from mca_pipeline.warehouse.accounts import (
     set_connection_state,
 )
 from mca_pipeline.warehouse.export_folders import ExportFolders
+from mca_pipeline.warehouse.users import user_for_token_hash
 
 log = logging.getLogger("mca_pipeline.web")
 
@@ -119,9 +122,23 @@ def create_app(
 
     # ---- helpers
 
-    def current(request: Request) -> Session | None:
+    def still_signed_in(session: Session) -> bool:
+        """A session lasts only as long as the sign-in token it was opened with: a new
+        token (`mca users add` again) or a deleted user ends it."""
+        with warehouse.connect() as con:
+            return (
+                session.token_hash is not None
+                and user_for_token_hash(con, session.token_hash) == session.user_id
+            )
+
+    async def current(request: Request) -> Session | None:
         session = sessions.get(request.cookies.get(SESSION_COOKIE))
-        return session if session is not None and session.user_id else None
+        if session is None or not session.user_id:
+            return None
+        if not await run_in_threadpool(still_signed_in, session):
+            sessions.delete(session.id)
+            return None
+        return session
 
     def set_cookie(response: Response, session: Session) -> Response:
         response.set_cookie(
@@ -132,11 +149,11 @@ def create_app(
     def plugin_or_none(name: str) -> SourcePlugin | None:
         return registry.get(name) if name in registry else None
 
-    def user_and_plugin(
+    async def user_and_plugin(
         request: Request, kinds: set[AuthType] | None = None, what: str = ""
     ) -> tuple[str, SourcePlugin] | Response:
         """The signed-in user and the source the path names, or the page to answer instead."""
-        session = current(request)
+        session = await current(request)
         if session is None or session.user_id is None:
             return login_redirect()
         name = request.path_params["name"]
@@ -161,7 +178,7 @@ def create_app(
     # ---- sign-in
 
     async def login_page(request: Request) -> Response:
-        if current(request) is not None:
+        if await current(request) is not None:
             return RedirectResponse("/", status_code=302)
         session = sessions.get(request.cookies.get(SESSION_COOKIE)) or sessions.create(None)
         return set_cookie(page("Sign in", login_form(session.csrf_token)), session)
@@ -175,7 +192,7 @@ def create_app(
             body = '<p class="error">That sign-in token is not valid.</p>' + login_form(session.csrf_token)
             return set_cookie(page("Sign in", body, status=401), session)
         sessions.delete(request.cookies.get(SESSION_COOKIE))
-        session = sessions.create(user)
+        session = sessions.create(user, hash_token(token))
         return set_cookie(RedirectResponse("/", status_code=303), session)
 
     async def logout(request: Request) -> Response:
@@ -187,7 +204,7 @@ def create_app(
     # ---- pages and JSON
 
     async def home(request: Request) -> Response:
-        session = current(request)
+        session = await current(request)
         if session is None:
             return login_redirect()
         assert session.user_id is not None
@@ -203,7 +220,7 @@ def create_app(
         return page("Your connected accounts", body)
 
     async def api_plugins(request: Request) -> Response:
-        session = current(request)
+        session = await current(request)
         if session is None:
             return JSONResponse({"error": "sign in first", "login": "/login"}, status_code=401)
         assert session.user_id is not None
@@ -215,7 +232,7 @@ def create_app(
     # ---- OAuth
 
     async def connect(request: Request) -> Response:
-        found = user_and_plugin(request)
+        found = await user_and_plugin(request)
         if isinstance(found, Response):
             return found
         user, plugin = found
@@ -237,7 +254,7 @@ def create_app(
         return RedirectResponse(url, status_code=302)
 
     async def callback(request: Request) -> Response:
-        found = user_and_plugin(request, {AuthType.OAUTH}, "OAuth ")
+        found = await user_and_plugin(request, {AuthType.OAUTH}, "OAuth ")
         if isinstance(found, Response):
             return found
         user, plugin = found
@@ -299,7 +316,7 @@ def create_app(
     # ---- API keys
 
     async def api_key(request: Request) -> Response:
-        found = user_and_plugin(request, {AuthType.API_KEY, AuthType.NONE}, "API-key or public ")
+        found = await user_and_plugin(request, {AuthType.API_KEY, AuthType.NONE}, "API-key or public ")
         if isinstance(found, Response):
             return found
         user, plugin = found
@@ -346,7 +363,7 @@ def create_app(
             await form.close()
 
     async def upload(request: Request) -> Response:
-        found = user_and_plugin(request, {AuthType.FILE_IMPORT}, "file-import ")
+        found = await user_and_plugin(request, {AuthType.FILE_IMPORT}, "file-import ")
         if isinstance(found, Response):
             return found
         user, plugin = found
@@ -361,7 +378,7 @@ def create_app(
         )
 
     async def upload_any(request: Request) -> Response:
-        session = current(request)
+        session = await current(request)
         if session is None or session.user_id is None:
             return login_redirect()
         target = await receive(request, session.user_id, None)
@@ -378,7 +395,7 @@ def create_app(
     # ---- disconnect
 
     async def disconnect(request: Request) -> Response:
-        found = user_and_plugin(request)
+        found = await user_and_plugin(request)
         if isinstance(found, Response):
             return found
         user, plugin = found

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +23,9 @@ SESSION_COOKIE = "mca_session"
 SESSION_TTL_S = 12 * 3600.0
 ANONYMOUS_TTL_S = 3600.0
 MAX_BODY_BYTES = 512 * 1024 * 1024  # an export archive can be large, but not unbounded
+#: The most a request without a browser's origin headers may send for its csrf_token
+#: form field to be read (forms are small; uploads come from browsers, which send them).
+FORM_TOKEN_BODY_BYTES = 64 * 1024
 
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -41,6 +45,9 @@ class Session:
     csrf_token: str
     user_id: str | None  # None: anonymous, only allowed to sign in
     last_seen: float
+    #: The hash of the sign-in token the session was opened with: the session ends when
+    #: the user gets a new token or is deleted.
+    token_hash: str | None = None
 
 
 class SessionStore:
@@ -51,9 +58,9 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user_id: str | None) -> Session:
+    def create(self, user_id: str | None, token_hash: str | None = None) -> Session:
         now = self._clock()
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), user_id, now)
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), user_id, now, token_hash)
         with self._lock:
             for sid in [s.id for s in self._sessions.values() if self._expired(s, now)]:
                 del self._sessions[sid]
@@ -111,10 +118,16 @@ class SecurityHeadersMiddleware:
 
 
 class CSRFMiddleware:
-    """Every state-changing request must carry its session's CSRF token.
+    """Every state-changing request must come from this app's own pages, shown so without
+    reading the body first (one large POST must not tie the app up):
 
-    The body is read once here (to find the `csrf_token` form field) and replayed to
-    the endpoint.
+    - a body over MAX_BODY_BYTES, or of no stated length, is refused at once (413/411);
+    - there must be a session (its cookie is SameSite=Lax: a cross-site POST has none);
+    - then one proof: the `X-CSRF-Token` header equal to the session's token, or the
+      browser's own word that the request comes from this origin (`Sec-Fetch-Site:
+      same-origin`, or an `Origin` equal to the app's); a browser that says cross-site is
+      refused. Without any of these headers (a non-browser client), the `csrf_token` form
+      field is read, from a body of at most FORM_TOKEN_BODY_BYTES.
     """
 
     def __init__(self, app: ASGIApp, sessions: SessionStore) -> None:
@@ -125,31 +138,27 @@ class CSRFMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+        headers = Headers(scope=scope)
+        length = _content_length(headers)
+        if length is None:
+            await PlainTextResponse("A request body needs a Content-Length.", status_code=411)(
+                scope, receive, send
+            )
+            return
+        if length > MAX_BODY_BYTES:
+            await PlainTextResponse("Request too large.", status_code=413)(scope, receive, send)
+            return
+        session = self.sessions.get(Request(scope).cookies.get(SESSION_COOKIE))
+        proof = _header_proof(headers, session)
+        if proof is None and session is not None and length <= FORM_TOKEN_BODY_BYTES:
+            body = await _read_all(receive)
+            if body is None:
                 return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_BODY_BYTES:
-                await PlainTextResponse("Request too large.", status_code=413)(scope, receive, send)
-                return
-
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        request = Request(scope, replay)
-        session = self.sessions.get(request.cookies.get(SESSION_COOKIE))
-        presented = request.headers.get("x-csrf-token") or await _form_field(request, "csrf_token")
-        if session is None or not presented or not secrets.compare_digest(presented, session.csrf_token):
+            receive = _replaying(body, receive)
+            presented = await _form_field(Request(scope, receive), "csrf_token")
+            proof = presented is not None and secrets.compare_digest(presented, session.csrf_token)
+            receive = _replaying(body, receive)
+        if session is None or not proof:
             response = PlainTextResponse(
                 "Forbidden: the form's security token is missing or out of date. "
                 "Go back, reload the page and try again.",
@@ -157,8 +166,62 @@ class CSRFMiddleware:
             )
             await response(scope, receive, send)
             return
-        sent = False
-        await self.app(scope, replay, send)
+        await self.app(scope, receive, send)
+
+
+def _content_length(headers: Headers) -> int | None:
+    """The stated body length; 0 for a POST with no body at all; None when unstated
+    (chunked) or unreadable."""
+    raw = headers.get("content-length")
+    if raw is None:
+        return None if "chunked" in headers.get("transfer-encoding", "").lower() else 0
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def _header_proof(headers: Headers, session: Session | None) -> bool | None:
+    """True/False when the headers settle it, None when they say nothing."""
+    token = headers.get("x-csrf-token")
+    if token is not None:
+        return session is not None and _same(token, session.csrf_token)
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    origin = headers.get("origin")
+    if origin is not None:
+        host = headers.get("host", "")
+        return origin in (f"http://{host}", f"https://{host}")
+    return None
+
+
+def _same(presented: str, expected: str) -> bool:
+    """compare_digest, which raises for text that is not ASCII (a 500 before)."""
+    return presented.isascii() and secrets.compare_digest(presented, expected)
+
+
+async def _read_all(receive: Receive) -> bytes | None:
+    """The whole (small, length-checked) body; None if the client went away."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _form_field(request: Request, name: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import re
@@ -29,6 +30,7 @@ from mca_pipeline.plugins import (
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import awaiting_first_sync, connection_state
 from mca_pipeline.warehouse.export_folders import ExportFolders
+from mca_pipeline.warehouse.users import delete_user_data
 from mca_pipeline_tests.fakes.lastfm_api import BASE as LASTFM_BASE
 from mca_pipeline_tests.fakes.lastfm_api import FakeLastfm
 from mca_pipeline_tests.fakes.spotify_web_api import API as SPOTIFY_API
@@ -624,3 +626,120 @@ def test_a_crash_while_checking_an_api_key_stores_nothing(
     assert env.awaiting_first_sync() == []
     assert "Traceback" in caplog.text and "TypeError" in caplog.text
     assert "lastfm-key-123" not in caplog.text, "the key is masked in the logged traceback"
+
+
+# --- hostile requests and ended sign-ins (issue 15, items 4, 5 and 10) --------------------
+
+
+class CountingReceive:
+    """An ASGI receive that counts the body bytes a middleware asks for."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.read = 0
+
+    async def __call__(self) -> dict[str, object]:
+        chunk = min(self.left, 1 << 20)
+        self.left -= chunk
+        self.read += chunk
+        return {"type": "http.request", "body": b"x" * chunk, "more_body": self.left > 0}
+
+
+def post_scope(path: str, headers: dict[str, str]) -> dict[str, object]:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "scheme": "http",
+        "server": ("127.0.0.1", 8642),
+        "client": ("127.0.0.1", 5000),
+        "http_version": "1.1",
+        "root_path": "",
+    }
+
+
+def answer(
+    env: Env, headers: dict[str, str], size: int = 0, path: str = "/upload"
+) -> tuple[int, int, dict[str, str]]:
+    """(status, body bytes the app read, response headers) of one raw POST."""
+    receive = CountingReceive(size)
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(env.app(post_scope(path, {"host": "127.0.0.1:8642", **headers}), receive, send))  # type: ignore[arg-type]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    response_headers = {k.decode(): v.decode() for k, v in start["headers"]}  # type: ignore[attr-defined]
+    return int(start["status"]), receive.read, response_headers  # type: ignore[call-overload]
+
+
+def test_a_large_post_is_refused_before_its_body_is_read(env: Env) -> None:
+    """One 256 MiB POST before signing in took 95 s of CPU and 968 MB: the CSRF check read
+    the whole body first."""
+    big = {"content-type": "multipart/form-data; boundary=x", "content-length": str(256 << 20)}
+    assert answer(env, big, 256 << 20)[:2] == (403, 0), "no session: refused unread"
+    assert answer(env, {**big, "content-length": str(600 << 20)}, 600 << 20)[:2] == (413, 0)
+    assert answer(env, {"content-type": "multipart/form-data; boundary=x", "transfer-encoding": "chunked"})[
+        :2
+    ] == (
+        411,
+        0,
+    )
+    client, _ = env.signed_in("alice")
+    cookie = f"mca_session={client.cookies['mca_session']}"
+    assert answer(env, {**big, "cookie": cookie}, 256 << 20)[:2] == (403, 0), (
+        "no proof of origin: refused unread"
+    )
+    cross = {**big, "cookie": cookie, "sec-fetch-site": "cross-site", "origin": "https://evil.test"}
+    assert answer(env, cross, 256 << 20)[:2] == (403, 0)
+
+
+def test_a_browser_upload_is_checked_by_its_origin_and_streamed(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    body = b"".join(
+        [
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="ViewingActivity.csv"\r\n',
+            b"Content-Type: text/csv\r\n\r\n",
+            b'Title,Date\n"Show","1/2/24"\n' + b"#" * (3 << 20),
+            b"\r\n--x--\r\n",
+        ]
+    )
+    headers = {
+        "content-type": "multipart/form-data; boundary=x",
+        "cookie": f"mca_session={client.cookies['mca_session']}",
+        "origin": "http://127.0.0.1:8642",
+        "sec-fetch-site": "same-origin",
+    }
+    response = client.post("/upload/netflix", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    [saved] = env.folders.inbox("alice", "netflix").iterdir()
+    assert saved.stat().st_size == len(b'Title,Date\n"Show","1/2/24"\n') + (3 << 20)
+
+
+def test_a_token_that_is_not_ascii_is_a_403_with_the_security_headers(env: Env) -> None:
+    client, _ = env.signed_in("alice")
+    cookie = f"mca_session={client.cookies['mca_session']}"
+    status, _, headers = answer(env, {"cookie": cookie, "x-csrf-token": "tök"}, path="/logout")
+    assert status == 403 and headers["x-frame-options"] == "DENY"
+
+
+def test_a_new_sign_in_token_ends_the_sessions_of_the_old_one(env: Env) -> None:
+    client, token = env.signed_in("alice")
+    assert client.get("/").status_code == 200
+    issue_token(env.warehouse, "alice")  # `mca users add alice` again: a new token
+    assert client.get("/").status_code == 302
+    upload = client.post("/upload/netflix", data={"csrf_token": token}, files={"file": ("a.csv", b"x")})
+    assert upload.status_code == 403 and not env.folders.inbox("alice", "netflix").exists()  # session gone
+
+
+def test_a_deleted_user_is_signed_out(env: Env) -> None:
+    client, token = env.signed_in("bob")
+    with env.warehouse.connect() as con:
+        delete_user_data(con, "bob")
+    response = client.post("/upload", data={"csrf_token": token}, files={"file": ("b.zip", b"PK")})
+    assert response.status_code == 302 and response.headers["location"] == "/login"
+    assert not (env.folders.inbox_root / "bob").exists(), "nothing uploaded, so nothing re-creates bob"
