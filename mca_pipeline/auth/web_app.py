@@ -35,10 +35,13 @@ token or is deleted.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import shutil
 import traceback
+import uuid
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -90,7 +93,7 @@ from mca_pipeline.warehouse.accounts import (
     connection_state,
     set_connection_state,
 )
-from mca_pipeline.warehouse.export_folders import ExportFolders
+from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_name
 from mca_pipeline.warehouse.users import user_for_token_hash
 
 log = logging.getLogger("mca_pipeline.web")
@@ -357,7 +360,7 @@ def create_app(
             if not isinstance(upload_file, UploadFile) or not upload_file.filename:
                 return message("No file", "Choose an export file to upload.", 400)
             return await run_in_threadpool(
-                _save_upload, folders, user, plugin, upload_file.filename, upload_file.file
+                save_upload, folders, user, plugin, upload_file.filename, upload_file.file
             )
         finally:
             await form.close()
@@ -454,7 +457,7 @@ def safe_filename(name: str) -> str:
     return base[:200] or "upload"
 
 
-def _save_upload(
+def save_upload(
     folders: ExportFolders, user: str, plugin: str | None, filename: str, data: IO[bytes]
 ) -> Path:
     """Into data/inbox/<user>/<plugin>/, or data/inbox/<user>/ (an arrival) without a plugin."""
@@ -464,18 +467,26 @@ def _save_upload(
     inbox = folders.inbox(user, plugin) if plugin else folders.inbox_root / user
     inbox.mkdir(parents=True, exist_ok=True)
     name = safe_filename(filename)
-    target = inbox / name
-    n = 1
-    while target.exists():
+    if not is_export_name(name):
+        name += ".upload"  # a name the inbox skips (a download in progress, a report) would never be imported
+    # Written under a name of its own that the inbox sensor ignores, then linked to the
+    # first free name: a link never replaces a file, so concurrent uploads of one name
+    # each keep theirs.
+    partial = inbox / f".{uuid.uuid4().hex}.part"
+    try:
+        with partial.open("wb") as out:
+            shutil.copyfileobj(data, out, 1 << 20)
         stem, dot, suffix = name.partition(".")
-        target = inbox / f"{stem}-{n}{dot}{suffix}"
-        n += 1
-    # Written under a .part name (the inbox sensor ignores those), then renamed.
-    partial = target.with_name(target.name + ".part")
-    with partial.open("wb") as out:
-        shutil.copyfileobj(data, out, 1 << 20)
-    partial.replace(target)
-    return target
+        for n in itertools.count():
+            target = inbox / (name if n == 0 else f"{stem}-{n}{dot}{suffix}")
+            try:
+                os.link(partial, target)
+                return target
+            except FileExistsError:
+                continue
+    finally:
+        partial.unlink(missing_ok=True)
+    raise AssertionError("unreachable")  # itertools.count() never ends
 
 
 # ------------------------------------------------------------------------------ serve
@@ -500,6 +511,27 @@ def build_app(public_url: str) -> Starlette:
     )
 
 
+_OAUTH_QUERY = re.compile(r"((?:^|[?&])(?:code|state)=)[^&\s]*")
+
+
+class MaskOAuthQuery(logging.Filter):
+    """The OAuth callback's `code` and `state` are one-use secrets: the access log gets
+    the path with them masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _OAUTH_QUERY.sub(r"\1[REDACTED]", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def install_access_log_mask() -> None:
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, MaskOAuthQuery) for f in logger.filters):
+        logger.addFilter(MaskOAuthQuery())
+
+
 def serve(
     host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, public_url: str | None = None, **uvicorn_options: Any
 ) -> None:
@@ -510,5 +542,6 @@ def serve(
     """
     import uvicorn
 
+    install_access_log_mask()
     app = build_app(public_url or f"http://{host}:{port}")
     uvicorn.run(app, host=host, port=port, **({"log_level": "info"} | uvicorn_options))

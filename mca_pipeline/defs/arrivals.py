@@ -17,7 +17,7 @@ from mca_pipeline.core import PluginRegistry
 from mca_pipeline.core.users import is_user_slug
 from mca_pipeline.defs.resources import ExportFoldersResource
 from mca_pipeline.defs.unpack import DEFAULT_LIMITS, UnpackLimits, file_plugins, unpack_arrival
-from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_candidate
+from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_candidate, is_export_name
 
 UNPACK_JOB = "unpack_arrivals"
 UNPACK_OP = "unpack_arrival"
@@ -63,17 +63,12 @@ def find_arrivals(folders: ExportFolders, plugin_folders: set[str], cap: int) ->
             if entry.is_symlink() or entry.name.startswith((".", "~")):
                 continue
             if entry.is_dir():
-                if entry.name not in plugin_folders and is_export_candidate_name(entry.name):
+                if entry.name not in plugin_folders and is_export_name(entry.name):
                     arrivals.append(Arrival(user_dir.name, entry, *_folder_identity(entry, cap)))
             elif is_export_candidate(entry):
                 st = entry.stat()
                 arrivals.append(Arrival(user_dir.name, entry, 1, st.st_size, _changed(st)))
     return arrivals
-
-
-def is_export_candidate_name(name: str) -> bool:
-    """A folder name that is not a copy in progress (`mca import` copies under `.name.part`)."""
-    return not name.lower().endswith((".part", ".crdownload", ".tmp", ".download", ".partial"))
 
 
 def _changed(st: os.stat_result) -> int:

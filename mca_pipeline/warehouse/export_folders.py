@@ -18,15 +18,18 @@ from mca_pipeline.core.users import is_user_slug
 _PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
 
 
-def is_export_candidate(path: Path) -> bool:
-    """A regular, visible file that is not a download still in progress."""
-    name = path.name
+def is_export_name(name: str) -> bool:
+    """A name the inbox takes: not hidden, not a download still in progress, not a report."""
     return (
-        path.is_file()
-        and not name.startswith((".", "~"))
+        not name.startswith((".", "~"))
         and not name.lower().endswith(_PARTIAL_SUFFIXES)
         and not name.endswith(".report.txt")
     )
+
+
+def is_export_candidate(path: Path) -> bool:
+    """A regular file with a name the inbox takes."""
+    return path.is_file() and is_export_name(path.name)
 
 
 @dataclass(frozen=True)

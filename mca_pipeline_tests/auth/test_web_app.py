@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +19,13 @@ from starlette.testclient import TestClient
 from mca_pipeline.auth import Vault, VaultCredentialStore
 from mca_pipeline.auth.oauth_flow import StateStore, s256
 from mca_pipeline.auth.sign_in import issue_token
-from mca_pipeline.auth.web_app import create_app, safe_filename
+from mca_pipeline.auth.web_app import MaskOAuthQuery, create_app, safe_filename, save_upload
+from mca_pipeline.auth.web_security import (
+    ANONYMOUS_TTL_S,
+    MAX_ANONYMOUS_SESSIONS,
+    SWEEP_EVERY_S,
+    SessionStore,
+)
 from mca_pipeline.core import Credentials, PluginRegistry
 from mca_pipeline.plugins import (
     LastfmPlugin,
@@ -743,3 +751,61 @@ def test_a_deleted_user_is_signed_out(env: Env) -> None:
     response = client.post("/upload", data={"csrf_token": token}, files={"file": ("b.zip", b"PK")})
     assert response.status_code == 302 and response.headers["location"] == "/login"
     assert not (env.folders.inbox_root / "bob").exists(), "nothing uploaded, so nothing re-creates bob"
+
+
+def test_anonymous_sessions_are_capped_and_signed_in_ones_kept() -> None:
+    now = [0.0]
+    store = SessionStore(clock=lambda: now[0])
+    alice = store.create("alice", "hash")
+    for _ in range(MAX_ANONYMOUS_SESSIONS + 500):
+        store.create(None)
+    assert len(store) == MAX_ANONYMOUS_SESSIONS + 1
+    assert store.get(alice.id) is alice
+    now[0] += ANONYMOUS_TTL_S + SWEEP_EVERY_S + 1  # the anonymous ones expire, and are swept
+    store.create(None)
+    assert len(store) == 2
+
+
+def test_concurrent_uploads_of_one_name_each_keep_their_file(env: Env) -> None:
+    """120 uploads of `ViewingActivity.csv` at once had lost 90."""
+    contents = [f'Title,Date\n"Show {n}","1/2/24"\n'.encode() for n in range(120)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        saved = list(
+            pool.map(
+                lambda data: save_upload(
+                    env.folders, "alice", "netflix", "ViewingActivity.csv", io.BytesIO(data)
+                ),
+                contents,
+            )
+        )
+    assert len({p.name for p in saved}) == 120
+    assert sorted(p.read_bytes() for p in saved) == sorted(contents)
+    assert sorted(p.name for p in env.folders.inbox("alice", "netflix").iterdir()) == sorted(
+        p.name for p in saved
+    )
+
+
+@pytest.mark.parametrize("name", ["history.csv.part", "watch-history.tmp", "a.crdownload", "x.report.txt"])
+def test_an_upload_named_like_a_skipped_file_is_renamed_so_it_is_imported(env: Env, name: str) -> None:
+    client, token = env.signed_in("alice")
+    response = client.post(
+        "/upload/netflix", data={"csrf_token": token}, files={"file": (name, b"Title,Date\n")}
+    )
+    assert response.status_code == 200
+    assert [p.name for p in env.folders.waiting("alice", "netflix")] == [f"{name}.upload"]
+
+
+def test_the_access_log_masks_the_oauth_code_and_state() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/connect/spotify/callback?code=AQB-secret&state=xyz123", "1.1", 302),
+        None,
+    )
+    MaskOAuthQuery().filter(record)
+    line = record.getMessage()
+    assert "AQB-secret" not in line and "xyz123" not in line
+    assert "/connect/spotify/callback?code=[REDACTED]&state=[REDACTED]" in line
