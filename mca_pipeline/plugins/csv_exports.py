@@ -10,11 +10,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from mca_pipeline.core import SkippedRecord
 from mca_pipeline.plugins.export_files import ExportFileError, check_text, file_parse_error
 
 _HEAD_BYTES = 4096
+#: No row of a real export comes near this; a longer line (a million commas, say) is not
+#: an export, and the reader would hold a list of every one of its fields.
+MAX_LINE_CHARS = 1 << 20
 _SHOWN_CHARS = 160
 
 
@@ -39,15 +43,27 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     start = 1
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-            delimiter = _delimiter(f.readline())
+            delimiter = _delimiter(f.readline(MAX_LINE_CHARS))
             f.seek(0)
-            reader = csv.reader(f, strict=True, delimiter=delimiter)
+            reader = csv.reader(_bounded_lines(f, path), strict=True, delimiter=delimiter)
             for row in reader:
                 if any(value.strip() for value in row):
                     yield start, row
                 start = reader.line_num + 1
     except csv.Error as exc:
         raise ExportFileError(file_parse_error(path, _csv_problem(exc), line=start)) from None
+
+
+def _bounded_lines(f: TextIO, path: Path) -> Iterator[str]:
+    """The file's physical lines, each read with a bound, so memory never follows a line's
+    length; a line past MAX_LINE_CHARS rejects the file there."""
+    number = 0
+    while line := f.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            problem = f"line {number} is longer than {MAX_LINE_CHARS:,} characters: not an export's row"
+            raise ExportFileError(file_parse_error(path, problem, line=number))
+        yield line
 
 
 class UnreadableRow(Exception):

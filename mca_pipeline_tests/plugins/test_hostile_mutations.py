@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,23 @@ def test_an_instapaper_url_without_a_location_is_skipped(tmp_path: Path) -> None
     path.write_text("URL,Title,Selection,Folder,Timestamp\n" + rows + "#x,Broken,,Unread,1710252000\n")
     result = build_registry().get("instapaper").sync(SyncContext(user_id="ada"), Credentials(file=path), "")
     assert result.err is None and len(result.items) == 9 and len(result.skipped) == 1
+
+
+@pytest.mark.parametrize("plugin_name", ["netflix", "instapaper"])
+def test_a_csv_line_of_a_million_commas_is_refused_without_holding_its_fields(
+    tmp_path: Path, plugin_name: str
+) -> None:
+    """The reader held a list of every field of a line: 20 MB of commas took 180 MB."""
+    path = tmp_path / ("NetflixViewingHistory.csv" if plugin_name == "netflix" else "instapaper-export.csv")
+    header = "Title,Date\n" if plugin_name == "netflix" else "URL,Title,Selection,Folder,Timestamp\n"
+    path.write_text(header + "," * (2 << 20) + "\n")
+    tracemalloc.start()
+    try:
+        result = (
+            build_registry().get(plugin_name).sync(SyncContext(user_id="ada"), Credentials(file=path), "")
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.err is not None and "longer than 1,048,576 characters" in result.err.message
+    assert peak < 8 << 20, f"peak {peak / 2**20:.0f} MiB"
