@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -28,7 +29,6 @@ from dagster import (
     SensorResult,
     sensor,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from mca_pipeline.core import AuthType, PluginRegistry
 from mca_pipeline.core.users import is_user_slug
@@ -70,7 +70,9 @@ ARRIVAL_SCAN_CAP = 100_000
 
 
 def build_inbox_sensor(
-    registry: PluginRegistry, ingest: UnresolvedAssetJobDefinition, unpack: JobDefinition
+    registry: PluginRegistry,
+    ingest: Any,  # what define_asset_job returns: its class is not in Dagster's public API
+    unpack: JobDefinition,
 ) -> SensorDefinition:
     importers = {p.name for p in registry if p.auth_type == AuthType.FILE_IMPORT}
 
