@@ -687,11 +687,13 @@ def report(user: str, year: int | None) -> None:
     user = _user(user)
     warehouse = _warehouse()
     _existing_user(warehouse, user)
-    if year is None:
-        with warehouse.connect() as con:
-            years = active_years(con, user)
-    else:
-        years = [year]
+    with warehouse.connect() as con:
+        active = active_years(con, user)
+    if year is not None and active and year not in active:
+        raise click.ClickException(
+            f"{user} has nothing dated in {year}: reports exist for {', '.join(map(str, active))}"
+        )
+    years = active if year is None else [year]
     for one in years or [None]:
         insight = build_insight(warehouse, paths.data_dir(), user, one)
         data = insight.data

@@ -149,6 +149,8 @@ def test_users_delete_asks_then_removes_rows_files_and_partition(project: Path) 
         )
         assert pipeline.materialize("alice", "spotify_export", "unified_plays").success
     ok("export", "--user", "alice")
+    links = (data / "exports" / "alice" / "unified_plays.jsonl").read_text().splitlines()
+    assert len(links) == 6 and {"play_key", "platform", "external_id"} <= json.loads(links[0]).keys()
     ok("report", "--user", "alice")
     for kind in ("inbox", "rejected"):
         folder = data / kind / "alice" / "netflix"
@@ -447,7 +449,11 @@ def test_export_jsonl_has_one_object_per_item(project: Path) -> None:
         "media_items.jsonl",
         "notifications.jsonl",
         "sync_log.jsonl",
+        "unified_plays.jsonl",
+        "user.jsonl",
     ]
+    [user] = [json.loads(line) for line in (folder / "user.jsonl").read_text().splitlines()]
+    assert user["user_id"] == "alice" and user["timezone"] == "UTC" and "token_hash" not in user
     [connection] = [json.loads(line) for line in (folder / "connections.jsonl").read_text().splitlines()]
     assert (connection["plugin"], connection["state"]) == ("lastfm", "connected")
     assert all(API_KEY not in f.read_text() for f in folder.iterdir())
@@ -608,5 +614,8 @@ def test_report_writes_a_year_in_review_page(project: Path) -> None:
     assert str(path) in out
     page = path.read_text()
     assert "data:image/png;base64," in page and "alice" in page
-    empty = ok("report", "--user", "alice", "--year", "2019")
-    assert "0 plays" in empty, "a year with nothing gets a page, not an error"
+    # Issue 16 changed this: a year with nothing is an error naming the years there are.
+    assert_one_line_error(mca("report", "--user", "alice", "--year", "2019"), "nothing dated in 2019", "2024")
+    assert not (project / "data" / "reports" / "alice" / "2019.html").exists()
+    ok("users", "add", "bob")
+    assert "0 plays" in ok("report", "--user", "bob", "--year", "2019"), "nobody's first page says so"

@@ -63,6 +63,8 @@ class ReportData:
     hours_by_type: dict[str, float] = field(default_factory=dict)
     hours_by_month: dict[str, float] = field(default_factory=dict)
     top_creators: list[tuple[str, int, float]] = field(default_factory=list)  # (name, plays, hours)
+    #: The same, ranked by hours (empty: no time known, the chart ranks by plays).
+    top_creators_by_hours: list[tuple[str, int, float]] = field(default_factory=list)
     top_titles: list[tuple[str, int, float]] = field(default_factory=list)  # (title, plays, hours)
     top_tags: list[tuple[str, int]] = field(default_factory=list)  # (tag, plays)
     clock: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -247,14 +249,17 @@ def hours_by_platform_png(data: ReportData) -> bytes:
 @_plain_text
 def top_creators_png(data: ReportData) -> bytes:
     """The top artists/creators by hours (plays when no time is known)."""
-    creators = data.top_creators[:TOP_N]
-    if creators and any(hours > 0 for _, _, hours in creators):
-        return _horizontal_bars(
-            data, f"Top artists & creators by hours, {data.period}", [(n, h) for n, _, h in creators], "hours"
-        )
-    return _horizontal_bars(
-        data, f"Top artists & creators by plays, {data.period}", [(n, p) for n, p, _ in creators], "plays"
-    )
+    title, items, unit = top_creator_bars(data)
+    return _horizontal_bars(data, f"{title}, {data.period}", items, unit)
+
+
+def top_creator_bars(data: ReportData) -> tuple[str, list[tuple[str, float]], str]:
+    """Title, bars and unit of the top-creators chart: ranked by hours when any time is
+    known (the list ranked by hours, not the one by plays), else by plays."""
+    by_hours = [(name, hours) for name, _, hours in data.top_creators_by_hours if hours > 0]
+    if by_hours:
+        return "Top artists & creators by hours", by_hours[:TOP_N], "hours"
+    return "Top artists & creators by plays", [(n, p) for n, p, _ in data.top_creators[:TOP_N]], "plays"
 
 
 @_plain_text

@@ -38,8 +38,8 @@ def report_data(metrics: Metrics) -> ReportData:
             by_month[month] += period.hours
             by_month_type[month][period.media_type] += period.hours
 
-    def top(kind: str) -> list:  # type: ignore[type-arg]
-        return [e for e in metrics.top if e.kind == kind and e.by == "plays"]
+    def top(kind: str, by: str = "plays") -> list:  # type: ignore[type-arg]
+        return [e for e in metrics.top if e.kind == kind and e.by == by]
 
     skips = [s for s in metrics.skips if s.known]
     known = sum(s.known for s in skips)
@@ -52,6 +52,7 @@ def report_data(metrics: Metrics) -> ReportData:
         hours_by_month=dict(by_month),
         hours_by_month_type={m: dict(t) for m, t in by_month_type.items()},
         top_creators=[(e.name, e.plays, e.hours) for e in top("creator")],
+        top_creators_by_hours=[(e.name, e.plays, e.hours) for e in top("creator", "hours")],
         top_titles=[(e.name, e.plays, e.hours) for e in top("title")],
         top_tags=[(e.name, e.plays) for e in top("tag")],
         clock={(cell.weekday - 1, cell.hour): cell.plays for cell in metrics.clock},

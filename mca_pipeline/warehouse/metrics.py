@@ -390,7 +390,8 @@ def summarise_binges(sessions: list[BingeSession]) -> BingeSummary:
 
 def streaks(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> Streaks:
     """The longest run of consecutive local days with a play (the earliest of equals), and
-    the run ending on the last day in the data."""
+    the current one: the run that reaches today or yesterday in the user's time zone (none
+    for a year that is over, or when the last play is older)."""
     row = first_row(
         con.execute(
             _SCOPE
@@ -401,22 +402,20 @@ def streaks(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = Non
             ),
             runs AS (SELECT count(*) AS n, min(day) AS first_day, max(day) AS last_day FROM islands GROUP BY grp)
             SELECT l.n, l.first_day, l.last_day, c.n, c.first_day, c.last_day
-            FROM (SELECT * FROM runs ORDER BY n DESC, first_day LIMIT 1) AS l,
-                 (SELECT * FROM runs ORDER BY last_day DESC LIMIT 1) AS c
+            FROM (SELECT * FROM runs ORDER BY n DESC, first_day LIMIT 1) AS l
+            LEFT JOIN (
+                SELECT * FROM runs
+                WHERE last_day >= CAST(timezone((SELECT tz FROM zone), now()) AS DATE) - 1
+                ORDER BY last_day DESC LIMIT 1
+            ) AS c ON true
             """,
             {"user": user_id, "year": year},
         )
     )
     if row is None:
         return Streaks()
-    return Streaks(
-        int(row[0]),
-        row[1].isoformat(),
-        row[2].isoformat(),
-        int(row[3]),
-        row[4].isoformat(),
-        row[5].isoformat(),
-    )
+    current = (int(row[3]), row[4].isoformat(), row[5].isoformat()) if row[3] is not None else (0, None, None)
+    return Streaks(int(row[0]), row[1].isoformat(), row[2].isoformat(), *current)
 
 
 def discovery(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> list[Discovery]:

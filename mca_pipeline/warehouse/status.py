@@ -61,12 +61,18 @@ def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
 
 
 #: What `mca export` writes per user: everything stored about them except credentials
-#: (secrets stay in the vault) and sign-in token hashes.
+#: (secrets stay in the vault) and sign-in token hashes: the items with their tags, the
+#: links between one play's rows on several sources, and the time zone reports use.
 EXPORT_QUERIES = {
+    "user": "SELECT user_id, created_at, timezone FROM users WHERE user_id = ?",
     "media_items": """
         SELECT user_id, platform, external_id, media_type, title, creator, consumed_at, duration_s,
-               time_spent_s, tags, url, raw_metadata, status, status_reason, first_seen_at, updated_at
+               time_spent_s, tags, universal_tags, url, raw_metadata, status, status_reason,
+               first_seen_at, updated_at
         FROM media_items WHERE user_id = ? ORDER BY platform, consumed_at, external_id""",
+    "unified_plays": """
+        SELECT user_id, play_key, platform, external_id FROM unified_plays
+        WHERE user_id = ? ORDER BY play_key, platform, external_id""",
     "sync_log": "SELECT * FROM sync_log WHERE user_id = ? ORDER BY id",
     "connections": "SELECT * FROM connections WHERE user_id = ? ORDER BY plugin",
     "notifications": "SELECT * FROM notifications WHERE user_id = ? ORDER BY id",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mca_pipeline.analysis import CHARTS, ReportData, render_charts, render_report, write_report
+from mca_pipeline.analysis.charts import top_creator_bars
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -124,6 +125,22 @@ def test_names_with_dollar_signs_are_drawn_as_plain_text(name: str) -> None:
     assert name.replace("&", "&amp;").replace("<", "&lt;") in render_report(data)
 
 
+def test_the_chart_by_hours_is_ranked_by_hours() -> None:
+    """It was titled "by hours" but kept the order of the list ranked by plays."""
+    data = dataclasses.replace(
+        one_day(),
+        top_creators=[("Many Short Plays", 50, 1.0), ("Long Listens", 10, 9.0)],
+        top_creators_by_hours=[("Long Listens", 10, 9.0), ("Many Short Plays", 50, 1.0)],
+    )
+    assert top_creator_bars(data) == (
+        "Top artists & creators by hours",
+        [("Long Listens", 9.0), ("Many Short Plays", 1.0)],
+        "hours",
+    )
+    no_time = dataclasses.replace(data, top_creators_by_hours=[("Long Listens", 10, 0.0)])
+    assert top_creator_bars(no_time)[1:] == ([("Many Short Plays", 50), ("Long Listens", 10)], "plays")
+
+
 def test_empty_chart_is_not_a_blank_image() -> None:
     """The "No plays in 2025 yet" picture carries ink (text), not just a white canvas."""
     from io import BytesIO
@@ -204,6 +221,13 @@ def test_report_in_headless_chromium_on_a_phone(tmp_path: Path, case: str) -> No
             assert all(done and natural == 1000 and 0 < shown <= 390 for done, natural, shown in sizes), sizes
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             assert scroll_width <= 390 + 1, f"page scrolls sideways on a phone: scrollWidth={scroll_width}"
+            # A rank of two digits stays on one line ("10" had wrapped to "1" over "0").
+            ranks = page.evaluate(
+                "Array.from(document.querySelectorAll('td.rank')).map(c => { const r = document.createRange(); "
+                "r.selectNodeContents(c); return [c.innerText, r.getClientRects().length]; })"
+            )
+            assert all(lines == 1 for _, lines in ranks), ranks
+            assert case != "full_year" or "10" in [rank for rank, _ in ranks]
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -333,8 +334,9 @@ def test_changing_the_time_zone_moves_the_buckets(ada: Warehouse) -> None:
 def test_streaks_and_discovery(ada: Warehouse) -> None:
     m = metrics(ada)
     # Local days: 12-31, 01-01 | 03-31 (s3, s4), 04-01, 04-02, 04-03 (Dark Harbour 5),
-    # 04-04, 04-05, 04-06, 04-07 = 8 days | 04-20 (l2), the last day: current run of 1.
-    assert m.streaks == Streaks(8, "2024-03-31", "2024-04-07", 1, "2024-04-20", "2024-04-20")
+    # 04-04, 04-05, 04-06, 04-07 = 8 days | 04-20 (l2), the last day, long past: no
+    # current streak (a run is current only if it reaches today or yesterday).
+    assert m.streaks == Streaks(8, "2024-03-31", "2024-04-07", 0, None, None)
     # First plays: Marla Venn s1 (Dec 2023), Odo Kline s2 (Jan 2024 local, Dec 2023 in UTC),
     # April: The Quiet Hours, Ines Roth, The Long Walk. Netflix rows have no creator.
     assert m.discovery == [
@@ -363,7 +365,7 @@ def test_year_is_the_users_local_year(ada: Warehouse) -> None:
     assert Total("music", "spotify_export", 5, pytest.approx(705 / H)) in m.totals
     assert ClockCell(7, 23, 1) not in m.clock and ClockCell(1, 0, 1) in m.clock
     assert {p.period for p in m.time_spent if p.grain == "year"} == {"2024-01-01"}
-    assert m.streaks == Streaks(8, "2024-03-31", "2024-04-07", 1, "2024-04-20", "2024-04-20")
+    assert m.streaks == Streaks(8, "2024-03-31", "2024-04-07", 0, None, None)
     # Marla Venn was first heard in 2023, so she is not new in 2024.
     assert [d.month for d in m.discovery] == ["2024-01", "2024-04"]
     assert m.skips == [SkipShare("spotify_export", 5, 5, 2, pytest.approx(0.4))]
@@ -373,7 +375,7 @@ def test_year_is_the_users_local_year(ada: Warehouse) -> None:
     old = metrics(ada, year=2023)
     assert old.totals == [Total("music", "spotify_export", 1, pytest.approx(200 / H))]
     assert old.clock == [ClockCell(7, 23, 1)]
-    assert old.streaks == Streaks(1, "2023-12-31", "2023-12-31", 1, "2023-12-31", "2023-12-31")
+    assert old.streaks == Streaks(1, "2023-12-31", "2023-12-31", 0, None, None)
     assert old.discovery == [Discovery("2023-12", 1, ["Marla Venn"])]
     assert old.binge_sessions == [] and old.binges.count == 0
     assert metrics(ada, year=2019).totals == []
@@ -404,7 +406,7 @@ def test_a_user_with_one_play(warehouse: Warehouse) -> None:
     ]
     assert m.clock == [ClockCell(6, 23, 1)]
     assert top(m, "creator", "plays") == [("Odo Kline", 1, 0.0)]
-    assert m.streaks == Streaks(1, "2024-06-01", "2024-06-01", 1, "2024-06-01", "2024-06-01")
+    assert m.streaks == Streaks(1, "2024-06-01", "2024-06-01", 0, None, None)
     assert m.discovery == [Discovery("2024-06", 1, ["Odo Kline"])]
     assert m.binge_sessions == [] and m.skips == [] and m.completion == []
     assert m.unified == UnifiedCounts(1, 1, 0)
@@ -414,3 +416,28 @@ def test_metrics_are_json_serialisable(ada: Warehouse) -> None:
     data = json.loads(json.dumps(asdict(metrics(ada, year=2024))))
     assert data["timezone"] == "Europe/Berlin"
     assert data["binges"]["per_series"] == {"Dark Harbour": 1, "Glass Cities": 1}
+
+
+def test_the_current_streak_is_the_run_that_reaches_today_or_yesterday(warehouse: Warehouse) -> None:
+    """Local days in Tokyo: today, yesterday and the day before (3 days, current), then a
+    gap, then 5 days ending ten days ago (the longest, not current)."""
+    zone = ZoneInfo("Asia/Tokyo")
+    today = datetime.now(zone).replace(hour=12, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=n) for n in (0, 1, 2, *range(10, 15))]
+    plays = [
+        song(
+            "spotify_export",
+            f"t{n}",
+            day.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
+            "Marla Venn",
+            "Night Lines",
+            200,
+        )
+        for n, day in enumerate(days)
+    ]
+    store(warehouse, "kai", plays)
+    with warehouse.connect() as con:
+        set_user_timezone(con, "kai", "Asia/Tokyo")
+    streaks = metrics(warehouse, "kai").streaks
+    local = [d.date().isoformat() for d in days]
+    assert streaks == Streaks(5, local[-1], local[3], 3, local[2], local[0])
