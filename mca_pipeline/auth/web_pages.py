@@ -77,13 +77,14 @@ _AUTH_LABEL = {
 
 def plugin_row(plugin: SourcePlugin, state: str, csrf_token: str) -> str:
     name = escape(plugin.name)
+    shown = escape(plugin.display_name or plugin.name)
     auth = AuthType(plugin.auth_type)
     shown_state = state.replace("_", " ")
     if auth == AuthType.FILE_IMPORT:
         shown_state = "-" if state == NOT_CONNECTED else shown_state
         action = (
             f'<form method="post" action="/upload/{name}" enctype="multipart/form-data">{csrf_field(csrf_token)}'
-            f'<input type="file" name="file" aria-label="Export file for {name}" required> '
+            f'<input type="file" name="file" aria-label="Export file for {shown}" required> '
             '<button type="submit">Upload</button></form>'
         )
     elif state in (CONNECTED, NEEDS_REAUTH):
@@ -101,20 +102,21 @@ def plugin_row(plugin: SourcePlugin, state: str, csrf_token: str) -> str:
     elif auth == AuthType.API_KEY:
         action = (
             f'<form method="post" action="/connect/{name}/apikey">{csrf_field(csrf_token)}'
-            f'<input name="account" placeholder="username on {name}" aria-label="{name} username"> '
-            f'<input name="api_key" type="password" placeholder="API key" aria-label="{name} API key" required> '
+            f'<input name="account" placeholder="username on {shown}" aria-label="{shown} username"> '
+            f'<input name="api_key" type="password" placeholder="API key" aria-label="{shown} API key" required> '
             '<button type="submit">Connect</button></form>'
         )
     elif auth == AuthType.NONE:
         action = (
             f'<form method="post" action="/connect/{name}/account">{csrf_field(csrf_token)}'
-            f'<input name="account" placeholder="username on {name}" aria-label="{name} username" required> '
+            f'<input name="account" placeholder="username on {shown}" aria-label="{shown} username" required> '
             '<button type="submit">Connect</button></form>'
         )
     else:
         action = ""
     return (
-        f'<tr id="plugin-{name}"><td>{name}</td><td>{escape(_AUTH_LABEL.get(auth, auth))}</td>'
+        f'<tr id="plugin-{name}"><td>{shown}</td>'
+        f"<td>{escape(_AUTH_LABEL.get(auth, auth))}</td>"
         f'<td class="state state-{escape(state)}">{escape(shown_state)}</td><td>{action}</td></tr>'
     )
 

@@ -2,7 +2,7 @@
 
 A Protocol, so core states the whole contract in one place. Plugins subclass it
 explicitly: that is how they get the defaults of the optional capabilities
-(`schedule_cron`, `unify_rank`, `cursor_order`) instead of core probing for them.
+(`display_name`, `schedule_cron`, `unify_rank`, `cursor_order`) instead of core probing for them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ class SourcePlugin(Protocol):
     auth_type: AuthType
     auth_config: OAuthConfig | None
     dedup_policy: DedupPolicy
+
+    #: What people call the source, shown in the connect app ("Spotify — data download");
+    #: empty: the name.
+    display_name: ClassVar[str] = ""
 
     #: How often an API plugin's schedule syncs every connected user (cron, UTC).
     schedule_cron: ClassVar[str] = "0 * * * *"

@@ -98,6 +98,7 @@ class InstapaperPlugin(FileImportPlugin):
     """
 
     name = PLATFORM
+    display_name = "Instapaper — export"
     auth_type = AuthType.FILE_IMPORT
     auth_config: OAuthConfig | None = None
     dedup_policy = DedupPolicy.UPDATE_ON_CHANGE

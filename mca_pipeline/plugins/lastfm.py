@@ -128,6 +128,7 @@ class LastfmPlugin(SourcePlugin):
     """
 
     name = PLATFORM
+    display_name = "Last.fm — scrobbles"
     auth_type = AuthType.API_KEY
     auth_config = None
     dedup_policy = DedupPolicy.SKIP

@@ -139,6 +139,7 @@ class ListenbrainzPlugin(SourcePlugin):
     """
 
     name = PLATFORM
+    display_name = "ListenBrainz — listens"
     auth_type = AuthType.NONE
     auth_config = None
     dedup_policy = DedupPolicy.SKIP

@@ -164,6 +164,7 @@ class NetflixPlugin(FileImportPlugin):
     """
 
     name = PLATFORM
+    display_name = "Netflix — viewing activity"
     auth_type = AuthType.FILE_IMPORT
     auth_config: OAuthConfig | None = None
     dedup_policy = DedupPolicy.SKIP

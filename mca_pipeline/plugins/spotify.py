@@ -117,6 +117,7 @@ class SpotifyPlugin(SourcePlugin):
     """
 
     name = PLATFORM
+    display_name = "Spotify — account, recent plays"
     auth_type = AuthType.OAUTH
     auth_config = SPOTIFY_OAUTH
     dedup_policy = DedupPolicy.SKIP

@@ -113,6 +113,7 @@ class SpotifyExportPlugin(FileImportPlugin):
     """
 
     name = PLATFORM
+    display_name = "Spotify — data download"
     auth_type = AuthType.FILE_IMPORT
     auth_config = None
     dedup_policy = DedupPolicy.SKIP

@@ -129,6 +129,7 @@ class TiktokPlugin(FileImportPlugin):
     """
 
     name = PLATFORM
+    display_name = "TikTok — data download"
     auth_type = AuthType.FILE_IMPORT
     auth_config: OAuthConfig | None = None
     dedup_policy = DedupPolicy.SKIP

@@ -199,6 +199,7 @@ class YoutubePlugin(SourcePlugin):
     """
 
     name = PLATFORM
+    display_name = "YouTube — account, liked videos"
     auth_type = AuthType.OAUTH
     auth_config = YOUTUBE_OAUTH
     dedup_policy = DedupPolicy.UPDATE_ON_CHANGE

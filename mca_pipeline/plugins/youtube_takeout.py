@@ -153,6 +153,7 @@ class YoutubeTakeoutPlugin(FileImportPlugin):
     """
 
     name = PLATFORM
+    display_name = "YouTube — Google Takeout"
     auth_type = AuthType.FILE_IMPORT
     auth_config = None
     dedup_policy = DedupPolicy.SKIP

@@ -270,6 +270,12 @@ def test_home_page_lists_every_plugin_with_a_button(env: Env) -> None:
     assert 'action="/connect/lastfm/apikey"' in page
     assert 'action="/upload/netflix"' in page and 'action="/upload/spotify_export"' in page
     assert "<script" not in page and "http" not in page.split("<body>")[1]  # no external assets
+    # Sources by the names people know, not the internal plugin names (issue 16, item 6).
+    rows = dict(re.findall(r'<tr id="plugin-([a-z_]+)"><td>([^<]+)</td>', page))
+    assert rows["spotify_export"] == "Spotify — data download"
+    assert rows["spotify"] == "Spotify — account, recent plays"
+    assert rows["lastfm"] == "Last.fm — scrobbles"
+    assert "Export file for Netflix — viewing activity" in page
 
 
 # --------------------------------------------------------------------------- OAuth

@@ -116,3 +116,12 @@ def test_the_shipped_registry_has_every_plugin_valid() -> None:
     }
     covered = {p.auth_type for p in registry}
     assert covered == set(AuthType), "every auth type of the guide has a real plugin"
+
+
+def test_every_built_in_source_has_a_name_people_know() -> None:
+    from mca_pipeline.plugins import build_registry
+
+    shown = {p.name: p.display_name for p in build_registry()}
+    assert all(shown.values()), shown
+    assert len(set(shown.values())) == len(shown), "no two sources look alike"
+    assert shown["youtube_takeout"] == "YouTube — Google Takeout"
