@@ -179,7 +179,7 @@ class CSRFMiddleware:
                 return
             receive = _replaying(body, receive)
             presented = await _form_field(Request(scope, receive), "csrf_token")
-            proof = presented is not None and secrets.compare_digest(presented, session.csrf_token)
+            proof = presented is not None and _same(presented, session.csrf_token)
             receive = _replaying(body, receive)
         if session is None or not proof:
             response = PlainTextResponse(

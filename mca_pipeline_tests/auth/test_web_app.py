@@ -739,6 +739,7 @@ def test_a_token_that_is_not_ascii_is_a_403_with_the_security_headers(env: Env) 
     cookie = f"mca_session={client.cookies['mca_session']}"
     status, _, headers = answer(env, {"cookie": cookie, "x-csrf-token": "tök"}, path="/logout")
     assert status == 403 and headers["x-frame-options"] == "DENY"
+    assert client.post("/logout", data={"csrf_token": "tök"}).status_code == 403  # the form field too
 
 
 def test_a_new_sign_in_token_ends_the_sessions_of_the_old_one(env: Env) -> None:
