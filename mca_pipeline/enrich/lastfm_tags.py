@@ -170,8 +170,8 @@ class LastfmTags:
     ) -> list[dict[str, Any]]:
         """One getTopTags call: the kept tags, or one of the failures of the module doc."""
         ctx.cache.count_call()
-        answer = self._api.call(params, secret, params["method"])
         method = params["method"]
+        answer = self._api.call(params, secret, method)
         if answer.code == INVALID_PARAMETERS:
             raise _ArtistNotFound()
         error = self._api.common_error(answer, secret, method, f"set {API_KEY_ENV} to a working key")

@@ -257,15 +257,13 @@ class LlmTagger:
             raise self._failed(
                 ErrorCode.PERMISSION_DENIED,
                 f"the LLM endpoint refused the request (HTTP {status}); check {ENV_API_KEY}",
-                response=response,
-                retry=False,
+                response,
             )
         if not 200 <= status < 300:
             raise self._failed(
                 ErrorCode.INVALID_DATA,
                 f"the LLM endpoint rejected the request (HTTP {status}); check {ENV_MODEL} and {ENV_BASE_URL}",
-                response=response,
-                retry=False,
+                response,
             )
         try:
             payload = response.json()
@@ -283,26 +281,15 @@ class LlmTagger:
     def _mask(self, text: str) -> str:
         return redact(text, [self._secret])
 
-    def _failed(
-        self,
-        code: ErrorCode,
-        message: str,
-        *,
-        after: timedelta | None = None,
-        response: httpx.Response | None = None,
-        retry: bool = True,
-    ) -> EnrichmentFailed:
-        details: dict[str, Any] = {"model": self.model}
-        if response is not None:
-            details["http_status"] = response.status_code
+    def _failed(self, code: ErrorCode, message: str, response: httpx.Response) -> EnrichmentFailed:
+        """A refusal the endpoint will repeat (credentials, model): not retried."""
         return EnrichmentFailed(
             PluginError(
                 code=code,
                 message=self._mask(message),
-                retry=retry,
-                after=after,
-                raw=excerpt(response.text, [self._secret]) if response is not None else None,
-                details=details,
+                retry=False,
+                raw=excerpt(response.text, [self._secret]),
+                details={"model": self.model, "http_status": response.status_code},
             )
         )
 
