@@ -1,20 +1,32 @@
 """Per-user analysis metrics: set-based SQL over media_items, in the user's own time zone.
 
-Every query below is ONE statement over all of a user's items (no query per item) and
-starts from the same scope (`_SCOPE`):
+`compute_metrics` first materialises the user's history ONCE into a temporary table of
+its connection (`metric_rows`: one row per stored row, `is_play` marking the one row of
+each real play), then answers every metric with one statement over it (never a query
+per item). What it holds:
 
 - `zone`: the user's time zone (users.timezone, 'UTC' when the user has no row).
-- `plays`: one row per REAL play. Music rows seen by several sources are mapped to one
-  `play_key` by warehouse/unified_plays.py; a row without a unified_plays entry is a play
-  of its own. The play keeps the preferred source's row (the one the key names) and its
-  time spent: that row's time_spent_s, else another source's time_spent_s, else the
-  duration (preferred row first), else 0.
 - `local_at`: consumed_at (the start, UTC) as wall-clock time in the user's zone, through
   DuckDB's ICU `timezone()`, so days, hours and weekdays are DST-correct.
 - Rows flagged `raw_metadata.consumed_at_unknown` (their time is a stand-in) are left
   out: every metric here is dated.
-- With `year`, everything is restricted to that LOCAL calendar year; discovery still
-  looks at the whole history to decide whether a creator is new.
+- A real play: music rows seen by several sources are mapped to one `play_key` by
+  warehouse/unified_plays.py; a row without a unified_plays entry is a play of its own.
+  The play keeps the preferred source's row (the one the key names).
+- `kind`, what one view of the row is: `music` (a play), `podcast` (an episode),
+  `episode` (an episode of a series: a video with `raw_metadata.series`), `video`, or
+  `article`. Every view counts, whether or not its source knows how long it lasted.
+- Time spent, in this order: the row's time_spent_s, another source's time_spent_s for
+  the same play (both *measured*); else an *estimate*: the item's length (duration_s,
+  from the platform or an enrichment such as YouTube's video details), then the
+  source's typical length for that kind (`typical_lengths`, declared by plugins: a
+  TikTok video is not a YouTube video), then `TYPICAL_LENGTH_S` for the kind. Hours
+  are always reported with the estimated part beside them.
+- `who`, the name a view is credited to in the top lists: the series for an episode,
+  else the creator (artist, channel, podcast, author).
+- With `year`, everything is restricted to that LOCAL calendar year; discovery and new
+  favourites still look at the whole history to decide whether a name is new, and the
+  previous year is summed for the comparison.
 
 Rules chosen:
 
@@ -26,10 +38,14 @@ Rules chosen:
   `SKIP_THRESHOLD_S` (30 s). Only rows whose source says something (a boolean `skipped`
   or a time spent) count; platforms saying nothing are left out.
 - Completion: time_spent_s / duration_s, capped at 1, averaged over rows with both known.
+- New favourite: a name (artist, series, channel...) first seen in the year that is in
+  the year's top `TOP_N` by hours.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,37 +65,104 @@ GRAINS = ("all", "year", "month", "week", "day")
 # would be wrong, not approximate.
 KNOWN_TIME = "coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'true'"
 
-_SCOPE = f"""
+#: How long one view of each kind lasts when neither the row nor its source says
+#: (seconds): a song ~3.5 min, a podcast or series episode ~45 min, a video ~10 min
+#: (YouTube's median length is about that), an article ~5 min of reading. Time counted
+#: from these is always shown as estimated.
+TYPICAL_LENGTH_S: dict[str, float] = {
+    "music": 210.0,
+    "podcast": 2700.0,
+    "episode": 2700.0,
+    "video": 600.0,
+    "article": 300.0,
+}
+#: What one view of each kind is called, in the order the report lists them.
+VIEW_UNITS: dict[str, tuple[str, str]] = {
+    "music": ("play", "plays"),
+    "episode": ("episode", "episodes"),
+    "video": ("video", "videos"),
+    "podcast": ("podcast episode", "podcast episodes"),
+    "article": ("article", "articles"),
+}
+
+_KIND = (
+    "CASE WHEN m.media_type = 'video' AND coalesce(m.raw_metadata ->> 'series', '') <> '' "
+    "THEN 'episode' ELSE m.media_type END"
+)
+_DEFAULT_LENGTH = (
+    "CASE r.kind " + " ".join(f"WHEN '{k}' THEN {v!r}" for k, v in TYPICAL_LENGTH_S.items()) + " END"
+)
+
+# One row per stored row. A row no other source saw is a play of its own; of rows linked
+# into one play, the preferred one (the one the key names, else the first) is the play
+# (`is_play`), with the best time the group knows.
+_PREPARE = f"""
+CREATE OR REPLACE TEMP TABLE metric_rows AS
 WITH zone AS (
-    SELECT coalesce(max(timezone), 'UTC') AS tz FROM users WHERE user_id = $user
+    SELECT u.user_id, coalesce(max(s.timezone), 'UTC') AS tz
+    FROM (SELECT unnest(CAST($users AS VARCHAR[])) AS user_id) u LEFT JOIN users s USING (user_id)
+    GROUP BY u.user_id
 ),
-user_rows AS (
-    SELECT m.platform, m.external_id, m.media_type, m.title, m.creator, m.tags, m.raw_metadata,
+typical AS (
+    SELECT unnest(CAST($typical_keys AS VARCHAR[])) AS key, unnest(CAST($typical_s AS DOUBLE[])) AS s
+),
+heads AS (
+    SELECT DISTINCT user_id, play_key FROM unified_plays WHERE user_id IN (SELECT user_id FROM zone)
+),
+rows AS (
+    SELECT m.user_id, m.platform, m.external_id, m.media_type, {_KIND} AS kind, m.title, m.creator,
+           nullif(m.raw_metadata ->> 'series', '') AS series, m.tags,
+           coalesce(json_extract_string(m.universal_tags, '$.genre[*]'), []) AS genres,
+           coalesce(json_extract_string(m.universal_tags, '$.mood[*]'), []) AS moods,
+           json_type(m.raw_metadata, '$.skipped') = 'BOOLEAN' AS skip_said,
+           TRY_CAST(m.raw_metadata ->> 'skipped' AS BOOLEAN) AS skip_flag,
            m.consumed_at, m.duration_s, m.time_spent_s,
-           m.platform || ':' || m.external_id AS row_key,
-           coalesce(u.play_key, m.platform || ':' || m.external_id) AS play_id,
+           coalesce(u.play_key, h.play_key) AS play_key,
+           CASE WHEN coalesce(u.play_key, h.play_key) IS NOT NULL THEN m.platform || ':' || m.external_id END
+               AS row_key,
            timezone(z.tz, m.consumed_at) AS local_at,
            z.tz
     FROM media_items m
-    CROSS JOIN zone z
+    JOIN zone z USING (user_id)
     LEFT JOIN unified_plays u
       ON u.user_id = m.user_id AND u.platform = m.platform AND u.external_id = m.external_id
-    WHERE m.user_id = $user AND {KNOWN_TIME}
+    LEFT JOIN heads h ON h.user_id = m.user_id AND h.play_key = m.platform || ':' || m.external_id
+    WHERE {KNOWN_TIME}
 ),
-scoped_rows AS (
-    SELECT * FROM user_rows
-    WHERE CAST($year AS INTEGER) IS NULL OR year(local_at) = CAST($year AS INTEGER)
+members AS (
+    SELECT user_id, platform, external_id, play_key FROM unified_plays WHERE user_id IN (SELECT user_id FROM zone)
+    UNION
+    -- the row a key names ("<platform>:<external_id>"; platform names hold no colon)
+    SELECT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key FROM heads
 ),
-all_plays AS (
-    SELECT play_id, platform, media_type, title, creator, tags, raw_metadata, consumed_at, local_at, tz,
-           coalesce(time_spent_s, max(time_spent_s) OVER w, duration_s, max(duration_s) OVER w, 0.0) AS spent_s
-    FROM user_rows
-    WINDOW w AS (PARTITION BY play_id)
-    QUALIFY row_number() OVER (PARTITION BY play_id ORDER BY row_key = play_id DESC, row_key) = 1
+linked AS (
+    SELECT g.user_id, g.play_key, max(m.time_spent_s) AS time_spent_s, max(m.duration_s) AS duration_s,
+           CASE WHEN bool_or(g.platform || ':' || g.external_id = g.play_key) THEN g.play_key
+                ELSE min(g.platform || ':' || g.external_id) END AS kept
+    FROM members g
+    JOIN media_items m ON m.user_id = g.user_id AND m.platform = g.platform AND m.external_id = g.external_id
+    WHERE {KNOWN_TIME}
+    GROUP BY g.user_id, g.play_key
+)
+SELECT r.*, year(r.local_at) AS local_year, coalesce(r.series, nullif(r.creator, '')) AS who,
+       r.play_key IS NULL OR r.row_key = l.kept AS is_play,
+       coalesce(r.time_spent_s, l.time_spent_s) AS measured_s,
+       coalesce(r.time_spent_s, l.time_spent_s, r.duration_s, l.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
+FROM rows r
+LEFT JOIN linked l ON l.user_id = r.user_id AND l.play_key = r.play_key
+LEFT JOIN typical t ON t.key = r.platform || '|' || r.kind
+"""
+
+#: The scope every metric reads: `plays` (real plays) and `scoped_rows` (stored rows),
+#: both restricted to the year when one is given.
+_SCOPE = """
+WITH plays AS NOT MATERIALIZED (
+    SELECT *, CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END AS estimated_s FROM metric_rows
+    WHERE is_play AND (CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER))
 ),
-plays AS (
-    SELECT * FROM all_plays
-    WHERE CAST($year AS INTEGER) IS NULL OR year(local_at) = CAST($year AS INTEGER)
+scoped_rows AS NOT MATERIALIZED (
+    SELECT * FROM metric_rows
+    WHERE CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER)
 )
 """
 
@@ -89,17 +172,21 @@ plays AS (
 
 @dataclass(frozen=True)
 class Total:
-    """Real plays and hours of one media type on one platform, over the whole scope."""
+    """Views (plays, episodes, videos, articles: see `kind`) and hours of one media type
+    on one platform, over the whole scope; `estimated_hours` is the part of `hours` that
+    was estimated (no time spent known)."""
 
     media_type: str
     platform: str
     plays: int
     hours: float
+    kind: str = ""
+    estimated_hours: float = 0.0
 
 
 @dataclass(frozen=True)
 class PeriodTotal:
-    """Real plays and hours in one local period; `period` is its first day (ISO date)."""
+    """Views and hours in one local period; `period` is its first day (ISO date)."""
 
     grain: str  # year | month | week (ISO, Monday) | day
     period: str
@@ -107,24 +194,31 @@ class PeriodTotal:
     platform: str
     plays: int
     hours: float
+    kind: str = ""
+    estimated_hours: float = 0.0
 
 
 @dataclass(frozen=True)
 class TopEntry:
-    """A ranked creator, title (with its creator) or tag; `by` says what it is ranked by."""
+    """A ranked creator, title (with its creator), tag, genre or mood; `by` says what it
+    is ranked by; `within` is the view kind of a per-kind list ('' = every kind).
 
-    kind: str  # creator | title | tag
+    A creator is the name a view is credited to: the artist, the channel, the podcast,
+    the author, or the series of an episode."""
+
+    kind: str  # creator | title | tag | genre | mood
     by: str  # plays | hours
     rank: int
     name: str
     creator: str | None
     plays: int
     hours: float
+    within: str = ""
 
 
 @dataclass(frozen=True)
 class ClockCell:
-    """Real plays started in one local hour of one weekday (ISO: 1 = Monday, 7 = Sunday)."""
+    """Views started in one local hour of one weekday (ISO: 1 = Monday, 7 = Sunday)."""
 
     weekday: int
     hour: int
@@ -150,7 +244,7 @@ class BingeSummary:
 
 @dataclass(frozen=True)
 class Streaks:
-    """Runs of consecutive local days with any play; dates are ISO strings."""
+    """Runs of consecutive local days with any view; dates are ISO strings."""
 
     longest_days: int = 0
     longest_start: str | None = None
@@ -162,7 +256,7 @@ class Streaks:
 
 @dataclass(frozen=True)
 class Discovery:
-    """Creators whose first play ever falls in this local month ('YYYY-MM')."""
+    """Creators whose first view ever falls in this local month ('YYYY-MM')."""
 
     month: str
     new_creators: int
@@ -194,6 +288,36 @@ class UnifiedCounts:
 
 
 @dataclass(frozen=True)
+class KindTotal:
+    """Views and hours of one view kind in a year (for the year against the one before)."""
+
+    kind: str
+    views: int
+    hours: float
+
+
+@dataclass(frozen=True)
+class BusiestDay:
+    """The local day with the most hours (views break ties, then the earliest)."""
+
+    day: str
+    views: int
+    hours: float
+
+
+@dataclass(frozen=True)
+class NewFavourite:
+    """A name first seen in the year that made the year's top list by hours."""
+
+    name: str
+    kind: str
+    first_seen: str  # local ISO date
+    plays: int
+    hours: float
+    rank: int
+
+
+@dataclass(frozen=True)
 class Metrics:
     user_id: str
     year: int | None
@@ -209,6 +333,9 @@ class Metrics:
     skips: list[SkipShare]
     completion: list[Completion]
     unified: UnifiedCounts
+    previous_year: list[KindTotal] = field(default_factory=list)
+    busiest_day: BusiestDay | None = None
+    new_favourites: list[NewFavourite] = field(default_factory=list)
 
 
 # --- time zone -------------------------------------------------------------------------
@@ -248,134 +375,193 @@ def active_years(con: duckdb.DuckDBPyConnection, user_id: str) -> list[int]:
 
 
 # --- queries ---------------------------------------------------------------------------
+#
+# Each function below reads the table `prepare` made, so it must run on the same
+# connection after it, and answers for every prepared user at once: one statement,
+# grouped by user, whose rows are then dealt out per user.
+
+Rows = dict[str, list[tuple[Any, ...]]]
 
 
-def _run(
-    con: duckdb.DuckDBPyConnection, sql: str, user_id: str, year: int | None, **extra: object
-) -> list[tuple[Any, ...]]:
-    return con.execute(_SCOPE + sql, {"user": user_id, "year": year, **extra}).fetchall()
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    user_ids: Sequence[str],
+    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+) -> None:
+    """Materialise the users' rows (see the module docstring) in a temporary table of this
+    connection: one scan of media_items for every metric of every year after it."""
+    typical = dict(typical_lengths or {})
+    con.execute(
+        _PREPARE,
+        {
+            "users": list(user_ids),
+            "typical_keys": [f"{platform}|{kind}" for platform, kind in typical],
+            "typical_s": [float(seconds) for seconds in typical.values()],
+        },
+    )
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, year: int | None, **extra: object) -> Rows:
+    """Run one statement over the scope; its first column is the user, dealt out here."""
+    per_user: Rows = defaultdict(list)
+    for row in con.execute(_SCOPE + sql, {"year": year, **extra}).fetchall():
+        per_user[str(row[0])].append(row[1:])
+    return per_user
 
 
 def time_spent(
-    con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None
-) -> tuple[list[Total], list[PeriodTotal]]:
-    """Real plays and hours by media type and platform: overall, and per local year,
-    month, ISO week and day."""
-    rows = _run(
+    con: duckdb.DuckDBPyConnection, year: int | None
+) -> dict[str, tuple[list[Total], list[PeriodTotal]]]:
+    """Views and hours (with the estimated part) by media type, kind and platform:
+    overall, and per local year, month, ISO week and day."""
+    found = _run(
         con,
         """
-        SELECT g.grain,
-               CASE WHEN g.grain = 'all' THEN ''
-                    ELSE strftime(date_trunc(CASE WHEN g.grain = 'all' THEN 'year' ELSE g.grain END, p.local_at),
-                                  '%Y-%m-%d') END AS period,
-               p.media_type, p.platform, count(*), sum(p.spent_s) / 3600.0
-        FROM plays p
-        CROSS JOIN (VALUES (0, 'all'), (1, 'year'), (2, 'month'), (3, 'week'), (4, 'day')) AS g(o, grain)
-        GROUP BY g.o, g.grain, period, p.media_type, p.platform
-        ORDER BY g.o, period, p.media_type, p.platform
+        , days AS (
+            SELECT user_id, media_type, platform, kind, CAST(local_at AS DATE) AS day,
+                   count(*) AS n, sum(spent_s) AS spent, sum(estimated_s) AS estimated
+            FROM plays GROUP BY ALL
+        ),
+        grains AS (
+            SELECT *, date_trunc('year', day) AS y, date_trunc('month', day) AS m, date_trunc('week', day) AS w
+            FROM days
+        )
+        SELECT user_id,
+               CASE WHEN GROUPING(day) = 0 THEN 'day' WHEN GROUPING(w) = 0 THEN 'week'
+                    WHEN GROUPING(m) = 0 THEN 'month' WHEN GROUPING(y) = 0 THEN 'year' ELSE 'all' END AS grain,
+               strftime(coalesce(day, w, m, y), '%Y-%m-%d') AS period,
+               media_type, platform, kind, sum(n), sum(spent) / 3600.0, sum(estimated) / 3600.0
+        FROM grains
+        GROUP BY GROUPING SETS ((user_id, media_type, platform, kind), (user_id, media_type, platform, kind, y),
+                                (user_id, media_type, platform, kind, m), (user_id, media_type, platform, kind, w),
+                                (user_id, media_type, platform, kind, day))
+        ORDER BY user_id, list_position(['all', 'year', 'month', 'week', 'day'], grain), period,
+                 media_type, platform, kind
         """,
-        user_id,
         year,
     )
-    totals = [Total(str(t), str(p), int(n), float(h)) for g, _, t, p, n, h in rows if g == "all"]
-    periods = [
-        PeriodTotal(str(g), str(d), str(t), str(p), int(n), float(h))
-        for g, d, t, p, n, h in rows
-        if g != "all"
-    ]
-    return totals, periods
+    result: dict[str, tuple[list[Total], list[PeriodTotal]]] = {}
+    for user, rows in found.items():
+        totals = [
+            Total(str(t), str(p), int(n), float(h), str(k), float(e))
+            for g, _, t, p, k, n, h, e in rows
+            if g == "all"
+        ]
+        periods = [
+            PeriodTotal(str(g), str(d), str(t), str(p), int(n), float(h), str(k), float(e))
+            for g, d, t, p, k, n, h, e in rows
+            if g != "all"
+        ]
+        result[user] = (totals, periods)
+    return result
 
 
 def top_items(
-    con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None, limit: int = TOP_N
-) -> list[TopEntry]:
-    """The top `limit` creators, titles (per creator) and tags, by real plays and by hours."""
-    rows = _run(
+    con: duckdb.DuckDBPyConnection, year: int | None, limit: int = TOP_N
+) -> dict[str, list[TopEntry]]:
+    """The top `limit` creators (overall and per view kind), titles (per creator), tags,
+    genres and moods, by views and by hours."""
+    found = _run(
         con,
         """
-        , named AS (
-            SELECT 'creator' AS kind, creator AS name, NULL::VARCHAR AS creator, spent_s
-            FROM plays WHERE coalesce(creator, '') <> ''
+        , summed AS (
+            SELECT user_id, 'creator' AS kind, '' AS within, who AS name, NULL::VARCHAR AS creator,
+                   count(*) AS plays, sum(spent_s) / 3600.0 AS hours
+            FROM plays WHERE who IS NOT NULL GROUP BY user_id, who
             UNION ALL
-            SELECT 'title', title, creator, spent_s FROM plays
+            SELECT user_id, 'creator', kind, who, NULL, count(*), sum(spent_s) / 3600.0
+            FROM plays WHERE who IS NOT NULL GROUP BY user_id, kind, who
             UNION ALL
-            SELECT 'tag', unnest(list_distinct(tags)), NULL::VARCHAR, spent_s FROM plays
-        ),
-        summed AS (
-            SELECT kind, name, creator, count(*) AS plays, sum(spent_s) / 3600.0 AS hours
-            FROM named GROUP BY kind, name, creator
+            SELECT user_id, 'title', '', title, creator, count(*), sum(spent_s) / 3600.0
+            FROM plays GROUP BY user_id, title, creator
+            UNION ALL
+            SELECT user_id, 'tag', '', name, NULL, count(*), sum(spent_s) / 3600.0
+            FROM (SELECT user_id, unnest(CASE WHEN len(tags) > 1 THEN list_distinct(tags) ELSE tags END) AS name,
+                         spent_s
+                  FROM plays WHERE len(tags) > 0)
+            GROUP BY user_id, name
+            UNION ALL
+            SELECT user_id, 'genre', '', name, NULL, count(*), sum(spent_s) / 3600.0
+            FROM (SELECT user_id, unnest(genres) AS name, spent_s FROM plays WHERE len(genres) > 0)
+            GROUP BY user_id, name
+            UNION ALL
+            SELECT user_id, 'mood', '', name, NULL, count(*), sum(spent_s) / 3600.0
+            FROM (SELECT user_id, unnest(moods) AS name, spent_s FROM plays WHERE len(moods) > 0)
+            GROUP BY user_id, name
         ),
         ranked AS (
-            SELECT kind, 'plays' AS ranked_by, name, creator, plays, hours,
-                   row_number() OVER (PARTITION BY kind ORDER BY plays DESC, hours DESC, name, creator NULLS FIRST)
-                       AS rank
+            SELECT user_id, kind, within, 'plays' AS ranked_by, name, creator, plays, hours,
+                   row_number() OVER (PARTITION BY user_id, kind, within
+                                      ORDER BY plays DESC, hours DESC, name, creator NULLS FIRST) AS rank
             FROM summed
             UNION ALL
-            SELECT kind, 'hours', name, creator, plays, hours,
-                   row_number() OVER (PARTITION BY kind ORDER BY hours DESC, plays DESC, name, creator NULLS FIRST)
+            SELECT user_id, kind, within, 'hours', name, creator, plays, hours,
+                   row_number() OVER (PARTITION BY user_id, kind, within
+                                      ORDER BY hours DESC, plays DESC, name, creator NULLS FIRST)
             FROM summed
         )
-        SELECT kind, ranked_by, rank, name, creator, plays, hours FROM ranked
-        WHERE rank <= $limit ORDER BY kind, ranked_by, rank
+        SELECT user_id, kind, ranked_by, rank, name, creator, plays, hours, within FROM ranked
+        WHERE rank <= $limit ORDER BY user_id, kind, within, ranked_by, rank
         """,
-        user_id,
         year,
         limit=limit,
     )
-    return [
-        TopEntry(str(k), str(b), int(r), str(n), None if c is None else str(c), int(p), float(h))
-        for k, b, r, n, c, p, h in rows
-    ]
+    return {
+        user: [
+            TopEntry(str(k), str(b), int(r), str(n), None if c is None else str(c), int(p), float(h), str(w))
+            for k, b, r, n, c, p, h, w in rows
+        ]
+        for user, rows in found.items()
+    }
 
 
-def listening_clock(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> list[ClockCell]:
-    """Real plays per (ISO weekday, hour) of their local start; empty cells are left out."""
-    rows = _run(
+def listening_clock(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, list[ClockCell]]:
+    """Views per (ISO weekday, hour) of their local start; empty cells are left out."""
+    found = _run(
         con,
-        "SELECT isodow(local_at), hour(local_at), count(*) FROM plays GROUP BY ALL ORDER BY ALL",
-        user_id,
+        "SELECT user_id, isodow(local_at), hour(local_at), count(*) FROM plays GROUP BY ALL ORDER BY ALL",
         year,
     )
-    return [ClockCell(int(d), int(h), int(n)) for d, h, n in rows]
+    return {user: [ClockCell(int(d), int(h), int(n)) for d, h, n in rows] for user, rows in found.items()}
 
 
-def binge_sessions(
-    con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None
-) -> list[BingeSession]:
+def binge_sessions(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, list[BingeSession]]:
     """Binges (see the module docstring), in the order they started."""
-    rows = _run(
+    found = _run(
         con,
         """
         , episodes AS (
-            SELECT raw_metadata ->> 'series' AS series, consumed_at, local_at, spent_s, tz, play_id,
+            SELECT user_id, series, consumed_at, local_at, spent_s, tz, platform, external_id,
                    epoch(consumed_at) AS start_s, epoch(consumed_at) + spent_s AS end_s
-            FROM plays WHERE coalesce(raw_metadata ->> 'series', '') <> ''
+            FROM plays WHERE series IS NOT NULL
         ),
         marked AS (
             SELECT *,
                    CASE WHEN start_s - lag(end_s) OVER w < $gap THEN 0 ELSE 1 END AS opens
             FROM episodes
-            WINDOW w AS (PARTITION BY series ORDER BY consumed_at, play_id)
+            WINDOW w AS (PARTITION BY user_id, series ORDER BY consumed_at, platform, external_id)
         ),
         numbered AS (
-            SELECT *, sum(opens) OVER (PARTITION BY series ORDER BY consumed_at, play_id
+            SELECT *, sum(opens) OVER (PARTITION BY user_id, series ORDER BY consumed_at, platform, external_id
                                        ROWS UNBOUNDED PRECEDING) AS session
             FROM marked
         )
-        SELECT series, min(local_at),
+        SELECT user_id, series, min(local_at),
                max(timezone(tz, consumed_at + to_seconds(spent_s))),
                count(*), sum(spent_s) / 3600.0
         FROM numbered
-        GROUP BY series, session
+        GROUP BY user_id, series, session
         HAVING count(*) >= $min_episodes
-        ORDER BY min(consumed_at), series
+        ORDER BY user_id, min(consumed_at), series
         """,
-        user_id,
         year,
         gap=BINGE_GAP_S,
         min_episodes=BINGE_MIN_EPISODES,
     )
-    return [BingeSession(str(s), a.isoformat(), b.isoformat(), int(n), float(h)) for s, a, b, n, h in rows]
+    return {
+        user: [BingeSession(str(s), a.isoformat(), b.isoformat(), int(n), float(h)) for s, a, b, n, h in rows]
+        for user, rows in found.items()
+    }
 
 
 def summarise_binges(sessions: list[BingeSession]) -> BingeSummary:
@@ -388,123 +574,256 @@ def summarise_binges(sessions: list[BingeSession]) -> BingeSummary:
     return BingeSummary(len(sessions), longest.episodes, longest.series, dict(sorted(per_series.items())))
 
 
-def streaks(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> Streaks:
-    """The longest run of consecutive local days with a play (the earliest of equals), and
+def streaks(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, Streaks]:
+    """The longest run of consecutive local days with a view (the earliest of equals), and
     the current one: the run that reaches today or yesterday in the user's time zone (none
-    for a year that is over, or when the last play is older)."""
-    row = first_row(
-        con.execute(
-            _SCOPE
-            + """
-            , days AS (SELECT DISTINCT CAST(local_at AS DATE) AS day FROM plays),
-            islands AS (
-                SELECT day, day - CAST(row_number() OVER (ORDER BY day) AS INTEGER) AS grp FROM days
-            ),
-            runs AS (SELECT count(*) AS n, min(day) AS first_day, max(day) AS last_day FROM islands GROUP BY grp)
-            SELECT l.n, l.first_day, l.last_day, c.n, c.first_day, c.last_day
-            FROM (SELECT * FROM runs ORDER BY n DESC, first_day LIMIT 1) AS l
-            LEFT JOIN (
-                SELECT * FROM runs
-                WHERE last_day >= CAST(timezone((SELECT tz FROM zone), now()) AS DATE) - 1
-                ORDER BY last_day DESC LIMIT 1
-            ) AS c ON true
-            """,
-            {"user": user_id, "year": year},
+    for a year that is over, or when the last view is older)."""
+    found = _run(
+        con,
+        """
+        , days AS (SELECT DISTINCT user_id, tz, CAST(local_at AS DATE) AS day FROM plays),
+        islands AS (
+            SELECT user_id, tz, day,
+                   day - CAST(row_number() OVER (PARTITION BY user_id ORDER BY day) AS INTEGER) AS grp
+            FROM days
+        ),
+        runs AS (
+            SELECT user_id, count(*) AS n, min(day) AS first_day, max(day) AS last_day,
+                   max(day) >= CAST(timezone(any_value(tz), now()) AS DATE) - 1 AS reaches_today
+            FROM islands GROUP BY user_id, grp
+        ),
+        longest AS (
+            SELECT * FROM runs QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY n DESC, first_day) = 1
+        ),
+        current AS (
+            SELECT * FROM runs WHERE reaches_today
+            QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY last_day DESC) = 1
         )
+        SELECT l.user_id, l.n, l.first_day, l.last_day, c.n, c.first_day, c.last_day
+        FROM longest l LEFT JOIN current c USING (user_id)
+        """,
+        year,
     )
-    if row is None:
-        return Streaks()
-    current = (int(row[3]), row[4].isoformat(), row[5].isoformat()) if row[3] is not None else (0, None, None)
-    return Streaks(int(row[0]), row[1].isoformat(), row[2].isoformat(), *current)
+    result: dict[str, Streaks] = {}
+    for user, rows in found.items():
+        n, first, last, current_n, current_first, current_last = rows[0]
+        current = (
+            (int(current_n), current_first.isoformat(), current_last.isoformat())
+            if current_n is not None
+            else (0, None, None)
+        )
+        result[user] = Streaks(int(n), first.isoformat(), last.isoformat(), *current)
+    return result
 
 
-def discovery(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> list[Discovery]:
-    """Per local month, the creators played there for the first time in the whole history."""
-    rows = _run(
+def discovery(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, list[Discovery]]:
+    """Per local month, the names viewed there for the first time in the whole history."""
+    found = _run(
         con,
         """
         , firsts AS (
-            SELECT creator, min(local_at) AS first_at FROM all_plays
-            WHERE coalesce(creator, '') <> '' GROUP BY creator
+            SELECT user_id, who, min(local_at) AS first_at FROM metric_rows
+            WHERE is_play AND who IS NOT NULL GROUP BY user_id, who
         )
-        SELECT strftime(first_at, '%Y-%m') AS month, count(*), list(creator ORDER BY creator)
+        SELECT user_id, strftime(first_at, '%Y-%m') AS month, count(*), list(who ORDER BY who)
         FROM firsts
         WHERE CAST($year AS INTEGER) IS NULL OR year(first_at) = CAST($year AS INTEGER)
-        GROUP BY month ORDER BY month
+        GROUP BY user_id, month ORDER BY user_id, month
         """,
-        user_id,
         year,
     )
-    return [Discovery(str(m), int(n), [str(c) for c in names]) for m, n, names in rows]
+    return {
+        user: [Discovery(str(m), int(n), [str(c) for c in names]) for m, n, names in rows]
+        for user, rows in found.items()
+    }
 
 
-def skip_shares(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> list[SkipShare]:
+def new_favourites(
+    con: duckdb.DuckDBPyConnection, year: int | None, limit: int = TOP_N
+) -> dict[str, list[NewFavourite]]:
+    """Names first seen in the year that are in its top `limit` by hours (none for all time)."""
+    if year is None:
+        return {}
+    found = _run(
+        con,
+        """
+        , firsts AS (
+            SELECT user_id, who, min(local_at) AS first_at FROM metric_rows
+            WHERE is_play AND who IS NOT NULL GROUP BY user_id, who
+        ),
+        year_top AS (
+            SELECT user_id, who, arg_max(kind, spent_s) AS kind, count(*) AS views, sum(spent_s) / 3600.0 AS hours,
+                   row_number() OVER (PARTITION BY user_id ORDER BY sum(spent_s) DESC, count(*) DESC, who) AS rank
+            FROM plays WHERE who IS NOT NULL GROUP BY user_id, who
+        )
+        SELECT t.user_id, t.who, t.kind, CAST(f.first_at AS DATE), t.views, t.hours, t.rank
+        FROM year_top t JOIN firsts f USING (user_id, who)
+        WHERE t.rank <= $limit AND year(f.first_at) = CAST($year AS INTEGER)
+        ORDER BY t.user_id, t.rank
+        """,
+        year,
+        limit=limit,
+    )
+    return {
+        user: [
+            NewFavourite(str(n), str(k), d.isoformat(), int(v), float(h), int(r)) for n, k, d, v, h, r in rows
+        ]
+        for user, rows in found.items()
+    }
+
+
+def busiest_day(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, BusiestDay]:
+    """The local day with the most hours in the scope."""
+    found = _run(
+        con,
+        """
+        SELECT user_id, CAST(local_at AS DATE) AS day, count(*) AS views, sum(spent_s) / 3600.0 AS hours
+        FROM plays GROUP BY user_id, day
+        QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY hours DESC, views DESC, day) = 1
+        """,
+        year,
+    )
+    return {
+        user: BusiestDay(rows[0][0].isoformat(), int(rows[0][1]), float(rows[0][2]))
+        for user, rows in found.items()
+    }
+
+
+def kind_totals(con: duckdb.DuckDBPyConnection, year: int) -> dict[str, list[KindTotal]]:
+    """Views and hours per view kind in one local year (any year, not only the scope's)."""
+    found = _run(
+        con,
+        """
+        SELECT user_id, kind, count(*), sum(spent_s) / 3600.0 FROM metric_rows
+        WHERE is_play AND local_year = $other GROUP BY user_id, kind ORDER BY user_id, kind
+        """,
+        None,
+        other=year,
+    )
+    return {user: [KindTotal(str(k), int(n), float(h)) for k, n, h in rows] for user, rows in found.items()}
+
+
+def skip_shares(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, list[SkipShare]]:
     """Per platform, the share of music rows skipped, among rows whose source says."""
-    rows = _run(
+    found = _run(
         con,
         """
         , judged AS (
-            SELECT platform,
-                   json_type(raw_metadata, '$.skipped') = 'BOOLEAN' OR time_spent_s IS NOT NULL AS known,
-                   coalesce(json_type(raw_metadata, '$.skipped') = 'BOOLEAN'
-                            AND TRY_CAST(raw_metadata ->> 'skipped' AS BOOLEAN), false)
-                   OR coalesce(time_spent_s < $threshold, false) AS skipped
+            SELECT user_id, platform, skip_said OR time_spent_s IS NOT NULL AS known,
+                   coalesce(skip_said AND skip_flag, false) OR coalesce(time_spent_s < $threshold, false) AS skipped
             FROM scoped_rows WHERE media_type = 'music'
         )
-        SELECT platform, count(*), count(*) FILTER (WHERE known), count(*) FILTER (WHERE known AND skipped)
-        FROM judged GROUP BY platform HAVING count(*) FILTER (WHERE known) > 0 ORDER BY platform
+        SELECT user_id, platform, count(*), count(*) FILTER (WHERE known), count(*) FILTER (WHERE known AND skipped)
+        FROM judged GROUP BY user_id, platform HAVING count(*) FILTER (WHERE known) > 0 ORDER BY user_id, platform
         """,
-        user_id,
         year,
         threshold=SKIP_THRESHOLD_S,
     )
-    return [SkipShare(str(p), int(n), int(k), int(s), int(s) / int(k)) for p, n, k, s in rows]
+    return {
+        user: [SkipShare(str(p), int(n), int(k), int(s), int(s) / int(k)) for p, n, k, s in rows]
+        for user, rows in found.items()
+    }
 
 
-def completion(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> list[Completion]:
+def completion(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, list[Completion]]:
     """Average of time spent / duration (capped at 1) where both are known."""
-    rows = _run(
+    found = _run(
         con,
         """
-        SELECT platform, media_type, count(*), avg(least(time_spent_s / duration_s, 1.0))
+        SELECT user_id, platform, media_type, count(*), avg(least(time_spent_s / duration_s, 1.0))
         FROM scoped_rows WHERE time_spent_s IS NOT NULL AND duration_s > 0
-        GROUP BY platform, media_type ORDER BY platform, media_type
+        GROUP BY user_id, platform, media_type ORDER BY user_id, platform, media_type
         """,
-        user_id,
         year,
     )
-    return [Completion(str(p), str(t), int(n), float(a)) for p, t, n, a in rows]
+    return {
+        user: [Completion(str(p), str(t), int(n), float(a)) for p, t, n, a in rows]
+        for user, rows in found.items()
+    }
 
 
-def unified_counts(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> UnifiedCounts:
+def unified_counts(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, UnifiedCounts]:
     """Stored music rows against the real plays they stand for."""
-    row = first_row(
-        con.execute(
-            _SCOPE + "SELECT count(*), count(DISTINCT play_id) FROM scoped_rows WHERE media_type = 'music'",
-            {"user": user_id, "year": year},
-        )
+    found = _run(
+        con,
+        """
+        SELECT user_id, count(*), count(*) FILTER (WHERE play_key IS NULL) + count(DISTINCT play_key)
+        FROM scoped_rows WHERE media_type = 'music' GROUP BY user_id
+        """,
+        year,
     )
-    rows, real = (int(row[0]), int(row[1])) if row else (0, 0)
-    return UnifiedCounts(rows, real, rows - real)
+    return {
+        user: UnifiedCounts(int(rows[0][0]), int(rows[0][1]), int(rows[0][0]) - int(rows[0][1]))
+        for user, rows in found.items()
+    }
 
 
-def compute_metrics(con: duckdb.DuckDBPyConnection, user_id: str, year: int | None = None) -> Metrics:
+def user_timezones(con: duckdb.DuckDBPyConnection, user_ids: Sequence[str]) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT user_id, timezone FROM users WHERE user_id IN (SELECT unnest(CAST($users AS VARCHAR[])))",
+        {"users": list(user_ids)},
+    ).fetchall()
+    return {str(u): str(tz) for u, tz in rows}
+
+
+def compute_metrics_for_users(
+    con: duckdb.DuckDBPyConnection,
+    user_ids: Sequence[str],
+    years: Sequence[int | None] = (None,),
+    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+) -> dict[tuple[str, int | None], Metrics]:
+    """Every metric of many users, for each of `years` (None: all time), keyed by
+    (user, year): one scan of their history, then one statement per metric and year
+    for all of them together (a user's figures never depend on another's).
+
+    `typical_lengths` maps (platform, view kind) to the seconds one view of that kind on
+    that platform usually lasts (the plugins' `typical_length_s`); see the module doc."""
+    prepare(con, user_ids, typical_lengths)
+    zones = user_timezones(con, user_ids)
+    result: dict[tuple[str, int | None], Metrics] = {}
+    for year in years:
+        spent = time_spent(con, year)
+        tops = top_items(con, year)
+        clocks = listening_clock(con, year)
+        sessions = binge_sessions(con, year)
+        runs = streaks(con, year)
+        found = discovery(con, year)
+        skips = skip_shares(con, year)
+        completed = completion(con, year)
+        unified = unified_counts(con, year)
+        before = kind_totals(con, year - 1) if year is not None else {}
+        busiest = busiest_day(con, year)
+        favourites = new_favourites(con, year)
+        for user in user_ids:
+            totals, periods = spent.get(user, ([], []))
+            user_sessions = sessions.get(user, [])
+            result[user, year] = Metrics(
+                user_id=user,
+                year=year,
+                timezone=zones.get(user, "UTC"),
+                totals=totals,
+                time_spent=periods,
+                top=tops.get(user, []),
+                clock=clocks.get(user, []),
+                binge_sessions=user_sessions,
+                binges=summarise_binges(user_sessions),
+                streaks=runs.get(user, Streaks()),
+                discovery=found.get(user, []),
+                skips=skips.get(user, []),
+                completion=completed.get(user, []),
+                unified=unified.get(user, UnifiedCounts()),
+                previous_year=before.get(user, []),
+                busiest_day=busiest.get(user),
+                new_favourites=favourites.get(user, []),
+            )
+    return result
+
+
+def compute_metrics(
+    con: duckdb.DuckDBPyConnection,
+    user_id: str,
+    year: int | None = None,
+    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+) -> Metrics:
     """Every metric of one user (and local calendar year, when given)."""
-    totals, periods = time_spent(con, user_id, year)
-    sessions = binge_sessions(con, user_id, year)
-    return Metrics(
-        user_id=user_id,
-        year=year,
-        timezone=user_timezone(con, user_id),
-        totals=totals,
-        time_spent=periods,
-        top=top_items(con, user_id, year),
-        clock=listening_clock(con, user_id, year),
-        binge_sessions=sessions,
-        binges=summarise_binges(sessions),
-        streaks=streaks(con, user_id, year),
-        discovery=discovery(con, user_id, year),
-        skips=skip_shares(con, user_id, year),
-        completion=completion(con, user_id, year),
-        unified=unified_counts(con, user_id, year),
-    )
+    return compute_metrics_for_users(con, [user_id], [year], typical_lengths)[user_id, year]

@@ -221,29 +221,54 @@ def r(hours: float) -> float:
     return round(hours, 9)
 
 
-def top(m: Metrics, kind: str, by: str) -> list[tuple[str, int, float]]:
-    return [(e.name, e.plays, r(e.hours)) for e in m.top if e.kind == kind and e.by == by]
+def top(m: Metrics, kind: str, by: str, within: str = "") -> list[tuple[str, int, float]]:
+    return [
+        (e.name, e.plays, r(e.hours)) for e in m.top if e.kind == kind and e.by == by and e.within == within
+    ]
 
 
 def test_top_artist_counts_each_real_play_once(ada: Warehouse) -> None:
     m = metrics(ada)
+    # A series is credited like an artist: Dark Harbour 5 episodes x 45 min = 3.75 h,
+    # Glass Cities 3 x 30 min, Slow Tide 2 x 30 min.
     # Marla Venn: s1, s3, s4, s6 (+ l1, the same play as s6) = 4 plays,
-    # 200 + 240 + 20 + 240 = 700 s. Odo Kline: s2 + l2 = 2 plays, 180 s (l2 has no time).
+    # 200 + 240 + 20 + 240 = 700 s. Odo Kline: s2 + l2 = 2 plays, 180 s + 210 s (l2 has
+    # no time: a song's typical length, an estimate) = 390 s, after Slow Tide's hour.
     # The three with one play are ordered by hours: 1800 s, 600 s, 25 s.
     assert top(m, "creator", "plays") == [
+        ("Dark Harbour", 5, 3.75),
         ("Marla Venn", 4, r(700 / H)),
-        ("Odo Kline", 2, r(180 / H)),
+        ("Glass Cities", 3, 1.5),
+        ("Slow Tide", 2, 1.0),
+        ("Odo Kline", 2, r(390 / H)),
         ("The Long Walk", 1, r(1800 / H)),
         ("Ines Roth", 1, r(600 / H)),
         ("The Quiet Hours", 1, r(25 / H)),
     ]
     assert [name for name, _, _ in top(m, "creator", "hours")] == [
+        "Dark Harbour",
+        "Glass Cities",
+        "Slow Tide",
         "The Long Walk",
         "Marla Venn",
         "Ines Roth",
         "Odo Kline",
         "The Quiet Hours",
     ]
+    # Per kind: the artists, the series, the podcasts and the authors apart.
+    assert [n for n, _, _ in top(m, "creator", "plays", "music")] == [
+        "Marla Venn",
+        "Odo Kline",
+        "The Quiet Hours",
+    ]
+    assert top(m, "creator", "plays", "episode") == [
+        ("Dark Harbour", 5, 3.75),
+        ("Glass Cities", 3, 1.5),
+        ("Slow Tide", 2, 1.0),
+    ]
+    assert top(m, "creator", "plays", "podcast") == [("The Long Walk", 1, 0.5)]
+    assert top(m, "creator", "plays", "article") == [("Ines Roth", 1, r(600 / H))]
+    assert top(m, "creator", "plays", "video") == []
     # Lantern Street: s1, s3, s6 (l1 merged) = 3 plays, 680 s.
     assert top(m, "title", "plays")[0] == ("Lantern Street", 3, r(680 / H))
     assert next(e for e in m.top if e.kind == "title" and e.by == "plays").creator == "Marla Venn"
@@ -262,14 +287,16 @@ def test_top_artist_counts_each_real_play_once(ada: Warehouse) -> None:
 def test_hours_per_platform(ada: Warehouse) -> None:
     m = metrics(ada)
     # spotify_export: 200 + 180 + 240 + 20 + 25 + 240 = 905 s over 6 plays.
-    # lastfm: l1 is s6's play (counted there), l2 has no time: 1 play, 0 h.
+    # lastfm: l1 is s6's play (counted there), l2 has no time: 1 play, 210 s estimated.
     # netflix: 5 x 45 + 2 x 30 + 3 x 30 = 375 min = 6.25 h over 10 episodes.
-    assert [(t.media_type, t.platform, t.plays, r(t.hours)) for t in m.totals] == [
-        ("article", "pocket", 1, r(600 / H)),
-        ("music", "lastfm", 1, 0.0),
-        ("music", "spotify_export", 6, r(905 / H)),
-        ("podcast", "pocketcasts", 1, 0.5),
-        ("video", "netflix", 10, 6.25),
+    assert [
+        (t.media_type, t.kind, t.platform, t.plays, r(t.hours), r(t.estimated_hours)) for t in m.totals
+    ] == [
+        ("article", "article", "pocket", 1, r(600 / H), 0.0),
+        ("music", "music", "lastfm", 1, r(210 / H), r(210 / H)),
+        ("music", "music", "spotify_export", 6, r(905 / H), 0.0),
+        ("podcast", "podcast", "pocketcasts", 1, 0.5, 0.0),
+        ("video", "episode", "netflix", 10, 6.25, 0.0),
     ]
 
 
@@ -338,11 +365,15 @@ def test_streaks_and_discovery(ada: Warehouse) -> None:
     # current streak (a run is current only if it reaches today or yesterday).
     assert m.streaks == Streaks(8, "2024-03-31", "2024-04-07", 0, None, None)
     # First plays: Marla Venn s1 (Dec 2023), Odo Kline s2 (Jan 2024 local, Dec 2023 in UTC),
-    # April: The Quiet Hours, Ines Roth, The Long Walk. Netflix rows have no creator.
+    # April: The Quiet Hours, Ines Roth, The Long Walk and the three series.
     assert m.discovery == [
         Discovery("2023-12", 1, ["Marla Venn"]),
         Discovery("2024-01", 1, ["Odo Kline"]),
-        Discovery("2024-04", 3, ["Ines Roth", "The Long Walk", "The Quiet Hours"]),
+        Discovery(
+            "2024-04",
+            6,
+            ["Dark Harbour", "Glass Cities", "Ines Roth", "Slow Tide", "The Long Walk", "The Quiet Hours"],
+        ),
     ]
 
 
@@ -362,7 +393,7 @@ def test_skips_completion_and_unified_plays(ada: Warehouse) -> None:
 def test_year_is_the_users_local_year(ada: Warehouse) -> None:
     m = metrics(ada, year=2024)
     # s1 (23:30 on 31 Dec local) falls out; s2 (00:30 on 1 Jan local) stays in.
-    assert Total("music", "spotify_export", 5, pytest.approx(705 / H)) in m.totals
+    assert Total("music", "spotify_export", 5, pytest.approx(705 / H), "music", 0.0) in m.totals
     assert ClockCell(7, 23, 1) not in m.clock and ClockCell(1, 0, 1) in m.clock
     assert {p.period for p in m.time_spent if p.grain == "year"} == {"2024-01-01"}
     assert m.streaks == Streaks(8, "2024-03-31", "2024-04-07", 0, None, None)
@@ -373,7 +404,7 @@ def test_year_is_the_users_local_year(ada: Warehouse) -> None:
     assert m.binges.count == 2
 
     old = metrics(ada, year=2023)
-    assert old.totals == [Total("music", "spotify_export", 1, pytest.approx(200 / H))]
+    assert old.totals == [Total("music", "spotify_export", 1, pytest.approx(200 / H), "music", 0.0)]
     assert old.clock == [ClockCell(7, 23, 1)]
     assert old.streaks == Streaks(1, "2023-12-31", "2023-12-31", 0, None, None)
     assert old.discovery == [Discovery("2023-12", 1, ["Marla Venn"])]
@@ -397,7 +428,8 @@ def test_a_user_with_one_play(warehouse: Warehouse) -> None:
     store(warehouse, "bob", [song("lastfm", "x", "2024-06-01T23:59", "Odo Kline", "Telegraph Hill")])
     m = metrics(warehouse, user="bob")
     assert m.timezone == "UTC"
-    assert m.totals == [Total("music", "lastfm", 1, 0.0)]
+    # A scrobble without a length: one play, a song's typical 210 s, all of it estimated.
+    assert m.totals == [Total("music", "lastfm", 1, pytest.approx(210 / H), "music", pytest.approx(210 / H))]
     assert [(p.grain, p.period) for p in m.time_spent] == [
         ("year", "2024-01-01"),
         ("month", "2024-06-01"),
@@ -405,7 +437,7 @@ def test_a_user_with_one_play(warehouse: Warehouse) -> None:
         ("day", "2024-06-01"),
     ]
     assert m.clock == [ClockCell(6, 23, 1)]
-    assert top(m, "creator", "plays") == [("Odo Kline", 1, 0.0)]
+    assert top(m, "creator", "plays") == [("Odo Kline", 1, r(210 / H))]
     assert m.streaks == Streaks(1, "2024-06-01", "2024-06-01", 0, None, None)
     assert m.discovery == [Discovery("2024-06", 1, ["Odo Kline"])]
     assert m.binge_sessions == [] and m.skips == [] and m.completion == []
