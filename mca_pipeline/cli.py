@@ -681,7 +681,9 @@ def export(user: str, fmt: str, out: Path | None) -> None:
 @click.option("--year", type=int, help="Year to review (default: every year with data).")
 def report(user: str, year: int | None) -> None:
     """Write the year-in-review report(s) of a user to data/reports/<user>/<year>.html."""
-    from mca_pipeline.analysis.insights import build_insight
+    from mca_pipeline.analysis.insights import build_insights
+    from mca_pipeline.analysis.report import views_line
+    from mca_pipeline.plugins import build_registry
     from mca_pipeline.warehouse.metrics import active_years
 
     user = _user(user)
@@ -694,12 +696,12 @@ def report(user: str, year: int | None) -> None:
             f"{user} has nothing dated in {year}: reports exist for {', '.join(map(str, active))}"
         )
     years = active if year is None else [year]
-    for one in years or [None]:
-        insight = build_insight(warehouse, paths.data_dir(), user, one)
+    built = build_insights(
+        warehouse, paths.data_dir(), user, years or [None], build_registry().typical_lengths()
+    )
+    for insight in built:
         data = insight.data
-        click.echo(
-            f"{data.period}: {data.total_hours:,.1f} hours, {data.real_plays:,} plays -> {insight.report}"
-        )
+        click.echo(f"{data.period}: {views_line(data)} -> {insight.report}")
 
 
 # --- vault ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Each chart function takes a `ReportData` and returns the PNG file's bytes. The charts are
 sized and lettered to be read on a phone (1000x600 px, large type, fixed colours, titles
 that say what is shown). When there is nothing to draw, a chart is still a picture: the
-title and a plain "No plays in <year> yet" in the middle, never an empty axis or an error.
+title and a plain "Nothing in <year> yet" (or "Nothing of this kind") in the middle, never an empty axis or an error.
 
 `ReportData` is this module's own input, independent of the warehouse's metrics: the
 caller (an adapter from `mca_pipeline.warehouse.metrics.Metrics`) fills it in.
@@ -35,9 +35,18 @@ HEATMAP_CMAP = "YlOrRd"
 # One fixed colour per media type (MediaType values), then a fallback cycle for others.
 TYPE_COLOURS: dict[str, str] = {
     "music": "#3b6fb6",
+    "episode": "#c44e52",
     "video": "#d9822b",
     "podcast": "#3a9d5d",
     "article": "#8e5bb5",
+}
+#: What each view kind is called in the media diet.
+DIET_LABELS: dict[str, str] = {
+    "music": "music",
+    "episode": "series",
+    "video": "video",
+    "podcast": "podcasts",
+    "article": "reading",
 }
 FALLBACK_COLOURS = ("#c44e52", "#8c8c3a", "#4c9fb5", "#b5834c", "#6b6b6b")
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -52,7 +61,7 @@ class ReportData:
 
     Hours are floats; months are "YYYY-MM" keys; `clock` maps (weekday 0=Monday, hour
     0-23 in the user's own time zone) to a number of plays; top lists are already sorted,
-    best first. `hours_by_month_type` (month -> media type -> hours) is optional: when it
+    best first. `hours_by_month_type` (month -> view kind -> hours) is optional: when it
     is given, the month chart is stacked by media type, otherwise it shows totals.
     """
 
@@ -77,6 +86,22 @@ class ReportData:
     music_rows: int = 0
     real_plays: int = 0
     hours_by_month_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Views per view kind (music, episode, video, podcast, article): every view counts,
+    #: with or without a known length.
+    views_by_kind: dict[str, int] = field(default_factory=dict)
+    hours_by_kind: dict[str, float] = field(default_factory=dict)
+    #: The part of the hours estimated from a length or a typical length.
+    estimated_hours: float = 0.0
+    #: Per kind, the names credited with most hours: artists, series, channels, podcasts, authors.
+    top_by_kind: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)
+    top_genres: list[tuple[str, int, float]] = field(default_factory=list)
+    top_moods: list[tuple[str, int, float]] = field(default_factory=list)
+    #: The year before, per kind: (views, hours); empty for all time or no data then.
+    previous_year: dict[str, tuple[int, float]] = field(default_factory=dict)
+    busiest_day: tuple[str, int, float] | None = None  # (ISO date, views, hours)
+    new_favourites: list[tuple[str, str, str, float]] = field(
+        default_factory=list
+    )  # (name, kind, first, hours)
 
     @property
     def period(self) -> str:
@@ -91,8 +116,20 @@ class ReportData:
         return 0.0
 
     @property
+    def views(self) -> int:
+        return sum(self.views_by_kind.values()) if self.views_by_kind else self.real_plays
+
+    @property
     def is_empty(self) -> bool:
-        return self.real_plays == 0 and self.total_hours <= 0
+        return self.views == 0 and self.total_hours <= 0
+
+    @property
+    def peak_slot(self) -> tuple[int, int, int] | None:
+        """(weekday 0=Monday, hour, views) of the busiest weekday-hour, the earliest of equals."""
+        if not self.clock:
+            return None
+        (weekday, hour), views = min(self.clock.items(), key=lambda kv: (-kv[1], kv[0]))
+        return (weekday, hour, views) if views > 0 else None
 
 
 def _colour_for(name: str, known: dict[str, str], order: list[str]) -> str:
@@ -145,12 +182,17 @@ def _empty(title: str, data: ReportData) -> bytes:
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(title, fontsize=TITLE_SIZE, color=TEXT_COLOUR, pad=14, loc="left")
-    message = f"No plays in {data.year} yet" if data.year is not None else "No plays yet"
+    if data.is_empty:
+        message = f"Nothing in {data.year} yet" if data.year is not None else "Nothing yet"
+        hint = "Connect a source or drop an export in the inbox"
+    else:  # views there are, but none this chart can show (no creators, no times...)
+        message = f"Nothing of this kind in {data.period}"
+        hint = "Your sources for this period do not record it"
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=EMPTY_SIZE, color=MUTED_COLOUR)
     ax.text(
         0.5,
         0.36,
-        "Connect a source or drop an export in the inbox",
+        hint,
         ha="center",
         va="center",
         fontsize=LABEL_SIZE,
@@ -174,8 +216,9 @@ def _month_labels(data: ReportData, months: list[str]) -> list[str]:
 
 @_plain_text
 def hours_by_month_png(data: ReportData) -> bytes:
-    """Hours per month, stacked by media type when that split is known."""
-    title = f"Hours per month, {data.period}"
+    """Hours per month, stacked by what they went to (music, series, video...) when that
+    split is known: the media diet."""
+    title = f"Your media diet: hours per month, {data.period}"
     by_type = data.hours_by_month_type
     months = _months(data, data.hours_by_month, by_type)
     totals = [
@@ -193,7 +236,14 @@ def hours_by_month_png(data: ReportData) -> bytes:
         for media_type in types:
             values = [float(by_type.get(m, {}).get(media_type, 0.0)) for m in months]
             colour = _colour_for(media_type, TYPE_COLOURS, types)
-            ax.bar(x, values, bottom=bottom, color=colour, label=media_type, width=0.75)
+            ax.bar(
+                x,
+                values,
+                bottom=bottom,
+                color=colour,
+                label=DIET_LABELS.get(media_type, media_type),
+                width=0.75,
+            )
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         ax.legend(fontsize=TICK_SIZE, frameon=False, loc="upper left")
     else:
@@ -313,10 +363,10 @@ def discoveries_png(data: ReportData) -> bytes:
 
 # (key, section heading, function), in the order the report shows them.
 CHARTS: tuple[tuple[str, str, Callable[[ReportData], bytes]], ...] = (
-    ("hours_by_month", "Hours per month", hours_by_month_png),
+    ("hours_by_month", "Your media diet", hours_by_month_png),
     ("hours_by_platform", "Hours per platform", hours_by_platform_png),
-    ("top_creators", "Top artists & creators", top_creators_png),
-    ("listening_clock", "Your listening clock", listening_clock_png),
+    ("top_creators", "Top names across everything", top_creators_png),
+    ("listening_clock", "Your clock", listening_clock_png),
     ("discoveries", "Discoveries", discoveries_png),
 )
 

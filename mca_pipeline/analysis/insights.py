@@ -8,13 +8,14 @@ says: data/reports/<user>/<year>.html.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mca_pipeline.analysis.charts import ReportData, render_charts
 from mca_pipeline.analysis.report import write_report
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.metrics import Metrics, compute_metrics
+from mca_pipeline.warehouse.metrics import Metrics, TopEntry, compute_metrics_for_users
 
 
 @dataclass(frozen=True)
@@ -27,22 +28,30 @@ class Insight:
 def report_data(metrics: Metrics) -> ReportData:
     by_platform: dict[str, float] = defaultdict(float)
     by_type: dict[str, float] = defaultdict(float)
+    by_kind: dict[str, float] = defaultdict(float)
+    views: dict[str, int] = defaultdict(int)
     for total in metrics.totals:
         by_platform[total.platform] += total.hours
         by_type[total.media_type] += total.hours
+        by_kind[total.kind] += total.hours
+        views[total.kind] += total.plays
     by_month: dict[str, float] = defaultdict(float)
-    by_month_type: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    by_month_kind: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for period in metrics.time_spent:
         if period.grain == "month":
             month = period.period[:7]
             by_month[month] += period.hours
-            by_month_type[month][period.media_type] += period.hours
+            by_month_kind[month][period.kind] += period.hours
 
-    def top(kind: str, by: str = "plays") -> list:  # type: ignore[type-arg]
-        return [e for e in metrics.top if e.kind == kind and e.by == by]
+    def top(kind: str, by: str = "plays", within: str = "") -> list[TopEntry]:
+        return [e for e in metrics.top if e.kind == kind and e.by == by and e.within == within]
+
+    def listed(entries: list[TopEntry]) -> list[tuple[str, int, float]]:
+        return [(e.name, e.plays, e.hours) for e in entries]
 
     skips = [s for s in metrics.skips if s.known]
     known = sum(s.known for s in skips)
+    kinds = sorted({e.within for e in metrics.top if e.within})
     return ReportData(
         user_id=metrics.user_id,
         year=metrics.year,
@@ -50,10 +59,10 @@ def report_data(metrics: Metrics) -> ReportData:
         hours_by_platform=dict(by_platform),
         hours_by_type=dict(by_type),
         hours_by_month=dict(by_month),
-        hours_by_month_type={m: dict(t) for m, t in by_month_type.items()},
-        top_creators=[(e.name, e.plays, e.hours) for e in top("creator")],
-        top_creators_by_hours=[(e.name, e.plays, e.hours) for e in top("creator", "hours")],
-        top_titles=[(e.name, e.plays, e.hours) for e in top("title")],
+        hours_by_month_type={m: dict(t) for m, t in by_month_kind.items()},
+        top_creators=listed(top("creator")),
+        top_creators_by_hours=listed(top("creator", "hours")),
+        top_titles=listed(top("title")),
         top_tags=[(e.name, e.plays) for e in top("tag")],
         clock={(cell.weekday - 1, cell.hour): cell.plays for cell in metrics.clock},
         binge_sessions=metrics.binges.count,
@@ -66,15 +75,48 @@ def report_data(metrics: Metrics) -> ReportData:
         skip_share=sum(s.skipped for s in skips) / known if known else None,
         music_rows=metrics.unified.music_rows,
         real_plays=metrics.unified.real_plays,
+        views_by_kind=dict(views),
+        hours_by_kind=dict(by_kind),
+        estimated_hours=float(sum(t.estimated_hours for t in metrics.totals)),
+        top_by_kind={kind: listed(top("creator", "hours", kind)) for kind in kinds},
+        top_genres=listed(top("genre", "hours")),
+        top_moods=listed(top("mood", "hours")),
+        previous_year={k.kind: (k.views, k.hours) for k in metrics.previous_year},
+        busiest_day=(metrics.busiest_day.day, metrics.busiest_day.views, metrics.busiest_day.hours)
+        if metrics.busiest_day
+        else None,
+        new_favourites=[(f.name, f.kind, f.first_seen, f.hours) for f in metrics.new_favourites],
     )
 
 
-def build_insight(warehouse: Warehouse, data_dir: Path, user_id: str, year: int | None) -> Insight:
-    """Compute the user's metrics for a year (None: all time) and write the report."""
+def build_insights(
+    warehouse: Warehouse,
+    data_dir: Path,
+    user_id: str,
+    years: Sequence[int | None],
+    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+) -> list[Insight]:
+    """Compute the user's metrics for each year (None: all time) in one pass over the
+    history, and write a report per year."""
     with warehouse.connect() as con:
-        metrics = compute_metrics(con, user_id, year)
-    data = report_data(metrics)
-    return Insight(metrics, data, write_report(data, data_dir))
+        computed = compute_metrics_for_users(con, [user_id], list(years), typical_lengths)
+    insights = []
+    for year in years:
+        metrics = computed[user_id, year]
+        data = report_data(metrics)
+        insights.append(Insight(metrics, data, write_report(data, data_dir)))
+    return insights
+
+
+def build_insight(
+    warehouse: Warehouse,
+    data_dir: Path,
+    user_id: str,
+    year: int | None,
+    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+) -> Insight:
+    """Compute the user's metrics for a year (None: all time) and write the report."""
+    return build_insights(warehouse, data_dir, user_id, [year], typical_lengths)[0]
 
 
 def chart_pngs(insight: Insight) -> dict[str, bytes]:

@@ -15,7 +15,18 @@ import tempfile
 from html import escape
 from pathlib import Path
 
-from mca_pipeline.analysis.charts import CHARTS, TOP_N, ReportData
+from mca_pipeline.analysis.charts import CHARTS, DIET_LABELS, TOP_N, ReportData
+from mca_pipeline.warehouse.metrics import VIEW_UNITS
+
+#: What the top names of each view kind are, as a heading.
+TOP_HEADINGS = {
+    "music": "Top artists",
+    "episode": "Top series",
+    "video": "Top channels & creators",
+    "podcast": "Top podcasts",
+    "article": "Top authors & sites",
+}
+FULL_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 CSS = """
 *{box-sizing:border-box}
@@ -30,6 +41,8 @@ h2{font-size:1.35rem;margin:2rem 0 .75rem}
 .card .value{display:block;font-size:1.9rem;font-weight:700;line-height:1.15;overflow-wrap:anywhere}
 .card .label{display:block;color:#666;font-size:.9rem}
 .empty{background:#fff;border-radius:12px;padding:20px;font-size:1.2rem;text-align:center}
+.est{color:#888;font-size:.8rem}
+td.up{color:#1f7a3a}td.down{color:#a33}
 figure{margin:0;background:#fff;border-radius:12px;padding:8px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 figure img{display:block;width:100%;height:auto}
 table{width:100%;border-collapse:collapse;background:#fff;border-radius:12px;overflow:hidden;table-layout:fixed}
@@ -60,20 +73,54 @@ def _card(value: str, label: str) -> str:
     return f'<div class="card"><span class="value">{_e(value)}</span><span class="label">{_e(label)}</span></div>'
 
 
+def _count(n: int, kind: str) -> str:
+    one, many = VIEW_UNITS.get(kind, ("view", "views"))
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def views_line(data: ReportData) -> str:
+    """'1,234 plays, 56 episodes, 12 videos · 81.5 hours (20.1 estimated)': every kind counted."""
+    kinds = [k for k in VIEW_UNITS if data.views_by_kind.get(k)]
+    counts = ", ".join(_count(data.views_by_kind[k], k) for k in kinds) or _count(data.real_plays, "music")
+    hours = f"{_hours(data.total_hours)} hours"
+    if data.estimated_hours >= 0.05:
+        hours += f" ({_hours(data.estimated_hours)} estimated)"
+    return f"{counts} · {hours}"
+
+
 def _headline_cards(data: ReportData) -> str:
-    top = data.top_creators[0][0] if data.top_creators else "—"
+    top = data.top_creators_by_hours[0][0] if data.top_creators_by_hours else "—"
     streak = data.longest_streak_days
+    estimated = data.estimated_hours >= 0.05
     cards = [
-        _card(_hours(data.total_hours), "hours in total"),
-        _card(f"{data.real_plays:,}", "plays"),
-        _card(top, "top artist / creator"),
+        _card(
+            ("~" if estimated else "") + _hours(data.total_hours),
+            f"hours in total, {_hours(data.estimated_hours)} of them estimated"
+            if estimated
+            else "hours in total",
+        )
+    ]
+    kinds = [k for k in VIEW_UNITS if data.views_by_kind.get(k)] or ["music"]
+    for kind in kinds:
+        n = data.views_by_kind.get(kind, data.real_plays if kind == "music" else 0)
+        one, many = VIEW_UNITS[kind]
+        cards.append(_card(f"{n:,}", one if n == 1 else many))
+    cards += [
+        _card(top, "most time with"),
         _card(f"{streak} day" + ("" if streak == 1 else "s"), "longest streak"),
         _card(f"{data.binge_sessions:,}", "binge sessions"),
     ]
     return '<section class="cards" id="headline">' + "".join(cards) + "</section>"
 
 
-def _table(caption: str, headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+def _figure(key: str, heading: str, png: bytes, period: str) -> str:
+    return (
+        f'<h2>{_e(heading)}</h2><figure id="chart-{_e(key)}"><img alt="{_e(heading)}, {_e(period)}" '
+        f'src="{_data_uri(png)}"></figure>'
+    )
+
+
+def _table(caption: str, headers: list[str], rows: list[list[str]], numeric: set[int], key: str = "") -> str:
     if not rows:
         return ""
     head = '<th class="rank">#</th>' + "".join(
@@ -85,34 +132,134 @@ def _table(caption: str, headers: list[str], rows: list[list[str]], numeric: set
             f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(row)
         )
         body.append(f'<tr><td class="rank">{rank}</td>{cells}</tr>')
+    table_id = f' id="{_e(key)}"' if key else ""
     return (
-        f"<h2>{_e(caption)}</h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"<h2>{_e(caption)}</h2><table{table_id}><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def highlights(data: ReportData) -> list[str]:
+    """The year in review in sentences: when you are most yourself, what you found, how
+    the year compares with the one before, the longest binge; in the user's time zone."""
+    lines = []
+    if data.peak_slot is not None:
+        weekday, hour, views = data.peak_slot
+        lines.append(
+            f"Most you: {FULL_WEEKDAYS[weekday]}s at {hour:02d}:00 ({views:,} started then, {data.time_zone})"
+        )
+    if data.busiest_day is not None:
+        day, views, hours = data.busiest_day
+        lines.append(f"Busiest day: {day}, {_hours(hours)} hours over {views:,} views")
+    if data.longest_binge is not None:
+        series, episodes = data.longest_binge
+        lines.append(f"Longest binge: {episodes} episodes of {series} in one sitting")
+    for name, kind, first, hours in data.new_favourites[:5]:
+        label = {"episode": "series", "music": "artist", "video": "channel", "podcast": "podcast"}.get(
+            kind, "name"
+        )
+        lines.append(f"New favourite: {name} ({label}, first on {first}; {_hours(hours)} h this year)")
+    if data.top_genres:
+        lines.append("Top genres: " + ", ".join(name for name, _, _ in data.top_genres[:5]))
+    if data.top_moods:
+        lines.append("Top moods: " + ", ".join(name for name, _, _ in data.top_moods[:3]))
+    change = _year_change(data)
+    if change:
+        lines.append(change)
+    return lines
+
+
+def _year_change(data: ReportData) -> str:
+    """'Against 2023: more series (+12.0 h), less music (-3.5 h)', biggest changes first."""
+    if data.year is None or not data.previous_year:
+        return ""
+    deltas = []
+    for kind in VIEW_UNITS:
+        now = data.hours_by_kind.get(kind, 0.0)
+        before = data.previous_year.get(kind, (0, 0.0))[1]
+        if abs(now - before) >= 0.05:
+            deltas.append((now - before, kind))
+    if not deltas:
+        return f"Against {data.year - 1}: about the same as the year before"
+    deltas.sort(key=lambda d: -abs(d[0]))
+    parts = [
+        f"{'more' if d > 0 else 'less'} {DIET_LABELS.get(kind, kind)} ({'+' if d > 0 else '-'}{_hours(abs(d))} h)"
+        for d, kind in deltas
+    ]
+    return f"Against {data.year - 1}: " + ", ".join(parts)
+
+
+def highlights_md(data: ReportData) -> str:
+    """The highlights and the views per kind as Markdown, for the Dagster metadata."""
+    lines = [f"**{data.period}**: {views_line(data)}", ""]
+    lines += [f"- {line}" for line in highlights(data)]
+    for kind, entries in data.top_by_kind.items():
+        if entries:
+            names = ", ".join(name for name, _, _ in entries[:3])
+            lines.append(f"- {TOP_HEADINGS.get(kind, kind)}: {names}")
+    return "\n".join(lines)
+
+
+def views_table(data: ReportData) -> str:
+    """Views and hours per kind, as a Markdown table."""
+    rows = [
+        f"| {DIET_LABELS.get(k, k)} | {_count(data.views_by_kind[k], k)} | {_hours(data.hours_by_kind.get(k, 0.0))} |"
+        for k in VIEW_UNITS
+        if data.views_by_kind.get(k)
+    ]
+    return "\n".join(["| media | views | hours |", "|---|---|---|", *rows]) if rows else "nothing yet"
+
+
+def _comparison(data: ReportData) -> str:
+    """This year against the one before, per kind (only when the year before has data)."""
+    if data.year is None or not data.previous_year:
+        return ""
+    rows = []
+    for kind in VIEW_UNITS:
+        now_views = data.views_by_kind.get(kind, 0)
+        now_hours = data.hours_by_kind.get(kind, 0.0)
+        before_views, before_hours = data.previous_year.get(kind, (0, 0.0))
+        if not (now_views or before_views):
+            continue
+        delta = now_hours - before_hours
+        cls = "up" if delta > 0.05 else "down" if delta < -0.05 else ""
+        sign = "+" if delta > 0 else "\u2212" if delta < 0 else "\u00b1"
+        rows.append(
+            f'<tr><td>{_e(DIET_LABELS.get(kind, kind))}</td><td class="n">{_e(_hours(before_hours))}</td>'
+            f'<td class="n">{_e(_hours(now_hours))}</td>'
+            f'<td class="n {cls}">{sign}{_e(_hours(abs(delta)))}</td></tr>'
+        )
+    return (
+        f'<h2>{_e(data.year)} against {_e(data.year - 1)}</h2><table id="comparison"><thead><tr><th>media</th>'
+        f'<th class="n">{_e(data.year - 1)} h</th><th class="n">{_e(data.year)} h</th><th class="n">change</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
 def _facts(data: ReportData) -> str:
-    facts = []
+    facts = list(highlights(data))
     if data.current_streak_days:
         facts.append(
             f"Current streak: {data.current_streak_days} day" + ("" if data.current_streak_days == 1 else "s")
         )
-    if data.longest_binge is not None:
-        series, episodes = data.longest_binge
-        facts.append(f"Longest binge: {episodes} episodes of {series} in one sitting")
     if data.skip_share is not None:
         facts.append(f"Skipped: {data.skip_share:.0%} of the plays whose source reports skips")
     if data.music_rows and data.music_rows != data.real_plays:
         facts.append(
             f"{data.music_rows:,} music rows from all sources, counted once across sources as {data.real_plays:,} plays"
         )
-    if data.hours_by_type:
-        split = ", ".join(
-            f"{t} {_hours(h)} h" for t, h in sorted(data.hours_by_type.items(), key=lambda kv: -kv[1])
+    if data.estimated_hours >= 0.05:
+        facts.append(
+            f"{_hours(data.estimated_hours)} of the {_hours(data.total_hours)} hours are estimated: those views "
+            "came without a time spent, so their length (or a typical length) stands in"
         )
-        facts.append(f"By media type: {split}")
     if not facts:
         return ""
-    return '<h2>More numbers</h2><ul class="facts">' + "".join(f"<li>{_e(f)}</li>" for f in facts) + "</ul>"
+    return (
+        '<h2>Your year in review</h2><ul class="facts" id="highlights">'
+        + "".join(f"<li>{_e(f)}</li>" for f in facts)
+        + "</ul>"
+    )
 
 
 def render_report(data: ReportData) -> str:
@@ -129,40 +276,80 @@ def render_report(data: ReportData) -> str:
         f'<p class="sub">{_e(data.user_id)} · times in {_e(data.time_zone)}</p>',
     ]
     if data.is_empty:
-        empty = f"No plays in {period} yet." if data.year is not None else "No plays yet."
+        empty = f"Nothing in {period} yet." if data.year is not None else "Nothing yet."
         parts.append(
             f'<p class="empty" id="empty">{_e(empty)} Connect a source or drop an export in the inbox, '
             "and this page fills in after the next run.</p>"
         )
+    else:
+        parts.append(f'<p class="sub" id="views">{_e(views_line(data))}</p>')
     parts.append(_headline_cards(data))
-    for key, heading, draw in CHARTS:
-        png = draw(data)
+    parts.append(_facts(data))
+    for key, heading, draw in CHARTS[:1]:
+        parts.append(_figure(key, heading, draw(data), period))
+    parts.append(_comparison(data))
+    for kind in VIEW_UNITS:
+        entries = data.top_by_kind.get(kind, [])
         parts.append(
-            f'<h2>{_e(heading)}</h2><figure id="chart-{_e(key)}"><img alt="{_e(heading)}, {_e(period)}" '
-            f'src="{_data_uri(png)}"></figure>'
+            _table(
+                f"{TOP_HEADINGS.get(kind, kind)}, by hours",
+                ["Name", VIEW_UNITS[kind][1], "hours"],
+                [[name, f"{views:,}", _hours(hours)] for name, views, hours in entries],
+                {1, 2},
+                key=f"top-{kind}",
+            )
         )
     parts.append(
         _table(
-            "Top 10 artists & creators",
-            ["Artist / creator", "plays", "hours"],
+            "Top genres",
+            ["Genre", "views", "hours"],
+            [[name, f"{views:,}", _hours(hours)] for name, views, hours in data.top_genres],
+            {1, 2},
+            key="top-genres",
+        )
+    )
+    parts.append(
+        _table(
+            "Top moods",
+            ["Mood", "views", "hours"],
+            [[name, f"{views:,}", _hours(hours)] for name, views, hours in data.top_moods],
+            {1, 2},
+            key="top-moods",
+        )
+    )
+    for key, heading, draw in CHARTS[1:]:
+        parts.append(_figure(key, heading, draw(data), period))
+    parts.append(
+        _table(
+            "Top 10 across everything",
+            ["Artist, series, channel…", "views", "hours"],
             [[name, f"{plays:,}", _hours(hours)] for name, plays, hours in data.top_creators],
             {1, 2},
+            key="top-all",
         )
     )
     parts.append(
         _table(
             "Top 10 titles",
-            ["Title", "plays", "hours"],
+            ["Title", "views", "hours"],
             [[name, f"{plays:,}", _hours(hours)] for name, plays, hours in data.top_titles],
             {1, 2},
+            key="top-titles",
         )
     )
-    parts.append(_table("Top 10 tags", ["Tag", "plays"], [[tag, f"{n:,}"] for tag, n in data.top_tags], {1}))
+    parts.append(
+        _table(
+            "Top 10 tags",
+            ["Tag", "views"],
+            [[tag, f"{n:,}"] for tag, n in data.top_tags],
+            {1},
+            key="top-tags",
+        )
+    )
     platforms = sorted(data.hours_by_platform.items(), key=lambda kv: (-kv[1], kv[0]))
     parts.append(
         _table("Hours per platform", ["Platform", "hours"], [[p, _hours(h)] for p, h in platforms], {1})
     )
-    parts.append(_facts(data))
     parts.append(
         "<footer>Made by mca_pipeline from your own history; nothing here left your machine.</footer>"
     )

@@ -34,6 +34,11 @@ class MediaType(StrEnum):
     PODCAST = "podcast"
 
 
+#: What one view of an item is, for counting: a media type, except that a video of a
+#: series (raw_metadata.series) is an 'episode'.
+VIEW_KINDS = ("music", "episode", "video", "podcast", "article")
+
+
 class ErrorCode(StrEnum):
     """The seven normalised failure categories; core decides behaviour from these alone."""
 

@@ -2,14 +2,16 @@
 
 A Protocol, so core states the whole contract in one place. Plugins subclass it
 explicitly: that is how they get the defaults of the optional capabilities
-(`display_name`, `schedule_cron`, `unify_rank`, `cursor_order`) instead of core probing for them.
+(`display_name`, `schedule_cron`, `typical_length_s`, `unify_rank`, `cursor_order`) instead of core probing for them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import ClassVar, Protocol, runtime_checkable
 
 from mca_pipeline.core.enrichment import EnrichmentCache
@@ -49,6 +51,12 @@ class SourcePlugin(Protocol):
 
     #: How often an API plugin's schedule syncs every connected user (cron, UTC).
     schedule_cron: ClassVar[str] = "0 * * * *"
+
+    #: How long one view on this source usually lasts, in seconds, per view kind
+    #: ('music', 'episode', 'video', 'podcast', 'article'), for rows that carry neither a
+    #: time spent nor a length: the metrics count that time as an estimate. Kinds left
+    #: out take the metrics' default for the kind (a TikTok video is not a YouTube one).
+    typical_length_s: ClassVar[Mapping[str, float]] = MappingProxyType({})
 
     #: Whose copy of a play `unified_plays` keeps when several sources recorded it:
     #: lower wins; sources that say nothing come after every source that does.

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
-from mca_pipeline.core.models import AuthType, DedupPolicy, OAuthConfig, is_plugin_name
+from mca_pipeline.core.models import VIEW_KINDS, AuthType, DedupPolicy, OAuthConfig, is_plugin_name
 from mca_pipeline.core.plugin import FileImportPlugin, SourcePlugin
 
 
@@ -47,6 +47,12 @@ class PluginRegistry:
                 f"{label}: a file-import plugin must implement recognizes(name, head), so files of a "
                 "dropped archive or folder can be routed to it"
             )
+        for kind, seconds in plugin.typical_length_s.items():
+            if kind not in VIEW_KINDS or not isinstance(seconds, int | float) or not 0 < seconds < 86_400:
+                raise RegistryError(
+                    f"{label}: typical_length_s[{kind!r}] = {seconds!r}: kinds are {', '.join(VIEW_KINDS)}, "
+                    "lengths seconds between 0 and a day"
+                )
         config = plugin.auth_config
         if auth_type is AuthType.OAUTH:
             if config is None:
@@ -78,6 +84,14 @@ class PluginRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._plugins)
+
+    def typical_lengths(self) -> dict[tuple[str, str], float]:
+        """(plugin, view kind) -> seconds one view usually lasts, as the plugins declare."""
+        return {
+            (plugin.name, kind): float(seconds)
+            for plugin in self._plugins.values()
+            for kind, seconds in plugin.typical_length_s.items()
+        }
 
 
 def _fields(exc: ValidationError) -> str:

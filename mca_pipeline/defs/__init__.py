@@ -48,7 +48,7 @@ def build_definitions(
     history = build_media_history(list(sources))
     unified = build_unified_plays(registry, list(sources))
     enrichment = build_enrichment_assets(registry, list(sources), retry_policy)
-    insights = build_insights_asset()
+    insights = build_insights_asset(registry)
     # API sources run on their schedules; the inbox and the ingest job cover the imports.
     imports = AssetSelection.assets(
         *[sources[p.name] for p in registry if p.auth_type == AuthType.FILE_IMPORT],

@@ -6,6 +6,7 @@ import base64
 from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs.automation import after_any_update
 from mca_pipeline.defs.partitions import partition_user, users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
@@ -16,7 +17,9 @@ class InsightsConfig(Config):
     year: int | None = Field(default=None, description="Only this year; empty: every year with data.")
 
 
-def build_insights_asset() -> AssetsDefinition:
+def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
+    typical_lengths = registry.typical_lengths()
+
     @asset(
         name="insights",
         partitions_def=users_partitions,
@@ -34,7 +37,8 @@ def build_insights_asset() -> AssetsDefinition:
     ) -> MaterializeResult:
         # matplotlib is imported here, not with the code location: every run and the
         # daemon load the definitions, and only this step draws.
-        from mca_pipeline.analysis.insights import build_insight, chart_pngs
+        from mca_pipeline.analysis.insights import build_insights, chart_pngs
+        from mca_pipeline.analysis.report import highlights_md, views_table
 
         user_id = partition_user(context.partition_key)
         wh = warehouse.warehouse()
@@ -42,7 +46,7 @@ def build_insights_asset() -> AssetsDefinition:
         with wh.connect() as con:
             years = [config.year] if config.year else active_years(con, user_id)
         # A user with nothing yet still gets this year's (empty) page rather than nothing.
-        built = [build_insight(wh, data_dir, user_id, year) for year in years or [None]]
+        built = build_insights(wh, data_dir, user_id, years or [None], typical_lengths)
         # The charts shown are those of the most recent year with time in it: a year of a
         # few untimed items (TikTok views) would otherwise hide the year a person cares about.
         latest = next((i for i in reversed(built) if i.data.total_hours > 0), built[-1])
@@ -57,10 +61,13 @@ def build_insights_asset() -> AssetsDefinition:
             metadata={
                 "year": MetadataValue.text(data.period),
                 "hours": MetadataValue.float(round(data.total_hours, 2)),
+                "estimated_hours": MetadataValue.float(round(data.estimated_hours, 2)),
+                "views": MetadataValue.md(views_table(data)),
                 "real_plays": MetadataValue.int(data.real_plays),
                 "top_creator": MetadataValue.text(data.top_creators[0][0] if data.top_creators else "-"),
                 "longest_streak_days": MetadataValue.int(data.longest_streak_days),
                 "binge_sessions": MetadataValue.int(data.binge_sessions),
+                "year_in_review": MetadataValue.md(highlights_md(data)),
                 "reports": MetadataValue.md("\n".join(f"- `{i.report}`" for i in built)),
                 "charts": MetadataValue.md(images),
             }

@@ -25,6 +25,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mca_pipeline.core import (
@@ -165,6 +166,9 @@ class NetflixPlugin(FileImportPlugin):
 
     name = PLATFORM
     display_name = "Netflix — viewing activity"
+    # A title without a series is mostly a film (about 100 minutes); episodes take the
+    # metrics' 45-minute default.
+    typical_length_s = MappingProxyType({"video": 6000.0})
     auth_type = AuthType.FILE_IMPORT
     auth_config: OAuthConfig | None = None
     dedup_policy = DedupPolicy.SKIP

@@ -42,6 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -130,6 +131,8 @@ class TiktokPlugin(FileImportPlugin):
 
     name = PLATFORM
     display_name = "TikTok — data download"
+    # TikTok videos are short: most run well under a minute.
+    typical_length_s = MappingProxyType({"video": 30.0})
     auth_type = AuthType.FILE_IMPORT
     auth_config: OAuthConfig | None = None
     dedup_policy = DedupPolicy.SKIP

@@ -69,7 +69,7 @@ KNOWN_TIME = "coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'tr
 #: (seconds): a song ~3.5 min, a podcast or series episode ~45 min, a video ~10 min
 #: (YouTube's median length is about that), an article ~5 min of reading. Time counted
 #: from these is always shown as estimated.
-TYPICAL_LENGTH_S: dict[str, float] = {
+TYPICAL_LENGTH_S: dict[str, float] = {  # one per core.models.VIEW_KINDS
     "music": 210.0,
     "podcast": 2700.0,
     "episode": 2700.0,

@@ -71,6 +71,13 @@ def full_year() -> ReportData:
         skip_share=0.12,
         music_rows=5400,
         real_plays=4800,
+        views_by_kind={"music": 4800, "episode": 61, "video": 12},
+        hours_by_kind={"music": 252.75, "episode": 88.0, "video": 12.0},
+        estimated_hours=12.0,
+        top_by_kind={"music": [("Marla Venn", 420, 25.5)], "episode": [("Stranger Things", 40, 30.0)]},
+        top_genres=[("synthwave", 500, 30.0)],
+        previous_year={"music": (3000, 150.0), "episode": (80, 95.0)},
+        busiest_day=("2024-03-09", 41, 7.5),
     )
 
 
@@ -142,7 +149,7 @@ def test_the_chart_by_hours_is_ranked_by_hours() -> None:
 
 
 def test_empty_chart_is_not_a_blank_image() -> None:
-    """The "No plays in 2025 yet" picture carries ink (text), not just a white canvas."""
+    """The "Nothing in 2025 yet" picture carries ink (text), not just a white canvas."""
     from io import BytesIO
 
     import matplotlib.image as mpimg
@@ -168,14 +175,14 @@ def test_report_embeds_every_chart_and_escapes_user_strings() -> None:
     # No external assets: nothing fetched over the network or from disk.
     assert not re.search(r'(src|href)="(https?:|//|file:)', html)
     assert "@import" not in html and "url(" not in html
-    for headline in ("hours in total", "plays", "top artist / creator", "longest streak", "binge sessions"):
+    for headline in ("hours in total", "plays", "episodes", "most time with", "longest streak", "binge sessions"):
         assert headline in html
     assert "Marla Venn" in html and "23 days" in html
 
 
 def test_nothing_yet_says_so() -> None:
     html = render_report(nothing())
-    assert "No plays in 2025 yet" in html
+    assert "Nothing in 2025 yet" in html and "No plays" not in html
     assert html.count("data:image/png;base64,") == len(CHARTS)
 
 
@@ -212,7 +219,7 @@ def test_report_in_headless_chromium_on_a_phone(tmp_path: Path, case: str) -> No
             assert "hours in total" in headline.inner_text()
             if case == "nothing":
                 assert page.locator("#empty").is_visible()
-                assert "No plays in 2025 yet" in page.locator("#empty").inner_text()
+                assert "Nothing in 2025 yet" in page.locator("#empty").inner_text()
             # Every chart decoded and laid out within the column.
             sizes = page.evaluate(
                 "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width])"
