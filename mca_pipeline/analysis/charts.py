@@ -11,12 +11,13 @@ caller (an adapter from `mca_pipeline.warehouse.metrics.Metrics`) fills it in.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from matplotlib import rc_context
+from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -53,6 +54,40 @@ MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TOP_N = 10
 MAX_LABEL = 24
+
+#: Fonts tried in order, glyph by glyph (matplotlib falls back per glyph and, from 3.11,
+#: shapes and orders Arabic, Hebrew and Indic text): DejaVu Sans (bundled with
+#: matplotlib) for Latin, Greek and Cyrillic, then Debian's Noto fonts (packages
+#: fonts-noto-core and fonts-noto-cjk, one CJK face covers Chinese, Japanese and Hangul)
+#: and Symbola (fonts-symbola) for emoji: monochrome outlines, since matplotlib cannot
+#: draw colour-bitmap emoji fonts. The README's set-up installs them; families that are
+#: not installed are left out, so a chart still draws (with boxes for what is missing).
+FONT_FALLBACK = (
+    "DejaVu Sans",
+    "Noto Sans",
+    "Noto Sans CJK JP",
+    "Noto Sans Arabic",
+    "Noto Sans Hebrew",
+    "Noto Sans Devanagari",
+    "Noto Sans Bengali",
+    "Noto Sans Gurmukhi",
+    "Noto Sans Gujarati",
+    "Noto Sans Tamil",
+    "Noto Sans Telugu",
+    "Noto Sans Kannada",
+    "Noto Sans Malayalam",
+    "Noto Sans Sinhala",
+    "Noto Sans Thai",
+    "Noto Sans Lao",
+    "Noto Sans Khmer",
+    "Noto Sans Myanmar",
+    "Noto Sans Georgian",
+    "Noto Sans Armenian",
+    "Noto Sans Ethiopic",
+    "Noto Sans Symbols",
+    "Noto Sans Symbols2",
+    "Symbola",
+)
 
 
 @dataclass(frozen=True)
@@ -144,13 +179,31 @@ def _shorten(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+@functools.cache
+def font_families() -> tuple[str, ...]:
+    """The FONT_FALLBACK families installed on this machine, in order.
+
+    matplotlib caches the system's fonts the first time it runs and never looks again,
+    so fonts installed after that (the README's set-up, on a machine that had drawn a
+    chart before) are added here, once per process."""
+    manager = font_manager.fontManager
+    known = {font.fname for font in manager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            with contextlib.suppress(RuntimeError, OSError, ValueError):  # a font FreeType cannot read
+                manager.addfont(path)
+    installed = {font.name for font in manager.ttflist}
+    return tuple(name for name in FONT_FALLBACK if name in installed) or ("DejaVu Sans",)
+
+
 def _plain_text(draw: Callable[[ReportData], bytes]) -> Callable[[ReportData], bytes]:
-    """Draw with every text taken as plain text: matplotlib would read what is between
-    two `$` as math, and an artist named `$$` or `$\\foo{$` would fail every report."""
+    """Draw with every text taken as plain text, in every script: matplotlib would read
+    what is between two `$` as math (an artist named `$$` or `$\\foo{$` would fail every
+    report), and the default font alone has no CJK, Indic or emoji glyphs."""
 
     @functools.wraps(draw)
     def plain(data: ReportData) -> bytes:
-        with rc_context({"text.parse_math": False}):
+        with rc_context({"text.parse_math": False, "font.family": list(font_families())}):
             return draw(data)
 
     return plain
@@ -272,7 +325,7 @@ def _horizontal_bars(
     # At least four bar slots, so one or two bars stay bar-shaped (kept at the top).
     ax.set_ylim(len(items) - 0.5 - max(len(items), 4), len(items) - 0.5)
     ax.set_xlabel(unit, fontsize=LABEL_SIZE, color=TEXT_COLOUR)
-    if unit == "plays":
+    if unit == "views":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max(values) * 1.18)
     fmt = "{:,.0f}" if all(v == int(v) for v in values) else "{:,.1f}"
@@ -308,8 +361,12 @@ def top_creator_bars(data: ReportData) -> tuple[str, list[tuple[str, float]], st
     known (the list ranked by hours, not the one by plays), else by plays."""
     by_hours = [(name, hours) for name, _, hours in data.top_creators_by_hours if hours > 0]
     if by_hours:
-        return "Top artists & creators by hours", by_hours[:TOP_N], "hours"
-    return "Top artists & creators by plays", [(n, p) for n, p, _ in data.top_creators[:TOP_N]], "plays"
+        return "Top artists, series & channels by hours", by_hours[:TOP_N], "hours"
+    return (
+        "Top artists, series & channels by views",
+        [(n, p) for n, p, _ in data.top_creators[:TOP_N]],
+        "views",
+    )
 
 
 @_plain_text

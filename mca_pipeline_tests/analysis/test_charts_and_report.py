@@ -140,12 +140,12 @@ def test_the_chart_by_hours_is_ranked_by_hours() -> None:
         top_creators_by_hours=[("Long Listens", 10, 9.0), ("Many Short Plays", 50, 1.0)],
     )
     assert top_creator_bars(data) == (
-        "Top artists & creators by hours",
+        "Top artists, series & channels by hours",
         [("Long Listens", 9.0), ("Many Short Plays", 1.0)],
         "hours",
     )
     no_time = dataclasses.replace(data, top_creators_by_hours=[("Long Listens", 10, 0.0)])
-    assert top_creator_bars(no_time)[1:] == ([("Many Short Plays", 50), ("Long Listens", 10)], "plays")
+    assert top_creator_bars(no_time)[1:] == ([("Many Short Plays", 50), ("Long Listens", 10)], "views")
 
 
 def test_empty_chart_is_not_a_blank_image() -> None:
@@ -175,7 +175,14 @@ def test_report_embeds_every_chart_and_escapes_user_strings() -> None:
     # No external assets: nothing fetched over the network or from disk.
     assert not re.search(r'(src|href)="(https?:|//|file:)', html)
     assert "@import" not in html and "url(" not in html
-    for headline in ("hours in total", "plays", "episodes", "most time with", "longest streak", "binge sessions"):
+    for headline in (
+        "hours in total",
+        "plays",
+        "episodes",
+        "most time with",
+        "longest streak",
+        "binge sessions",
+    ):
         assert headline in html
     assert "Marla Venn" in html and "23 days" in html
 

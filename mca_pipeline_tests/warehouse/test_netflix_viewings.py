@@ -51,4 +51,7 @@ def test_a_viewing_in_both_exports_counts_once_and_both_rows_stay(
         "Roma|2024-06-01": "netflix:Alex|2024-06-01 23:30:00|Roma",
     }
     # two sessions of the episode, Roma, and Marriage Story (only in the simple export)
-    assert [(t.platform, t.kind, t.plays) for t in totals] == [("netflix", "episode", 2), ("netflix", "video", 2)]
+    assert [(t.platform, t.kind, t.plays) for t in totals] == [
+        ("netflix", "episode", 2),
+        ("netflix", "video", 2),
+    ]
