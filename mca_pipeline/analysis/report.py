@@ -249,9 +249,14 @@ def _facts(data: ReportData) -> str:
             f"{data.music_rows:,} music rows from all sources, counted once across sources as {data.real_plays:,} plays"
         )
     if data.estimated_hours >= 0.05:
+        share = (
+            f"All {_hours(data.total_hours)} hours are"
+            if data.estimated_hours >= data.total_hours - 0.005
+            else f"{_hours(data.estimated_hours)} of the {_hours(data.total_hours)} hours are"
+        )
         facts.append(
-            f"{_hours(data.estimated_hours)} of the {_hours(data.total_hours)} hours are estimated: those views "
-            "came without a time spent, so their length (or a typical length) stands in"
+            f"{share} estimated: those views came without a time spent, so their length (or a typical "
+            "length for the source) stands in"
         )
     if not facts:
         return ""

@@ -125,3 +125,22 @@ def test_every_built_in_source_has_a_name_people_know() -> None:
     assert all(shown.values()), shown
     assert len(set(shown.values())) == len(shown), "no two sources look alike"
     assert shown["youtube_takeout"] == "YouTube — Google Takeout"
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [{"movie": 6000.0}, {"video": 0.0}, {"video": -5.0}, {"video": 90_000.0}, {"video": "long"}],
+)
+def test_a_typical_length_must_name_a_view_kind_and_a_plausible_length(lengths: dict) -> None:  # type: ignore[type-arg]
+    class Odd(FakePlugin):
+        typical_length_s = lengths  # type: ignore[assignment]
+
+    with pytest.raises(RegistryError, match=r"'odd'.*typical_length_s"):
+        PluginRegistry().register(Odd("odd"))
+
+
+def test_typical_lengths_come_from_the_plugins() -> None:
+    lengths = build_registry().typical_lengths()
+    assert lengths[("tiktok", "video")] == 30.0
+    assert lengths[("netflix", "video")] == 6000.0
+    assert ("spotify_export", "music") not in lengths  # measured: the kind's default is never needed

@@ -43,6 +43,7 @@ from mca_pipeline.warehouse.metrics import (
     Total,
     UnifiedCounts,
     compute_metrics,
+    compute_metrics_for_users,
     set_user_timezone,
     user_timezone,
 )
@@ -473,3 +474,24 @@ def test_the_current_streak_is_the_run_that_reaches_today_or_yesterday(warehouse
     streaks = metrics(warehouse, "kai").streaks
     local = [d.date().isoformat() for d in days]
     assert streaks == Streaks(5, local[-1], local[3], 3, local[2], local[0])
+
+
+def test_many_users_at_once_get_what_each_gets_alone(ada: Warehouse) -> None:
+    """One pass for several users and years gives each user exactly their own figures."""
+    store(ada, "bob", [song("lastfm", "x", "2024-06-01T23:59", "Marla Venn", "Lantern Street")])
+    with ada.connect() as con:
+        together = compute_metrics_for_users(con, ["ada", "bob", "nobody"], [None, 2024, 2023])
+        for user in ("ada", "bob", "nobody"):
+            for year in (None, 2024, 2023):
+                assert together[user, year] == compute_metrics(con, user, year)
+    # bob's play is not ada's: her Marla Venn count stays 4.
+    assert top(together["ada", None], "creator", "plays")[1] == ("Marla Venn", 4, r(700 / H))
+    assert top(together["bob", None], "creator", "plays") == [("Marla Venn", 1, r(210 / H))]
+
+
+def test_a_source_s_typical_length_replaces_the_kind_s(ada: Warehouse) -> None:
+    # l2 (Last.fm, no time) takes 210 s by default; Last.fm saying 180 s for music wins.
+    with ada.connect() as con:
+        m = compute_metrics(con, "ada", typical_lengths={("lastfm", "music"): 180.0})
+    lastfm = next(t for t in m.totals if t.platform == "lastfm")
+    assert (lastfm.plays, r(lastfm.hours), r(lastfm.estimated_hours)) == (1, r(180 / H), r(180 / H))
