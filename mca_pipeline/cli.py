@@ -704,6 +704,145 @@ def report(user: str, year: int | None) -> None:
         click.echo(f"{data.period}: {views_line(data)} -> {insight.report}")
 
 
+# --- corrections: aliases, separate plays, why merged ------------------------------------
+
+
+def _recompute(warehouse: Warehouse, user: str) -> None:
+    """After a correction: the user's links, then every year's report, from scratch (set
+    based and idempotent; no other user is touched)."""
+    from mca_pipeline.analysis.insights import build_insights
+    from mca_pipeline.plugins import build_registry
+    from mca_pipeline.warehouse.metrics import active_years
+    from mca_pipeline.warehouse.unified_plays import link_plays
+
+    registry = build_registry()
+    with warehouse.connect() as con:
+        plays, real = link_plays(con, user, {p.name: int(p.unify_rank) for p in registry})
+        years = active_years(con, user)
+    built = build_insights(warehouse, paths.data_dir(), user, years or [None], registry.typical_lengths())
+    click.echo(
+        f"recomputed {user}: {plays:,} music rows are {real:,} plays; {len(built)} report(s) rewritten"
+    )
+
+
+def _field(artist: str | None, title: str | None) -> tuple[str, str]:
+    if (artist is None) == (title is None):
+        raise click.UsageError("give one of --artist SPELLING or --title SPELLING")
+    return ("artist", artist) if artist is not None else ("title", title or "")
+
+
+@main.group()
+def alias() -> None:
+    """Spellings of an artist (or creator) or a title that are one: obeyed when plays are
+    linked across sources and in the top lists."""
+
+
+@alias.command("add")
+@click.option("--user", required=True)
+@click.option("--artist", help="The artist or creator spelling to fold in.")
+@click.option("--title", help="The title spelling to fold in.")
+@click.option("--is", "canonical", required=True, help="The name it stands for.")
+def alias_add(user: str, artist: str | None, title: str | None, canonical: str) -> None:
+    """Say that a spelling is another name, then recompute that user's history."""
+    from mca_pipeline.warehouse.aliases import add_alias
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    field, spelling = _field(artist, title)
+    with warehouse.connect() as con:
+        try:
+            rule = add_alias(con, user, field, spelling, canonical)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{field} {rule.spelling!r} is now counted as {rule.canonical!r}")
+    _recompute(warehouse, user)
+
+
+@alias.command("remove")
+@click.option("--user", required=True)
+@click.option("--artist")
+@click.option("--title")
+def alias_remove(user: str, artist: str | None, title: str | None) -> None:
+    """Forget an alias, then recompute that user's history."""
+    from mca_pipeline.warehouse.aliases import remove_alias
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    field, spelling = _field(artist, title)
+    with warehouse.connect() as con:
+        if not remove_alias(con, user, field, spelling):
+            raise click.ClickException(f"{user} has no {field} alias for {spelling!r}")
+    _recompute(warehouse, user)
+
+
+@alias.command("list")
+@click.option("--user", required=True)
+def alias_list(user: str) -> None:
+    """The user's aliases and the rows they said are separate plays."""
+    from mca_pipeline.warehouse.aliases import list_aliases, separated
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    with warehouse.connect() as con:
+        rules, apart = list_aliases(con, user), separated(con, user)
+    for rule in rules:
+        click.echo(f"{rule.field:<6} {rule.spelling!r} -> {rule.canonical!r}")
+    for row_a, row_b in apart:
+        click.echo(f"apart  {row_a}  /  {row_b}")
+    if not rules and not apart:
+        click.echo(f"{user} has no aliases and no separated plays")
+
+
+@main.command()
+@click.option("--user", required=True)
+@click.argument("row_a")
+@click.argument("row_b")
+def separate(user: str, row_a: str, row_b: str) -> None:
+    """Say that two rows (PLATFORM:ID, as `mca why` shows them) are not one play; they are
+    never linked again. Recomputes that user's history."""
+    from mca_pipeline.warehouse.aliases import keep_apart
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    with warehouse.connect() as con:
+        try:
+            keep_apart(con, user, row_a, row_b)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{row_a} and {row_b} are two plays from now on")
+    _recompute(warehouse, user)
+
+
+@main.command()
+@click.option("--user", required=True)
+@click.argument("row", required=False)
+@click.option("--limit", type=int, default=50, show_default=True)
+def why(user: str, row: str | None, limit: int) -> None:
+    """Why plays were counted as one: each linked row, the row whose copy counts, and the
+    rule (ROW: only the links of that PLATFORM:ID)."""
+    from mca_pipeline.warehouse.aliases import merges
+
+    user = _user(user)
+    warehouse = _warehouse()
+    _existing_user(warehouse, user)
+    with warehouse.connect() as con:
+        found = merges(con, user, row)
+    for merge in found[:limit]:
+        click.echo(
+            f"{merge.row}  {merge.creator or ''} - {merge.title}  ({merge.consumed_at:%Y-%m-%d %H:%M:%S %Z})"
+        )
+        click.echo(f"  counted as {merge.play_key}  {merge.kept_creator or ''} - {merge.kept_title or '?'}")
+        click.echo(
+            f"  because {merge.rule or 'linked before reasons were kept; the next recompute says why'}"
+        )
+    more = len(found) - limit
+    click.echo(f"{len(found):,} linked row(s)" + (f", {more:,} more not shown (--limit)" if more > 0 else ""))
+
+
 # --- vault ----------------------------------------------------------------------------
 
 

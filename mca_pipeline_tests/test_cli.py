@@ -445,9 +445,11 @@ def test_export_jsonl_has_one_object_per_item(project: Path) -> None:
     path = folder / "media_items.jsonl"
     assert str(path) in out
     assert sorted(p.name for p in folder.iterdir()) == [
+        "aliases.jsonl",
         "connections.jsonl",
         "media_items.jsonl",
         "notifications.jsonl",
+        "separate_plays.jsonl",
         "sync_log.jsonl",
         "unified_plays.jsonl",
         "user.jsonl",
@@ -619,3 +621,50 @@ def test_report_writes_a_year_in_review_page(project: Path) -> None:
     assert not (project / "data" / "reports" / "alice" / "2019.html").exists()
     ok("users", "add", "bob")
     assert "0 plays" in ok("report", "--user", "bob", "--year", "2019"), "nobody's first page says so"
+
+
+def test_aliases_separate_plays_and_why_recompute_one_user(project: Path) -> None:
+    from mca_pipeline.core import MediaItem
+
+    def song(platform: str, key: str, when: str, artist: str, spent: float | None) -> MediaItem:
+        return MediaItem(
+            platform=platform,
+            type="music",
+            title="Halo",
+            creator=artist,
+            consumed_at=datetime.fromisoformat(when).replace(tzinfo=UTC),
+            time_spent=timedelta(seconds=spent) if spent is not None else None,
+            external_id=key,
+        )
+
+    ok("users", "add", "alice")
+    with warehouse().connect() as con:
+        for platform, items in (
+            ("spotify_export", [song("spotify_export", "s1", "2024-01-02T09:00:00", "Beyoncé", 180)]),
+            ("lastfm", [song("lastfm", "l1", "2024-01-02T09:01:00", "Queen B", None)]),
+        ):
+            store_sync(
+                con, SyncAttempt("alice", platform, datetime(2024, 2, 1, tzinfo=UTC), "", "c", False), items
+            )
+
+    out = ok("alias", "add", "--user", "alice", "--artist", "Queen B", "--is", "Beyoncé")
+    assert "artist 'queen b' is now counted as 'Beyoncé'" in out
+    assert "recomputed alice: 2 music rows are 1 plays; 1 report(s) rewritten" in out
+    page = (project / "data" / "reports" / "alice" / "2024.html").read_text(encoding="utf-8")
+    assert "Queen B" not in page and "1 play ·" in page
+
+    out = ok("why", "--user", "alice")
+    assert "lastfm:l1  Queen B - Halo" in out and "counted as spotify_export:s1" in out
+    assert "counting your aliases, 60 s apart" in out and "1 linked row(s)" in out
+    assert "'queen b' -> 'Beyoncé'" in ok("alias", "list", "--user", "alice")
+
+    out = ok("separate", "--user", "alice", "lastfm:l1", "spotify_export:s1")
+    assert "2 music rows are 2 plays" in out
+    assert "0 linked row(s)" in ok("why", "--user", "alice")
+    assert "apart  lastfm:l1  /  spotify_export:s1" in ok("alias", "list", "--user", "alice")
+
+    assert_one_line_error(
+        mca("separate", "--user", "alice", "lastfm:l1", "lastfm:nope"), "not two stored rows"
+    )
+    assert_one_line_error(mca("alias", "add", "--user", "alice", "--is", "X"), "--artist")
+    assert_one_line_error(mca("alias", "remove", "--user", "alice", "--title", "Halo"), "no title alias")

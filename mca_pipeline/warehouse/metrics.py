@@ -23,7 +23,8 @@ per item). What it holds:
   TikTok video is not a YouTube video), then `TYPICAL_LENGTH_S` for the kind. Hours
   are always reported with the estimated part beside them.
 - `who`, the name a view is credited to in the top lists: the series for an episode,
-  else the creator (artist, channel, podcast, author).
+  else the creator (artist, channel, podcast, author). The user's aliases
+  (warehouse/aliases.py) replace an artist's or a title's other spellings first.
 - With `year`, everything is restricted to that LOCAL calendar year; discovery and new
   favourites still look at the whole history to decide whether a name is new, and the
   previous year is summed for the comparison.
@@ -110,7 +111,8 @@ heads AS (
     SELECT DISTINCT user_id, play_key FROM unified_plays WHERE user_id IN (SELECT user_id FROM zone)
 ),
 rows AS (
-    SELECT m.user_id, m.platform, m.external_id, m.media_type, {_KIND} AS kind, m.title, m.creator,
+    SELECT m.user_id, m.platform, m.external_id, m.media_type, {_KIND} AS kind,
+           coalesce(ta.canonical, m.title) AS title, coalesce(aa.canonical, m.creator) AS creator,
            nullif(m.raw_metadata ->> 'series', '') AS series, m.tags,
            coalesce(json_extract_string(m.universal_tags, '$.genre[*]'), []) AS genres,
            coalesce(json_extract_string(m.universal_tags, '$.mood[*]'), []) AS moods,
@@ -127,6 +129,8 @@ rows AS (
     LEFT JOIN unified_plays u
       ON u.user_id = m.user_id AND u.platform = m.platform AND u.external_id = m.external_id
     LEFT JOIN heads h ON h.user_id = m.user_id AND h.play_key = m.platform || ':' || m.external_id
+    LEFT JOIN aliases aa ON aa.user_id = m.user_id AND aa.field = 'artist' AND aa.spelling = lower(trim(m.creator))
+    LEFT JOIN aliases ta ON ta.user_id = m.user_id AND ta.field = 'title' AND ta.spelling = lower(trim(m.title))
     WHERE {KNOWN_TIME}
 ),
 members AS (

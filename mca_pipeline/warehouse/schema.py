@@ -206,6 +206,29 @@ MIGRATIONS: list[str] = [
         updated_at  TIMESTAMPTZ NOT NULL
     );
     """,
+    # 12: why rows were linked into one play (the row matched, the rule in words, how far
+    # apart), and the user's corrections the linking obeys: spellings of an artist or a
+    # title that are one (aliases), and pairs of rows that are not one play.
+    """
+    ALTER TABLE unified_plays ADD COLUMN linked_to VARCHAR;
+    ALTER TABLE unified_plays ADD COLUMN rule VARCHAR;
+    ALTER TABLE unified_plays ADD COLUMN seconds_apart DOUBLE;
+    CREATE TABLE aliases (
+        user_id     VARCHAR NOT NULL,
+        field       VARCHAR NOT NULL CHECK (field IN ('artist', 'title')),
+        spelling    VARCHAR NOT NULL,
+        canonical   VARCHAR NOT NULL,
+        created_at  TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, field, spelling)
+    );
+    CREATE TABLE separate_plays (
+        user_id     VARCHAR NOT NULL,
+        row_a       VARCHAR NOT NULL,
+        row_b       VARCHAR NOT NULL,
+        created_at  TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, row_a, row_b)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -62,7 +62,8 @@ def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
 
 #: What `mca export` writes per user: everything stored about them except credentials
 #: (secrets stay in the vault) and sign-in token hashes: the items with their tags, the
-#: links between one play's rows on several sources, and the time zone reports use.
+#: links between one play's rows on several sources and why each was made, the user's
+#: aliases and "not the same play" rules, and the time zone reports use.
 EXPORT_QUERIES = {
     "user": "SELECT user_id, created_at, timezone FROM users WHERE user_id = ?",
     "media_items": """
@@ -71,8 +72,10 @@ EXPORT_QUERIES = {
                first_seen_at, updated_at
         FROM media_items WHERE user_id = ? ORDER BY platform, consumed_at, external_id""",
     "unified_plays": """
-        SELECT user_id, play_key, platform, external_id FROM unified_plays
+        SELECT user_id, play_key, platform, external_id, linked_to, rule, seconds_apart FROM unified_plays
         WHERE user_id = ? ORDER BY play_key, platform, external_id""",
+    "aliases": "SELECT * FROM aliases WHERE user_id = ? ORDER BY field, spelling",
+    "separate_plays": "SELECT * FROM separate_plays WHERE user_id = ? ORDER BY row_a, row_b",
     "sync_log": "SELECT * FROM sync_log WHERE user_id = ? ORDER BY id",
     "connections": "SELECT * FROM connections WHERE user_id = ? ORDER BY plugin",
     "notifications": "SELECT * FROM notifications WHERE user_id = ? ORDER BY id",

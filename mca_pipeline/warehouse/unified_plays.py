@@ -29,6 +29,12 @@ else the title) is the same and the session starts on that date, give or take a 
 the time zone. Each simple row takes the latest such session (the simple export lists a
 title on the day it was last watched), one to one, and is keyed to it: the session has
 the start time and the time watched.
+
+Every linked row keeps why (`linked_to`: the row it matched; `rule`: the rule in words,
+with the normalised names, the time apart and which source was preferred;
+`seconds_apart`). The user's corrections (warehouse/aliases.py) are obeyed: an alias
+makes two spellings of an artist or title one before normalising, and a pair of rows
+said to be two plays is never a candidate.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ import duckdb
 import pyarrow as pa
 
 WINDOW_S = 300
+
+# How an alias's spelling is matched: case and surrounding spaces do not count.
+_SPELLING = "lower(trim({col}))"
 
 _NORMALISE = r"""
     regexp_replace(
@@ -56,7 +65,7 @@ _NETFLIX_KEY = """lower(coalesce(
     title))"""
 
 _NETFLIX = f"""
-    INSERT INTO unified_plays (user_id, platform, external_id, play_key)
+    INSERT INTO unified_plays (user_id, platform, external_id, play_key, linked_to, rule, seconds_apart)
     WITH simple AS (
         SELECT external_id, {_NETFLIX_KEY} AS episode, CAST(consumed_at AS DATE) AS day
         FROM media_items
@@ -68,7 +77,7 @@ _NETFLIX = f"""
         WHERE user_id = $user AND platform = 'netflix' AND raw_metadata ->> 'profile' IS NOT NULL
     ),
     candidates AS (
-        SELECT s.external_id AS s_id, a.external_id AS a_id,
+        SELECT s.external_id AS s_id, a.external_id AS a_id, s.episode, s.day,
                abs(date_diff('day', s.day, CAST(a.consumed_at AS DATE))) AS days, a.consumed_at
         FROM simple s JOIN sessions a
           ON a.episode = s.episode AND CAST(a.consumed_at AS DATE) BETWEEN s.day - 1 AND s.day + 1
@@ -77,7 +86,18 @@ _NETFLIX = f"""
         SELECT * FROM candidates
         QUALIFY row_number() OVER (PARTITION BY s_id ORDER BY days, consumed_at DESC, a_id) = 1
     )
-    SELECT $user, 'netflix', s_id, 'netflix:' || a_id FROM best
+    SELECT $user, 'netflix', s_id, 'netflix:' || a_id, 'netflix:' || a_id,
+           'the same episode or title (' || episode || '): the simple export lists it on ' || strftime(day, '%Y-%m-%d')
+           || ', the viewing activity has a session that starts '
+           || CASE days WHEN 0 THEN 'that day' ELSE 'a day off (time zone)' END
+           || ' and is preferred (it has the start time and the time watched)',
+           NULL
+    FROM best
+    WHERE NOT EXISTS (
+        SELECT 1 FROM separate_plays x
+        WHERE x.user_id = $user AND x.row_a = least('netflix:' || s_id, 'netflix:' || a_id)
+          AND x.row_b = greatest('netflix:' || s_id, 'netflix:' || a_id)
+    )
     QUALIFY row_number() OVER (PARTITION BY a_id ORDER BY days, s_id) = 1
 """
 
@@ -91,32 +111,46 @@ def link_plays(con: duckdb.DuckDBPyConnection, user_id: str, ranks: dict[str, in
         con.execute("DELETE FROM unified_plays WHERE user_id = ?", [user_id])
         con.execute(
             f"""
-            INSERT INTO unified_plays (user_id, platform, external_id, play_key)
+            INSERT INTO unified_plays (user_id, platform, external_id, play_key, linked_to, rule, seconds_apart)
             WITH RECURSIVE plays AS (
                 SELECT m.platform, m.external_id, epoch(m.consumed_at) AS at_s,
                        greatest({WINDOW_S}, coalesce(m.time_spent_s, m.duration_s, 0)) AS window_s,
-                       {_NORMALISE.format(col="m.creator")} AS artist,
-                       {_NORMALISE.format(col="m.title")} AS title,
+                       {_NORMALISE.format(col="coalesce(aa.canonical, m.creator)")} AS artist,
+                       {_NORMALISE.format(col="coalesce(ta.canonical, m.title)")} AS title,
+                       aa.canonical IS NOT NULL OR ta.canonical IS NOT NULL AS aliased,
                        coalesce(r.rank, 1000) AS rank
                 FROM media_items m LEFT JOIN mca_platform_rank r USING (platform)
+                LEFT JOIN aliases aa
+                  ON aa.user_id = m.user_id AND aa.field = 'artist' AND aa.spelling = {_SPELLING.format(col="m.creator")}
+                LEFT JOIN aliases ta
+                  ON ta.user_id = m.user_id AND ta.field = 'title' AND ta.spelling = {_SPELLING.format(col="m.title")}
                 WHERE m.user_id = $user AND m.media_type = 'music'
             ),
             candidates AS (
                 SELECT p.platform AS p_platform, p.external_id AS p_id, p.rank AS p_rank,
                        q.platform AS q_platform, q.external_id AS q_id, q.rank AS q_rank,
-                       abs(p.at_s - q.at_s) AS distance
+                       abs(p.at_s - q.at_s) AS distance, greatest(p.window_s, q.window_s) AS window_s,
+                       p.artist, p.title, p.aliased OR q.aliased AS aliased
                 FROM plays p JOIN plays q
                   ON p.artist = q.artist AND p.title = q.title AND p.platform <> q.platform
                  AND q.at_s BETWEEN p.at_s - greatest(p.window_s, q.window_s)
                                 AND p.at_s + greatest(p.window_s, q.window_s)
                 WHERE p.title <> ''
+                  AND NOT EXISTS (
+                      SELECT 1 FROM separate_plays x
+                      WHERE x.user_id = $user
+                        AND x.row_a = least(p.platform || ':' || p.external_id, q.platform || ':' || q.external_id)
+                        AND x.row_b = greatest(p.platform || ':' || p.external_id, q.platform || ':' || q.external_id)
+                  )
             ),
             mutual AS (
                 SELECT * FROM candidates
                 QUALIFY row_number() OVER (PARTITION BY p_platform, p_id, q_platform ORDER BY distance, q_id) = 1
             ),
             links AS (
-                SELECT a.p_platform, a.p_id, a.q_platform, a.q_id, a.q_rank FROM mutual a
+                SELECT a.p_platform, a.p_id, a.q_platform, a.q_id, a.q_rank, a.p_rank, a.distance, a.window_s,
+                       a.artist, a.title, a.aliased
+                FROM mutual a
                 JOIN mutual b ON b.p_platform = a.q_platform AND b.p_id = a.q_id
                              AND b.q_platform = a.p_platform AND b.q_id = a.p_id
                 WHERE a.q_rank < a.p_rank
@@ -130,8 +164,21 @@ def link_plays(con: duckdb.DuckDBPyConnection, user_id: str, ranks: dict[str, in
                 FROM walk w JOIN links l ON l.p_platform = w.key_platform AND l.p_id = w.key_id
                 WHERE w.depth < 16
             )
-            SELECT $user, platform, external_id, arg_max(key_platform || ':' || key_id, depth)
-            FROM walk GROUP BY platform, external_id
+            , keyed AS (
+                SELECT platform, external_id, arg_max(key_platform || ':' || key_id, depth) AS play_key
+                FROM walk GROUP BY platform, external_id
+            )
+            SELECT $user, k.platform, k.external_id, k.play_key,
+                   l.q_platform || ':' || l.q_id,
+                   CASE WHEN l.q_id IS NOT NULL THEN
+                       'the same artist and title once normalised (' || l.artist || ' / ' || l.title || ')'
+                       || CASE WHEN l.aliased THEN ', counting your aliases' ELSE '' END
+                       || ', ' || CAST(round(l.distance) AS BIGINT) || ' s apart (within '
+                       || CAST(round(l.window_s) AS BIGINT) || ' s); ' || l.q_platform || ' is preferred to '
+                       || l.p_platform || ' (source preference ' || l.q_rank || ' before ' || l.p_rank || ')'
+                   END,
+                   l.distance
+            FROM keyed k LEFT JOIN links l ON l.p_platform = k.platform AND l.p_id = k.external_id
             """,
             {"user": user_id},
         )
