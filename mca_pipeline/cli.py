@@ -710,16 +710,12 @@ def report(user: str, year: int | None) -> None:
 def _recompute(warehouse: Warehouse, user: str) -> None:
     """After a correction: the user's links, then every year's report, from scratch (set
     based and idempotent; no other user is touched)."""
-    from mca_pipeline.analysis.insights import build_insights
+    from mca_pipeline.analysis.insights import recompute_user
     from mca_pipeline.plugins import build_registry
-    from mca_pipeline.warehouse.metrics import active_years
-    from mca_pipeline.warehouse.unified_plays import link_plays
 
     registry = build_registry()
-    with warehouse.connect() as con:
-        plays, real = link_plays(con, user, {p.name: int(p.unify_rank) for p in registry})
-        years = active_years(con, user)
-    built = build_insights(warehouse, paths.data_dir(), user, years or [None], registry.typical_lengths())
+    ranks = {p.name: int(p.unify_rank) for p in registry}
+    plays, real, built = recompute_user(warehouse, paths.data_dir(), user, ranks, registry.typical_lengths())
     click.echo(
         f"recomputed {user}: {plays:,} music rows are {real:,} plays; {len(built)} report(s) rewritten"
     )

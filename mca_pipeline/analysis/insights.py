@@ -15,7 +15,8 @@ from pathlib import Path
 from mca_pipeline.analysis.charts import ReportData, render_charts
 from mca_pipeline.analysis.report import write_report
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.metrics import Metrics, TopEntry, compute_metrics_for_users
+from mca_pipeline.warehouse.metrics import Metrics, TopEntry, active_years, compute_metrics_for_users
+from mca_pipeline.warehouse.unified_plays import link_plays
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,19 @@ def build_insight(
 
 def chart_pngs(insight: Insight) -> dict[str, bytes]:
     return render_charts(insight.data)
+
+
+def recompute_user(
+    warehouse: Warehouse,
+    data_dir: Path,
+    user_id: str,
+    ranks: Mapping[str, int],
+    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+) -> tuple[int, int, list[Insight]]:
+    """After a correction (an alias, "not the same play"): the user's links, then every
+    year's metrics and report, from scratch. Set-based and idempotent; no other user's
+    rows are read or written. Returns (music rows, real plays, the insights written)."""
+    with warehouse.connect() as con:
+        plays, real = link_plays(con, user_id, dict(ranks))
+        years = active_years(con, user_id)
+    return plays, real, build_insights(warehouse, data_dir, user_id, years or [None], typical_lengths)

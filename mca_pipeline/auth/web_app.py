@@ -12,7 +12,13 @@ process needs no Dagster definitions.
 
 Routes:
     GET  /login, POST /login, POST /logout      sign-in with the per-user token
-    GET  /                                      per plugin: auth type, state, buttons
+    GET  /                                      the person's own page (auth/own_page.py): per
+                                                source what is stored, last and next sync,
+                                                problems and what to do, imports in progress,
+                                                upload, year-in-review pages, corrections
+    GET  /reports/{year}                        one of their year-in-review pages
+    GET  /upload.js                             the upload progress bar (the only script)
+    POST /aliases, /aliases/remove, /separate   corrections; the user's history is recomputed
     GET  /api/v1/plugins                        the same as JSON
     GET  /api/v1/plugins/{name}/connect         starts OAuth (302 to the platform)
     GET  /connect/{name}/callback               OAuth redirect target
@@ -23,7 +29,7 @@ Routes:
                                                 routed to the plugin that recognises each file
     POST /api/v1/plugins/{name}/disconnect      revokes (where the platform can) and deletes
                                                 the stored credentials
-    GET  /style.css                             the only asset (CSP forbids inline styles)
+    GET  /style.css                             the stylesheet (CSP forbids inline styles)
 
 Every POST must come from this app's pages (`CSRFMiddleware`, which decides without
 reading the body: the `X-CSRF-Token` header, the browser's Origin / Sec-Fetch-Site, or for
@@ -42,10 +48,14 @@ import re
 import shutil
 import traceback
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+import duckdb
 import httpx
+from cronsim import CronSim
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -53,6 +63,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from mca_pipeline.analysis.insights import recompute_user
 from mca_pipeline.auth.credential_store import VaultCredentialStore
 from mca_pipeline.auth.oauth_flow import (
     StateError,
@@ -62,18 +73,15 @@ from mca_pipeline.auth.oauth_flow import (
     exchange_code,
     missing_scopes,
 )
+from mca_pipeline.auth.own_page import UPLOAD_JS, OwnPage, SourceView, render_own_page
 from mca_pipeline.auth.revocation import disconnect as disconnect_source
 from mca_pipeline.auth.sign_in import hash_token, user_for_token
 from mca_pipeline.auth.web_pages import (
     CSS,
     NOT_CONNECTED,
-    escape,
     login_form,
-    logout_form,
     message,
     page,
-    plugin_row,
-    upload_any_form,
 )
 from mca_pipeline.auth.web_security import (
     SESSION_COOKIE,
@@ -91,12 +99,28 @@ from mca_pipeline.warehouse.accounts import (
     DISCONNECTED,
     NEEDS_REAUTH,
     connection_state,
+    notifications,
     set_connection_state,
 )
-from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_name
+from mca_pipeline.warehouse.aliases import (
+    add_alias,
+    keep_apart,
+    list_aliases,
+    merge_count,
+    merges,
+    remove_alias,
+    separated,
+)
+from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_candidate, is_export_name
+from mca_pipeline.warehouse.overview import ImportProgress, import_progress, items_per_source
+from mca_pipeline.warehouse.pauses import pauses_of
+from mca_pipeline.warehouse.status import last_syncs
 from mca_pipeline.warehouse.users import user_for_token_hash
 
 log = logging.getLogger("mca_pipeline.web")
+
+#: A year-in-review page is self-contained (inline styles, data: images) and runs nothing.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642
@@ -206,21 +230,135 @@ def create_app(
 
     # ---- pages and JSON
 
+    def own_page(user: str, csrf_token: str) -> OwnPage:
+        now = datetime.now(UTC)
+        waiting = [
+            (p.name, f.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+            for p in registry
+            if AuthType(p.auth_type) == AuthType.FILE_IMPORT
+            for f in folders.waiting(user, p.name)
+            for stat in [f.stat()]
+        ]
+        arrivals = folders.inbox_root / user
+        unpacking = (
+            sorted(f for f in arrivals.iterdir() if f.is_file() and is_export_candidate(f))
+            if arrivals.is_dir()
+            else []
+        )
+        with warehouse.connect() as con:
+            items = items_per_source(con, user)
+            lasts = {s.platform: s for s in last_syncs(con, user)}
+            pauses = pauses_of(con, user, now)
+            notices = notifications(con, user)
+            states = {p.name: connection_state(con, user, p.name) or (NOT_CONNECTED, None) for p in registry}
+            progress = import_progress(con, user, waiting)
+            rules, apart = list_aliases(con, user), separated(con, user)
+            recent, total = merges(con, user, limit=20), merge_count(con, user)
+        progress += [ImportProgress("unpacking", f.name, f.stat().st_size, 0, 0, None) for f in unpacking]
+        sources = [
+            SourceView(
+                plugin=p,
+                state=states[p.name][0],
+                reason=states[p.name][1],
+                items=items.get(p.name, 0),
+                last=lasts.get(p.name),
+                next_sync=next(CronSim(p.schedule_cron, now))
+                if AuthType(p.auth_type) != AuthType.FILE_IMPORT
+                else None,
+                pause=pauses.get(p.name),
+                notices=[n for n in notices if n.plugin == p.name],
+            )
+            for p in registry
+        ]
+        return OwnPage(
+            user, csrf_token, sources, progress, report_years(user), rules, apart, recent, total, now
+        )
+
+    def report_years(user: str) -> list[str]:
+        folder = folders.data_dir / "reports" / user
+        stems = [p.stem for p in folder.glob("*.html")] if folder.is_dir() else []
+        years = sorted((s for s in stems if s.isdigit()), reverse=True)
+        return years + (["all"] if "all" in stems else [])
+
     async def home(request: Request) -> Response:
         session = await current(request)
         if session is None:
             return login_redirect()
         assert session.user_id is not None
-        user = session.user_id
-        by_plugin = await run_in_threadpool(states_for, user)
-        rows = "".join(plugin_row(p, by_plugin[p.name], session.csrf_token) for p in registry)
-        body = (
-            f"<p>Signed in as <strong>{escape(user)}</strong>. {logout_form(session.csrf_token)}</p>"
-            "<table><thead><tr><th>Source</th><th>How it connects</th><th>State</th><th>Action</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>"
-            f"{upload_any_form(session.csrf_token)}"
+        data = await run_in_threadpool(own_page, session.user_id, session.csrf_token)
+        return page("Your media", render_own_page(data))
+
+    async def report(request: Request) -> Response:
+        """A year-in-review page of the signed-in user (their own folder only)."""
+        session = await current(request)
+        if session is None or session.user_id is None:
+            return login_redirect()
+        year = request.path_params["year"]
+        if not (year.isdigit() or year == "all") or year not in report_years(session.user_id):
+            return message("No such page", f"There is no year-in-review page for {year!r} yet.", 404)
+        path = folders.data_dir / "reports" / session.user_id / f"{year}.html"
+        # The report is self-contained: inline styles and data: images, nothing else.
+        return Response(
+            path.read_bytes(),
+            media_type="text/html; charset=utf-8",
+            headers={"content-security-policy": REPORT_CSP},
         )
-        return page("Your connected accounts", body)
+
+    async def upload_script(request: Request) -> Response:
+        return Response(UPLOAD_JS, media_type="text/javascript")
+
+    # ---- corrections: recomputed for this user at once
+
+    def correct(user: str, change: Callable[[duckdb.DuckDBPyConnection], object]) -> str | None:
+        """Apply a correction, then recompute the user's links and pages; the error text
+        when the correction is refused."""
+        try:
+            with warehouse.connect() as con:
+                change(con)
+        except ValueError as exc:
+            return str(exc)
+        ranks = {p.name: int(p.unify_rank) for p in registry}
+        recompute_user(warehouse, folders.data_dir, user, ranks, registry.typical_lengths())
+        return None
+
+    async def corrected(
+        request: Request, change: Callable[[str, Any], Callable[[duckdb.DuckDBPyConnection], object]]
+    ) -> Response:
+        session = await current(request)
+        if session is None or session.user_id is None:
+            return login_redirect()
+        form = await request.form()
+        error = await run_in_threadpool(correct, session.user_id, change(session.user_id, form))
+        if error is not None:
+            return message("Not changed", error, 400)
+        return RedirectResponse("/", status_code=303)
+
+    def text(form: Any, key: str) -> str:
+        return str(form.get(key) or "")
+
+    async def alias_add(request: Request) -> Response:
+        return await corrected(
+            request,
+            lambda user, form: (
+                lambda con: add_alias(
+                    con, user, text(form, "field"), text(form, "spelling"), text(form, "canonical")
+                )
+            ),
+        )
+
+    async def alias_remove(request: Request) -> Response:
+        return await corrected(
+            request,
+            lambda user, form: (
+                lambda con: remove_alias(con, user, text(form, "field"), text(form, "spelling"))
+            ),
+        )
+
+    async def separate(request: Request) -> Response:
+        return await corrected(
+            request,
+            lambda user, form: lambda con: keep_apart(con, user, text(form, "row_a"), text(form, "row_b")),
+        )
 
     async def api_plugins(request: Request) -> Response:
         session = await current(request)
@@ -365,6 +503,11 @@ def create_app(
         finally:
             await form.close()
 
+    def received(request: Request, text: str) -> Response:
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"message": text})
+        return message("File received", text, 200)
+
     async def upload(request: Request) -> Response:
         found = await user_and_plugin(request, {AuthType.FILE_IMPORT}, "file-import ")
         if isinstance(found, Response):
@@ -374,11 +517,7 @@ def create_app(
         target = await receive(request, user, name)
         if isinstance(target, Response):
             return target
-        return message(
-            "File received",
-            f"{target.name} is in your {name} inbox and will be imported shortly.",
-            200,
-        )
+        return received(request, f"{target.name} is in your {name} inbox and will be imported shortly.")
 
     async def upload_any(request: Request) -> Response:
         session = await current(request)
@@ -387,12 +526,11 @@ def create_app(
         target = await receive(request, session.user_id, None)
         if isinstance(target, Response):
             return target
-        return message(
-            "File received",
+        return received(
+            request,
             f"{target.name} is in your inbox: it will be unpacked if it is an archive, and each "
             "export in it imported by the source that recognises it, shortly. Files no source "
             "recognises are listed in the report in data/archive/<you>/arrivals/.",
-            200,
         )
 
     # ---- disconnect
@@ -419,6 +557,11 @@ def create_app(
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/", home, methods=["GET"]),
+            Route("/reports/{year}", report, methods=["GET"]),
+            Route("/upload.js", upload_script, methods=["GET"]),
+            Route("/aliases", alias_add, methods=["POST"]),
+            Route("/aliases/remove", alias_remove, methods=["POST"]),
+            Route("/separate", separate, methods=["POST"]),
             Route("/style.css", stylesheet, methods=["GET"]),
             Route("/api/v1/plugins", api_plugins, methods=["GET"]),
             Route("/api/v1/plugins/{name}/connect", connect, methods=["GET"]),

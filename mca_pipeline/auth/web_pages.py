@@ -54,19 +54,6 @@ def logout_form(csrf_token: str) -> str:
     )
 
 
-def upload_any_form(csrf_token: str) -> str:
-    """One upload for any export or a whole archive: each file goes to the source that
-    recognises it, so a person need not know which source a file belongs to."""
-    return (
-        "<h2>Upload any export or archive</h2>"
-        "<p>A single export file, or the whole archive you downloaded (.zip, .tgz): each file "
-        "in it is imported by the source that recognises it.</p>"
-        f'<form method="post" action="/upload" enctype="multipart/form-data">{csrf_field(csrf_token)}'
-        '<input type="file" name="file" aria-label="Any export file or archive" required> '
-        '<button type="submit">Upload</button></form>'
-    )
-
-
 _AUTH_LABEL = {
     AuthType.OAUTH: "sign in with the platform",
     AuthType.API_KEY: "API key",
@@ -132,5 +119,14 @@ form.inline { display: inline; }
 .state-connected { color: #176317; font-weight: bold; }
 .state-needs_reauth, .state-disconnected { color: #9a4b00; }
 .error { color: #a00; }
-input { font: inherit; padding: .25rem; }
+input, select { font: inherit; padding: .25rem; }
+td.n, th.n { text-align: right; }
+.problem { color: #a00; }
+.todo { color: #555; font-size: .9rem; }
+ul.problems { margin: 0; padding-left: 1rem; }
+.scroll { overflow-x: auto; }
+progress { width: 12rem; max-width: 100%; vertical-align: middle; }
+ul.years { display: flex; flex-wrap: wrap; gap: .5rem 1rem; list-style: none; padding: 0; }
+li.merge { margin-bottom: .5rem; }
+@media (max-width: 40rem) { body { margin: .75rem; } }
 """

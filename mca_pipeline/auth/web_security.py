@@ -128,12 +128,17 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # A response may narrow the Content-Security-Policy for itself (a report
+                # page needs inline styles and data: images and runs nothing); every other
+                # header is the app's.
+                own = {k.decode().lower(): v for k, v in message.get("headers", [])}
+                keep = {"content-security-policy"} if "content-security-policy" in own else set()
                 headers = [
                     (k, v)
                     for k, v in message.get("headers", [])
-                    if k.decode().lower() not in SECURITY_HEADERS
+                    if k.decode().lower() not in SECURITY_HEADERS or k.decode().lower() in keep
                 ]
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k not in keep]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -117,9 +117,19 @@ def separated(con: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[str, s
     return [(str(a), str(b)) for a, b in rows]
 
 
-def merges(con: duckdb.DuckDBPyConnection, user_id: str, row: str | None = None) -> list[Merge]:
+def merge_count(con: duckdb.DuckDBPyConnection, user_id: str) -> int:
+    rows = con.execute(
+        "SELECT count(*) FROM unified_plays WHERE user_id = ? AND play_key <> platform || ':' || external_id",
+        [user_id],
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def merges(
+    con: duckdb.DuckDBPyConnection, user_id: str, row: str | None = None, limit: int | None = None
+) -> list[Merge]:
     """Every row counted in another row's play (or, with `row`, the merges that row takes
-    part in, on either side), newest first, with the rule that linked it."""
+    part in, on either side), newest first, with the rule that linked it; at most `limit`."""
     result = con.execute(
         """
         SELECT u.platform || ':' || u.external_id, m.title, m.creator, m.consumed_at, u.play_key,
@@ -130,8 +140,9 @@ def merges(con: duckdb.DuckDBPyConnection, user_id: str, row: str | None = None)
         WHERE u.user_id = $user AND u.play_key <> u.platform || ':' || u.external_id
           AND ($row IS NULL OR $row IN (u.platform || ':' || u.external_id, u.play_key, u.linked_to))
         ORDER BY m.consumed_at DESC, 1
+        LIMIT $limit
         """,
-        {"user": user_id, "row": row},
+        {"user": user_id, "row": row, "limit": limit},
     ).fetchall()
     return [
         Merge(str(r), str(t), c, at, str(key), kt, kc, ka, lt, rule, None if sec is None else float(sec))

@@ -29,6 +29,8 @@ class LastSync:
     #: Export files the run imported, and those it rejected (file_parse_error).
     files_imported: int = 0
     files_rejected: int = 0
+    #: The error code of the run's last page or file (one of the seven), if it failed.
+    error_code: str | None = None
 
 
 def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
@@ -49,14 +51,15 @@ def last_syncs(con: duckdb.DuckDBPyConnection, user_id: str) -> list[LastSync]:
             QUALIFY row_number() OVER (PARTITION BY platform ORDER BY max(id) DESC) = 1
         )
         SELECT r.platform, l.finished_at, l.outcome, r.new, l.error_message, r.unreadable,
-               r.imported, r.rejected
+               r.imported, r.rejected, l.error_code
         FROM runs AS r JOIN sync_log AS l ON l.id = r.last_id
         ORDER BY r.platform
         """,
         [user_id],
     ).fetchall()
     return [
-        LastSync(str(p), f, str(o), int(n), e, int(u or 0), int(i), int(r)) for p, f, o, n, e, u, i, r in rows
+        LastSync(str(p), f, str(o), int(n), e, int(u or 0), int(i), int(r), c)
+        for p, f, o, n, e, u, i, r, c in rows
     ]
 
 
