@@ -48,7 +48,8 @@ figure img{display:block;width:100%;height:auto}
 table{width:100%;border-collapse:collapse;background:#fff;border-radius:12px;overflow:hidden;table-layout:fixed}
 th,td{padding:8px 10px;text-align:left;border-bottom:1px solid #eee;overflow-wrap:anywhere;vertical-align:top}
 th{background:#fafafa;font-size:.85rem;color:#555}
-td.n,th.n{text-align:right;width:5.5em}
+td.n,th.n{text-align:right;width:6.2em}
+th.n{overflow-wrap:normal}
 td.rank,th.rank{width:3.4em;color:#888;overflow-wrap:normal;white-space:nowrap}
 ul.facts{background:#fff;border-radius:12px;padding:12px 16px 12px 32px;margin:0}
 footer{color:#888;font-size:.85rem;margin:2rem 0 1rem;overflow-wrap:anywhere}

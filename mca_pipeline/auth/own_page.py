@@ -33,6 +33,10 @@ WHAT_TO_DO = {
 }
 
 
+#: The `plugin` of a file dropped or uploaded as a whole, before it is sorted to a source.
+ARRIVED = "arrived"
+
+
 @dataclass(frozen=True)
 class SourceView:
     plugin: SourcePlugin
@@ -132,11 +136,13 @@ def _source_row(view: SourceView, csrf_token: str, now: datetime) -> str:
         else ""
     )
     details = (
-        f'<td class="n">{view.items:,}</td><td>{escape(_last(view, now))}</td><td>{escape(_next(view, now))}</td>'
-        f"<td>{f'<ul class=problems>{shown}</ul>' if shown else 'none'}</td>"
+        f'<td class="n" data-label="Stored">{view.items:,}</td>'
+        f'<td data-label="Last">{escape(_last(view, now))}</td>'
+        f'<td data-label="Next sync">{escape(_next(view, now))}</td>'
+        f'<td data-label="Problems">{f"<ul class=problems>{shown}</ul>" if shown else "none"}</td>'
     )
     # plugin_row ends with the action cell; the details go before it.
-    cut = base.rindex("<td>", 0, base.rindex("</tr>"))
+    cut = base.rindex('<td class="action">')
     return base[:cut] + details + base[cut:]
 
 
@@ -153,7 +159,8 @@ def _progress(items: list[ImportProgress], now: datetime) -> str:
             )
             bar = f'<progress max="{item.size}" value="{item.bytes_read}">{share:.0%}</progress>'
         else:
-            state = f"{item.size:,} bytes, waiting to be imported (within a minute)"
+            what = "unpacked and sorted to its source" if item.plugin == ARRIVED else "imported"
+            state = f"{item.size:,} bytes, waiting to be {what} (within a minute)"
             bar = "<progress></progress>"
         rows.append(
             f'<li class="import" data-file="{escape(item.file)}"><strong>{escape(item.file)}</strong> '
@@ -256,7 +263,7 @@ def render_own_page(page: OwnPage) -> str:
         f"{summary}"
         f"{_reports(page.report_years)}"
         f"{_progress(page.progress, page.now)}"
-        '<h2 id="sources">Your sources</h2><div class="scroll"><table><thead><tr><th>Source</th>'
+        '<h2 id="sources">Your sources</h2><div class="scroll"><table class="sources"><thead><tr><th>Source</th>'
         '<th>How it connects</th><th>State</th><th class="n">Stored</th><th>Last import or sync</th>'
         "<th>Next sync</th><th>Problems</th><th>Action</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"

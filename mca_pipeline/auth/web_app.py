@@ -73,7 +73,7 @@ from mca_pipeline.auth.oauth_flow import (
     exchange_code,
     missing_scopes,
 )
-from mca_pipeline.auth.own_page import UPLOAD_JS, OwnPage, SourceView, render_own_page
+from mca_pipeline.auth.own_page import ARRIVED, UPLOAD_JS, OwnPage, SourceView, render_own_page
 from mca_pipeline.auth.revocation import disconnect as disconnect_source
 from mca_pipeline.auth.sign_in import hash_token, user_for_token
 from mca_pipeline.auth.web_pages import (
@@ -254,7 +254,7 @@ def create_app(
             progress = import_progress(con, user, waiting)
             rules, apart = list_aliases(con, user), separated(con, user)
             recent, total = merges(con, user, limit=20), merge_count(con, user)
-        progress += [ImportProgress("unpacking", f.name, f.stat().st_size, 0, 0, None) for f in unpacking]
+        progress += [ImportProgress(ARRIVED, f.name, f.stat().st_size, 0, 0, None) for f in unpacking]
         sources = [
             SourceView(
                 plugin=p,

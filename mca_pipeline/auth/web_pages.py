@@ -102,9 +102,10 @@ def plugin_row(plugin: SourcePlugin, state: str, csrf_token: str) -> str:
     else:
         action = ""
     return (
-        f'<tr id="plugin-{name}"><td>{shown}</td>'
-        f"<td>{escape(_AUTH_LABEL.get(auth, auth))}</td>"
-        f'<td class="state state-{escape(state)}">{escape(shown_state)}</td><td>{action}</td></tr>'
+        f'<tr id="plugin-{name}"><td class="source">{shown}</td>'
+        f'<td data-label="Connects by">{escape(_AUTH_LABEL.get(auth, auth))}</td>'
+        f'<td class="state state-{escape(state)}" data-label="State">{escape(shown_state)}</td>'
+        f'<td class="action">{action}</td></tr>'
     )
 
 
@@ -128,5 +129,15 @@ ul.problems { margin: 0; padding-left: 1rem; }
 progress { width: 12rem; max-width: 100%; vertical-align: middle; }
 ul.years { display: flex; flex-wrap: wrap; gap: .5rem 1rem; list-style: none; padding: 0; }
 li.merge { margin-bottom: .5rem; }
-@media (max-width: 40rem) { body { margin: .75rem; } }
+@media (max-width: 40rem) {
+  body { margin: .75rem; }
+  /* On a phone each source is a card: one line per fact, labelled. */
+  table.sources thead { display: none; }
+  table.sources tr { display: block; border-bottom: 2px solid #ccc; padding: .5rem 0; }
+  table.sources td { display: block; border: 0; padding: .15rem .5rem; }
+  table.sources td.source { font-weight: bold; font-size: 1.1rem; }
+  table.sources td[data-label]::before { content: attr(data-label) ": "; color: #666; }
+  table.sources td.n { text-align: left; }
+  input[type=file] { max-width: 100%; }
+}
 """

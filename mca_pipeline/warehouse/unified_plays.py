@@ -9,7 +9,8 @@ The matching rule, in one statement over all of a user's music plays:
 1. Artist and title are normalised: accents stripped, lower-cased, anything in
    parentheses or brackets dropped ("(Remastered 2011)", "[Live]"), a trailing
    " - Remastered ..."/" - Live ..."/" - ... Version|Edit|Mix" dropped, then only letters
-   and digits kept. "Beyoncé - Halo (Remastered)" and "beyonce halo" match.
+   and digits (of any script: "米津玄師" stays itself) kept. "Beyoncé - Halo (Remastered)"
+   and "beyonce halo" match.
 2. Two plays from different platforms are candidates when both normalised fields are
    equal and their start times lie within a window: five minutes, or the longer of the
    two plays' lengths when that is more (sources stamp a play at its start, its end or
@@ -54,7 +55,7 @@ _NORMALISE = r"""
           regexp_replace(lower(strip_accents(coalesce({col}, ''))), '\s*[\(\[][^\)\]]*[\)\]]', '', 'g'),
           '\s+-\s+.*(remaster|live|version|edit|mix|mono|stereo).*$', ''),
         '\bfeat\.?\s.*$', ''),
-      '[^a-z0-9]+', '', 'g')
+      '[^\pL\pN]+', '', 'g')
 """
 
 

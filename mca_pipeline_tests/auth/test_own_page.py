@@ -128,7 +128,7 @@ def test_imports_in_progress_show_records_and_bytes_read_so_far(env: Env) -> Non
     assert "120 records and 400 of 1,000 bytes read (40%)" in imports
     assert '<progress max="1000" value="400">' in imports
     assert f"{waiting.name}</strong> (spotify_export) <progress></progress><br>2 bytes, waiting" in imports
-    assert "my_spotify_data.zip</strong> (unpacking)" in imports
+    assert "my_spotify_data.zip</strong> (arrived)" in imports
 
 
 def test_year_in_review_pages_are_the_users_own(env: Env) -> None:

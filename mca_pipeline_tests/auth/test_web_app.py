@@ -273,7 +273,7 @@ def test_home_page_lists_every_plugin_with_a_button(env: Env) -> None:
     assert re.findall(r"<script[^>]*>", page) == ['<script src="/upload.js" defer>']
     assert "http" not in page.split("<body>")[1]
     # Sources by the names people know, not the internal plugin names (issue 16, item 6).
-    rows = dict(re.findall(r'<tr id="plugin-([a-z_]+)"><td>([^<]+)</td>', page))
+    rows = dict(re.findall(r'<tr id="plugin-([a-z_]+)"><td class="source">([^<]+)</td>', page))
     assert rows["spotify_export"] == "Spotify — data download"
     assert rows["spotify"] == "Spotify — account, recent plays"
     assert rows["lastfm"] == "Last.fm — scrobbles"

@@ -126,3 +126,22 @@ def test_other_users_and_media_are_left_out(warehouse: Warehouse) -> None:
         )
         assert link_plays(con, "alice", RANKS) == (14, 8)
         assert link_plays(con, "bob", RANKS) == (1, 1)
+
+
+def test_names_in_other_scripts_are_matched_by_their_letters(warehouse: Warehouse) -> None:
+    """Normalising once kept only a-z and 0-9: every CJK artist became "" and two
+    different artists' songs with one title ("曲 4" by 周杰倫 and by 아이유) were one play."""
+    store(
+        warehouse,
+        [
+            play("spotify_export", "zhou", "周杰倫", "曲 4", 0, 200),
+            play("lastfm", "iu", "아이유", "曲 4", 20),
+            play("spotify_export", "yonezu", "米津玄師", "Lemon", 1000, 250),
+            play("lastfm", "yonezu-l", "米津玄師", "Lemon (Live)", 1030),
+        ],
+    )
+    with warehouse.connect() as con:
+        assert link_plays(con, "alice", RANKS) == (4, 3)
+    got = keys(warehouse)
+    assert got["iu"] == "lastfm:iu"
+    assert got["yonezu-l"] == "spotify_export:yonezu"
