@@ -47,9 +47,12 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
             years = [config.year] if config.year else active_years(con, user_id)
         # A user with nothing yet still gets this year's (empty) page rather than nothing.
         built = build_insights(wh, data_dir, user_id, years or [None], typical_lengths)
-        # The charts shown are those of the most recent year with time in it: a year of a
-        # few untimed items (TikTok views) would otherwise hide the year a person cares about.
-        latest = next((i for i in reversed(built) if i.data.total_hours > 0), built[-1])
+        # The charts shown are those of the most recent year with measured time in it: a
+        # year of a few untimed items (TikTok views, estimated) would otherwise hide the
+        # year a person cares about; a user whose sources never measure gets the latest.
+        latest = next(
+            (i for i in reversed(built) if i.data.total_hours - i.data.estimated_hours > 0.001), built[-1]
+        )
         for insight in built:
             context.log.info(f"{user_id}: report for {insight.data.period} at {insight.report}")
         images = "\n\n".join(
