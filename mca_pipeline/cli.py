@@ -683,6 +683,7 @@ def report(user: str, year: int | None) -> None:
     """Write the year-in-review report(s) of a user to data/reports/<user>/<year>.html."""
     from mca_pipeline.analysis.insights import build_insights
     from mca_pipeline.analysis.report import views_line
+    from mca_pipeline.analysis.sources import Sources
     from mca_pipeline.plugins import build_registry
     from mca_pipeline.warehouse.metrics import active_years
 
@@ -696,9 +697,7 @@ def report(user: str, year: int | None) -> None:
             f"{user} has nothing dated in {year}: reports exist for {', '.join(map(str, active))}"
         )
     years = active if year is None else [year]
-    built = build_insights(
-        warehouse, paths.data_dir(), user, years or [None], build_registry().typical_lengths()
-    )
+    built = build_insights(warehouse, paths.data_dir(), user, years or [None], Sources.of(build_registry()))
     for insight in built:
         data = insight.data
         click.echo(f"{data.period}: {views_line(data)} -> {insight.report}")
@@ -711,11 +710,10 @@ def _recompute(warehouse: Warehouse, user: str) -> None:
     """After a correction: the user's links, then every year's report, from scratch (set
     based and idempotent; no other user is touched)."""
     from mca_pipeline.analysis.insights import recompute_user
+    from mca_pipeline.analysis.sources import Sources
     from mca_pipeline.plugins import build_registry
 
-    registry = build_registry()
-    ranks = {p.name: int(p.unify_rank) for p in registry}
-    plays, real, built = recompute_user(warehouse, paths.data_dir(), user, ranks, registry.typical_lengths())
+    plays, real, built = recompute_user(warehouse, paths.data_dir(), user, Sources.of(build_registry()))
     click.echo(
         f"recomputed {user}: {plays:,} music rows are {real:,} plays; {len(built)} report(s) rewritten"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mca_pipeline.analysis.charts import ReportData, render_charts
 from mca_pipeline.analysis.report import write_report
+from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.metrics import Metrics, TopEntry, active_years, compute_metrics_for_users
 from mca_pipeline.warehouse.unified_plays import link_plays
@@ -26,13 +27,14 @@ class Insight:
     report: Path
 
 
-def report_data(metrics: Metrics) -> ReportData:
+def report_data(metrics: Metrics, display_names: Mapping[str, str] | None = None) -> ReportData:
+    names = display_names or {}
     by_platform: dict[str, float] = defaultdict(float)
     by_type: dict[str, float] = defaultdict(float)
     by_kind: dict[str, float] = defaultdict(float)
     views: dict[str, int] = defaultdict(int)
     for total in metrics.totals:
-        by_platform[total.platform] += total.hours
+        by_platform[names.get(total.platform, total.platform)] += total.hours
         by_type[total.media_type] += total.hours
         by_kind[total.kind] += total.hours
         views[total.kind] += total.plays
@@ -95,16 +97,17 @@ def build_insights(
     data_dir: Path,
     user_id: str,
     years: Sequence[int | None],
-    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+    sources: Sources | None = None,
 ) -> list[Insight]:
     """Compute the user's metrics for each year (None: all time) in one pass over the
     history, and write a report per year."""
+    sources = sources or Sources()
     with warehouse.connect() as con:
-        computed = compute_metrics_for_users(con, [user_id], list(years), typical_lengths)
+        computed = compute_metrics_for_users(con, [user_id], list(years), sources.typical_lengths)
     insights = []
     for year in years:
         metrics = computed[user_id, year]
-        data = report_data(metrics)
+        data = report_data(metrics, sources.display_names)
         insights.append(Insight(metrics, data, write_report(data, data_dir)))
     return insights
 
@@ -114,10 +117,10 @@ def build_insight(
     data_dir: Path,
     user_id: str,
     year: int | None,
-    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+    sources: Sources | None = None,
 ) -> Insight:
     """Compute the user's metrics for a year (None: all time) and write the report."""
-    return build_insights(warehouse, data_dir, user_id, [year], typical_lengths)[0]
+    return build_insights(warehouse, data_dir, user_id, [year], sources)[0]
 
 
 def chart_pngs(insight: Insight) -> dict[str, bytes]:
@@ -128,13 +131,12 @@ def recompute_user(
     warehouse: Warehouse,
     data_dir: Path,
     user_id: str,
-    ranks: Mapping[str, int],
-    typical_lengths: Mapping[tuple[str, str], float] | None = None,
+    sources: Sources,
 ) -> tuple[int, int, list[Insight]]:
     """After a correction (an alias, "not the same play"): the user's links, then every
     year's metrics and report, from scratch. Set-based and idempotent; no other user's
     rows are read or written. Returns (music rows, real plays, the insights written)."""
     with warehouse.connect() as con:
-        plays, real = link_plays(con, user_id, dict(ranks))
+        plays, real = link_plays(con, user_id, dict(sources.ranks))
         years = active_years(con, user_id)
-    return plays, real, build_insights(warehouse, data_dir, user_id, years or [None], typical_lengths)
+    return plays, real, build_insights(warehouse, data_dir, user_id, years or [None], sources)

@@ -237,6 +237,15 @@ def _comparison(data: ReportData) -> str:
     )
 
 
+def _ranked(
+    caption: str, header: str, entries: list[tuple[str, int, float]], key: str, kind: str = ""
+) -> str:
+    """A top list of (name, views, hours), views named by the kind when there is one."""
+    unit = VIEW_UNITS[kind][1] if kind in VIEW_UNITS else "views"
+    rows = [[name, f"{views:,}", _hours(hours)] for name, views, hours in entries]
+    return _table(caption, [header, unit, "hours"], rows, {1, 2}, key=key)
+
+
 def _facts(data: ReportData) -> str:
     facts = list(highlights(data))
     if data.current_streak_days:
@@ -297,52 +306,16 @@ def render_report(data: ReportData) -> str:
     for kind in VIEW_UNITS:
         entries = data.top_by_kind.get(kind, [])
         parts.append(
-            _table(
-                f"{TOP_HEADINGS.get(kind, kind)}, by hours",
-                ["Name", VIEW_UNITS[kind][1], "hours"],
-                [[name, f"{views:,}", _hours(hours)] for name, views, hours in entries],
-                {1, 2},
-                key=f"top-{kind}",
-            )
+            _ranked(f"{TOP_HEADINGS.get(kind, kind)}, by hours", "Name", entries, f"top-{kind}", kind)
         )
-    parts.append(
-        _table(
-            "Top genres",
-            ["Genre", "views", "hours"],
-            [[name, f"{views:,}", _hours(hours)] for name, views, hours in data.top_genres],
-            {1, 2},
-            key="top-genres",
-        )
-    )
-    parts.append(
-        _table(
-            "Top moods",
-            ["Mood", "views", "hours"],
-            [[name, f"{views:,}", _hours(hours)] for name, views, hours in data.top_moods],
-            {1, 2},
-            key="top-moods",
-        )
-    )
+    parts.append(_ranked("Top genres", "Genre", data.top_genres, "top-genres"))
+    parts.append(_ranked("Top moods", "Mood", data.top_moods, "top-moods"))
     for key, heading, draw in CHARTS[1:]:
         parts.append(_figure(key, heading, draw(data), period))
     parts.append(
-        _table(
-            "Top 10 across everything",
-            ["Artist, series, channel…", "views", "hours"],
-            [[name, f"{plays:,}", _hours(hours)] for name, plays, hours in data.top_creators],
-            {1, 2},
-            key="top-all",
-        )
+        _ranked("Top 10 across everything", "Artist, series, channel…", data.top_creators, "top-all")
     )
-    parts.append(
-        _table(
-            "Top 10 titles",
-            ["Title", "views", "hours"],
-            [[name, f"{plays:,}", _hours(hours)] for name, plays, hours in data.top_titles],
-            {1, 2},
-            key="top-titles",
-        )
-    )
+    parts.append(_ranked("Top 10 titles", "Title", data.top_titles, "top-titles"))
     parts.append(
         _table(
             "Top 10 tags",

@@ -18,8 +18,6 @@ class InsightsConfig(Config):
 
 
 def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
-    typical_lengths = registry.typical_lengths()
-
     @asset(
         name="insights",
         partitions_def=users_partitions,
@@ -39,6 +37,7 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
         # daemon load the definitions, and only this step draws.
         from mca_pipeline.analysis.insights import build_insights, chart_pngs
         from mca_pipeline.analysis.report import highlights_md, views_table
+        from mca_pipeline.analysis.sources import Sources
 
         user_id = partition_user(context.partition_key)
         wh = warehouse.warehouse()
@@ -46,7 +45,7 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
         with wh.connect() as con:
             years = [config.year] if config.year else active_years(con, user_id)
         # A user with nothing yet still gets this year's (empty) page rather than nothing.
-        built = build_insights(wh, data_dir, user_id, years or [None], typical_lengths)
+        built = build_insights(wh, data_dir, user_id, years or [None], Sources.of(registry))
         # The charts shown are those of the most recent year with measured time in it: a
         # year of a few untimed items (TikTok views, estimated) would otherwise hide the
         # year a person cares about; a user whose sources never measure gets the latest.

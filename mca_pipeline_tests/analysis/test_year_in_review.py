@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mca_pipeline.analysis.insights import build_insights
+from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.core import MediaItem
 from mca_pipeline.plugins import build_registry
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
@@ -89,7 +90,7 @@ def vid(warehouse: Warehouse) -> Warehouse:
 
 
 def review(warehouse: Warehouse, tmp_path, year: int | None = 2021):  # type: ignore[no-untyped-def]
-    [insight] = build_insights(warehouse, tmp_path, "vid", [year], build_registry().typical_lengths())
+    [insight] = build_insights(warehouse, tmp_path, "vid", [year], Sources.of(build_registry()))
     return insight
 
 
@@ -154,6 +155,8 @@ def test_a_video_only_year_reads_as_one(vid: Warehouse, tmp_path) -> None:  # ty
     top_channels = html.split('id="top-video"')[1].split("</table>")[0]
     assert top_channels.index("Kurzgesagt") < top_channels.index("LinusTechTips")
     assert 'id="top-music"' not in html
+    # Sources by the names people know, in the tables and the charts' data.
+    assert "YouTube — Google Takeout" in html and "youtube_takeout" not in html
 
 
 def test_a_year_with_nothing_dated_says_nothing_yet(vid: Warehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]

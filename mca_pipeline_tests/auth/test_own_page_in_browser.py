@@ -15,6 +15,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 from mca_pipeline.analysis.insights import recompute_user
+from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.auth import Vault, VaultCredentialStore
 from mca_pipeline.auth.sign_in import issue_token
 from mca_pipeline.auth.web_app import create_app
@@ -94,8 +95,7 @@ def test_walk_the_own_page_on_a_phone(tmp_path: Path) -> None:
                 con, SyncAttempt("mina", platform, START, "", "c", False, source=f"{platform}.json"), items
             )
         set_user_timezone(con, "mina", "Asia/Seoul")
-    ranks = {p.name: int(p.unify_rank) for p in registry}
-    recompute_user(warehouse, folders.data_dir, "mina", ranks, registry.typical_lengths())
+    recompute_user(warehouse, folders.data_dir, "mina", Sources.of(registry))
     token = issue_token(warehouse, "mina")
     app = create_app(
         registry,
