@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import MaxNLocator
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.0, 100  # 1000 x 600 px
@@ -196,6 +198,45 @@ def font_families() -> tuple[str, ...]:
     return tuple(name for name in FONT_FALLBACK if name in installed) or ("DejaVu Sans",)
 
 
+@functools.cache
+def _coverage() -> tuple[tuple[str, frozenset[int]], ...]:
+    """Each installed fallback family with the characters it has, read once per process."""
+    found = []
+    for family in font_families():
+        try:
+            path = font_manager.findfont(FontProperties(family=family), fallback_to_default=False)
+            found.append((family, frozenset(FT2Font(path).get_charmap())))
+        except (ValueError, RuntimeError, OSError):  # listed but unreadable: left out
+            continue
+    return tuple(found)
+
+
+def families_for(texts: Iterable[str]) -> list[str]:
+    """The fallback families these texts need, in order: the first one, then each later
+    family that has a character no earlier one has. matplotlib opens every family of the
+    list for every text it draws, so a list of all two dozen costs most of a chart's time."""
+    coverage = _coverage()
+    if not coverage:
+        return ["DejaVu Sans"]
+    wanted = {ord(c) for text in texts for c in text} - coverage[0][1]
+    families = [coverage[0][0]]
+    for family, chars in coverage[1:]:
+        if wanted & chars:
+            families.append(family)
+            wanted -= chars
+    return families
+
+
+def _texts(data: ReportData) -> list[str]:
+    """Every string from the user's history that a chart may draw."""
+    return [
+        data.time_zone,
+        *data.hours_by_platform,
+        *(name for name, _, _ in data.top_creators),
+        *(name for name, _, _ in data.top_creators_by_hours),
+    ]
+
+
 def _plain_text(draw: Callable[[ReportData], bytes]) -> Callable[[ReportData], bytes]:
     """Draw with every text taken as plain text, in every script: matplotlib would read
     what is between two `$` as math (an artist named `$$` or `$\\foo{$` would fail every
@@ -203,7 +244,7 @@ def _plain_text(draw: Callable[[ReportData], bytes]) -> Callable[[ReportData], b
 
     @functools.wraps(draw)
     def plain(data: ReportData) -> bytes:
-        with rc_context({"text.parse_math": False, "font.family": list(font_families())}):
+        with rc_context({"text.parse_math": False, "font.family": families_for(_texts(data))}):
             return draw(data)
 
     return plain

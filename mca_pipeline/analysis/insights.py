@@ -25,6 +25,9 @@ class Insight:
     metrics: Metrics
     data: ReportData
     report: Path
+    #: The page's charts as PNG bytes, keyed as in CHARTS (drawn once, for the page and
+    #: the Dagster metadata).
+    charts: dict[str, bytes]
 
 
 def report_data(metrics: Metrics, display_names: Mapping[str, str] | None = None) -> ReportData:
@@ -108,7 +111,8 @@ def build_insights(
     for year in years:
         metrics = computed[user_id, year]
         data = report_data(metrics, sources.display_names)
-        insights.append(Insight(metrics, data, write_report(data, data_dir)))
+        charts = render_charts(data)
+        insights.append(Insight(metrics, data, write_report(data, data_dir, charts), charts))
     return insights
 
 
@@ -124,7 +128,7 @@ def build_insight(
 
 
 def chart_pngs(insight: Insight) -> dict[str, bytes]:
-    return render_charts(insight.data)
+    return insight.charts
 
 
 def recompute_user(

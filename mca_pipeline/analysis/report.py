@@ -12,10 +12,11 @@ import base64
 import contextlib
 import os
 import tempfile
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 
-from mca_pipeline.analysis.charts import CHARTS, DIET_LABELS, TOP_N, ReportData
+from mca_pipeline.analysis.charts import CHARTS, DIET_LABELS, TOP_N, ReportData, render_charts
 from mca_pipeline.warehouse.metrics import VIEW_UNITS
 
 #: What the top names of each view kind are, as a heading.
@@ -277,8 +278,10 @@ def _facts(data: ReportData) -> str:
     )
 
 
-def render_report(data: ReportData) -> str:
-    """The whole report as one self-contained HTML page."""
+def render_report(data: ReportData, charts: Mapping[str, bytes] | None = None) -> str:
+    """The whole report as one self-contained HTML page; `charts` are the PNGs already
+    drawn for it (render_charts), drawn here when not given."""
+    pngs = charts if charts is not None else render_charts(data)
     period = data.period
     title = f"Your {period} in media" if data.year is not None else "Your media, all time"
     parts = [
@@ -300,8 +303,8 @@ def render_report(data: ReportData) -> str:
         parts.append(f'<p class="sub" id="views">{_e(views_line(data))}</p>')
     parts.append(_headline_cards(data))
     parts.append(_facts(data))
-    for key, heading, draw in CHARTS[:1]:
-        parts.append(_figure(key, heading, draw(data), period))
+    for key, heading, _ in CHARTS[:1]:
+        parts.append(_figure(key, heading, pngs[key], period))
     parts.append(_comparison(data))
     for kind in VIEW_UNITS:
         entries = data.top_by_kind.get(kind, [])
@@ -310,8 +313,8 @@ def render_report(data: ReportData) -> str:
         )
     parts.append(_ranked("Top genres", "Genre", data.top_genres, "top-genres"))
     parts.append(_ranked("Top moods", "Mood", data.top_moods, "top-moods"))
-    for key, heading, draw in CHARTS[1:]:
-        parts.append(_figure(key, heading, draw(data), period))
+    for key, heading, _ in CHARTS[1:]:
+        parts.append(_figure(key, heading, pngs[key], period))
     parts.append(
         _ranked("Top 10 across everything", "Artist, series, channel…", data.top_creators, "top-all")
     )
@@ -343,11 +346,11 @@ def report_path(data_dir: Path, user_id: str, year: int | None) -> Path:
     return Path(data_dir) / "reports" / user_id / f"{year if year is not None else 'all'}.html"
 
 
-def write_report(data: ReportData, data_dir: Path) -> Path:
+def write_report(data: ReportData, data_dir: Path, charts: Mapping[str, bytes] | None = None) -> Path:
     """Render and write the report atomically (temp file in the same folder + rename)."""
     target = report_path(data_dir, data.user_id, data.year)
     target.parent.mkdir(parents=True, exist_ok=True)
-    html = render_report(data)
+    html = render_report(data, charts)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -75,3 +75,17 @@ def test_a_missing_glyph_is_what_the_check_sees() -> None:
         warnings.simplefilter("always")
         CHARTS[2][2](data_named("\ue000 private"))
     assert any("missing from font" in str(w.message) for w in caught)
+
+
+def test_a_chart_asks_only_for_the_fonts_its_names_need() -> None:
+    """matplotlib opens every family of the list for every text: a chart of Latin names
+    uses one font, and a name in another script adds the font that has it."""
+    from mca_pipeline.analysis.charts import families_for
+
+    assert families_for(["Marla Venn", "spotify_export", "Europe/Berlin"]) == ["DejaVu Sans"]
+    assert families_for(["周杰倫", "Marla Venn"]) == ["DejaVu Sans", "Noto Sans CJK JP"]
+    assert families_for(["अरिजीत सिंह", "사랑의 불시착"]) == [
+        "DejaVu Sans",
+        "Noto Sans CJK JP",
+        "Noto Sans Devanagari",
+    ]
