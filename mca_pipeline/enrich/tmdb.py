@@ -16,10 +16,15 @@ without it. The best candidate wins:
   watched), else `max(0, 1 - (w - r) / 20)` (the same year 1.0, ten years before 0.5);
 - a best candidate below 0.6 is no match.
 
-Genre ids become names through `/genre/movie/list` and `/genre/tv/list`. Lookups are
-cached in `ctx.cache`: kind "tmdb:title" keyed by `<normalised title>|<year>` (the match
-without genre names, or None), kind "tmdb:genres" keyed "movie"/"tv" ({id: name}). So
-fifty episodes of one series cost one lookup, and a re-run costs no call.
+Genre ids become names through `/genre/movie/list` and `/genre/tv/list`. The match's
+length comes from its details (`/movie/{id}`: `runtime`; `/tv/{id}`: the first positive
+`episode_run_time`, else `last_episode_to_air.runtime`; minutes, 0 or null = unknown):
+an item without a length gets it as `duration`, so the metrics can estimate the time of
+a viewing that came without one (Netflix's simple export). A details call that fails for
+one title only leaves the length unknown. Lookups are cached in `ctx.cache`: kind
+"tmdb:title" keyed by `<normalised title>|<year>` (the match with its length, without
+genre names, or None), kind "tmdb:genres" keyed "movie"/"tv" ({id: name}). So fifty
+episodes of one series cost one lookup, and a re-run costs no call.
 
 Errors: 429 (status_code 25) is rate_limit with Retry-After; 401 (status_code 7) is
 permission_denied; 5xx, timeouts and network errors are upstream: each raises
@@ -191,6 +196,7 @@ class _Session:
                 "year": best.year,
                 "confidence": best.confidence,
                 "genre_ids": best.genre_ids,
+                "runtime_s": self._runtime(best.kind, best.id),
             }
         self.ctx.cache.put(TITLE_KIND, key, value)
         return value
@@ -213,6 +219,16 @@ class _Session:
                     acceptable, key=lambda c: (c.kind == preferred, c.exact, c.confidence, c.popularity)
                 )
         return None
+
+    def _runtime(self, kind: str, tmdb_id: int) -> float | None:
+        """Seconds one viewing of the match lasts (a film, or an episode of the series)."""
+        what = f"{kind}/{tmdb_id} details"
+        try:
+            body = self._get(f"/{kind}/{tmdb_id}", {}, what=what)
+        except _ItemError as exc:
+            self.ctx.log.warning("tmdb: %s failed, its length stays unknown: %s", what, exc)
+            return None
+        return runtime_seconds(body, kind)
 
     def genre_names(self, kind: str, ids: list[int]) -> list[str]:
         table = self.ctx.cache.get(GENRES_KIND, kind)
@@ -336,6 +352,23 @@ def _year_of(value: Any) -> int | None:
     return None
 
 
+def runtime_seconds(body: Any, kind: str) -> float | None:
+    """The length in a details body: a film's `runtime`, a series' first positive
+    `episode_run_time` else its last episode's `runtime` (minutes); None when unknown."""
+    if not isinstance(body, dict):
+        return None
+    if kind == "movie":
+        minutes: Any = body.get("runtime")
+    else:
+        times = body.get("episode_run_time")
+        listed = [t for t in times if type(t) is int and t > 0] if isinstance(times, list) else []
+        last = body.get("last_episode_to_air")
+        minutes = listed[0] if listed else last.get("runtime") if isinstance(last, dict) else None
+    if type(minutes) is not int or not 0 < minutes < 24 * 60:
+        return None
+    return float(minutes * 60)
+
+
 def _genre_table(body: Any, kind: str) -> dict[str, str]:
     genres = body.get("genres") if isinstance(body, dict) else None
     if not isinstance(genres, list):
@@ -349,6 +382,7 @@ def _genre_table(body: Any, kind: str) -> dict[str, str]:
 
 def _with_match(item: MediaItem, match: dict[str, Any], genres: list[str]) -> MediaItem:
     tags = tuple(dict.fromkeys([*item.tags, *(g.lower() for g in genres)]))
+    runtime = match.get("runtime_s")
     tmdb = {
         "id": match["id"],
         "media_type": match["media_type"],
@@ -356,8 +390,12 @@ def _with_match(item: MediaItem, match: dict[str, Any], genres: list[str]) -> Me
         "year": match["year"],
         "confidence": match["confidence"],
         "genres": genres,
+        "runtime_s": runtime,
     }
-    return item.model_copy(update={"tags": tags, "raw_metadata": {**item.raw_metadata, "tmdb": tmdb}})
+    update: dict[str, Any] = {"tags": tags, "raw_metadata": {**item.raw_metadata, "tmdb": tmdb}}
+    if item.duration is None and isinstance(runtime, int | float) and runtime > 0:
+        update["duration"] = timedelta(seconds=runtime)
+    return item.model_copy(update=update)
 
 
 def _with_error(item: MediaItem, reason: str) -> MediaItem:

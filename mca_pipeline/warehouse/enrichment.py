@@ -76,7 +76,9 @@ def items_for_universal_tags(
 def save_plugin_enrichment(
     con: duckdb.DuckDBPyConnection, user_id: str, items: list[MediaItem], failures: dict[str, str]
 ) -> None:
-    """New tags and metadata for a batch; items in `failures` (by external_id) are failed."""
+    """New tags and metadata for a batch, and a length an enrichment found for an item that
+    had none (YouTube's video details, TMDB's runtime: the metrics estimate time from it);
+    items in `failures` (by external_id) are failed."""
     if not items:
         return
     staging = pa.table(
@@ -85,6 +87,9 @@ def save_plugin_enrichment(
             "external_id": [i.external_id for i in items],
             "tags": pa.array([list(i.tags) for i in items], pa.list_(pa.string())),
             "raw_metadata": [pydantic_core.to_json(i.raw_metadata).decode() for i in items],
+            "duration_s": pa.array(
+                [i.duration.total_seconds() if i.duration is not None else None for i in items], pa.float64()
+            ),
             "reason": [failures.get(i.external_id) for i in items],
         }
     )
@@ -94,6 +99,7 @@ def save_plugin_enrichment(
         staging,
         """
         UPDATE media_items AS m SET tags = s.tags, raw_metadata = s.raw_metadata::JSON,
+            duration_s = coalesce(m.duration_s, s.duration_s),
             plugin_enriched_at = ?, updated_at = ?,
             status = CASE WHEN s.reason IS NULL THEN m.status ELSE 'failed' END,
             status_reason = coalesce(s.reason, m.status_reason)

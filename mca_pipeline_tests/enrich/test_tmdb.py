@@ -55,6 +55,8 @@ class FakeTmdb:
         path = request.url.path.removeprefix("/3")
         if path in ("/genre/movie/list", "/genre/tv/list"):
             return httpx.Response(200, json=fixture(f"genre_{path.split('/')[2]}_list.json"))
+        if path.startswith(("/movie/", "/tv/")):
+            return self.details(path.strip("/"))
         if path not in ("/search/movie", "/search/tv"):
             return httpx.Response(404, json=fixture("error_404.json"))
         query = params["query"]
@@ -79,6 +81,18 @@ class FakeTmdb:
             "total_results": len(results),
         }
         return httpx.Response(200, json=body)
+
+    def details(self, key: str) -> httpx.Response:
+        """A title's details: its search entry with `genres` for `genre_ids`, plus the
+        fields of details.json (runtime, episode_run_time...)."""
+        kind, _, tmdb_id = key.partition("/")
+        catalogue = self.movies if kind == "movie" else self.tv
+        found = [r for r in catalogue if str(r["id"]) == tmdb_id]
+        extra = fixture("details.json").get(key)
+        if not found or extra is None:
+            return httpx.Response(404, json=fixture("error_404.json"))
+        body = {k: v for k, v in found[0].items() if k != "genre_ids"}
+        return httpx.Response(200, json={**body, "genres": [], **extra})
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=BASE, transport=httpx.MockTransport(self.handler))
@@ -127,11 +141,20 @@ def test_best_match_among_movie_and_tv_candidates() -> None:
     assert tmdb["genres"] == ["Drama", "Music"]
     assert item.tags == ("drama", "music")
     # Nothing for 2024 with the year filter, so both kinds are asked again without it.
-    assert fake.paths() == ["/search/movie", "/search/tv", "/search/movie", "/search/tv", "/genre/movie/list"]
+    assert fake.paths() == [
+        "/search/movie",
+        "/search/tv",
+        "/search/movie",
+        "/search/tv",
+        "/movie/901234",
+        "/genre/movie/list",
+    ]
     assert fake.requests[0].url.params["year"] == "2024"
     assert fake.requests[1].url.params["first_air_date_year"] == "2024"
     assert "year" not in fake.requests[2].url.params
-    assert ctx.cache.calls == 5
+    assert ctx.cache.calls == 6
+    # The film's runtime (102 min) becomes the viewing's length: a simple export has none.
+    assert tmdb["runtime_s"] == 6120.0 and item.duration == timedelta(minutes=102)
 
 
 def test_fuzzy_candidate_confidence_and_threshold() -> None:
@@ -174,8 +197,11 @@ def test_episodes_are_looked_up_by_series_once_for_fifty_episodes() -> None:
         for n in range(1, 51)
     ]
     out = enricher(fake).enrich_items(ctx, items)
-    # One search per kind (the year filter already finds the series), one genre list.
-    assert fake.paths() == ["/search/movie", "/search/tv", "/genre/tv/list"]
+    # One search per kind (the year filter already finds the series), its details, one
+    # genre list.
+    assert fake.paths() == ["/search/movie", "/search/tv", "/tv/215500", "/genre/tv/list"]
+    # No episode_run_time (as for many recent series): the last episode's 52 minutes.
+    assert all(o.duration == timedelta(minutes=52) for o in out)
     assert fake.requests[0].url.params["query"] == "The Glass Orchard"
     assert {o.raw_metadata["tmdb"]["id"] for o in out} == {215500}
     assert all(o.tags == ("drama", "mystery") for o in out)
@@ -336,3 +362,35 @@ def test_netflix_plugin_default_skips_without_keys(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("TMDB_READ_TOKEN", raising=False)
     with pytest.raises(EnrichmentSkipped):
         NetflixPlugin().enrich(ctx_with(), Credentials(), [watch("Night Lines", datetime.now(UTC))])
+
+
+def test_a_length_the_item_has_is_kept_and_unknown_runtimes_stay_unknown() -> None:
+    from mca_pipeline.enrich.tmdb import runtime_seconds
+
+    fake = FakeTmdb()
+    timed = watch("Night Lines", datetime(2024, 3, 1, tzinfo=UTC)).model_copy(
+        update={"duration": timedelta(minutes=99)}
+    )
+    [kept] = enricher(fake).enrich_items(ctx_with(), [timed])
+    assert kept.duration == timedelta(minutes=99) and kept.raw_metadata["tmdb"]["runtime_s"] == 6120.0
+    # A series' first positive episode_run_time; 0, null, junk and a day or more are unknown.
+    assert runtime_seconds({"episode_run_time": [0, 44, 48]}, "tv") == 2640.0
+    for body, kind in (
+        ({"runtime": 0}, "movie"),
+        ({"runtime": None}, "movie"),
+        ({"runtime": "102"}, "movie"),
+        ({"runtime": 1440}, "movie"),
+        ({"episode_run_time": [], "last_episode_to_air": None}, "tv"),
+        ([], "movie"),
+    ):
+        assert runtime_seconds(body, kind) is None, body
+
+
+def test_details_that_fail_for_one_title_leave_its_length_unknown() -> None:
+    fake = FakeTmdb()
+    [item] = enricher(fake).enrich_items(ctx_with(), [watch("Shy Hearts", datetime(2024, 3, 1, tzinfo=UTC))])
+    assert item.raw_metadata["tmdb"]["id"] == 555123 and item.duration == timedelta(minutes=97)
+    fake = FakeTmdb(movies=[{**fixture("movies.json")[3], "id": 999}])  # no details for 999: 404
+    [item] = enricher(fake).enrich_items(ctx_with(), [watch("Shy Hearts", datetime(2024, 3, 1, tzinfo=UTC))])
+    assert item.raw_metadata["tmdb"]["id"] == 999
+    assert item.raw_metadata["tmdb"]["runtime_s"] is None and item.duration is None
