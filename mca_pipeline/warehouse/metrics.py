@@ -148,7 +148,7 @@ linked AS (
     WHERE {KNOWN_TIME}
     GROUP BY g.user_id, g.play_key
 )
-SELECT r.*, year(r.local_at) AS local_year, coalesce(r.series, nullif(r.creator, '')) AS who,
+SELECT r.* EXCLUDE (row_key), year(r.local_at) AS local_year, coalesce(r.series, nullif(r.creator, '')) AS who,
        r.play_key IS NULL OR r.row_key = l.kept AS is_play,
        coalesce(r.time_spent_s, l.time_spent_s) AS measured_s,
        coalesce(r.time_spent_s, l.time_spent_s, r.duration_s, l.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
@@ -468,13 +468,16 @@ def top_items(
     found = _run(
         con,
         """
-        , summed AS (
-            SELECT user_id, 'creator' AS kind, '' AS within, who AS name, NULL::VARCHAR AS creator,
-                   count(*) AS plays, sum(spent_s) / 3600.0 AS hours
-            FROM plays WHERE who IS NOT NULL GROUP BY user_id, who
-            UNION ALL
-            SELECT user_id, 'creator', kind, who, NULL, count(*), sum(spent_s) / 3600.0
+        , per_kind AS (
+            SELECT user_id, kind, who, count(*) AS plays, sum(spent_s) / 3600.0 AS hours
             FROM plays WHERE who IS NOT NULL GROUP BY user_id, kind, who
+        ),
+        summed AS (
+            SELECT user_id, 'creator' AS kind, '' AS within, who AS name, NULL::VARCHAR AS creator,
+                   sum(plays) AS plays, sum(hours) AS hours
+            FROM per_kind GROUP BY user_id, who
+            UNION ALL
+            SELECT user_id, 'creator', kind, who, NULL, plays, hours FROM per_kind
             UNION ALL
             SELECT user_id, 'title', '', title, creator, count(*), sum(spent_s) / 3600.0
             FROM plays GROUP BY user_id, title, creator
