@@ -171,16 +171,24 @@ def highlights(data: ReportData) -> list[str]:
     return lines
 
 
+def _against_last_year(data: ReportData) -> list[tuple[str, float, float]]:
+    """(kind, hours the year before, hours this year) for each kind seen in either year;
+    empty for all time or when the year before has nothing."""
+    if data.year is None or not data.previous_year:
+        return []
+    return [
+        (kind, data.previous_year.get(kind, (0, 0.0))[1], data.hours_by_kind.get(kind, 0.0))
+        for kind in VIEW_UNITS
+        if data.views_by_kind.get(kind) or kind in data.previous_year
+    ]
+
+
 def _year_change(data: ReportData) -> str:
     """'Against 2023: more series (+12.0 h), less music (-3.5 h)', biggest changes first."""
-    if data.year is None or not data.previous_year:
+    pairs = _against_last_year(data)
+    if not pairs or data.year is None:
         return ""
-    deltas = []
-    for kind in VIEW_UNITS:
-        now = data.hours_by_kind.get(kind, 0.0)
-        before = data.previous_year.get(kind, (0, 0.0))[1]
-        if abs(now - before) >= 0.05:
-            deltas.append((now - before, kind))
+    deltas = [(now - before, kind) for kind, before, now in pairs if abs(now - before) >= 0.05]
     if not deltas:
         return f"Against {data.year - 1}: about the same as the year before"
     deltas.sort(key=lambda d: -abs(d[0]))
@@ -214,15 +222,11 @@ def views_table(data: ReportData) -> str:
 
 def _comparison(data: ReportData) -> str:
     """This year against the one before, per kind (only when the year before has data)."""
-    if data.year is None or not data.previous_year:
+    pairs = _against_last_year(data)
+    if not pairs or data.year is None:
         return ""
     rows = []
-    for kind in VIEW_UNITS:
-        now_views = data.views_by_kind.get(kind, 0)
-        now_hours = data.hours_by_kind.get(kind, 0.0)
-        before_views, before_hours = data.previous_year.get(kind, (0, 0.0))
-        if not (now_views or before_views):
-            continue
+    for kind, before_hours, now_hours in pairs:
         delta = now_hours - before_hours
         cls = "up" if delta > 0.05 else "down" if delta < -0.05 else ""
         sign = "+" if delta > 0 else "\u2212" if delta < 0 else "\u00b1"
