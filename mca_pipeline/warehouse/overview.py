@@ -55,7 +55,8 @@ def import_progress(
         pages AS (
             SELECT l.platform, l.source, l.run_id, l.finished_at,
                    l.received_count + l.unreadable_count AS records,
-                   TRY_CAST(json_extract_string(l.cursor_out, '$.offset') AS BIGINT) AS offset_read
+                   CASE WHEN json_valid(l.cursor_out)  -- a cursor is opaque: not every plugin's is JSON
+                        THEN TRY_CAST(json_extract_string(l.cursor_out, '$.offset') AS BIGINT) END AS offset_read
             FROM sync_log l JOIN files f USING (platform, source)
             WHERE l.user_id = $user AND l.started_at >= f.arrived
         ),

@@ -195,3 +195,26 @@ def test_an_upload_asked_for_json_answers_json(env: Env) -> None:
     assert answer.status_code == 200
     assert answer.json()["message"].startswith("NetflixViewingHistory.csv is in your inbox")
     assert client.get("/upload.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_a_cursor_that_is_not_json_shows_records_without_bytes(env: Env) -> None:
+    """Cursors are opaque to core: a plugin's may be any text, and a run that failed on its
+    first page leaves an empty one. The page reads what it can and never fails on it."""
+    inbox = env.folders.inbox("alice", "netflix")
+    inbox.mkdir(parents=True)
+    (inbox / "NetflixViewingHistory.csv").write_bytes(b"Title,Date\n")
+    for n, cursor in enumerate(("", "line 40", "[[[[")):
+        store(
+            env,
+            "alice",
+            "netflix",
+            [],
+            source="NetflixViewingHistory.csv",
+            run_id="run-9",
+            started_at=datetime.now(UTC) + timedelta(seconds=n),
+            cursor_out=cursor,
+        )
+    client, _ = env.signed_in("alice")
+    answer = client.get("/")
+    assert answer.status_code == 200
+    assert "0 records and 0 of 11 bytes read" in answer.text.split('id="imports"')[1]
