@@ -22,6 +22,8 @@ from datetime import datetime
 import duckdb
 
 FIELDS = ("artist", "title")
+#: Longer than any real name: a pasted page is refused rather than stored.
+MAX_NAME = 500
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def add_alias(
     key, canonical = _spelling(spelling), " ".join(canonical.split())
     if not key or not canonical:
         raise ValueError("both the spelling and the name it stands for must be given")
+    if len(key) > MAX_NAME or len(canonical) > MAX_NAME:
+        raise ValueError(f"a name is at most {MAX_NAME} characters")
     if key == _spelling(canonical):
         raise ValueError(f"{spelling!r} and {canonical!r} are already the same spelling")
     con.execute(

@@ -132,5 +132,10 @@ def test_rules_are_refused_when_they_cannot_mean_anything(wh: Warehouse) -> None
             add_alias(con, "ada", "album", "x", "y")
         with pytest.raises(ValueError, match="already the same"):
             add_alias(con, "ada", "artist", "BEYONCÉ ", "Beyoncé")
+        with pytest.raises(ValueError, match="at most 500 characters"):
+            add_alias(con, "ada", "artist", "x" * 501, "Beyoncé")
+        # Odd but short text is a name like any other: stored, matched by its letters.
+        odd = add_alias(con, "ada", "title", "Halo\u200f\x00", "Halo")
+        assert (odd.spelling, odd.canonical) == ("halo\u200f\x00", "Halo")
         with pytest.raises(ValueError, match="not two stored rows"):
             keep_apart(con, "ada", "spotify_export:s1", "lastfm:b1")  # bob's row
