@@ -818,14 +818,14 @@ def separate(user: str, row_a: str, row_b: str) -> None:
 def why(user: str, row: str | None, limit: int) -> None:
     """Why plays were counted as one: each linked row, the row whose copy counts, and the
     rule (ROW: only the links of that PLATFORM:ID)."""
-    from mca_pipeline.warehouse.aliases import merges
+    from mca_pipeline.warehouse.aliases import merge_count, merges
 
     user = _user(user)
     warehouse = _warehouse()
     _existing_user(warehouse, user)
     with warehouse.connect() as con:
-        found = merges(con, user, row)
-    for merge in found[:limit]:
+        found, total = merges(con, user, row, limit=limit), merge_count(con, user, row)
+    for merge in found:
         click.echo(
             f"{merge.row}  {merge.creator or ''} - {merge.title}  ({merge.consumed_at:%Y-%m-%d %H:%M:%S %Z})"
         )
@@ -833,8 +833,8 @@ def why(user: str, row: str | None, limit: int) -> None:
         click.echo(
             f"  because {merge.rule or 'linked before reasons were kept; the next recompute says why'}"
         )
-    more = len(found) - limit
-    click.echo(f"{len(found):,} linked row(s)" + (f", {more:,} more not shown (--limit)" if more > 0 else ""))
+    more = total - len(found)
+    click.echo(f"{total:,} linked row(s)" + (f", {more:,} more not shown (--limit)" if more > 0 else ""))
 
 
 # --- vault ----------------------------------------------------------------------------

@@ -116,17 +116,6 @@ def build_insights(
     return insights
 
 
-def build_insight(
-    warehouse: Warehouse,
-    data_dir: Path,
-    user_id: str,
-    year: int | None,
-    sources: Sources | None = None,
-) -> Insight:
-    """Compute the user's metrics for a year (None: all time) and write the report."""
-    return build_insights(warehouse, data_dir, user_id, [year], sources)[0]
-
-
 def chart_pngs(insight: Insight) -> dict[str, bytes]:
     return insight.charts
 

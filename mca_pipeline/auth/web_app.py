@@ -97,7 +97,7 @@ from mca_pipeline.warehouse.accounts import (
     CONNECTED,
     DISCONNECTED,
     NEEDS_REAUTH,
-    connection_state,
+    connection_states,
     notifications,
     set_connection_state,
 )
@@ -190,9 +190,8 @@ def create_app(
 
     def states_for(user: str) -> dict[str, str]:
         with warehouse.connect() as con:
-            return {
-                p.name: (connection_state(con, user, p.name) or (NOT_CONNECTED, None))[0] for p in registry
-            }
+            known = connection_states(con, user)
+        return {p.name: known.get(p.name, (NOT_CONNECTED, None))[0] for p in registry}
 
     def mark(user: str, plugin: str, state: str, reason: str | None) -> None:
         with warehouse.connect() as con:
@@ -249,7 +248,7 @@ def create_app(
             lasts = {s.platform: s for s in last_syncs(con, user)}
             pauses = pauses_of(con, user, now)
             notices = notifications(con, user)
-            states = {p.name: connection_state(con, user, p.name) or (NOT_CONNECTED, None) for p in registry}
+            known = connection_states(con, user)
             progress = import_progress(con, user, waiting)
             rules, apart = list_aliases(con, user), separated(con, user)
             recent, total = merges(con, user, limit=20), merge_count(con, user)
@@ -257,8 +256,8 @@ def create_app(
         sources = [
             SourceView(
                 plugin=p,
-                state=states[p.name][0],
-                reason=states[p.name][1],
+                state=known.get(p.name, (NOT_CONNECTED, None))[0],
+                reason=known.get(p.name, (NOT_CONNECTED, None))[1],
                 items=items.get(p.name, 0),
                 last=lasts.get(p.name),
                 next_sync=next(CronSim(p.schedule_cron, now))

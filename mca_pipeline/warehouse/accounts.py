@@ -48,6 +48,14 @@ def connection_state(
     return (str(rows[0][0]), rows[0][1]) if rows else None
 
 
+def connection_states(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, tuple[str, str | None]]:
+    """Every connection of a user: plugin -> (state, reason), in one query."""
+    rows = con.execute(
+        "SELECT plugin, state, reason FROM connections WHERE user_id = ?", [user_id]
+    ).fetchall()
+    return {str(plugin): (str(state), reason) for plugin, state, reason in rows}
+
+
 @dataclass(frozen=True)
 class AwaitingFirstSync:
     """A connected account that has never been synced, and when it became connected."""

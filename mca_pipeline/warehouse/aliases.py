@@ -121,10 +121,17 @@ def separated(con: duckdb.DuckDBPyConnection, user_id: str) -> list[tuple[str, s
     return [(str(a), str(b)) for a, b in rows]
 
 
-def merge_count(con: duckdb.DuckDBPyConnection, user_id: str) -> int:
+# The merges a query is about: every linked row of the user, or those a row takes part in.
+_MERGED = """
+    u.user_id = $user AND u.play_key <> u.platform || ':' || u.external_id
+    AND ($row IS NULL OR $row IN (u.platform || ':' || u.external_id, u.play_key, u.linked_to))
+"""
+
+
+def merge_count(con: duckdb.DuckDBPyConnection, user_id: str, row: str | None = None) -> int:
+    """How many rows `merges` would list without a limit."""
     rows = con.execute(
-        "SELECT count(*) FROM unified_plays WHERE user_id = ? AND play_key <> platform || ':' || external_id",
-        [user_id],
+        f"SELECT count(*) FROM unified_plays u WHERE {_MERGED}", {"user": user_id, "row": row}
     ).fetchall()
     return int(rows[0][0])
 
@@ -135,14 +142,16 @@ def merges(
     """Every row counted in another row's play (or, with `row`, the merges that row takes
     part in, on either side), newest first, with the rule that linked it; at most `limit`."""
     result = con.execute(
-        """
+        f"""
         SELECT u.platform || ':' || u.external_id, m.title, m.creator, m.consumed_at, u.play_key,
                k.title, k.creator, k.consumed_at, u.linked_to, u.rule, u.seconds_apart
         FROM unified_plays u
         JOIN media_items m USING (user_id, platform, external_id)
-        LEFT JOIN media_items k ON k.user_id = u.user_id AND k.platform || ':' || k.external_id = u.play_key
-        WHERE u.user_id = $user AND u.play_key <> u.platform || ':' || u.external_id
-          AND ($row IS NULL OR $row IN (u.platform || ':' || u.external_id, u.play_key, u.linked_to))
+        -- the kept row, by its key's parts ("<platform>:<external_id>"; platform names hold no colon)
+        LEFT JOIN media_items k
+          ON k.user_id = u.user_id AND k.platform = split_part(u.play_key, ':', 1)
+         AND k.external_id = substr(u.play_key, strpos(u.play_key, ':') + 1)
+        WHERE {_MERGED}
         ORDER BY m.consumed_at DESC, 1
         LIMIT $limit
         """,
