@@ -3,8 +3,9 @@
     python benchmarks/analysis.py                  # 1 user x 1,000,000 plays; 100 users x 10,000
     python benchmarks/analysis.py --big 200000 --users 20 --per-user 5000
 
-The histories are generated inside DuckDB (one INSERT ... SELECT over range()), so the
-figures are the metrics' own: `compute_metrics` for one user (every query it runs,
+The histories are generated inside DuckDB (one INSERT ... SELECT over range()); one row
+in ten is a Last.fm scrobble of the Spotify play three rows before it, linked into one
+play by `link_plays` as a real two-source history is. The figures are the metrics' own: `compute_metrics` for one user (every query it runs,
 including the DST-correct local-time bucketing), then for many users at once
 (`compute_metrics_for_users`, one statement per metric for all of them, as the insights
 asset runs them), and one after another for comparison. Each figure is the best of
@@ -21,9 +22,11 @@ from pathlib import Path
 
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.metrics import compute_metrics, compute_metrics_for_users, set_user_timezone
+from mca_pipeline.warehouse.unified_plays import link_plays
 
 # 20,000 titles by 2,000 creators (a title keeps its creator, as a song keeps its artist),
-# 300 series, 40 tags and universal genres and moods per creator.
+# 300 series, 40 tags and universal genres and moods per creator. Row i % 10 = 9 is a
+# Last.fm scrobble of Spotify's row i - 3, five seconds later.
 _GENERATE = """
 INSERT INTO media_items (user_id, platform, external_id, media_type, title, creator, consumed_at,
     duration_s, time_spent_s, tags, url, raw_metadata, status, first_seen_at, updated_at, universal_tags)
@@ -33,13 +36,13 @@ SELECT $user,
        CASE WHEN i % 10 < 7 OR i % 10 = 9 THEN 'music' ELSE 'video' END,
        'Title ' || t,
        'Creator ' || (t % 2000),
-       TIMESTAMPTZ '2019-01-01 00:00:00+00' + to_seconds(i * 97),
+       TIMESTAMPTZ '2019-01-01 00:00:00+00' + to_seconds(CASE WHEN i % 10 = 9 THEN (i - 3) * 97 + 5 ELSE i * 97 END),
        200, CASE WHEN i % 13 = 0 THEN 12 ELSE 180 END, ['tag' || (t % 40)], NULL,
        CASE WHEN i % 10 IN (7, 8) THEN json_object('series', 'Series ' || (i % 300))
             ELSE json_object('skipped', i % 13 = 0) END,
        'pending', now(), now(),
        json_object('genre', ['genre ' || (t % 30)], 'mood', ['mood ' || (t % 8)])
-FROM (SELECT i, hash(i) % 20000 AS t FROM range($n) r(i))
+FROM (SELECT i, hash(CASE WHEN i % 10 = 9 THEN i - 3 ELSE i END) % 20000 AS t FROM range($n) r(i))
 """
 
 
@@ -48,6 +51,7 @@ def generate(warehouse: Warehouse, user: str, plays: int) -> None:
         con.execute("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING", [user])
         set_user_timezone(con, user, "Europe/Berlin")
         con.execute(_GENERATE, {"user": user, "n": plays})
+        link_plays(con, user, {"spotify_export": 0, "lastfm": 1})
 
 
 def timed_metrics(warehouse: Warehouse, user: str) -> float:

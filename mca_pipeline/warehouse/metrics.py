@@ -86,86 +86,128 @@ VIEW_UNITS: dict[str, tuple[str, str]] = {
     "article": ("article", "articles"),
 }
 
-_KIND = (
-    "CASE WHEN m.media_type = 'video' AND coalesce(m.raw_metadata ->> 'series', '') <> '' "
-    "THEN 'episode' ELSE m.media_type END"
-)
 _DEFAULT_LENGTH = (
     "CASE r.kind " + " ".join(f"WHEN '{k}' THEN {v!r}" for k, v in TYPICAL_LENGTH_S.items()) + " END"
 )
 
-# One row per stored row. A row no other source saw is a play of its own; of rows linked
-# into one play, the preferred one (the one the key names, else the first) is the play
-# (`is_play`), with the best time the group knows.
-_PREPARE = f"""
-CREATE OR REPLACE TEMP TABLE metric_rows AS
-WITH zone AS (
-    SELECT u.user_id, coalesce(max(s.timezone), 'UTC') AS tz
-    FROM (SELECT unnest(CAST($users AS VARCHAR[])) AS user_id) u LEFT JOIN users s USING (user_id)
-    GROUP BY u.user_id
-),
-typical AS (
-    SELECT unnest(CAST($typical_keys AS VARCHAR[])) AS key, unnest(CAST($typical_s AS DOUBLE[])) AS s
-),
-heads AS (
-    SELECT DISTINCT user_id, play_key FROM unified_plays WHERE user_id IN (SELECT user_id FROM zone)
-),
-rows AS (
-    SELECT m.user_id, m.platform, m.external_id, m.media_type, {_KIND} AS kind,
-           coalesce(ta.canonical, m.title) AS title, coalesce(aa.canonical, m.creator) AS creator,
-           nullif(m.raw_metadata ->> 'series', '') AS series, m.tags,
-           coalesce(json_extract_string(m.universal_tags, '$.genre[*]'), []) AS genres,
-           coalesce(json_extract_string(m.universal_tags, '$.mood[*]'), []) AS moods,
-           json_type(m.raw_metadata, '$.skipped') = 'BOOLEAN' AS skip_said,
-           TRY_CAST(m.raw_metadata ->> 'skipped' AS BOOLEAN) AS skip_flag,
-           m.consumed_at, m.duration_s, m.time_spent_s,
-           coalesce(u.play_key, h.play_key) AS play_key,
-           CASE WHEN coalesce(u.play_key, h.play_key) IS NOT NULL THEN m.platform || ':' || m.external_id END
-               AS row_key,
-           timezone(z.tz, m.consumed_at) AS local_at,
-           z.tz
-    FROM media_items m
-    JOIN zone z USING (user_id)
-    LEFT JOIN unified_plays u
-      ON u.user_id = m.user_id AND u.platform = m.platform AND u.external_id = m.external_id
-    LEFT JOIN heads h ON h.user_id = m.user_id AND h.play_key = m.platform || ':' || m.external_id
+# The fields of raw_metadata and universal_tags the metrics read, parsed in one pass
+# per document (json_transform) rather than one per field. Text fields read like `->>`
+# (a number or an object becomes its text); `skipped` stays JSON so that only a real
+# boolean counts as the source saying.
+_META_SHAPE = '{"series": "VARCHAR", "skipped": "JSON", "consumed_at_unknown": "VARCHAR"}'
+_TAGS_SHAPE = '{"genre": "VARCHAR[]", "mood": "VARCHAR[]"}'
+
+_ALIASED = """
     LEFT JOIN aliases aa ON aa.user_id = m.user_id AND aa.field = 'artist' AND aa.spelling = lower(trim(m.creator))
     LEFT JOIN aliases ta ON ta.user_id = m.user_id AND ta.field = 'title' AND ta.spelling = lower(trim(m.title))
-    WHERE {KNOWN_TIME}
-),
-members AS (
-    SELECT user_id, platform, external_id, play_key FROM unified_plays WHERE user_id IN (SELECT user_id FROM zone)
-    UNION
-    -- the row a key names ("<platform>:<external_id>"; platform names hold no colon)
-    SELECT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key FROM heads
-),
-linked AS (
-    SELECT g.user_id, g.play_key, max(m.time_spent_s) AS time_spent_s, max(m.duration_s) AS duration_s,
-           CASE WHEN bool_or(g.platform || ':' || g.external_id = g.play_key) THEN g.play_key
-                ELSE min(g.platform || ':' || g.external_id) END AS kept
-    FROM members g
-    JOIN media_items m ON m.user_id = g.user_id AND m.platform = g.platform AND m.external_id = g.external_id
-    WHERE {KNOWN_TIME}
-    GROUP BY g.user_id, g.play_key
+"""
+
+
+_ZONES = """
+CREATE OR REPLACE TEMP TABLE metric_zones AS
+SELECT u.user_id, coalesce(max(s.timezone), 'UTC') AS tz
+FROM (SELECT unnest(CAST($users AS VARCHAR[])) AS user_id) u LEFT JOIN users s USING (user_id)
+GROUP BY u.user_id
+"""
+
+
+# The rows linked into a play with others, with the key of their play: the rows of keys
+# some row was linked to (every music row has a key, most only their own: such a row is
+# a play of its own, with nothing to correct), and the row each key names
+# ("<platform>:<external_id>"; platform names hold no colon), which need not have a row
+# of its own. A table of its own, so that the planner knows how few they are and hashes
+# them, not the user's whole history, when joining.
+_MEMBERS = """
+CREATE OR REPLACE TEMP TABLE metric_members AS
+WITH joined AS (
+    SELECT DISTINCT user_id, play_key FROM unified_plays
+    WHERE user_id IN (SELECT user_id FROM metric_zones) AND play_key <> platform || ':' || external_id
 )
-SELECT r.* EXCLUDE (row_key), year(r.local_at) AS local_year, coalesce(r.series, nullif(r.creator, '')) AS who,
-       r.play_key IS NULL OR r.row_key = l.kept AS is_play,
-       coalesce(r.time_spent_s, l.time_spent_s) AS measured_s,
-       coalesce(r.time_spent_s, l.time_spent_s, r.duration_s, l.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
+SELECT u.user_id, u.platform, u.external_id, u.play_key FROM unified_plays u JOIN joined j USING (user_id, play_key)
+UNION
+SELECT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key FROM joined
+"""
+
+
+def _rows_sql(with_aliases: bool) -> str:
+    """One row per stored row with a known time, each first taken as a play of its own
+    with its own time (`_LINKED` then corrects the rows linked to others). Without
+    aliases among the users the two alias joins are left out: computing their keys for
+    every row is a tenth of the whole."""
+    title, creator, joins = (
+        ("coalesce(ta.canonical, m.title)", "coalesce(aa.canonical, m.creator)", _ALIASED)
+        if with_aliases
+        else ("m.title", "m.creator", "")
+    )
+    return f"""
+CREATE OR REPLACE TEMP TABLE metric_rows AS
+WITH typical AS (
+    SELECT unnest(CAST($typical_keys AS VARCHAR[])) AS key, unnest(CAST($typical_s AS DOUBLE[])) AS s
+),
+parsed AS (
+    SELECT i.user_id, i.platform, i.external_id, i.media_type, i.title, i.creator, i.tags,
+           i.consumed_at, i.duration_s, i.time_spent_s, g.play_key,
+           json_transform(i.raw_metadata, '{_META_SHAPE}') AS meta,
+           json_transform(i.universal_tags, '{_TAGS_SHAPE}') AS ut
+    FROM media_items i
+    LEFT JOIN metric_members g ON g.user_id = i.user_id AND g.platform = i.platform AND g.external_id = i.external_id
+    WHERE list_contains(CAST($users AS VARCHAR[]), i.user_id)
+),
+rows AS (
+    SELECT m.user_id, m.platform,
+           CASE WHEN m.media_type = 'video' AND nullif(m.meta.series, '') IS NOT NULL THEN 'episode'
+                ELSE m.media_type END AS kind,
+           {title} AS title, {creator} AS creator, nullif(m.meta.series, '') AS series, m.tags,
+           coalesce(m.ut.genre, []) AS genres, coalesce(m.ut.mood, []) AS moods,
+           CASE m.meta.skipped WHEN 'true' THEN true WHEN 'false' THEN false END AS skipped,
+           m.consumed_at, m.duration_s, m.time_spent_s, m.play_key,
+           CASE WHEN m.play_key IS NOT NULL THEN m.platform || ':' || m.external_id END AS row_key,
+           timezone(z.tz, m.consumed_at) AS local_at
+    FROM parsed m
+    JOIN metric_zones z USING (user_id)
+    {joins}
+    WHERE coalesce(m.meta.consumed_at_unknown, 'false') <> 'true'
+)
+SELECT r.*, year(r.local_at) AS local_year, true AS is_play, r.time_spent_s AS measured_s,
+       coalesce(r.time_spent_s, r.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
 FROM rows r
-LEFT JOIN linked l ON l.user_id = r.user_id AND l.play_key = r.play_key
 LEFT JOIN typical t ON t.key = r.platform || '|' || r.kind
 """
 
+
+# Of rows linked into one play, the preferred one (the one the key names, else the
+# first) is the play, and each takes the best time its group knows: measured first,
+# then a length, then its own estimate. Only linked rows are touched, a few of all.
+_LINKED = """
+UPDATE metric_rows r
+SET is_play = r.row_key = g.kept,
+    measured_s = coalesce(r.time_spent_s, g.measured_s),
+    spent_s = coalesce(r.time_spent_s, g.measured_s, r.duration_s, g.length_s, r.spent_s)
+FROM (
+    SELECT user_id, play_key, max(time_spent_s) AS measured_s, max(duration_s) AS length_s,
+           CASE WHEN bool_or(row_key = play_key) THEN play_key ELSE min(row_key) END AS kept
+    FROM metric_rows WHERE play_key IS NOT NULL GROUP BY user_id, play_key
+) g
+WHERE r.user_id = g.user_id AND r.play_key = g.play_key
+"""
+
+#: Columns derived on reading rather than stored in metric_rows (each stored column
+#: costs its share of the materialisation): the media type (an episode is a video) and
+#: the name a view is credited to (the series of an episode, else the creator).
+_DERIVED = "CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type, coalesce(series, nullif(creator, '')) AS who"
+
 #: The scope every metric reads: `plays` (real plays) and `scoped_rows` (stored rows),
-#: both restricted to the year when one is given.
-_SCOPE = """
-WITH plays AS NOT MATERIALIZED (
-    SELECT *, CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END AS estimated_s FROM metric_rows
-    WHERE is_play AND (CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER))
+#: both restricted to the year when one is given, and `every_play` (all years).
+_SCOPE = f"""
+WITH every_play AS NOT MATERIALIZED (
+    SELECT *, {_DERIVED}, CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END AS estimated_s
+    FROM metric_rows WHERE is_play
+),
+plays AS NOT MATERIALIZED (
+    SELECT * FROM every_play WHERE CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER)
 ),
 scoped_rows AS NOT MATERIALIZED (
-    SELECT * FROM metric_rows
+    SELECT *, {_DERIVED} FROM metric_rows
     WHERE CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER)
 )
 """
@@ -395,14 +437,31 @@ def prepare(
     """Materialise the users' rows (see the module docstring) in a temporary table of this
     connection: one scan of media_items for every metric of every year after it."""
     typical = dict(typical_lengths or {})
-    con.execute(
-        _PREPARE,
-        {
-            "users": list(user_ids),
-            "typical_keys": [f"{platform}|{kind}" for platform, kind in typical],
-            "typical_s": [float(seconds) for seconds in typical.values()],
-        },
-    )
+    with_aliases = first_row(
+        con.execute(
+            "SELECT EXISTS (SELECT 1 FROM aliases WHERE user_id IN (SELECT unnest(CAST($users AS VARCHAR[]))))",
+            {"users": list(user_ids)},
+        )
+    )[0]
+    con.execute(_ZONES, {"users": list(user_ids)})
+    con.execute(_MEMBERS)
+    # Every join of the rows statement has the few rows (zones, linked rows, aliases,
+    # typical lengths) on its right, to be hashed. DuckDB's planner, misjudging how many
+    # history rows the user filter leaves when other users share the table, would hash
+    # the history instead: five times the cost (measured with benchmarks/analysis.py).
+    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    try:
+        con.execute(
+            _rows_sql(bool(with_aliases)),
+            {
+                "users": list(user_ids),
+                "typical_keys": [f"{platform}|{kind}" for platform, kind in typical],
+                "typical_s": [float(seconds) for seconds in typical.values()],
+            },
+        )
+    finally:
+        con.execute("RESET disabled_optimizers")
+    con.execute(_LINKED)
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, year: int | None, **extra: object) -> Rows:
@@ -538,28 +597,33 @@ def binge_sessions(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str
         con,
         """
         , episodes AS (
-            SELECT user_id, series, consumed_at, local_at, spent_s, tz, platform, external_id,
-                   epoch(consumed_at) AS start_s, epoch(consumed_at) + spent_s AS end_s
+            SELECT user_id, series, epoch(consumed_at) AS start_s, epoch(consumed_at) + spent_s AS end_s
             FROM plays WHERE series IS NOT NULL
         ),
+        -- Of episodes starting together, the shorter comes first: any order of equal
+        -- (start, end) pairs gives the same sessions, so this order is total enough, and
+        -- the windows sort and carry four columns, not the whole row.
         marked AS (
-            SELECT *,
-                   CASE WHEN start_s - lag(end_s) OVER w < $gap THEN 0 ELSE 1 END AS opens
+            SELECT *, CASE WHEN start_s - lag(end_s) OVER w < $gap THEN 0 ELSE 1 END AS opens
             FROM episodes
-            WINDOW w AS (PARTITION BY user_id, series ORDER BY consumed_at, platform, external_id)
+            WINDOW w AS (PARTITION BY user_id, series ORDER BY start_s, end_s)
         ),
         numbered AS (
-            SELECT *, sum(opens) OVER (PARTITION BY user_id, series ORDER BY consumed_at, platform, external_id
+            SELECT *, sum(opens) OVER (PARTITION BY user_id, series ORDER BY start_s, end_s
                                        ROWS UNBOUNDED PRECEDING) AS session
             FROM marked
+        ),
+        binges AS (
+            SELECT user_id, series, min(start_s) AS first_s, max(end_s) AS last_s, count(*) AS n,
+                   sum(end_s - start_s) AS spent
+            FROM numbered
+            GROUP BY user_id, series, session
+            HAVING count(*) >= $min_episodes
         )
-        SELECT user_id, series, min(local_at),
-               max(timezone(tz, consumed_at + to_seconds(spent_s))),
-               count(*), sum(spent_s) / 3600.0
-        FROM numbered
-        GROUP BY user_id, series, session
-        HAVING count(*) >= $min_episodes
-        ORDER BY user_id, min(consumed_at), series
+        SELECT user_id, series, timezone(z.tz, to_timestamp(first_s)), timezone(z.tz, to_timestamp(last_s)),
+               n, spent / 3600.0
+        FROM binges JOIN metric_zones z USING (user_id)
+        ORDER BY user_id, first_s, series
         """,
         year,
         gap=BINGE_GAP_S,
@@ -588,7 +652,7 @@ def streaks(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, Strea
     found = _run(
         con,
         """
-        , days AS (SELECT DISTINCT user_id, tz, CAST(local_at AS DATE) AS day FROM plays),
+        , days AS (SELECT DISTINCT user_id, tz, CAST(local_at AS DATE) AS day FROM plays JOIN metric_zones USING (user_id)),
         islands AS (
             SELECT user_id, tz, day,
                    day - CAST(row_number() OVER (PARTITION BY user_id ORDER BY day) AS INTEGER) AS grp
@@ -629,8 +693,8 @@ def discovery(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, lis
         con,
         """
         , firsts AS (
-            SELECT user_id, who, min(local_at) AS first_at FROM metric_rows
-            WHERE is_play AND who IS NOT NULL GROUP BY user_id, who
+            SELECT user_id, who, min(local_at) AS first_at FROM every_play
+            WHERE who IS NOT NULL GROUP BY user_id, who
         )
         SELECT user_id, strftime(first_at, '%Y-%m') AS month, count(*), list(who ORDER BY who)
         FROM firsts
@@ -655,8 +719,8 @@ def new_favourites(
         con,
         """
         , firsts AS (
-            SELECT user_id, who, min(local_at) AS first_at FROM metric_rows
-            WHERE is_play AND who IS NOT NULL GROUP BY user_id, who
+            SELECT user_id, who, min(local_at) AS first_at FROM every_play
+            WHERE who IS NOT NULL GROUP BY user_id, who
         ),
         year_top AS (
             SELECT user_id, who, arg_max(kind, spent_s) AS kind, count(*) AS views, sum(spent_s) / 3600.0 AS hours,
@@ -701,8 +765,8 @@ def kind_totals(con: duckdb.DuckDBPyConnection, year: int) -> dict[str, list[Kin
     found = _run(
         con,
         """
-        SELECT user_id, kind, count(*), sum(spent_s) / 3600.0 FROM metric_rows
-        WHERE is_play AND local_year = $other GROUP BY user_id, kind ORDER BY user_id, kind
+        SELECT user_id, kind, count(*), sum(spent_s) / 3600.0 FROM every_play
+        WHERE local_year = $other GROUP BY user_id, kind ORDER BY user_id, kind
         """,
         None,
         other=year,
@@ -716,8 +780,8 @@ def skip_shares(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, l
         con,
         """
         , judged AS (
-            SELECT user_id, platform, skip_said OR time_spent_s IS NOT NULL AS known,
-                   coalesce(skip_said AND skip_flag, false) OR coalesce(time_spent_s < $threshold, false) AS skipped
+            SELECT user_id, platform, skipped IS NOT NULL OR time_spent_s IS NOT NULL AS known,
+                   coalesce(skipped, false) OR coalesce(time_spent_s < $threshold, false) AS skipped
             FROM scoped_rows WHERE media_type = 'music'
         )
         SELECT user_id, platform, count(*), count(*) FILTER (WHERE known), count(*) FILTER (WHERE known AND skipped)
