@@ -24,6 +24,7 @@ from mca_pipeline.defs.insights_asset import build_insights_asset
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.schedules import build_sync_schedule
 from mca_pipeline.defs.source_assets import build_source_asset
+from mca_pipeline.defs.sync_batches import build_sync_batch_job
 from mca_pipeline.defs.unified_plays import build_unified_plays
 from mca_pipeline.plugins import build_registry
 
@@ -66,6 +67,7 @@ def build_definitions(
         ),
     )
     unpack = build_unpack_job(registry)
+    batches = {p.name: build_sync_batch_job(p) for p in api}
     sensors = [
         build_inbox_sensor(registry, ingest, unpack),
         build_automation_sensor([history, unified, *enrichment, insights]),
@@ -76,8 +78,8 @@ def build_definitions(
     return Definitions(
         assets=[*sources.values(), history, unified, *enrichment, insights],
         sensors=sensors,
-        schedules=[build_sync_schedule(p, sources[p.name]) for p in api],
-        jobs=[ingest, unpack],
+        schedules=[build_sync_schedule(p, batches[p.name]) for p in api],
+        jobs=[ingest, unpack, *batches.values()],
         # Steps run in the run's own process, one after another. Our runs are one user's
         # few assets, each waiting on the DuckDB file or a platform anyway, so a process
         # per step bought no parallelism and cost an interpreter start per step; and

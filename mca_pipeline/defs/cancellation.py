@@ -24,6 +24,12 @@ from dagster import Failure
 
 T = TypeVar("T")
 
+
+class SyncTerminated(Failure):
+    """The run was terminated during a sync: it ends the step (a batch run stops there too,
+    rather than going on with its next user)."""
+
+
 #: How long a cancelled sync may take to finish the request and page in flight.
 STOP_WAIT_S = 120.0
 _POLL_S = 0.2
@@ -63,7 +69,7 @@ def run_cancellable(
         _finish(cancelled, done, outcome, what)
         # Dagster retries an interrupted step that has a RetryPolicy, which would carry
         # on syncing in a run the person just terminated; a Failure without retries ends it.
-        raise Failure(
+        raise SyncTerminated(
             description=f"{what}: the run was terminated; the sync stopped after the request in "
             "flight, what it read is stored with its cursor, and the next run resumes there",
             allow_retries=False,

@@ -1,13 +1,16 @@
 """A schedule per API plugin that syncs every user who connected it.
 
-The plugin says how often (`schedule_cron`, hourly by default); run keys carry the
-tick's time so a tick evaluated twice (a daemon restart) never runs twice. A user whose
-sync a long rate limit paused (warehouse/pauses.py) is left out until the pause ends.
+The plugin says how often (`schedule_cron`, hourly by default). A tick asks for batch
+runs (defs/sync_batches.py) of up to `batch_size()` users each rather than a run per
+user: a run costs seconds to start whatever it does, so a run per user could not keep
+hundreds of users current. Run keys carry the tick's time and the batch's first user, so
+a tick evaluated twice (a daemon restart) never runs twice. A user whose sync a long
+rate limit paused (warehouse/pauses.py) is left out until the pause ends.
 """
 
 from dagster import (
-    AssetsDefinition,
     DefaultScheduleStatus,
+    JobDefinition,
     ResourceParam,
     RunRequest,
     ScheduleDefinition,
@@ -20,16 +23,17 @@ from mca_pipeline.auth import CredentialStore
 from mca_pipeline.core import SourcePlugin
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
+from mca_pipeline.defs.sync_batches import batch_size
 from mca_pipeline.warehouse.pauses import paused_users
 
 
-def build_sync_schedule(plugin: SourcePlugin, source_asset: AssetsDefinition) -> ScheduleDefinition:
+def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> ScheduleDefinition:
     cron = plugin.schedule_cron
 
     @schedule(
         name=f"{plugin.name}_sync",
         cron_schedule=cron,
-        target=source_asset,
+        job=batch_job,
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"Syncs {plugin.name} for every user who connected it ({cron}).",
     )
@@ -49,13 +53,21 @@ def build_sync_schedule(plugin: SourcePlugin, source_asset: AssetsDefinition) ->
                 context.log.info(f"{user}: {plugin.name} asked to wait until {until.isoformat()}; skipped")
         users -= paused.keys()
         tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
+        due = sorted(users & known)
+        size = batch_size()
+        batches = [due[i : i + size] for i in range(0, len(due), size)]
         requests = [
             RunRequest(
-                run_key=f"{plugin.name}:{user}:{tick}",
-                partition_key=user,
-                tags={"mca/user": user, "mca/plugin": plugin.name, "mca/trigger": "schedule"},
+                run_key=f"{plugin.name}:{tick}:{batch[0]}",
+                run_config={"ops": {f"{plugin.name}_sync_users": {"config": {"users": batch}}}},
+                tags={
+                    "mca/plugin": plugin.name,
+                    "mca/trigger": "schedule",
+                    "mca/batch": f"{n} of {len(batches)}",
+                    "mca/users": str(len(batch)),
+                },
             )
-            for user in sorted(users & known)
+            for n, batch in enumerate(batches, start=1)
         ]
         return requests or SkipReason(f"nobody to sync for {plugin.name} (none connected, or all waiting)")
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from dagster import RetryPolicy, build_schedule_context, instance_for_test
+from dagster import RetryPolicy, instance_for_test
 
 from mca_pipeline.core import Credentials, PluginRegistry
 from mca_pipeline.plugins import NetflixPlugin
@@ -212,27 +211,6 @@ def test_full_resync_from_run_config_starts_from_an_empty_cursor(
     result = spotify.materialize("alice", "spotify", run_config=config)
     assert metadata(result, "spotify")["skipped"] == 6
     assert fake.requests[0].url.params.get("after") is None
-
-
-def test_schedule_requests_a_run_per_connected_user_with_stable_run_keys(spotify: Pipeline) -> None:
-    spotify.credentials.save("bob", "spotify", Credentials(access_token="x"))
-    spotify.credentials.save("zoe", "spotify", Credentials(access_token="y"))  # no partition yet
-    spotify.instance.add_dynamic_partitions("users", ["alice", "bob"])
-    defs = spotify.defs
-    schedule = defs.resolve_schedule_def("spotify_sync")
-    assert schedule.cron_schedule == "*/30 * * * *"
-    keys = []
-    for _ in range(2):
-        context = build_schedule_context(
-            instance=spotify.instance,
-            scheduled_execution_time=datetime(2024, 6, 1, 12, 30),
-            resources={"credentials": spotify.credentials, "warehouse": defs.resources["warehouse"]},
-            repository_def=defs.get_repository_def(),
-        )
-        requests = schedule.evaluate_tick(context).run_requests or []
-        keys.append(sorted(r.run_key for r in requests))
-        assert sorted(r.partition_key for r in requests) == ["alice", "bob"]
-    assert keys[0] == keys[1], "the same tick evaluated twice asks for the same runs"
 
 
 def test_random_platform_faults_never_lose_or_double_a_play(spotify: Pipeline, fake: FakeSpotify) -> None:

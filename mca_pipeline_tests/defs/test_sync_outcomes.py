@@ -156,7 +156,9 @@ def _tick(pipeline: Pipeline, at: datetime) -> list[str]:
     # left to a later collection they reset Dagster's current-instance state under
     # another test.
     gc.collect()
-    return sorted(str(r.partition_key) for r in requests)
+    return sorted(
+        user for r in requests for user in r.run_config["ops"]["youtube_sync_users"]["config"]["users"]
+    )
 
 
 def test_a_quota_wait_of_hours_ends_the_run_and_pauses_the_schedule_until_the_reset(home: Path) -> None:

@@ -3,11 +3,11 @@
 One deployment (daemon, PostgreSQL, a fake Last.fm on 127.0.0.1, an every-minute
 schedule) for two stories, run side by side to keep the suite short:
 
-- alice: Last.fm answers her first sync with error 29 and a Retry-After longer than this
-  deployment lets a run wait (MCA_LONGEST_WAIT_IN_RUN_S). The run ends at once, as a
-  success that stored a pause, instead of sitting in its slot; the schedule leaves her
-  out while the pause lasts (61 seconds always span a minute's tick) and syncs her at
-  its first tick after it.
+- alice: Last.fm answers her first sync (in a scheduled batch run) with error 29 and a
+  Retry-After longer than this deployment lets a run wait (MCA_LONGEST_WAIT_IN_RUN_S).
+  Her sync ends at once with a pause stored, instead of holding the run; the schedule
+  leaves her out of its batches while the pause lasts (61 seconds always span a minute's
+  tick) and syncs her at its first tick after it.
 - bob: his first sync is terminated mid-way through the Dagster instance, as the UI's
   Terminate does. The plugin stops after the request in flight, the pages read are
   stored with their cursor, the run ends canceled, and the next run resumes from that
@@ -19,6 +19,7 @@ plugin, and the assertions compare the schedule's tick times with the stored pau
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from dagster import AssetKey, DagsterEventType, DagsterRunStatus
@@ -93,37 +94,63 @@ def test_a_long_rate_limit_frees_the_slot_and_a_terminated_sync_resumes(
         assert '"page":4' in cursor
 
         # alice: the first scheduled sync meets the rate limit and ends without waiting.
-        alice = {"mca/trigger": "schedule", "dagster/partition": "alice"}
-        [first] = deployment.finished_runs(1, 240, **alice)
+        first = _scheduled_syncs_of(deployment, "alice", 1)[0]
         assert not deployment.instance.all_logs(first.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
         with deployment.warehouse().connect() as con:
             [(not_before,)] = con.execute(
                 "SELECT not_before FROM sync_pauses WHERE user_id = 'alice'"
             ).fetchall()
             assert item_count(con, "alice", "lastfm") == 0
-        [mat] = [
-            r.asset_materialization
-            for r in deployment.instance.fetch_materializations(AssetKey("lastfm"), limit=100).records
-            if r.run_id == first.run_id
+        [seen] = [
+            r.asset_observation
+            for r in deployment.instance.fetch_observations(AssetKey("lastfm"), limit=100).records
+            if r.run_id == first.run_id and r.partition_key == "alice"
         ]
-        assert mat is not None and mat.metadata["waiting_until"].value == not_before.isoformat()  # type: ignore[attr-defined]
+        assert seen is not None and seen.metadata["waiting_until"].value == not_before.isoformat()  # type: ignore[attr-defined]
 
         # The schedule leaves alice out while the pause lasts, then syncs her; bob's
         # scheduled sync goes on from the page after the last one stored.
-        runs = deployment.finished_runs(2, 300, **alice)
-        second = next(r for r in runs if r.run_id != first.run_id)
+        second = _scheduled_syncs_of(deployment, "alice", 2)[1]
         ticks = deployment.ticks("lastfm_sync")
         started = next(t for t in ticks if first.run_id in t.run_ids).timestamp
         ran = next(t for t in ticks if second.run_id in t.run_ids).timestamp
         assert datetime.fromtimestamp(ran, UTC) >= not_before
         paused = [t for t in ticks if started < t.timestamp < not_before.timestamp()]
         assert paused, "a 61-second pause spans a tick of an every-minute schedule"
-        assert all(second.run_id not in t.run_ids and first.run_id not in t.run_ids for t in paused)
-        assert all(t.run_keys and all(":alice:" not in k for k in t.run_keys) for t in paused)
-        deployment.finished_runs(1, 300, **{"mca/trigger": "schedule", "dagster/partition": "bob"})
+        for tick in paused:
+            assert tick.run_ids, "bob is still synced while alice waits"
+            assert all("alice" not in _users(deployment.instance.get_run_by_id(i)) for i in tick.run_ids)
+        _scheduled_syncs_of(deployment, "bob", 1)
         with deployment.warehouse().connect() as con:
             assert item_count(con, "alice", "lastfm") == ALICE_PLAYS
             assert item_count(con, "bob", "lastfm") == BOB_PLAYS
             assert con.execute("SELECT count(*) FROM sync_pauses").fetchall() == [(0,)]
         resumed = bob_fm.requests[3]
         assert resumed.url.params["page"] == "4", "the next run resumed from the stored cursor"
+
+
+def _users(run: Any) -> list[str]:
+    """The users a scheduled batch run syncs."""
+    return run.run_config["ops"]["lastfm_sync_users"]["config"]["users"]
+
+
+def _scheduled_syncs_of(deployment: Deployment, user: str, count: int) -> list[Any]:
+    """The first `count` scheduled batch runs that synced `user`, oldest first, once they
+    have ended; all of them must have succeeded."""
+    ended = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+    def done() -> list[Any] | None:
+        runs = [
+            r
+            for r in deployment.runs(**{"mca/trigger": "schedule"})
+            if r.status in ended and user in _users(r)
+        ]
+        return runs if len(runs) >= count else None
+
+    runs = wait_until(done, 300, f"{count} scheduled sync(s) of {user}", deployment)
+    first = sorted(runs, key=lambda r: deployment.instance.get_run_record_by_id(r.run_id).create_timestamp)[
+        :count
+    ]
+    failed = [r.run_id for r in first if r.status != DagsterRunStatus.SUCCESS]
+    assert not failed, f"runs failed: {failed}\n{deployment.run_errors(failed)}"
+    return first

@@ -1,0 +1,214 @@
+"""Scheduled syncs of many users in one run: a job per API plugin, `<plugin>_sync_batch`.
+
+Why a job of its own rather than the asset with a BackfillPolicy: a run of a partitioned
+asset over many partitions has one step, so it succeeds, fails and retries for all of
+them at once and records one materialization with one set of counts for the range; one
+user's expired grant would fail everyone's sync. This job's one op syncs its users one
+after another with the same code as the asset (defs/user_sync.py) and records each
+user's outcome as that user's own event on the asset's partition:
+
+- stored something: an AssetMaterialization of the partition with the user's counts, so
+  the downstream automation refreshes that user, and only that user;
+- nothing new: an AssetObservation with the same counts (the partition's last
+  materialization stays the last time something arrived; a materialization here would
+  redraw every synced user's report each hour);
+- an error: an AssetObservation with its code and message, after the connection state,
+  sync_log row and notification the error calls for. An error worth retrying (upstream,
+  partial sync, a rate limit short enough to wait for, anything unexpected) is marked
+  `retry_as_own_run`: the continuation sensor asks for that user's own run of the asset,
+  which has the RetryPolicy and waits out the rate limit without holding up the batch.
+  The others (auth expired, permission denied, invalid data, a bug) need a person.
+- the source checks of each user, as check evaluations naming the user (failed ones
+  last, so a failure in the batch is what the check shows).
+
+Each user gets `max_pages` pages (one by default: a routine sync is one page); a user
+with more waiting gets `has_more` and the continuation sensor's own run. So no user keeps
+the others waiting for more than a page, and no user's retries or rate limits touch them.
+
+The op runs in the asset's pool (`platform_<plugin>`), so batches and single runs share
+the platform's limit: a batch is one sync at a time. Terminating the run stops the user
+in flight after the request in flight (defs/cancellation.py); users not reached are
+synced at the next tick.
+"""
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+from dagster import (
+    AssetCheckEvaluation,
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    Config,
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Out,
+    ResourceParam,
+    job,
+    op,
+)
+from pydantic import Field
+
+from mca_pipeline.auth import CredentialStore
+from mca_pipeline.core import SourcePlugin
+from mca_pipeline.core.models import RETRIED_BY_DEFAULT
+from mca_pipeline.core.users import check_user_slug
+from mca_pipeline.defs.automation import STORED_ITEMS, STORED_NOTHING, STORED_TAG
+from mca_pipeline.defs.cancellation import SyncTerminated
+from mca_pipeline.defs.resources import WarehouseResource
+from mca_pipeline.defs.user_sync import SyncRequest, UserSync, sync_user
+from mca_pipeline.warehouse import Warehouse
+
+#: Users per batch run; MCA_SYNC_BATCH_SIZE overrides it.
+DEFAULT_BATCH_SIZE = 50
+BATCH_SIZE_ENV = "MCA_SYNC_BATCH_SIZE"
+#: Observation metadata that asks the continuation sensor for the user's own run.
+RETRY_AS_OWN_RUN = "retry_as_own_run"
+
+
+def batch_size() -> int:
+    """DEFAULT_BATCH_SIZE, or MCA_SYNC_BATCH_SIZE where a deployment sets a positive number."""
+    raw = os.environ.get(BATCH_SIZE_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_BATCH_SIZE
+
+
+def batch_job_name(plugin: SourcePlugin) -> str:
+    return f"{plugin.name}_sync_batch"
+
+
+class BatchConfig(Config):
+    users: list[str] = Field(description="The users to sync, one after another.")
+    max_pages: int = Field(
+        default=1,
+        ge=1,
+        description="Pages per user; a user with more waiting is continued in a run of their own.",
+    )
+    page_size: int = Field(default=10_000, ge=1, description="Items the plugin may return per page.")
+
+
+def build_sync_batch_job(plugin: SourcePlugin) -> JobDefinition:
+    asset_key = AssetKey(plugin.name)
+
+    @op(
+        name=f"{plugin.name}_sync_users",
+        pool=f"platform_{plugin.name}",
+        out=Out(Nothing),
+        description=f"Syncs {plugin.name} for each user of the batch, each with an outcome of its own.",
+    )
+    def sync_users(
+        context: OpExecutionContext,
+        config: BatchConfig,
+        warehouse: WarehouseResource,
+        credentials: ResourceParam[CredentialStore],
+        oauth_http: ResourceParam[httpx.Client],
+        clock: ResourceParam[Callable[[], datetime]],
+    ) -> None:
+        wh = warehouse.warehouse()
+        request = SyncRequest(config.max_pages, config.page_size)
+        tally = {"stored": 0, "nothing new": 0, "retried in own run": 0, "failed": 0}
+        evaluations: list[AssetCheckEvaluation] = []
+        tagged = False
+        for user_id in config.users:
+            try:
+                check_user_slug(user_id)
+                outcome = sync_user(
+                    plugin,
+                    wh,
+                    user_id,
+                    request,
+                    credentials=credentials,
+                    oauth_http=oauth_http,
+                    clock=clock,
+                    log=context.log,
+                    run_id=context.run.run_id,
+                    final_try=False,
+                )
+            except SyncTerminated:
+                raise
+            except (Failure, ValueError) as exc:  # needs a person: no retry
+                message = exc.description if isinstance(exc, Failure) else str(exc)
+                context.log.error(f"{plugin.name} for {user_id}: {message}")
+                _observe(context, asset_key, user_id, "failed", message, retry=False)
+                tally["failed"] += 1
+                continue
+            except Exception as exc:  # the warehouse busy too long, a bug: the user's own run tries
+                context.log.exception(f"{plugin.name} for {user_id} failed unexpectedly")
+                _observe(context, asset_key, user_id, "failed", f"{type(exc).__name__}: {exc}", retry=True)
+                tally["retried in own run"] += 1
+                continue
+            if outcome.error is not None:
+                retry = outcome.error.retry is not False and outcome.error.code in RETRIED_BY_DEFAULT
+                _observe(
+                    context, asset_key, user_id, outcome.error.code.value, outcome.error.message, retry=retry
+                )
+                tally["retried in own run" if retry else "failed"] += 1
+                continue
+            if outcome.stored and not tagged:
+                # Before the first materialization is recorded: the automation reads it.
+                context.instance.add_run_tags(context.run.run_id, {STORED_TAG: STORED_ITEMS})
+                tagged = True
+            _report(context, asset_key, outcome, wh)
+            tally["stored" if outcome.stored else "nothing new"] += 1
+            evaluations.extend(_evaluations(asset_key, outcome))
+        if not tagged:
+            context.instance.add_run_tags(context.run.run_id, {STORED_TAG: STORED_NOTHING})
+        for evaluation in sorted(evaluations, key=lambda e: e.passed, reverse=True):
+            context.log_event(evaluation)
+        context.log.info(
+            f"{plugin.name}: {len(config.users)} user(s): "
+            + ", ".join(f"{n} {what}" for what, n in tally.items() if n)
+        )
+
+    @job(
+        name=batch_job_name(plugin),
+        tags={"mca/plugin": plugin.name},
+        description=f"Scheduled {plugin.name} syncs of many users in one run ({plugin.name}_sync).",
+    )
+    def sync_batch() -> None:
+        sync_users()
+
+    return sync_batch
+
+
+def _report(
+    context: OpExecutionContext, asset_key: AssetKey, outcome: UserSync, warehouse: Warehouse
+) -> None:
+    metadata = outcome.metadata(warehouse)
+    event_type = AssetMaterialization if outcome.stored else AssetObservation
+    context.log_event(event_type(asset_key=asset_key, partition=outcome.user_id, metadata=metadata))
+
+
+def _observe(
+    context: OpExecutionContext, asset_key: AssetKey, user_id: str, code: str, message: str, *, retry: bool
+) -> None:
+    context.log_event(
+        AssetObservation(
+            asset_key=asset_key,
+            partition=user_id,
+            description=message,
+            metadata={
+                "error_code": MetadataValue.text(code),
+                "error": MetadataValue.text(message),
+                RETRY_AS_OWN_RUN: MetadataValue.bool(retry),
+            },
+        )
+    )
+
+
+def _evaluations(asset_key: AssetKey, outcome: UserSync) -> list[AssetCheckEvaluation]:
+    return [
+        AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=str(check.check_name),
+            passed=check.passed,
+            severity=check.severity,
+            description=f"{outcome.user_id}",
+            metadata={"user": MetadataValue.text(outcome.user_id), **dict(check.metadata)},
+        )
+        for check in outcome.checks
+    ]
