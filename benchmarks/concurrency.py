@@ -1,39 +1,52 @@
-"""Warehouse writes under many concurrent runs, in production mode.
+"""Syncs of many users in production mode: a backfill, or a scheduled tick.
 
-    python benchmarks/concurrency.py                          # 50 users x 10,000 plays
+    python benchmarks/concurrency.py                          # backfill: 50 users x 10,000 plays
     python benchmarks/concurrency.py --users 10 --plays 2000 --pool-limit 4 --max-runs 6
+    python benchmarks/concurrency.py --scenario tick --users 100 --plays 50 --faulty 0.1
 
 Sets up production mode the way the README describes it: Dagster storage in a database
 of its own on PostgreSQL (MCA_TEST_POSTGRES_URL, default the local server), and
 `dagster-daemon` and `dagster-webserver` as separate processes. Each user has connected
 Last.fm; a fake Last.fm on 127.0.0.1 serves their scrobbles in pages of 200 like the real
-API, `--latency` seconds per request. The webserver is asked for one backfill of the
-`lastfm` asset over every user, as a person would in the UI; the daemon's queued run
-coordinator launches a run per user through the default run launcher (a process each),
-at most `--max-runs` at a time and at most `--pool-limit` Last.fm syncs at a time.
+API, `--latency` seconds per request.
 
-Prints: total time (backfill asked -> last run ended), runs succeeded and failed, step
-retries, queue wait and run time per run, how long syncs waited for the DuckDB file
-(from each materialization's warehouse_* metadata), sync_log error rows, and plays
-expected, stored, lost and duplicated.
+backfill: the webserver is asked for one backfill of the `lastfm` asset over every user,
+as a person would in the UI; the daemon's queued run coordinator launches a run per user
+through the default run launcher (a process each), at most `--max-runs` at a time and at
+most `--pool-limit` Last.fm syncs at a time. Prints: total time (backfill asked -> last
+run ended), runs succeeded and failed, step retries, queue wait and run time per run, how
+long syncs waited for the DuckDB file (from each materialization's warehouse_* metadata),
+sync_log error rows, and plays expected, stored, lost and duplicated.
+
+tick: the `lastfm_sync` schedule runs every minute (MCA_TEST_LASTFM_CRON) and the
+benchmark waits for its first tick, which asks for batch runs of `--batch-size` users
+(defs/sync_batches.py). `--faulty` of the users misbehave, in thirds: Last.fm refuses the
+API key (a person must act), answers two 500s (retried in the user's own run), or
+rate-limits for 20 s (waited for in the user's own run). Prints: time from the tick to
+the last play stored, runs launched by kind, per-run overhead (run time outside its
+step, and queue wait), plays expected/stored/lost/duplicated, users failed and retried.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for mca_pipeline_tests.deploy and .fakes
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterRunStatus, RunsFilter  # noqa: E402
 
-from mca_pipeline_tests.deploy.deployment import Deployment, fresh_database, max_overlap  # noqa: E402
+from mca_pipeline_tests.deploy.deployment import Deployment, fresh_database, max_overlap, wait_until  # noqa: E402
 from mca_pipeline_tests.fakes.lastfm_server import LastfmServer  # noqa: E402
 
 ENDED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
@@ -49,7 +62,13 @@ def main() -> None:
     parser.add_argument("--max-runs", type=int, default=None, help="concurrency.runs.max_concurrent_runs")
     parser.add_argument("--pool-limit", type=int, default=None, help="concurrency.pools.default_limit")
     parser.add_argument("--port", type=int, default=3300, help="webserver port")
+    parser.add_argument("--scenario", choices=["backfill", "tick"], default="backfill")
+    parser.add_argument("--faulty", type=float, default=0.1, help="tick: share of users that misbehave")
+    parser.add_argument("--batch-size", type=int, default=None, help="tick: MCA_SYNC_BATCH_SIZE")
     args = parser.parse_args()
+    if args.scenario == "tick":
+        tick(args)
+        return
 
     config: dict[str, dict[str, dict[str, int]]] = {"concurrency": {}}
     if args.max_runs:
@@ -85,6 +104,150 @@ def main() -> None:
         runs = _wait_for_runs(deployment, backfill, len(users))
         total_s = max(r.end_time for r in runs) - started
         _report(deployment, lastfm, users, args.plays, runs, total_s)
+
+
+def tick(args: argparse.Namespace) -> None:
+    users = [f"user{n:04d}" for n in range(args.users)]
+    faulty = users[: round(len(users) * args.faulty)]
+    revoked, erroring, limited = faulty[0::3], faulty[1::3], faulty[2::3]
+    lastfm = LastfmServer(delay_s=args.latency)
+    for user in users:
+        fake = lastfm.account(f"{user}_fm", args.plays)
+        if user in erroring:
+            fake.fail.extend(httpx.Response(500, text="Internal Server Error") for _ in range(2))
+        if user in limited:
+            fake.fail.append(
+                httpx.Response(
+                    429, json={"error": 29, "message": "Rate Limit Exceeded"}, headers={"Retry-After": "20"}
+                )
+            )
+    config: dict[str, dict[str, dict[str, int]]] = {"concurrency": {}}
+    if args.max_runs:
+        config["concurrency"]["runs"] = {"max_concurrent_runs": args.max_runs}
+    if args.pool_limit:
+        config["concurrency"]["pools"] = {"default_limit": args.pool_limit}
+    env = {"MCA_TEST_LASTFM_CRON": "* * * * *"}
+    if args.batch_size:
+        env["MCA_SYNC_BATCH_SIZE"] = str(args.batch_size)
+    healthy = [u for u in users if u not in revoked]
+    expected = args.plays * len(healthy)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="mca-tick-") as work,
+        fresh_database() as postgres_url,
+        lastfm.serving() as lastfm_url,
+        Deployment(
+            Path(work), postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url, **env}, config=config
+        ) as deployment,
+    ):
+        for user in users:
+            deployment.connect_lastfm(
+                user, f"{user}_fm", api_key="revoked-key" if user in revoked else lastfm.api_key
+            )
+        settings = deployment.instance.get_concurrency_config()
+        print(
+            f"tick: {len(users)} users x {args.plays:,} new plays, {args.latency * 1000:.0f} ms per request; "
+            f"{len(faulty)} misbehaving ({len(revoked)} refused key, {len(erroring)} 500s, {len(limited)} rate-limited); "
+            f"max_concurrent_runs {settings.run_queue_config.max_concurrent_runs}, "
+            f"pool limit {settings.pool_config.default_pool_limit}"
+        )
+        deployment.start_daemon()
+        first = wait_until(lambda: _first_tick(deployment), 180, "the schedule's first tick", deployment)
+        tick_at = first.timestamp
+        print(
+            f"  tick at {time.strftime('%H:%M:%S', time.localtime(tick_at))}: {len(first.run_ids)} batch run(s)"
+        )
+        sync_runs = wait_until(
+            lambda: _tick_done(deployment, first.run_ids, len(erroring) + len(limited)),
+            1800,
+            "the tick's batches and retries to end",
+            deployment,
+        )
+        deployment.stop("daemon", signal.SIGKILL)
+        _report_tick(deployment, users, healthy, revoked, args.plays, expected, sync_runs, tick_at)
+
+
+def _first_tick(deployment: Deployment) -> Any:
+    try:
+        ticks = deployment.ticks("lastfm_sync")
+    except AssertionError:  # no state stored yet
+        return None
+    launched = [t for t in ticks if t.run_ids]
+    return min(launched, key=lambda t: t.timestamp) if launched else None
+
+
+def _tick_done(deployment: Deployment, batch_ids: list[str], retries: int) -> list[Any] | None:
+    """The tick's batch runs and the retry runs of its users, once all have ended."""
+    instance = deployment.instance
+    batches = [instance.get_run_record_by_id(i) for i in batch_ids]
+    retry = list(instance.get_run_records(filters=RunsFilter(tags={"mca/trigger": "batch_retry"})))
+    runs = [r for r in [*batches, *retry] if r is not None]
+    if len(retry) < retries or any(r.dagster_run.status not in ENDED for r in runs):
+        return None
+    return runs
+
+
+def _report_tick(
+    deployment: Deployment,
+    users: list[str],
+    healthy: list[str],
+    revoked: list[str],
+    plays: int,
+    expected: int,
+    runs: list[Any],
+    tick_at: float,
+) -> None:
+    instance = deployment.instance
+    with deployment.warehouse().connect() as con:
+        stored = dict(
+            con.execute(
+                "SELECT user_id, count(*) FROM media_items WHERE platform = 'lastfm' GROUP BY user_id"
+            ).fetchall()
+        )
+        distinct = con.execute(
+            "SELECT count(DISTINCT (user_id, external_id)) FROM media_items WHERE platform = 'lastfm'"
+        ).fetchall()[0][0]
+        [(last_stored,)] = con.execute(
+            "SELECT epoch(max(finished_at)) FROM sync_log WHERE platform = 'lastfm' AND new_count > 0"
+        ).fetchall()
+        states = dict(
+            con.execute("SELECT user_id, state FROM connections WHERE plugin = 'lastfm'").fetchall()
+        )
+    lost = sum(max(0, plays - stored.get(u, 0)) for u in healthy)
+    total = sum(stored.values())
+    batches = [r for r in runs if r.dagster_run.tags.get("mca/trigger") == "schedule"]
+    retries = [r for r in runs if r.dagster_run.tags.get("mca/trigger") == "batch_retry"]
+    overhead, queued = [], []
+    for record in runs:
+        windows = deployment.step_windows([record.dagster_run.run_id], _step_of(record))
+        if record.start_time and record.end_time and windows:
+            start, end = windows[0]
+            overhead.append((record.end_time - record.start_time) - (end - start))
+        if record.start_time:
+            queued.append(record.start_time - record.create_timestamp.timestamp())
+    all_runs = list(instance.get_run_records())
+    downstream = [r for r in all_runs if r.dagster_run.tags.get("mca/trigger") == "automation"]
+    failed = [u for u in users if states.get(u) not in (None, "connected")]
+    print(f"tick -> last play stored: {last_stored - tick_at:.1f} s")
+    print(
+        f"runs launched:       {len(batches)} batch, {len(retries)} retry (own run), "
+        f"{len(downstream)} downstream so far; {sum(r.dagster_run.status != DagsterRunStatus.SUCCESS for r in runs)} failed"
+    )
+    print(
+        f"per-run overhead:    outside the step median {statistics.median(overhead):.1f} s, max {max(overhead):.1f} s; "
+        f"queue wait median {statistics.median(queued):.1f} s, max {max(queued):.1f} s"
+    )
+    print(
+        f"plays:               expected {expected:,}, stored {total:,}, lost {lost:,}, duplicated {total - distinct:,}"
+    )
+    print(
+        f"users:               {len(users) - len(failed)} synced, {len(failed)} failed and told "
+        f"({len(revoked)} expected: refused key), {len(retries)} retried in their own run"
+    )
+
+
+def _step_of(record: Any) -> str:
+    return "lastfm_sync_users" if record.dagster_run.job_name == "lastfm_sync_batch" else "lastfm"
 
 
 def _wait_for_runs(deployment: Deployment, backfill: str, count: int) -> list:  # type: ignore[type-arg]

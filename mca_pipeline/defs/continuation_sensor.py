@@ -25,7 +25,7 @@ from dagster import (
     sensor,
 )
 
-from mca_pipeline.defs.sync_batches import RETRY_AS_OWN_RUN
+from mca_pipeline.defs.sync_batches import RETRY_AS_OWN_RUN, SYNC_PRIORITY
 
 
 def build_continuation_sensor(api_assets: Sequence[AssetsDefinition]) -> SensorDefinition:
@@ -77,6 +77,7 @@ def build_continuation_sensor(api_assets: Sequence[AssetsDefinition]) -> SensorD
                         tags={
                             "mca/user": event.partition,
                             "mca/trigger": "continuation" if why == "continue" else "batch_retry",
+                            **SYNC_PRIORITY,
                         },
                     )
                 )

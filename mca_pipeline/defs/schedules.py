@@ -23,7 +23,7 @@ from mca_pipeline.auth import CredentialStore
 from mca_pipeline.core import SourcePlugin
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
-from mca_pipeline.defs.sync_batches import batch_size
+from mca_pipeline.defs.sync_batches import SYNC_PRIORITY, batch_size
 from mca_pipeline.warehouse.pauses import paused_users
 
 
@@ -65,6 +65,7 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
                     "mca/trigger": "schedule",
                     "mca/batch": f"{n} of {len(batches)}",
                     "mca/users": str(len(batch)),
+                    **SYNC_PRIORITY,
                 },
             )
             for n, batch in enumerate(batches, start=1)

@@ -69,6 +69,10 @@ DEFAULT_BATCH_SIZE = 50
 BATCH_SIZE_ENV = "MCA_SYNC_BATCH_SIZE"
 #: Observation metadata that asks the continuation sensor for the user's own run.
 RETRY_AS_OWN_RUN = "retry_as_own_run"
+#: On the runs that sync (batches, continuations, retries): the run queue starts them
+#: before the downstream automation's runs (priority 0), which a tick that stored plays
+#: for hundreds of users would otherwise put in front of the retries of its users.
+SYNC_PRIORITY = {"dagster/priority": "1"}
 
 
 def batch_size() -> int:

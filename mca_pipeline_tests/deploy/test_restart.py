@@ -61,7 +61,7 @@ def test_runs_schedules_sensor_cursors_and_partitions_survive_a_daemon_restart(
         deployment.start_daemon()
 
         deployment.finished_runs(1, 180, **{"dagster/partition": "bob", "mca/trigger": "inbox"})
-        missed_key = f"lastfm:carol:{missed:%Y-%m-%dT%H:%M}"
+        missed_key = f"lastfm:{missed:%Y-%m-%dT%H:%M}:carol"  # the batch that starts with carol
         caught_up = deployment.finished_runs(1, 180, **{"dagster/run_key": missed_key})
 
         # Runs: every finished run from before is still there, as it was.
