@@ -228,6 +228,15 @@ def _report_tick(
     all_runs = list(instance.get_run_records())
     downstream = [r for r in all_runs if r.dagster_run.tags.get("mca/trigger") == "automation"]
     failed = [u for u in users if states.get(u) not in (None, "connected")]
+    print("timeline (s after the tick): run created, started, step start-end, ended")
+    for record in sorted(runs, key=lambda r: r.create_timestamp.timestamp()):
+        windows = deployment.step_windows([record.dagster_run.run_id], _step_of(record))
+        step = f"{windows[0][0] - tick_at:6.1f}-{windows[0][1] - tick_at:6.1f}" if windows else "      -      "
+        print(
+            f"  {record.dagster_run.tags.get('mca/trigger', '?'):12} {record.dagster_run.tags.get('mca/user', ''):9}"
+            f" {record.create_timestamp.timestamp() - tick_at:6.1f} {(record.start_time or tick_at) - tick_at:6.1f}"
+            f" {step} {(record.end_time or tick_at) - tick_at:6.1f}"
+        )
     print(f"tick -> last play stored: {last_stored - tick_at:.1f} s")
     print(
         f"runs launched:       {len(batches)} batch, {len(retries)} retry (own run), "

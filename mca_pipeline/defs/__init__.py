@@ -67,7 +67,7 @@ def build_definitions(
         ),
     )
     unpack = build_unpack_job(registry)
-    batches = {p.name: build_sync_batch_job(p) for p in api}
+    batches = {p.name: build_sync_batch_job(p, retry_policy) for p in api}
     sensors = [
         build_inbox_sensor(registry, ingest, unpack),
         build_automation_sensor([history, unified, *enrichment, insights]),

@@ -14,12 +14,16 @@ user's outcome as that user's own event on the asset's partition:
   redraw every synced user's report each hour);
 - an error: an AssetObservation with its code and message, after the connection state,
   sync_log row and notification the error calls for. An error worth retrying (upstream,
-  partial sync, a rate limit short enough to wait for, anything unexpected) is marked
-  `retry_as_own_run`: the continuation sensor asks for that user's own run of the asset,
-  which has the RetryPolicy and waits out the rate limit without holding up the batch.
-  The others (auth expired, permission denied, invalid data, a bug) need a person.
-- the source checks of each user, as check evaluations naming the user (failed ones
-  last, so a failure in the batch is what the check shows).
+  partial sync, a rate limit short enough to wait for, anything unexpected) is tried once
+  more at the end of the batch, when every other user is done, after the wait the
+  platform asked for (or the RetryPolicy's delay), if that is at most SECOND_TRY_WAIT_S
+  away. Failing again, the user is marked `retry_as_own_run`: the continuation sensor
+  asks for that user's own run of the asset, with the RetryPolicy's further retries and
+  waits. The others (auth expired, permission denied, invalid data, a bug) need a person.
+- the source checks run for each user; each check is recorded once per batch (an event
+  per user and check cost more than the syncs themselves), failed when it failed for any
+  of the batch's users, with the users it failed for and each user's figures in its
+  metadata.
 
 Each user gets `max_pages` pages (one by default: a routine sync is one page); a user
 with more waiting gets `has_more` and the continuation sensor's own run. So no user keeps
@@ -32,12 +36,14 @@ synced at the next tick.
 """
 
 import os
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 import httpx
 from dagster import (
     AssetCheckEvaluation,
+    AssetCheckResult,
     AssetKey,
     AssetMaterialization,
     AssetObservation,
@@ -49,6 +55,7 @@ from dagster import (
     OpExecutionContext,
     Out,
     ResourceParam,
+    RetryPolicy,
     job,
     op,
 )
@@ -73,6 +80,8 @@ RETRY_AS_OWN_RUN = "retry_as_own_run"
 #: before the downstream automation's runs (priority 0), which a tick that stored plays
 #: for hundreds of users would otherwise put in front of the retries of its users.
 SYNC_PRIORITY = {"dagster/priority": "1"}
+#: The longest a batch waits, after its other users, to try a user a second time.
+SECOND_TRY_WAIT_S = 30.0
 
 
 def batch_size() -> int:
@@ -95,8 +104,9 @@ class BatchConfig(Config):
     page_size: int = Field(default=10_000, ge=1, description="Items the plugin may return per page.")
 
 
-def build_sync_batch_job(plugin: SourcePlugin) -> JobDefinition:
+def build_sync_batch_job(plugin: SourcePlugin, retry_policy: RetryPolicy) -> JobDefinition:
     asset_key = AssetKey(plugin.name)
+    retry_policy_delay = float(retry_policy.delay or 0)
 
     @op(
         name=f"{plugin.name}_sync_users",
@@ -114,10 +124,21 @@ def build_sync_batch_job(plugin: SourcePlugin) -> JobDefinition:
     ) -> None:
         wh = warehouse.warehouse()
         request = SyncRequest(config.max_pages, config.page_size)
-        tally = {"stored": 0, "nothing new": 0, "retried in own run": 0, "failed": 0}
-        evaluations: list[AssetCheckEvaluation] = []
+        tally = {
+            "stored": 0,
+            "nothing new": 0,
+            "stored on a second try": 0,
+            "retried in own run": 0,
+            "failed": 0,
+        }
+        checked: list[UserSync] = []
         tagged = False
-        for user_id in config.users:
+
+        def attempt(user_id: str, last_try: bool) -> tuple[float, str, str] | None:
+            """Sync one user and record the outcome; or, when the sync failed in a way worth
+            retrying and this is not the last try, return how many seconds to wait first,
+            with the error's code and message."""
+            nonlocal tagged
             try:
                 check_user_slug(user_id)
                 outcome = sync_user(
@@ -137,31 +158,58 @@ def build_sync_batch_job(plugin: SourcePlugin) -> JobDefinition:
             except (Failure, ValueError) as exc:  # needs a person: no retry
                 message = exc.description if isinstance(exc, Failure) else str(exc)
                 context.log.error(f"{plugin.name} for {user_id}: {message}")
-                _observe(context, asset_key, user_id, "failed", message, retry=False)
+                _observe(context, asset_key, user_id, "failed", message or "", retry=False)
                 tally["failed"] += 1
-                continue
-            except Exception as exc:  # the warehouse busy too long, a bug: the user's own run tries
+                return None
+            except Exception as exc:  # the warehouse busy too long, a bug: try again
                 context.log.exception(f"{plugin.name} for {user_id} failed unexpectedly")
+                if not last_try:
+                    return retry_policy_delay, "failed", f"{type(exc).__name__}: {exc}"
                 _observe(context, asset_key, user_id, "failed", f"{type(exc).__name__}: {exc}", retry=True)
                 tally["retried in own run"] += 1
-                continue
-            if outcome.error is not None:
-                retry = outcome.error.retry is not False and outcome.error.code in RETRIED_BY_DEFAULT
-                _observe(
-                    context, asset_key, user_id, outcome.error.code.value, outcome.error.message, retry=retry
-                )
+                return None
+            error = outcome.error
+            if error is not None:
+                retry = error.retry is not False and error.code in RETRIED_BY_DEFAULT
+                if retry and not last_try:
+                    wait = error.after.total_seconds() if error.after is not None else retry_policy_delay
+                    return wait, error.code.value, error.message
+                _observe(context, asset_key, user_id, error.code.value, error.message, retry=retry)
                 tally["retried in own run" if retry else "failed"] += 1
-                continue
+                return None
             if outcome.stored and not tagged:
                 # Before the first materialization is recorded: the automation reads it.
                 context.instance.add_run_tags(context.run.run_id, {STORED_TAG: STORED_ITEMS})
                 tagged = True
             _report(context, asset_key, outcome, wh)
-            tally["stored" if outcome.stored else "nothing new"] += 1
-            evaluations.extend(_evaluations(asset_key, outcome))
+            tally[
+                "stored on a second try" if last_try else "stored" if outcome.stored else "nothing new"
+            ] += 1
+            checked.append(outcome)
+            return None
+
+        # Every user once; then, when everyone else is done, those whose sync failed in a
+        # way worth retrying, each once more after the wait asked for (already over for
+        # most: the first pass took that long). What fails again, or would keep the
+        # batch waiting longer than SECOND_TRY_WAIT_S, goes to the user's own run.
+        later: list[tuple[float, str, str, str]] = []
+        for user_id in config.users:
+            failed = attempt(user_id, last_try=False)
+            if failed is not None:
+                wait, code, message = failed
+                later.append((time.monotonic() + wait, user_id, code, message))
+        for due, user_id, code, message in sorted(later):
+            pause = due - time.monotonic()
+            if pause > SECOND_TRY_WAIT_S:
+                _observe(context, asset_key, user_id, code, message, retry=True)
+                tally["retried in own run"] += 1
+                continue
+            if pause > 0:
+                time.sleep(pause)
+            attempt(user_id, last_try=True)
         if not tagged:
             context.instance.add_run_tags(context.run.run_id, {STORED_TAG: STORED_NOTHING})
-        for evaluation in sorted(evaluations, key=lambda e: e.passed, reverse=True):
+        for evaluation in _evaluations(asset_key, checked):
             context.log_event(evaluation)
         context.log.info(
             f"{plugin.name}: {len(config.users)} user(s): "
@@ -204,15 +252,35 @@ def _observe(
     )
 
 
-def _evaluations(asset_key: AssetKey, outcome: UserSync) -> list[AssetCheckEvaluation]:
-    return [
-        AssetCheckEvaluation(
-            asset_key=asset_key,
-            check_name=str(check.check_name),
-            passed=check.passed,
-            severity=check.severity,
-            description=f"{outcome.user_id}",
-            metadata={"user": MetadataValue.text(outcome.user_id), **dict(check.metadata)},
+def _evaluations(asset_key: AssetKey, outcomes: list[UserSync]) -> list[AssetCheckEvaluation]:
+    """One evaluation per check over the users it ran for."""
+    by_check: dict[str, list[tuple[str, AssetCheckResult]]] = {}
+    for outcome in outcomes:
+        for check in outcome.checks:
+            by_check.setdefault(str(check.check_name), []).append((outcome.user_id, check))
+    evaluations = []
+    for name, results in by_check.items():
+        failed = [user for user, check in results if not check.passed]
+        figures = "\n".join(
+            f"| {user} | {'passed' if check.passed else 'failed'} | "
+            + ", ".join(f"{k}: {getattr(v, 'value', v)}" for k, v in check.metadata.items())
+            + " |"
+            for user, check in results
         )
-        for check in outcome.checks
-    ]
+        evaluations.append(
+            AssetCheckEvaluation(
+                asset_key=asset_key,
+                check_name=name,
+                passed=not failed,
+                severity=results[0][1].severity,
+                description=f"failed for {', '.join(failed)}"
+                if failed
+                else f"passed for {len(results)} user(s)",
+                metadata={
+                    "users": MetadataValue.int(len(results)),
+                    "failed_for": MetadataValue.text(", ".join(failed)),
+                    "per_user": MetadataValue.md("| user | outcome | figures |\n|---|---|---|\n" + figures),
+                },
+            )
+        )
+    return evaluations

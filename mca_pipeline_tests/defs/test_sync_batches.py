@@ -1,18 +1,19 @@
 """Scheduled syncs of many users in one run (issue 17): each user's outcome is their own.
 
-A batch of five Last.fm users against a fake Last.fm shaped like the real one: two
-healthy, one whose requests fail with 500s, one rate-limited for a minute, one whose API
-key Last.fm refuses. The run succeeds; the healthy users' plays are stored and their
-partitions materialized with their own counts; the failing users are recorded (sync_log,
-connection state, notification) and the ones worth retrying get their own run from the
-continuation sensor, which stores the rest: nothing lost, nothing doubled.
-"""
+A batch of six Last.fm users against a fake Last.fm shaped like the real one: two
+healthy, one whose requests fail with 500s, one rate-limited for a second, one for a
+minute, one whose API key Last.fm refuses. The run succeeds; the healthy users' plays are
+stored and their partitions materialized with their own counts; the user limited for a
+second is tried again when the others are done and stored in the same run; the failing
+users are recorded (sync_log, connection state, notification) and the ones worth
+retrying get their own run from the continuation sensor, which stores the rest: nothing
+lost, nothing doubled."""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,15 +30,16 @@ from dagster import (
     instance_for_test,
 )
 
-from mca_pipeline.core import Credentials, PluginRegistry
+from mca_pipeline.core import Credentials, MediaItem, PluginRegistry
 from mca_pipeline.plugins.lastfm import LastfmPlugin
+from mca_pipeline.warehouse import SyncAttempt, store_sync
 from mca_pipeline.warehouse.accounts import connection_state, notifications
 from mca_pipeline_tests.defs.dagster_env import Pipeline
 from mca_pipeline_tests.fakes.lastfm_api import BASE
 from mca_pipeline_tests.fakes.lastfm_server import LastfmServer
 
-USERS = ["ana", "ben", "cai", "dev", "eve"]
-PLAYS = {"ana": 40, "ben": 25, "cai": 30, "dev": 10, "eve": 15}
+USERS = ["ana", "ben", "cai", "dev", "eve", "fay"]
+PLAYS = {"ana": 40, "ben": 25, "cai": 30, "dev": 10, "eve": 15, "fay": 20}
 LASTFM = AssetKey("lastfm")
 
 
@@ -106,54 +108,69 @@ def test_one_run_syncs_every_user_and_a_failing_user_never_fails_the_others(
     pipeline: Pipeline, server: LastfmServer
 ) -> None:
     server.accounts["ben_fm"].fail.extend(httpx.Response(500, text="Internal Server Error") for _ in range(3))
-    server.accounts["cai_fm"].fail.append(
-        httpx.Response(
-            429, json={"error": 29, "message": "Rate Limit Exceeded"}, headers={"Retry-After": "60"}
+    for user, seconds in (("cai", "1"), ("fay", "60")):
+        limited = {"error": 29, "message": "Rate Limit Exceeded"}
+        server.accounts[f"{user}_fm"].fail.append(
+            httpx.Response(429, json=limited, headers={"Retry-After": seconds})
         )
-    )
 
     result = run_batch(pipeline, USERS)
 
     assert result.success, "one user's failure does not fail the batch"
-    # The healthy users: stored, and each partition materialized with its own counts.
-    assert stored(pipeline) == {"ana": (40, 40), "eve": (15, 15)}
+    # The healthy users are stored, and cai too: tried again after the second Last.fm
+    # asked for, once the others were done. Each partition has its own counts.
+    assert stored(pipeline) == {"ana": (40, 40), "cai": (30, 30), "eve": (15, 15)}
     materialized = events(pipeline, result.run_id, "mat")
-    assert sorted(materialized) == ["ana", "eve"]
-    assert (materialized["ana"]["new"], materialized["eve"]["new"]) == (40, 15)
+    assert {user: m["new"] for user, m in materialized.items()} == {"ana": 40, "cai": 30, "eve": 15}
     assert materialized["ana"]["dagster/row_count"] == 40
     # The failing ones: each recorded with what happened, the retryable ones marked.
     observed = events(pipeline, result.run_id, "obs")
     assert {u: (o["error_code"], o["retry_as_own_run"]) for u, o in observed.items()} == {
         "ben": ("upstream", True),
-        "cai": ("rate_limit", True),
         "dev": ("permission_denied", False),
+        "fay": ("rate_limit", True),
     }
     outcomes = pipeline.count(
         "SELECT user_id, error_code FROM sync_log WHERE platform = 'lastfm' AND error_code IS NOT NULL ORDER BY 1"
     )
-    assert outcomes == [("ben", "upstream"), ("cai", "rate_limit"), ("dev", "permission_denied")]
+    assert outcomes == [
+        ("ben", "upstream"),  # the first try
+        ("ben", "upstream"),  # and the second, after everyone else
+        ("cai", "rate_limit"),
+        ("dev", "permission_denied"),
+        ("fay", "rate_limit"),  # a minute: too long to keep the batch waiting
+    ]
     with pipeline.warehouse.connect() as con:
         assert connection_state(con, "dev", "lastfm")[0] == "needs_reauth"
         assert connection_state(con, "ana", "lastfm")[0] == "connected"
         assert [n.kind for n in notifications(con, "dev")] == ["needs_reauth"]
         assert notifications(con, "ben") == [], "an upstream failure is retried before anyone is told"
-    # Every user's source checks ran in the batch, each evaluation naming its user.
-    checks = [
-        e.asset_check_evaluation_data
+    # Every user's source checks ran in the batch: one evaluation per check, over the
+    # users synced, each user's figures in its metadata.
+    checks = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
-    ]
-    assert sorted({str(c.metadata["user"].value) for c in checks}) == ["ana", "eve"]
-    assert {c.check_name for c in checks} == {"unique_keys", "no_future_items", "cursor_never_backwards"}
+    }
+    assert sorted(checks) == ["cursor_never_backwards", "no_future_items", "unique_keys"]
+    unique = checks["unique_keys"]
+    assert unique.passed and unique.metadata["users"].value == 3
+    assert "| ana | passed | duplicates: 0 |" in str(unique.metadata["per_user"].value)
 
     # The continuation sensor gives the retryable users runs of their own, once.
     first = continuation(pipeline)
     retries = sorted((r.partition_key, r.tags["mca/trigger"]) for r in first.run_requests or [])
-    assert retries == [("ben", "batch_retry"), ("cai", "batch_retry")]
+    assert retries == [("ben", "batch_retry"), ("fay", "batch_retry")]
     assert not continuation(pipeline, first.cursor).run_requests, "nothing is asked for twice"
     for user, _ in retries:
         assert pipeline.materialize(user, "lastfm").success
-    assert stored(pipeline) == {"ana": (40, 40), "ben": (25, 25), "cai": (30, 30), "eve": (15, 15)}
+    assert stored(pipeline) == {
+        "ana": (40, 40),
+        "ben": (25, 25),
+        "cai": (30, 30),
+        "eve": (15, 15),
+        "fay": (20, 20),
+    }
 
 
 def test_a_batch_that_finds_nothing_new_observes_instead_of_materializing(
@@ -212,5 +229,33 @@ def test_the_schedule_asks_for_batches_of_connected_users_with_stable_run_keys(
         asked.append(
             [(r.run_key, r.run_config["ops"]["lastfm_sync_users"]["config"]["users"]) for r in requests]
         )
-    assert [users for _, users in asked[0]] == [["ana", "ben"], ["cai", "dev"], ["eve"]]
+    assert [users for _, users in asked[0]] == [["ana", "ben"], ["cai", "dev"], ["eve", "fay"]]
     assert asked[0] == asked[1], "the same tick evaluated twice asks for the same runs"
+
+
+def test_a_check_that_fails_for_one_user_of_a_batch_shows_failed_and_names_them(
+    pipeline: Pipeline, server: LastfmServer
+) -> None:
+    # eve has a play dated three days ahead (a phone with its clock wrong, stored earlier).
+    future = MediaItem(
+        platform="lastfm",
+        type="music",
+        title="From the future",
+        creator="Artist 1",
+        consumed_at=datetime.now(UTC) + timedelta(days=3),
+        external_id="future-1",
+    )
+    with pipeline.warehouse.connect() as con:
+        store_sync(con, SyncAttempt("eve", "lastfm", datetime.now(UTC), "", "", False), [future])
+
+    result = run_batch(pipeline, ["ana", "eve"])
+
+    [checked] = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.asset_check_evaluation_data.check_name == "no_future_items"
+    ]
+    assert not checked.passed
+    assert checked.metadata["failed_for"].value == "eve"
+    assert "| ana | passed | future_items: 0" in str(checked.metadata["per_user"].value)
