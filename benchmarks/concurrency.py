@@ -158,7 +158,7 @@ def tick(args: argparse.Namespace) -> None:
             f"  tick at {time.strftime('%H:%M:%S', time.localtime(tick_at))}: {len(first.run_ids)} batch run(s)"
         )
         sync_runs = wait_until(
-            lambda: _tick_done(deployment, first.run_ids, len(erroring) + len(limited)),
+            lambda: _tick_done(deployment, first.run_ids),
             1800,
             "the tick's batches and retries to end",
             deployment,
@@ -176,15 +176,27 @@ def _first_tick(deployment: Deployment) -> Any:
     return min(launched, key=lambda t: t.timestamp) if launched else None
 
 
-def _tick_done(deployment: Deployment, batch_ids: list[str], retries: int) -> list[Any] | None:
-    """The tick's batch runs and the retry runs of its users, once all have ended."""
+def _tick_done(deployment: Deployment, batch_ids: list[str]) -> list[Any] | None:
+    """The tick's batch runs and the own runs of the users they passed on, once all have
+    ended (a batch passes a user on with an observation marked retry_as_own_run)."""
     instance = deployment.instance
     batches = [instance.get_run_record_by_id(i) for i in batch_ids]
-    retry = list(instance.get_run_records(filters=RunsFilter(tags={"mca/trigger": "batch_retry"})))
-    runs = [r for r in [*batches, *retry] if r is not None]
-    if len(retry) < retries or any(r.dagster_run.status not in ENDED for r in runs):
+    if any(r is None or r.dagster_run.status not in ENDED for r in batches):
         return None
-    return runs
+    observations = instance.fetch_observations(AssetRecordsFilter(asset_key=AssetKey("lastfm")), limit=10_000)
+    passed_on = {
+        r.partition_key
+        for r in observations.records
+        if r.run_id in batch_ids
+        and r.asset_observation is not None
+        and getattr(r.asset_observation.metadata.get("retry_as_own_run"), "value", False)
+    }
+    retry = list(instance.get_run_records(filters=RunsFilter(tags={"mca/trigger": "batch_retry"})))
+    if {r.dagster_run.tags.get("mca/user") for r in retry} < passed_on:
+        return None
+    if any(r.dagster_run.status not in ENDED for r in retry):
+        return None
+    return [*batches, *retry]
 
 
 def _report_tick(
@@ -231,7 +243,9 @@ def _report_tick(
     print("timeline (s after the tick): run created, started, step start-end, ended")
     for record in sorted(runs, key=lambda r: r.create_timestamp.timestamp()):
         windows = deployment.step_windows([record.dagster_run.run_id], _step_of(record))
-        step = f"{windows[0][0] - tick_at:6.1f}-{windows[0][1] - tick_at:6.1f}" if windows else "      -      "
+        step = (
+            f"{windows[0][0] - tick_at:6.1f}-{windows[0][1] - tick_at:6.1f}" if windows else "      -      "
+        )
         print(
             f"  {record.dagster_run.tags.get('mca/trigger', '?'):12} {record.dagster_run.tags.get('mca/user', ''):9}"
             f" {record.create_timestamp.timestamp() - tick_at:6.1f} {(record.start_time or tick_at) - tick_at:6.1f}"

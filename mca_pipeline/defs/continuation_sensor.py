@@ -31,7 +31,7 @@ from mca_pipeline.defs.sync_batches import RETRY_AS_OWN_RUN, SYNC_PRIORITY
 def build_continuation_sensor(api_assets: Sequence[AssetsDefinition]) -> SensorDefinition:
     @sensor(
         name="sync_continuation_sensor",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=15,
         default_status=DefaultSensorStatus.RUNNING,
         target=list(api_assets),
         description=(

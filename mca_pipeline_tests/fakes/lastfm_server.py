@@ -100,6 +100,8 @@ class LastfmServer:
                 body = response.content
                 self.send_response(response.status_code)
                 self.send_header("Content-Type", response.headers.get("content-type", "application/json"))
+                if "retry-after" in response.headers:  # what a rate-limited answer may carry
+                    self.send_header("Retry-After", response.headers["retry-after"])
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
