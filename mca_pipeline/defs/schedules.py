@@ -9,10 +9,12 @@ rate limit paused (warehouse/pauses.py) is left out until the pause ends.
 """
 
 from dagster import (
+    DagsterRunStatus,
     DefaultScheduleStatus,
     JobDefinition,
     ResourceParam,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
@@ -23,8 +25,15 @@ from mca_pipeline.auth import CredentialStore
 from mca_pipeline.core import SourcePlugin
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
-from mca_pipeline.defs.sync_batches import SYNC_PRIORITY, batch_size
+from mca_pipeline.defs.sync_batches import SYNC_PRIORITY, batch_op_name, batch_size
 from mca_pipeline.warehouse.pauses import paused_users
+
+UNFINISHED = (
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+)
 
 
 def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> ScheduleDefinition:
@@ -52,6 +61,12 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
             if user in users:
                 context.log.info(f"{user}: {plugin.name} asked to wait until {until.isoformat()}; skipped")
         users -= paused.keys()
+        pending = _in_unfinished_batches(context, batch_job.name, batch_op_name(plugin))
+        if users & pending:
+            context.log.info(
+                f"{len(users & pending)} user(s) still queued or syncing from an earlier tick; left to that run"
+            )
+        users -= pending
         tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
         due = sorted(users & known)
         size = batch_size()
@@ -59,7 +74,7 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
         requests = [
             RunRequest(
                 run_key=f"{plugin.name}:{tick}:{batch[0]}",
-                run_config={"ops": {f"{plugin.name}_sync_users": {"config": {"users": batch}}}},
+                run_config={"ops": {batch_op_name(plugin): {"config": {"users": batch}}}},
                 tags={
                     "mca/plugin": plugin.name,
                     "mca/trigger": "schedule",
@@ -73,3 +88,21 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
         return requests or SkipReason(f"nobody to sync for {plugin.name} (none connected, or all waiting)")
 
     return _sync
+
+
+def _in_unfinished_batches(context: ScheduleEvaluationContext, job_name: str, op: str) -> set[str]:
+    """Users of this plugin's batch runs that are still queued or running: a tick that
+    comes before an earlier tick's runs are through leaves those users to them instead of
+    queueing them again (the queue would otherwise grow by every user at each tick)."""
+    records = context.instance.get_run_records(
+        filters=RunsFilter(job_name=job_name, statuses=list(UNFINISHED)), limit=1000
+    )
+    return {
+        user
+        for record in records
+        for user in (record.dagster_run.run_config or {})
+        .get("ops", {})
+        .get(op, {})
+        .get("config", {})
+        .get("users", [])
+    }

@@ -94,6 +94,11 @@ def batch_job_name(plugin: SourcePlugin) -> str:
     return f"{plugin.name}_sync_batch"
 
 
+def batch_op_name(plugin: SourcePlugin) -> str:
+    """The batch job's one op, whose config lists the users (see BatchConfig)."""
+    return f"{plugin.name}_sync_users"
+
+
 class BatchConfig(Config):
     users: list[str] = Field(description="The users to sync, one after another.")
     max_pages: int = Field(
@@ -109,7 +114,7 @@ def build_sync_batch_job(plugin: SourcePlugin, retry_policy: RetryPolicy) -> Job
     retry_policy_delay = float(retry_policy.delay or 0)
 
     @op(
-        name=f"{plugin.name}_sync_users",
+        name=batch_op_name(plugin),
         pool=f"platform_{plugin.name}",
         out=Out(Nothing),
         description=f"Syncs {plugin.name} for each user of the batch, each with an outcome of its own.",

@@ -22,6 +22,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     DagsterEventType,
+    DagsterRunStatus,
     ExecuteInProcessResult,
     RetryPolicy,
     SensorResult,
@@ -231,6 +232,25 @@ def test_the_schedule_asks_for_batches_of_connected_users_with_stable_run_keys(
         )
     assert [users for _, users in asked[0]] == [["ana", "ben"], ["cai", "dev"], ["eve", "fay"]]
     assert asked[0] == asked[1], "the same tick evaluated twice asks for the same runs"
+
+    # A later tick, while the first batch is still running: its users are left to it.
+    pipeline.instance.create_run_for_job(
+        defs.get_job_def("lastfm_sync_batch"),
+        run_config={"ops": {"lastfm_sync_users": {"config": {"users": ["ana", "ben"]}}}},
+        status=DagsterRunStatus.STARTED,
+    )
+    with build_schedule_context(
+        instance=pipeline.instance,
+        scheduled_execution_time=datetime(2024, 6, 1, 14, 0),
+        resources={"credentials": pipeline.credentials, "warehouse": defs.resources["warehouse"]},
+        repository_def=defs.get_repository_def(),
+    ) as context:
+        later = schedule.evaluate_tick(context).run_requests or []
+    gc.collect()
+    assert [r.run_config["ops"]["lastfm_sync_users"]["config"]["users"] for r in later] == [
+        ["cai", "dev"],
+        ["eve", "fay"],
+    ]
 
 
 def test_a_check_that_fails_for_one_user_of_a_batch_shows_failed_and_names_them(
