@@ -211,14 +211,7 @@ def _report_tick(
 ) -> None:
     instance = deployment.instance
     with deployment.warehouse().connect() as con:
-        stored = dict(
-            con.execute(
-                "SELECT user_id, count(*) FROM media_items WHERE platform = 'lastfm' GROUP BY user_id"
-            ).fetchall()
-        )
-        distinct = con.execute(
-            "SELECT count(DISTINCT (user_id, external_id)) FROM media_items WHERE platform = 'lastfm'"
-        ).fetchall()[0][0]
+        stored, distinct = _stored_plays(con)
         [(last_stored,)] = con.execute(
             "SELECT epoch(max(finished_at)) FROM sync_log WHERE platform = 'lastfm' AND new_count > 0"
         ).fetchall()
@@ -311,14 +304,7 @@ def _report(
     open_retries = sum(int(m["warehouse_open_retries"].value) for m in meta)
 
     with deployment.warehouse().connect() as con:
-        stored = dict(
-            con.execute(
-                "SELECT user_id, count(*) FROM media_items WHERE platform = 'lastfm' GROUP BY user_id"
-            ).fetchall()
-        )
-        distinct = con.execute(
-            "SELECT count(DISTINCT (user_id, external_id)) FROM media_items WHERE platform = 'lastfm'"
-        ).fetchall()[0][0]
+        stored, distinct = _stored_plays(con)
         errors = con.execute("SELECT count(*) FROM sync_log WHERE error_code IS NOT NULL").fetchall()[0][0]
     expected = plays * len(users)
     lost = sum(max(0, plays - stored.get(u, 0)) for u in users)
@@ -342,6 +328,19 @@ def _report(
         f"lost {lost:,}, duplicated {sum(stored.values()) - distinct:,}"
     )
     print(f"Last.fm requests:    {lastfm.requests:,}")
+
+
+def _stored_plays(con: Any) -> tuple[dict[str, int], int]:
+    """Last.fm plays stored per user, and distinct (user, play) pairs over all users."""
+    stored = dict(
+        con.execute(
+            "SELECT user_id, count(*) FROM media_items WHERE platform = 'lastfm' GROUP BY user_id"
+        ).fetchall()
+    )
+    distinct = con.execute(
+        "SELECT count(DISTINCT (user_id, external_id)) FROM media_items WHERE platform = 'lastfm'"
+    ).fetchall()[0][0]
+    return stored, int(distinct)
 
 
 def _origin(tags: dict[str, str]) -> str:
