@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dagster import (
     RetryPolicy,
     RunRequest,
     SensorResult,
+    build_schedule_context,
     build_sensor_context,
     materialize,
 )
@@ -90,6 +92,23 @@ class Pipeline:
             run_config=run_config,
             raise_on_error=False,
         )
+
+    def scheduled_batches(self, plugin: str, at: datetime) -> list[tuple[str | None, list[str]]]:
+        """(run key, users) of each batch run the plugin's schedule asks for at `at`."""
+        defs = self.defs
+        schedule = defs.resolve_schedule_def(f"{plugin}_sync")
+        with build_schedule_context(
+            instance=self.instance,
+            scheduled_execution_time=at,
+            resources={"credentials": self.credentials, "warehouse": defs.resources["warehouse"]},
+            repository_def=defs.get_repository_def(),
+        ) as context:
+            requests = schedule.evaluate_tick(context).run_requests or []
+        # The tick's resource generators end now, while this test's instance is current;
+        # left to a later collection they reset Dagster's current-instance state under
+        # another test.
+        gc.collect()
+        return [(r.run_key, r.run_config["ops"][f"{plugin}_sync_users"]["config"]["users"]) for r in requests]
 
     def count(self, sql: str) -> list[tuple]:  # type: ignore[type-arg]
         with self.warehouse.connect() as con:

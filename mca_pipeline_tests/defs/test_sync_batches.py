@@ -11,7 +11,6 @@ lost, nothing doubled."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +24,7 @@ from dagster import (
     DagsterRunStatus,
     ExecuteInProcessResult,
     RetryPolicy,
-    ScheduleDefinition,
     SensorResult,
-    build_schedule_context,
     build_sensor_context,
     instance_for_test,
 )
@@ -216,7 +213,7 @@ def test_the_schedule_asks_for_batches_of_connected_users_with_stable_run_keys(
     defs = pipeline.defs
     schedule = defs.resolve_schedule_def("lastfm_sync")
     assert schedule.job_name == "lastfm_sync_batch"
-    asked = [tick(pipeline, schedule, datetime(2024, 6, 1, 13, 0)) for _ in range(2)]
+    asked = [pipeline.scheduled_batches("lastfm", datetime(2024, 6, 1, 13, 0)) for _ in range(2)]
     assert [users for _, users in asked[0]] == [["ana", "ben"], ["cai", "dev"], ["eve", "fay"]]
     assert asked[0] == asked[1], "the same tick evaluated twice asks for the same runs"
 
@@ -226,26 +223,8 @@ def test_the_schedule_asks_for_batches_of_connected_users_with_stable_run_keys(
         run_config={"ops": {"lastfm_sync_users": {"config": {"users": ["ana", "ben"]}}}},
         status=DagsterRunStatus.STARTED,
     )
-    later = tick(pipeline, schedule, datetime(2024, 6, 1, 14, 0))
+    later = pipeline.scheduled_batches("lastfm", datetime(2024, 6, 1, 14, 0))
     assert [users for _, users in later] == [["cai", "dev"], ["eve", "fay"]]
-
-
-def tick(
-    pipeline: Pipeline, schedule: ScheduleDefinition, at: datetime
-) -> list[tuple[str | None, list[str]]]:
-    """(run key, users) of each batch run the schedule asks for at `at`."""
-    defs = pipeline.defs
-    with build_schedule_context(
-        instance=pipeline.instance,
-        scheduled_execution_time=at,
-        resources={"credentials": pipeline.credentials, "warehouse": defs.resources["warehouse"]},
-        repository_def=defs.get_repository_def(),
-    ) as context:
-        requests = schedule.evaluate_tick(context).run_requests or []
-    # The tick's resources end now, while this test's instance is current (as in
-    # test_sync_outcomes._tick): collected later, they would reset another test's.
-    gc.collect()
-    return [(r.run_key, r.run_config["ops"]["lastfm_sync_users"]["config"]["users"]) for r in requests]
 
 
 def test_a_check_that_fails_for_one_user_of_a_batch_shows_failed_and_names_them(

@@ -9,14 +9,13 @@ platform's time; a shorter one is waited for inside the run.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from dagster import RetryPolicy, build_schedule_context, instance_for_test
+from dagster import RetryPolicy, instance_for_test
 from dagster._core.execution.execute_in_process_result import ExecuteInProcessResult
 
 from mca_pipeline.core import Credentials, PluginRegistry
@@ -143,22 +142,7 @@ def _youtube_answers(*files: tuple[int, str]) -> tuple[list[httpx.Request], http
 
 def _tick(pipeline: Pipeline, at: datetime) -> list[str]:
     """Users the YouTube schedule asks a run for at `at`."""
-    defs = pipeline.defs
-    schedule = defs.resolve_schedule_def("youtube_sync")
-    with build_schedule_context(
-        instance=pipeline.instance,
-        scheduled_execution_time=at,
-        resources={"credentials": pipeline.credentials, "warehouse": defs.resources["warehouse"]},
-        repository_def=defs.get_repository_def(),
-    ) as context:
-        requests = schedule.evaluate_tick(context).run_requests or []
-    # The tick's resource generators end now, while this test's instance is current;
-    # left to a later collection they reset Dagster's current-instance state under
-    # another test.
-    gc.collect()
-    return sorted(
-        user for r in requests for user in r.run_config["ops"]["youtube_sync_users"]["config"]["users"]
-    )
+    return sorted(user for _, users in pipeline.scheduled_batches("youtube", at) for user in users)
 
 
 def test_a_quota_wait_of_hours_ends_the_run_and_pauses_the_schedule_until_the_reset(home: Path) -> None:
