@@ -111,21 +111,22 @@ GROUP BY u.user_id
 """
 
 
-# The rows linked into a play with others, with the key of their play: the rows of keys
-# some row was linked to (every music row has a key, most only their own: such a row is
-# a play of its own, with nothing to correct), and the row each key names
+# The rows linked into a play with others, with the key of their play: the rows whose
+# key is not their own (every music row has a key, most only their own: such a row is a
+# play of its own, with nothing to correct), and the row each of their keys names
 # ("<platform>:<external_id>"; platform names hold no colon), which need not have a row
-# of its own. A table of its own, so that the planner knows how few they are and hashes
-# them, not the user's whole history, when joining.
+# of its own. One scan of unified_plays. A table of its own, so that the planner knows
+# how few they are and hashes them, not the user's whole history, when joining.
 _MEMBERS = """
 CREATE OR REPLACE TEMP TABLE metric_members AS
-WITH joined AS (
-    SELECT DISTINCT user_id, play_key FROM unified_plays
+WITH linked AS (
+    SELECT user_id, platform, external_id, play_key FROM unified_plays
     WHERE user_id IN (SELECT user_id FROM metric_zones) AND play_key <> platform || ':' || external_id
 )
-SELECT u.user_id, u.platform, u.external_id, u.play_key FROM unified_plays u JOIN joined j USING (user_id, play_key)
-UNION
-SELECT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key FROM joined
+SELECT * FROM linked
+UNION ALL
+SELECT DISTINCT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key
+FROM linked
 """
 
 
@@ -142,7 +143,8 @@ def _rows_sql(with_aliases: bool) -> str:
     return f"""
 CREATE OR REPLACE TEMP TABLE metric_rows AS
 WITH typical AS (
-    SELECT unnest(CAST($typical_keys AS VARCHAR[])) AS key, unnest(CAST($typical_s AS DOUBLE[])) AS s
+    SELECT unnest(CAST($typical_platforms AS VARCHAR[])) AS platform, unnest(CAST($typical_kinds AS VARCHAR[])) AS kind,
+           unnest(CAST($typical_s AS DOUBLE[])) AS s
 ),
 parsed AS (
     SELECT i.user_id, i.platform, i.external_id, i.media_type, i.title, i.creator, i.tags,
@@ -171,7 +173,7 @@ rows AS (
 SELECT r.*, year(r.local_at) AS local_year, true AS is_play, r.time_spent_s AS measured_s,
        coalesce(r.time_spent_s, r.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
 FROM rows r
-LEFT JOIN typical t ON t.key = r.platform || '|' || r.kind
+LEFT JOIN typical t ON t.platform = r.platform AND t.kind = r.kind
 """
 
 
@@ -455,7 +457,8 @@ def prepare(
             _rows_sql(bool(with_aliases)),
             {
                 "users": list(user_ids),
-                "typical_keys": [f"{platform}|{kind}" for platform, kind in typical],
+                "typical_platforms": [platform for platform, _ in typical],
+                "typical_kinds": [kind for _, kind in typical],
                 "typical_s": [float(seconds) for seconds in typical.values()],
             },
         )
