@@ -3,8 +3,9 @@ media_history, unified_plays, plugin_enrichment, universal_tags and insights for
 
 This is Dagster's declarative automation. Every downstream asset carries
 `after_any_update()`, and `downstream_automation_sensor` (running by default; the daemon
-evaluates it) turns the conditions into runs, one per user partition, through the run
-queue like every other run.
+evaluates it) turns the conditions into runs through the run queue like every other run:
+a run of its own for a tick that refreshes one user, and a backfill of runs of up to 50
+users each for a tick that refreshes many (defs/downstream_batches.py).
 
 Why not `AutomationCondition.eager()`: eager waits until no dependency is missing, and
 media_history depends on every source while a user has data in a few of them, so it would
@@ -109,9 +110,10 @@ def build_automation_sensor(
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=15,
         run_tags=TRIGGER_TAGS,
-        # One run per user rather than one backfill for every user updated in a tick:
-        # each run is then that user's, with its partition tag and its own queue slot.
-        emit_backfills=False,
+        # A tick that requests several users emits a backfill: the downstream assets'
+        # BackfillPolicy then puts up to DOWNSTREAM_BATCH_SIZE users in one run
+        # (defs/downstream_batches.py). A tick of one user starts a run of its own.
+        emit_backfills=True,
         description=(
             "Refreshes media_history, unified_plays, enrichment and insights for a user after "
             "an import or sync stored something new for that user."

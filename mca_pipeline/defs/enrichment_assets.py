@@ -32,8 +32,9 @@ from mca_pipeline.core import (
     SyncContext,
 )
 from mca_pipeline.defs.automation import after_any_update
+from mca_pipeline.defs.downstream_batches import downstream_backfill_policy, for_each_user
 from mca_pipeline.defs.error_policy import raise_for
-from mca_pipeline.defs.partitions import partition_user, users_partitions
+from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.enrich.tagger_choice import choose_tagger
 from mca_pipeline.enrich.universal_tags import UniversalTags
@@ -71,6 +72,7 @@ def build_enrichment_assets(
         deps=source_names,
         automation_condition=after_any_update(),
         retry_policy=retry_policy,
+        backfill_policy=downstream_backfill_policy(),
         description="Each source's own Enrich on the user's pending items (Last.fm tags, TMDB genres, YouTube topics).",
     )
     def plugin_enrichment(
@@ -79,44 +81,46 @@ def build_enrichment_assets(
         warehouse: WarehouseResource,
         credentials: ResourceParam[CredentialStore],
     ) -> MaterializeResult:
-        user_id = partition_user(context.partition_key)
-        wh = warehouse.warehouse()
-        with wh.connect() as con:
-            if config.reenrich and context.retry_number == 0:
-                context.log.info(f"re-enriching {reset_enrichment(con, user_id):,} items of {user_id}")
-            cache = load_cache(con)
-        ctx = SyncContext(user_id=user_id, cache=cache)
-        outcome: Counter[str] = Counter()
-        skipped: dict[str, str] = {}
-        for plugin in registry:
-            creds = credentials.load(user_id, plugin.name) or Credentials()
-            while True:
-                with wh.connect() as con:
-                    batch = items_for_plugin_enrichment(con, user_id, plugin.name, config.batch_size)
-                if not batch:
-                    break
-                try:
-                    returned = plugin.enrich(ctx, creds, batch)
-                except EnrichmentSkipped as exc:
-                    skipped[plugin.name] = str(exc)
-                    context.log.info(f"{plugin.name}: {exc}")
-                    break
-                except EnrichmentFailed as exc:
-                    _save_cache(wh, cache)
-                    raise_for(exc.error, plugin.name, user_id, retry_policy)
-                done = _complete(batch, returned)
-                failures = {
-                    i.external_id: str(i.raw_metadata["enrichment_error"])
-                    for i in done
-                    if i.raw_metadata.get("enrichment_error")
-                }
-                with wh.connect() as con:
-                    save_plugin_enrichment(con, user_id, done, failures)
-                    save_cache(con, cache)
-                outcome["enriched"] += len(done) - len(failures)
-                outcome["failed"] += len(failures)
-                context.log.info(f"{plugin.name}: {outcome['enriched']:,} items enriched so far")
-        return MaterializeResult(metadata=_metadata(outcome, skipped, cache, wh, user_id))
+        def enrich(user_id: str) -> dict[str, MetadataValue]:
+            wh = warehouse.warehouse()
+            with wh.connect() as con:
+                if config.reenrich and context.retry_number == 0:
+                    context.log.info(f"re-enriching {reset_enrichment(con, user_id):,} items of {user_id}")
+                cache = load_cache(con)
+            ctx = SyncContext(user_id=user_id, cache=cache)
+            outcome: Counter[str] = Counter()
+            skipped: dict[str, str] = {}
+            for plugin in registry:
+                creds = credentials.load(user_id, plugin.name) or Credentials()
+                while True:
+                    with wh.connect() as con:
+                        batch = items_for_plugin_enrichment(con, user_id, plugin.name, config.batch_size)
+                    if not batch:
+                        break
+                    try:
+                        returned = plugin.enrich(ctx, creds, batch)
+                    except EnrichmentSkipped as exc:
+                        skipped[plugin.name] = str(exc)
+                        context.log.info(f"{plugin.name}: {exc}")
+                        break
+                    except EnrichmentFailed as exc:
+                        _save_cache(wh, cache)
+                        raise_for(exc.error, plugin.name, user_id, retry_policy)
+                    done = _complete(batch, returned)
+                    failures = {
+                        i.external_id: str(i.raw_metadata["enrichment_error"])
+                        for i in done
+                        if i.raw_metadata.get("enrichment_error")
+                    }
+                    with wh.connect() as con:
+                        save_plugin_enrichment(con, user_id, done, failures)
+                        save_cache(con, cache)
+                    outcome["enriched"] += len(done) - len(failures)
+                    outcome["failed"] += len(failures)
+                    context.log.info(f"{plugin.name}: {outcome['enriched']:,} items enriched so far")
+            return _metadata(outcome, skipped, cache, wh, user_id)
+
+        return for_each_user(context, enrich)
 
     @asset(
         name="universal_tags",
@@ -126,52 +130,55 @@ def build_enrichment_assets(
         deps=["plugin_enrichment"],
         automation_condition=after_any_update(),
         retry_policy=retry_policy,
+        backfill_policy=downstream_backfill_policy(),
         description="Normalised genre, mood, topic and language tags on every pending item (LLM or offline).",
     )
     def universal_tags(
         context: AssetExecutionContext, config: EnrichConfig, warehouse: WarehouseResource
     ) -> MaterializeResult:
-        user_id = partition_user(context.partition_key)
-        wh = warehouse.warehouse()
-        tagger = choose_tagger()
-        with wh.connect() as con:
-            cache = load_cache(con)
-        outcome: Counter[str] = Counter()
-        skipped: dict[str, str] = {}
-        after = ""
-        while True:
+        def tag(user_id: str) -> dict[str, MetadataValue]:
+            wh = warehouse.warehouse()
+            tagger = choose_tagger()
             with wh.connect() as con:
-                batch = items_for_universal_tags(con, user_id, after, config.batch_size)
-            if not batch:
-                break
-            after = f"{batch[-1].platform}|{batch[-1].external_id}"
-            try:
-                results = tagger.tag(cache, batch)
-            except EnrichmentSkipped as exc:
-                skipped[tagger.name] = str(exc)
-                break
-            except EnrichmentFailed as exc:
-                _save_cache(wh, cache)
-                raise_for(exc.error, tagger.name, user_id, retry_policy)
-            tagged: dict[tuple[str, str], dict[str, object]] = {}
-            failed: dict[tuple[str, str], str] = {}
-            for key, result in results.items():
-                platform, _, external_id = key.partition("|")
-                if isinstance(result, UniversalTags):
-                    tagged[(platform, external_id)] = result.model_dump()
-                elif result == BUDGET_EXHAUSTED:
-                    outcome["over budget"] += 1
-                else:
-                    failed[(platform, external_id)] = result
-            with wh.connect() as con:
-                save_universal_tags(con, user_id, tagged, failed)
-                save_cache(con, cache)
-            outcome["tagged"] += len(tagged)
-            outcome["failed"] += len(failed)
-        context.log.info(f"{user_id}: {outcome['tagged']:,} items tagged with {tagger.name}")
-        metadata = _metadata(outcome, skipped, cache, wh, user_id)
-        metadata["tagger"] = MetadataValue.text(tagger.name)
-        return MaterializeResult(metadata=metadata)
+                cache = load_cache(con)
+            outcome: Counter[str] = Counter()
+            skipped: dict[str, str] = {}
+            after = ""
+            while True:
+                with wh.connect() as con:
+                    batch = items_for_universal_tags(con, user_id, after, config.batch_size)
+                if not batch:
+                    break
+                after = f"{batch[-1].platform}|{batch[-1].external_id}"
+                try:
+                    results = tagger.tag(cache, batch)
+                except EnrichmentSkipped as exc:
+                    skipped[tagger.name] = str(exc)
+                    break
+                except EnrichmentFailed as exc:
+                    _save_cache(wh, cache)
+                    raise_for(exc.error, tagger.name, user_id, retry_policy)
+                tagged: dict[tuple[str, str], dict[str, object]] = {}
+                failed: dict[tuple[str, str], str] = {}
+                for key, result in results.items():
+                    platform, _, external_id = key.partition("|")
+                    if isinstance(result, UniversalTags):
+                        tagged[(platform, external_id)] = result.model_dump()
+                    elif result == BUDGET_EXHAUSTED:
+                        outcome["over budget"] += 1
+                    else:
+                        failed[(platform, external_id)] = result
+                with wh.connect() as con:
+                    save_universal_tags(con, user_id, tagged, failed)
+                    save_cache(con, cache)
+                outcome["tagged"] += len(tagged)
+                outcome["failed"] += len(failed)
+            context.log.info(f"{user_id}: {outcome['tagged']:,} items tagged with {tagger.name}")
+            metadata = _metadata(outcome, skipped, cache, wh, user_id)
+            metadata["tagger"] = MetadataValue.text(tagger.name)
+            return metadata
+
+        return for_each_user(context, tag)
 
     return [plugin_enrichment, universal_tags]
 

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from mca_pipeline.core import PluginRegistry
 from mca_pipeline.defs.automation import after_any_update
-from mca_pipeline.defs.partitions import partition_user, users_partitions
+from mca_pipeline.defs.downstream_batches import downstream_backfill_policy, for_each_user
+from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.warehouse.metrics import active_years
 
@@ -25,6 +26,7 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
         kinds={"duckdb"},
         deps=["media_history", "unified_plays", "universal_tags"],
         automation_condition=after_any_update(),
+        backfill_policy=downstream_backfill_policy(),
         description="Metrics, charts and a year-in-review report per year for one user.",
     )
     def insights(
@@ -39,28 +41,27 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
         from mca_pipeline.analysis.report import highlights_md, views_table
         from mca_pipeline.analysis.sources import Sources
 
-        user_id = partition_user(context.partition_key)
-        wh = warehouse.warehouse()
-        data_dir = export_folders.folders().data_dir
-        with wh.connect() as con:
-            years = [config.year] if config.year else active_years(con, user_id)
-        # A user with nothing yet still gets this year's (empty) page rather than nothing.
-        built = build_insights(wh, data_dir, user_id, years or [None], Sources.of(registry))
-        # The charts shown are those of the most recent year with measured time in it: a
-        # year of a few untimed items (TikTok views, estimated) would otherwise hide the
-        # year a person cares about; a user whose sources never measure gets the latest.
-        latest = next(
-            (i for i in reversed(built) if i.data.total_hours - i.data.estimated_hours > 0.001), built[-1]
-        )
-        for insight in built:
-            context.log.info(f"{user_id}: report for {insight.data.period} at {insight.report}")
-        images = "\n\n".join(
-            f"**{key.replace('_', ' ')}**\n\n![{key}](data:image/png;base64,{base64.b64encode(png).decode()})"
-            for key, png in chart_pngs(latest).items()
-        )
-        data = latest.data
-        return MaterializeResult(
-            metadata={
+        def review(user_id: str) -> dict[str, MetadataValue]:
+            wh = warehouse.warehouse()
+            data_dir = export_folders.folders().data_dir
+            with wh.connect() as con:
+                years = [config.year] if config.year else active_years(con, user_id)
+            # A user with nothing yet still gets this year's (empty) page rather than nothing.
+            built = build_insights(wh, data_dir, user_id, years or [None], Sources.of(registry))
+            # The charts shown are those of the most recent year with measured time in it: a
+            # year of a few untimed items (TikTok views, estimated) would otherwise hide the
+            # year a person cares about; a user whose sources never measure gets the latest.
+            latest = next(
+                (i for i in reversed(built) if i.data.total_hours - i.data.estimated_hours > 0.001), built[-1]
+            )
+            for insight in built:
+                context.log.info(f"{user_id}: report for {insight.data.period} at {insight.report}")
+            images = "\n\n".join(
+                f"**{key.replace('_', ' ')}**\n\n![{key}](data:image/png;base64,{base64.b64encode(png).decode()})"
+                for key, png in chart_pngs(latest).items()
+            )
+            data = latest.data
+            return {
                 "year": MetadataValue.text(data.period),
                 "hours": MetadataValue.float(round(data.total_hours, 2)),
                 "estimated_hours": MetadataValue.float(round(data.estimated_hours, 2)),
@@ -73,6 +74,7 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
                 "reports": MetadataValue.md("\n".join(f"- `{i.report}`" for i in built)),
                 "charts": MetadataValue.md(images),
             }
-        )
+
+        return for_each_user(context, review)
 
     return insights

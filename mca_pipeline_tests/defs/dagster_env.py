@@ -23,6 +23,7 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mca_pipeline.auth import MemoryCredentialStore
 from mca_pipeline.core import PluginRegistry
@@ -90,6 +91,22 @@ class Pipeline:
             instance=self.instance,
             partition_key=user,
             run_config=run_config,
+            raise_on_error=False,
+        )
+
+    def materialize_users(self, users: list[str], *asset_names: str) -> ExecuteInProcessResult:
+        """One run of `asset_names` over a range of users (added in this order), as a
+        backfill of the downstream assets runs it."""
+        for user in users:
+            if not self.instance.has_dynamic_partition(users_partitions.name, user):
+                self.instance.add_dynamic_partitions(users_partitions.name, [user])
+        defs = self.defs
+        return materialize(
+            list(defs.assets or []),  # type: ignore[arg-type]
+            selection=list(asset_names),
+            resources=defs.resources,
+            instance=self.instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: users[0], ASSET_PARTITION_RANGE_END_TAG: users[-1]},
             raise_on_error=False,
         )
 
