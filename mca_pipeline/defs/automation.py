@@ -4,7 +4,7 @@ media_history, unified_plays, plugin_enrichment, universal_tags and insights for
 This is Dagster's declarative automation. Every downstream asset carries
 `after_any_update()`, and `downstream_automation_sensor` (running by default; the daemon
 evaluates it) turns the conditions into runs through the run queue like every other run:
-a run of its own for a tick that refreshes one user, and a backfill of runs of up to 50
+a run of its own for a tick that refreshes one user, and a backfill of runs of up to 20
 users each for a tick that refreshes many (defs/downstream_batches.py).
 
 Why not `AutomationCondition.eager()`: eager waits until no dependency is missing, and

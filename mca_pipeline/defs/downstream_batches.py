@@ -2,13 +2,19 @@
 
 After a scheduled tick, a sync batch stores plays for many users at once, and each of
 them needs media_history, unified_plays, enrichment and insights refreshed. A run per
-user spends about 5.5 s starting a process and loading the code location before doing
-well under a second of work (benchmarks/concurrency.py): 1,000 users made 1,000 runs
-and 90 CPU-minutes per tick. So the downstream assets carry a multi-run BackfillPolicy
-(`DOWNSTREAM_BATCH_SIZE` users per run, `MCA_DOWNSTREAM_BATCH_SIZE`), and the automation
-sensor emits a backfill when a tick requests several users: Dagster's backfill daemon
-then launches a run per range of up to that many users, one process for all of them.
-A tick that requests one user (an import, a first sync) still starts a run of its own.
+user spent about 5.5 s starting a process and loading the code location on top of about
+2 s of work (half of it drawing the report's charts; benchmarks/concurrency.py): 1,000
+users made 1,000 runs and two hours of CPU per tick. So the downstream assets carry a
+multi-run BackfillPolicy (`DOWNSTREAM_BATCH_SIZE` users per run,
+`MCA_DOWNSTREAM_BATCH_SIZE`), and the automation sensor emits a backfill when a tick
+requests several users: Dagster's backfill daemon then launches a run per range of up
+to that many users, one process for all of them. A tick that requests one user (an
+import, a first sync) still starts a run of its own.
+
+Dagster cuts a backfill into runs by ranges of the partitions' order (users in the order
+they were added), so users who were not requested split a range: a tick whose users are
+interleaved with others (users whose sync failed, or stored nothing) gets more, smaller
+runs.
 
 Inside such a run each asset refreshes its users one after another (`for_each_user`),
 with the isolation the sync batches have:
@@ -50,8 +56,9 @@ from mca_pipeline.defs.partitions import partition_user
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`")
 warnings.filterwarnings("ignore", message="Asset job .* materializes assets with varying BackfillPolicies")
 
-#: Users per downstream run when a tick refreshes many (the sync batches' size too).
-DOWNSTREAM_BATCH_SIZE = int(os.environ.get("MCA_DOWNSTREAM_BATCH_SIZE", "50"))
+#: Users per downstream run when a tick refreshes many: about 40 s of work, so that a run
+#: holds its slot (and a core) for a short while.
+DOWNSTREAM_BATCH_SIZE = int(os.environ.get("MCA_DOWNSTREAM_BATCH_SIZE", "20"))
 
 #: What one user's refresh returns: that user's metadata.
 Refresh = Callable[[str], Mapping[str, MetadataValue]]

@@ -44,6 +44,7 @@ from mca_pipeline.warehouse.enrichment import (
     items_for_plugin_enrichment,
     items_for_universal_tags,
     load_cache,
+    platforms_to_enrich,
     reset_enrichment,
     save_cache,
     save_plugin_enrichment,
@@ -87,10 +88,11 @@ def build_enrichment_assets(
                 if config.reenrich and context.retry_number == 0:
                     context.log.info(f"re-enriching {reset_enrichment(con, user_id):,} items of {user_id}")
                 cache = load_cache(con)
+                pending = platforms_to_enrich(con, user_id)
             ctx = SyncContext(user_id=user_id, cache=cache)
             outcome: Counter[str] = Counter()
             skipped: dict[str, str] = {}
-            for plugin in registry:
+            for plugin in (p for p in registry if p.name in pending):
                 creds = credentials.load(user_id, plugin.name) or Credentials()
                 while True:
                     with wh.connect() as con:

@@ -58,6 +58,19 @@ def items_for_plugin_enrichment(
     return _items(rows)
 
 
+def platforms_to_enrich(con: duckdb.DuckDBPyConnection, user_id: str) -> set[str]:
+    """The platforms with pending items whose plugin Enrich has not run yet: the only
+    plugins worth asking (and loading credentials for) in a run."""
+    rows = con.execute(
+        """
+        SELECT DISTINCT platform FROM media_items
+        WHERE user_id = ? AND status = 'pending' AND plugin_enriched_at IS NULL
+        """,
+        [user_id],
+    ).fetchall()
+    return {str(platform) for (platform,) in rows}
+
+
 def items_for_universal_tags(
     con: duckdb.DuckDBPyConnection, user_id: str, after: str, limit: int
 ) -> list[MediaItem]:
