@@ -117,6 +117,23 @@ def sync_user(
             allow_retries=False,
         )
 
+    outcome = UserSync(user_id)
+    recorded = False
+
+    def record(con: duckdb.DuckDBPyConnection) -> None:
+        """The outcome of a sync that ended well (or paused), on the connection given."""
+        nonlocal recorded
+        set_connection_state(con, user_id, plugin.name, CONNECTED)
+        if outcome.paused_until is None:
+            clear_pause(con, user_id, plugin.name)
+        else:
+            pause_sync(con, user_id, plugin.name, outcome.paused_until, reason)
+        outcome.total = item_count(con, user_id, plugin.name)
+        outcome.checks = stored_checks(plugin, con, user_id)
+        if after is not None:
+            after(con)
+        recorded = True
+
     def sync(with_creds: Credentials, from_scratch: bool) -> SyncSummary:
         def work(cancelled: threading.Event) -> SyncSummary:
             return run_sync(
@@ -129,6 +146,7 @@ def sync_user(
                 max_pages=request.max_pages,
                 full_resync=from_scratch,
                 ctx=SyncContext(user_id=user_id, page_size=request.page_size, cancelled=cancelled),
+                finish=record,
             )
 
         try:
@@ -147,7 +165,6 @@ def sync_user(
         credentials.save(user_id, plugin.name, renewed)
         return renewed
 
-    outcome = UserSync(user_id)
     error: PluginError | None = None
     reason = "rate limit"
     if plugin.auth_type == AuthType.OAUTH and due_for_refresh(creds, clock()):
@@ -183,16 +200,9 @@ def sync_user(
         _tell_user(plugin, error, warehouse, log, user_id, final_try=final_try)
         outcome.error = error
         return outcome
-    with warehouse.connect() as con:
-        set_connection_state(con, user_id, plugin.name, CONNECTED)
-        if outcome.paused_until is None:
-            clear_pause(con, user_id, plugin.name)
-        else:
-            pause_sync(con, user_id, plugin.name, outcome.paused_until, reason)
-        outcome.total = item_count(con, user_id, plugin.name)
-        outcome.checks = stored_checks(plugin, con, user_id)
-        if after is not None:
-            after(con)
+    if not recorded:  # paused, or cut short: not recorded with the last page
+        with warehouse.connect() as con:
+            record(con)
     return outcome
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import gc
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import duckdb
 
 from mca_pipeline.clients.http import describe, redact
 from mca_pipeline.core import (
@@ -87,10 +89,15 @@ def run_sync(
     max_pages: int | None = None,
     full_resync: bool = False,
     ctx: SyncContext | None = None,
+    finish: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> SyncSummary:
     """Sync until the plugin has no more, fails, or `max_pages` pages are stored.
 
     `full_resync` starts from an empty cursor (a first sync) instead of the stored one.
+    `finish` runs on the connection that stored the last page of a sync that ended without
+    an error, after that page's transaction: what the caller records of a success (the
+    connection's state, the checks) then costs no opening of the warehouse of its own, a
+    good share of a small sync's time when a batch syncs many users.
     """
     ctx = ctx or SyncContext(user_id=user_id, log=logging.getLogger(f"mca_pipeline.plugins.{plugin.name}"))
     # File imports are always full: a stored cursor is only replayed to finish an import
@@ -146,6 +153,11 @@ def run_sync(
             run_id=run_id,
             unreadable=len(result.skipped),
         )
+        ends_well = error is None and (
+            not result.has_more
+            or ctx.is_cancelled()
+            or (max_pages is not None and summary.pages + 1 >= max_pages)
+        )
         with _bulk_allocation(), warehouse.connect() as con:
             counts = store_sync(con, attempt, items, plugin.dedup_policy)
             if rejected:
@@ -154,6 +166,8 @@ def run_sync(
                 summary.discarded = discard_import(
                     con, user_id, plugin.name, summary.sync_log_ids, error.message
                 )
+            if ends_well and finish is not None:
+                finish(con)
         summary.pages += 1
         summary.received += counts.received
         summary.new += counts.new
