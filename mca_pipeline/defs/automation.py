@@ -19,7 +19,9 @@ imported has nothing to refresh). What is kept from eager:
   updates again, so a downstream run that fails is not retried in a loop; the next import
   or sync tries again;
 - nothing starts while the asset or one of its dependencies is in a queued or running
-  run; it starts on the tick after they end.
+  run; it starts on the tick after they end;
+- nothing starts while a scheduled sync batch is queued or running (`NoSyncBatchInFlight`):
+  the batches get the CPU first, and the users they stored are refreshed after them.
 
 What is added: a source's update counts only when its run stored something. An hourly
 sync that found no new plays still materializes its asset (its checks and counts are
@@ -43,18 +45,32 @@ from collections.abc import Sequence
 import duckdb
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
     AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
+    AutomationContext,
+    AutomationResult,
+    DagsterRunStatus,
     DefaultSensorStatus,
+    RunsFilter,
 )
 
 from mca_pipeline.warehouse.queries import stored_by_run
 
 AUTOMATION_SENSOR = "downstream_automation_sensor"
+#: What started a run: "automation" (this sensor), "schedule" (a tick's sync batch), ...
+TRIGGER_TAG = "mca/trigger"
+SCHEDULED = "schedule"
 #: Every run the automation sensor starts carries this tag (filter runs by it in the UI).
-TRIGGER_TAGS = {"mca/trigger": "automation"}
+TRIGGER_TAGS = {TRIGGER_TAG: "automation"}
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 #: On every source run: "items" when it added or changed items, else "nothing" (ignored).
 STORED_TAG = "mca/stored"
 STORED_ITEMS, STORED_NOTHING = "items", "nothing"
@@ -83,7 +99,29 @@ def after_any_update() -> AutomationCondition:
         (source_stored | other_updated).since_last_handled()
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
+        & NoSyncBatchInFlight()
     ).with_label("after_any_update")
+
+
+class NoSyncBatchInFlight(AutomationCondition[AssetKey]):
+    """True when no scheduled sync batch is queued or running (every partition alike).
+
+    After a tick, the batches store plays for many users in a few minutes, and each of
+    those users then needs seconds of CPU downstream (the report's charts above all).
+    Started at once, that work would take the cores the batches need, and the last users'
+    plays would wait minutes longer (benchmarks/concurrency.py). The requests are not lost
+    meanwhile: `since_last_handled` keeps each user's update until this is true again.
+    """
+
+    @property
+    def name(self) -> str:
+        return "no_sync_batch_in_flight"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:  # type: ignore[override]
+        in_flight = context.asset_graph_view.instance.get_runs_count(
+            RunsFilter(statuses=IN_FLIGHT, tags={TRIGGER_TAG: SCHEDULED})
+        )
+        return AutomationResult(context, context.get_empty_subset() if in_flight else context.candidate_subset)
 
 
 def tag_if_stored(
@@ -114,6 +152,8 @@ def build_automation_sensor(
         # BackfillPolicy then puts up to DOWNSTREAM_BATCH_SIZE users in one run
         # (defs/downstream_batches.py). A tick of one user starts a run of its own.
         emit_backfills=True,
+        # NoSyncBatchInFlight is our own condition: evaluated where our code is loaded.
+        use_user_code_server=True,
         description=(
             "Refreshes media_history, unified_plays, enrichment and insights for a user after "
             "an import or sync stored something new for that user."

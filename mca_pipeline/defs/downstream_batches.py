@@ -51,9 +51,12 @@ from mca_pipeline.defs.error_policy import UpstreamError
 from mca_pipeline.defs.partitions import partition_user
 
 # Expected, and said once here rather than at every load of the code location: the
-# policy is marked beta, and the `ingest` job (sources, whose runs are one user each, and
-# these assets) uses one user per run when backfilled, which is what it should do.
+# policy and the automation sensor's evaluation in the code server (automation.py) are
+# marked beta, and the `ingest` job (sources, whose runs are one user each, and these
+# assets) uses one user per run when backfilled, which is what it should do.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`")
+warnings.filterwarnings("ignore", message="Parameter `use_user_code_server`")
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition")
 warnings.filterwarnings("ignore", message="Asset job .* materializes assets with varying BackfillPolicies")
 
 #: Users per downstream run when a tick refreshes many: about 40 s of work, so that a run

@@ -23,6 +23,7 @@ from dagster import (
 
 from mca_pipeline.auth import CredentialStore
 from mca_pipeline.core import SourcePlugin
+from mca_pipeline.defs.automation import SCHEDULED, TRIGGER_TAG
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.defs.sync_batches import SYNC_PRIORITY, batch_op_name, batch_size
@@ -77,7 +78,7 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
                 run_config={"ops": {batch_op_name(plugin): {"config": {"users": batch}}}},
                 tags={
                     "mca/plugin": plugin.name,
-                    "mca/trigger": "schedule",
+                    TRIGGER_TAG: SCHEDULED,
                     "mca/batch": f"{n} of {len(batches)}",
                     "mca/users": str(len(batch)),
                     **SYNC_PRIORITY,

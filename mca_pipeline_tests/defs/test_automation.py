@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dagster import AssetKey, DefaultSensorStatus, evaluate_automation_conditions
+from dagster import AssetKey, DagsterRunStatus, DefaultSensorStatus, evaluate_automation_conditions
 from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
+from dagster._core.test_utils import create_run_for_test
 
 from mca_pipeline.core import (
     Credentials,
@@ -20,7 +21,7 @@ from mca_pipeline.core import (
     PluginRegistry,
     SyncContext,
 )
-from mca_pipeline.defs.automation import AUTOMATION_SENSOR, STORED_TAG
+from mca_pipeline.defs.automation import AUTOMATION_SENSOR, SCHEDULED, STORED_TAG, TRIGGER_TAG
 from mca_pipeline.plugins import SpotifyExportPlugin
 from mca_pipeline_tests.conftest import FIXTURES
 from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
@@ -130,6 +131,28 @@ def test_an_import_that_stores_nothing_new_starts_nothing_downstream(
     # followed by the tags and the report.
     assert pipeline.materialize("alice", "plugin_enrichment").success
     assert ticks.tick() == {"universal_tags": {"alice"}, "insights": {"alice"}}
+
+
+def test_nothing_downstream_starts_while_a_scheduled_sync_batch_is_in_flight(
+    pipeline: Pipeline, ticks: Ticks
+) -> None:
+    ticks.tick()
+    batch = create_run_for_test(
+        pipeline.instance,
+        job_name="lastfm_sync_batch",
+        status=DagsterRunStatus.STARTED,
+        tags={TRIGGER_TAG: SCHEDULED},
+    )
+    pipeline.drop("alice", "spotify_export", SPOTIFY)
+    assert pipeline.materialize("alice", "spotify_export").success
+
+    assert ticks.tick() == {}, "the batch gets the CPU first"
+    assert ticks.tick() == {}
+    # Another kind of run (an import, a user's own retry) holds nothing up.
+    pipeline.instance.report_run_failed(batch)
+    create_run_for_test(pipeline.instance, status=DagsterRunStatus.STARTED, tags={TRIGGER_TAG: "inbox"})
+    assert ticks.tick() == ALICE_DOWNSTREAM, "alice's update was kept, and is acted on now"
+    assert ticks.tick() == {}
 
 
 class FailingEnrich(SpotifyExportPlugin):
