@@ -318,7 +318,7 @@ def _refreshed(deployment: Deployment, users: list[str], since: float) -> bool:
 def _insights_after(deployment: Deployment, since: float) -> dict[str, float]:
     """user -> when their insights were last materialized after `since`."""
     records = deployment.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("insights"), after_timestamp=since), limit=100_000
+        AssetRecordsFilter(asset_key=AssetKey("insights"), after_timestamp=since), limit=10_000
     ).records
     done: dict[str, float] = {}
     for record in records:

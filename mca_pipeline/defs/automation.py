@@ -121,7 +121,9 @@ class NoSyncBatchInFlight(AutomationCondition[AssetKey]):
         in_flight = context.asset_graph_view.instance.get_runs_count(
             RunsFilter(statuses=IN_FLIGHT, tags={TRIGGER_TAG: SCHEDULED})
         )
-        return AutomationResult(context, context.get_empty_subset() if in_flight else context.candidate_subset)
+        return AutomationResult(
+            context, context.get_empty_subset() if in_flight else context.candidate_subset
+        )
 
 
 def tag_if_stored(
