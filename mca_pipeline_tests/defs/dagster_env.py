@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from dagster import (
     AssetCheckKey,
     AssetKey,
@@ -26,14 +27,22 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from mca_pipeline.auth import MemoryCredentialStore
-from mca_pipeline.core import PluginRegistry
+from mca_pipeline.core import (
+    Credentials,
+    EnrichmentFailed,
+    ErrorCode,
+    MediaItem,
+    PluginError,
+    PluginRegistry,
+    SyncContext,
+)
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.defs import build_definitions
 from mca_pipeline.defs.error_policy import SOURCE_RETRY_POLICY
 from mca_pipeline.defs.first_sync_sensor import FIRST_SYNC_SENSOR
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
-from mca_pipeline.plugins import build_registry
+from mca_pipeline.plugins import SpotifyExportPlugin, build_registry
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.export_folders import ExportFolders
 
@@ -176,3 +185,41 @@ class FirstSyncDaemon:
                 request.partitions_def_name, list(request.partition_keys)
             )
         return list(result.run_requests or [])
+
+
+#: The assets the downstream automation refreshes, in their order.
+DOWNSTREAM = ["media_history", "unified_plays", "plugin_enrichment", "universal_tags", "insights"]
+#: What enrichment reads from the environment: without them it skips its lookups and tags
+#: come from the offline tagger, as in a fresh install.
+ENRICHMENT_SETTINGS = (
+    "LASTFM_API_KEY",
+    "TMDB_API_KEY",
+    "TMDB_READ_TOKEN",
+    "MCA_LLM_BASE_URL",
+    "MCA_LLM_MODEL",
+)
+
+
+def enrich_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No enrichment keys and no LLM: enrichment skips its lookups, tags come offline."""
+    for name in ENRICHMENT_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+
+
+#: The message of FailingSpotifyEnrich's error.
+ENRICH_FAILURE = "the tag service sent nonsense"
+
+
+class FailingSpotifyEnrich(SpotifyExportPlugin):
+    """A Spotify export whose enrichment fails as a whole, with no retry."""
+
+    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
+        raise EnrichmentFailed(PluginError(code=ErrorCode.INVALID_DATA, message=ENRICH_FAILURE))
+
+
+def fail_spotify_enrichment(pipeline: Pipeline) -> None:
+    """From now on, the pipeline's Spotify export plugin fails its Enrich."""
+    registry = PluginRegistry()
+    for plugin in pipeline.registry:
+        registry.register(FailingSpotifyEnrich() if plugin.name == "spotify_export" else plugin)
+    pipeline.registry = registry

@@ -12,32 +12,23 @@ from dagster import AssetKey, DagsterRunStatus, DefaultSensorStatus, evaluate_au
 from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
 from dagster._core.test_utils import create_run_for_test
 
-from mca_pipeline.core import (
-    Credentials,
-    EnrichmentFailed,
-    ErrorCode,
-    MediaItem,
-    PluginError,
-    PluginRegistry,
-    SyncContext,
-)
 from mca_pipeline.defs.automation import AUTOMATION_SENSOR, SCHEDULED, STORED_TAG, TRIGGER_TAG
-from mca_pipeline.plugins import SpotifyExportPlugin
 from mca_pipeline_tests.conftest import FIXTURES
-from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
+from mca_pipeline_tests.defs.dagster_env import (
+    DOWNSTREAM,
+    Pipeline,
+    enrich_offline,
+    fail_spotify_enrichment,
+    metadata,
+)
 
-DOWNSTREAM = ["media_history", "unified_plays", "plugin_enrichment", "universal_tags", "insights"]
 SPOTIFY = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
 NETFLIX = FIXTURES / "netflix" / "ViewingActivity.csv"
 #: What one tick requests after an import for alice: her downstream assets, nothing else.
 ALICE_DOWNSTREAM = {name: {"alice"} for name in DOWNSTREAM}
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No enrichment keys and no LLM: enrichment skips its lookups, tags come offline."""
-    for name in ("LASTFM_API_KEY", "TMDB_API_KEY", "TMDB_READ_TOKEN", "MCA_LLM_BASE_URL", "MCA_LLM_MODEL"):
-        monkeypatch.delenv(name, raising=False)
+offline = pytest.fixture(autouse=True)(enrich_offline)
 
 
 class Ticks:
@@ -155,22 +146,10 @@ def test_nothing_downstream_starts_while_a_scheduled_sync_batch_is_in_flight(
     assert ticks.tick() == {}
 
 
-class FailingEnrich(SpotifyExportPlugin):
-    """A Spotify export whose enrichment fails as a whole, with no retry."""
-
-    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        raise EnrichmentFailed(
-            PluginError(code=ErrorCode.INVALID_DATA, message="the tag service sent nonsense")
-        )
-
-
 def test_a_failed_downstream_run_is_not_requested_again_until_new_data(
     pipeline: Pipeline, ticks: Ticks
 ) -> None:
-    registry = PluginRegistry()
-    for plugin in pipeline.registry:
-        registry.register(FailingEnrich() if plugin.name == "spotify_export" else plugin)
-    pipeline.registry = registry
+    fail_spotify_enrichment(pipeline)
     ticks.tick()
     pipeline.drop("alice", "spotify_export", SPOTIFY)
     assert pipeline.materialize("alice", "spotify_export").success

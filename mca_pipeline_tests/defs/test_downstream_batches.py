@@ -7,40 +7,23 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, AssetRecordsFilter
 
-from mca_pipeline.core import (
-    Credentials,
-    EnrichmentFailed,
-    ErrorCode,
-    MediaItem,
-    PluginError,
-    PluginRegistry,
-    SyncContext,
-)
 from mca_pipeline.defs.automation import AUTOMATION_SENSOR
 from mca_pipeline.defs.downstream_batches import DOWNSTREAM_BATCH_SIZE
-from mca_pipeline.plugins import SpotifyExportPlugin
 from mca_pipeline_tests.conftest import FIXTURES
-from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
+from mca_pipeline_tests.defs.dagster_env import (
+    DOWNSTREAM,
+    ENRICH_FAILURE,
+    Pipeline,
+    enrich_offline,
+    fail_spotify_enrichment,
+    metadata,
+)
 
-DOWNSTREAM = ["media_history", "unified_plays", "plugin_enrichment", "universal_tags", "insights"]
 SPOTIFY = FIXTURES / "spotify_export" / "Streaming_History_Audio_2023-2024_0.json"
 NETFLIX = FIXTURES / "netflix" / "ViewingActivity.csv"
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No enrichment keys and no LLM: enrichment skips its lookups, tags come offline."""
-    for name in ("LASTFM_API_KEY", "TMDB_API_KEY", "TMDB_READ_TOKEN", "MCA_LLM_BASE_URL", "MCA_LLM_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-class FailingEnrich(SpotifyExportPlugin):
-    """A Spotify export whose enrichment fails as a whole, with no retry."""
-
-    def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
-        raise EnrichmentFailed(
-            PluginError(code=ErrorCode.INVALID_DATA, message="the tag service sent nonsense")
-        )
+offline = pytest.fixture(autouse=True)(enrich_offline)
 
 
 def _import(pipeline: Pipeline, user: str, plugin: str, export: object) -> int:
@@ -73,13 +56,6 @@ def _per_user_rows(table: str) -> dict[str, dict[str, str]]:
     return {row["user"]: row for row in parsed}
 
 
-def _use_failing_spotify_enrich(pipeline: Pipeline) -> None:
-    registry = PluginRegistry()
-    for plugin in pipeline.registry:
-        registry.register(FailingEnrich() if plugin.name == "spotify_export" else plugin)
-    pipeline.registry = registry
-
-
 def test_one_run_refreshes_several_users_each_with_their_own_figures(pipeline: Pipeline) -> None:
     alice_items = _import(pipeline, "alice", "spotify_export", SPOTIFY)
     bob_items = _import(pipeline, "bob", "netflix", NETFLIX)
@@ -107,7 +83,7 @@ def test_one_run_refreshes_several_users_each_with_their_own_figures(pipeline: P
 def test_a_user_failing_in_a_batch_leaves_the_others_and_their_next_assets_refreshed(
     pipeline: Pipeline,
 ) -> None:
-    _use_failing_spotify_enrich(pipeline)
+    fail_spotify_enrichment(pipeline)
     _import(pipeline, "alice", "spotify_export", SPOTIFY)
     bob_items = _import(pipeline, "bob", "netflix", NETFLIX)
 
@@ -116,7 +92,7 @@ def test_a_user_failing_in_a_batch_leaves_the_others_and_their_next_assets_refre
     assert result.success, "one user's failure does not fail the batch"
     enrichment = metadata(result, "plugin_enrichment")
     assert list(enrichment["failed_users"]) == ["alice"]  # type: ignore[arg-type]
-    assert "the tag service sent nonsense" in enrichment["failed_users"]["alice"]  # type: ignore[index]
+    assert ENRICH_FAILURE in enrichment["failed_users"]["alice"]  # type: ignore[index]
     assert list(_per_user_rows(str(enrichment["per_user"]))) == ["bob"]
     # Bob's assets after it ran: his items tagged, his report written.
     assert _tagged(pipeline, "bob") == bob_items
@@ -128,11 +104,11 @@ def test_a_user_failing_in_a_batch_leaves_the_others_and_their_next_assets_refre
             AssetRecordsFilter(asset_key=AssetKey("plugin_enrichment")), limit=100
         ).records
     }
-    assert list(observed) == ["alice"] and "the tag service sent nonsense" in str(observed["alice"])
+    assert list(observed) == ["alice"] and ENRICH_FAILURE in str(observed["alice"])
 
 
 def test_a_batch_where_every_user_fails_fails_and_goes_no_further(pipeline: Pipeline) -> None:
-    _use_failing_spotify_enrich(pipeline)
+    fail_spotify_enrichment(pipeline)
     _import(pipeline, "alice", "spotify_export", SPOTIFY)
     _import(pipeline, "bob", "spotify_export", SPOTIFY)
 
