@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.metrics import compute_metrics, compute_metrics_for_users, set_user_timezone
+from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
 from mca_pipeline.warehouse.unified_plays import link_plays
 
 # 20,000 titles by 2,000 creators (a title keeps its creator, as a song keeps its artist),
@@ -51,6 +52,9 @@ def generate(warehouse: Warehouse, user: str, plays: int) -> None:
         con.execute("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING", [user])
         set_user_timezone(con, user, "Europe/Berlin")
         con.execute(_GENERATE, {"user": user, "n": plays})
+        # The parsed columns, as store and enrichment write them with the documents.
+        parsed = assignments(from_raw_metadata("raw_metadata") | from_universal_tags("universal_tags"))
+        con.execute(f"UPDATE media_items SET {parsed} WHERE user_id = ?", [user])
         link_plays(con, user, {"spotify_export": 0, "lastfm": 1})
 
 

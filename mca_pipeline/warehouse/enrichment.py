@@ -17,6 +17,7 @@ import pydantic_core
 
 from mca_pipeline.core import EnrichmentCache, MediaItem
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
 
 _ITEM_FIELDS = """
     platform, external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s,
@@ -110,8 +111,9 @@ def save_plugin_enrichment(
     _update(
         con,
         staging,
-        """
+        f"""
         UPDATE media_items AS m SET tags = s.tags, raw_metadata = s.raw_metadata::JSON,
+            {assignments(from_raw_metadata("s.raw_metadata"))},
             duration_s = coalesce(m.duration_s, s.duration_s),
             plugin_enriched_at = ?, updated_at = ?,
             status = CASE WHEN s.reason IS NULL THEN m.status ELSE 'failed' END,
@@ -145,9 +147,10 @@ def save_universal_tags(
     _update(
         con,
         staging,
-        """
+        f"""
         UPDATE media_items AS m SET
-            universal_tags = coalesce(s.universal_tags::JSON, m.universal_tags), updated_at = ?,
+            universal_tags = coalesce(s.universal_tags::JSON, m.universal_tags),
+            {assignments(from_universal_tags("coalesce(s.universal_tags::JSON, m.universal_tags)"))}, updated_at = ?,
             status = CASE WHEN s.reason IS NOT NULL THEN 'failed'
                           WHEN m.plugin_enriched_at IS NOT NULL THEN 'enriched' ELSE m.status END,
             status_reason = s.reason
@@ -177,7 +180,7 @@ def reset_enrichment(con: duckdb.DuckDBPyConnection, user_id: str) -> int:
     rows = con.execute(
         """
         UPDATE media_items SET status = 'pending', status_reason = NULL, plugin_enriched_at = NULL,
-            universal_tags = NULL
+            universal_tags = NULL, genres = NULL, moods = NULL
         WHERE user_id = ? RETURNING 1
         """,
         [user_id],

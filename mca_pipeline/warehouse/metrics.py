@@ -53,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
+from mca_pipeline.warehouse.parsed_fields import split_names
 from mca_pipeline.warehouse.results import first_row
 
 BINGE_GAP_S = 30 * 60
@@ -64,7 +65,7 @@ GRAINS = ("all", "year", "month", "week", "day")
 # Rows whose consumed_at is a stand-in (an old Instapaper export has no save times)
 # are left out of every dated metric: counted in a year they may not belong to, they
 # would be wrong, not approximate.
-KNOWN_TIME = "coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'true'"
+KNOWN_TIME = "m.time_unknown IS NOT TRUE"
 
 #: How long one view of each kind lasts when neither the row nor its source says
 #: (seconds): a song ~3.5 min, a podcast or series episode ~45 min, a video ~10 min
@@ -90,13 +91,6 @@ _DEFAULT_LENGTH = (
     "CASE r.kind " + " ".join(f"WHEN '{k}' THEN {v!r}" for k, v in TYPICAL_LENGTH_S.items()) + " END"
 )
 
-# The fields of raw_metadata and universal_tags the metrics read, parsed in one pass
-# per document (json_transform) rather than one per field. Text fields read like `->>`
-# (a number or an object becomes its text); `skipped` stays JSON so that only a real
-# boolean counts as the source saying.
-_META_SHAPE = '{"series": "VARCHAR", "skipped": "JSON", "consumed_at_unknown": "VARCHAR"}'
-_TAGS_SHAPE = '{"genre": "VARCHAR[]", "mood": "VARCHAR[]"}'
-
 _ALIASED = """
     LEFT JOIN aliases aa ON aa.user_id = m.user_id AND aa.field = 'artist' AND aa.spelling = lower(trim(m.creator))
     LEFT JOIN aliases ta ON ta.user_id = m.user_id AND ta.field = 'title' AND ta.spelling = lower(trim(m.title))
@@ -112,16 +106,18 @@ GROUP BY u.user_id
 
 
 # The rows linked into a play with others, with the key of their play: the rows whose
-# key is not their own (every music row has a key, most only their own: such a row is a
-# play of its own, with nothing to correct), and the row each of their keys names
+# key is not their own, which are exactly those with a `linked_to` (every music row has
+# a key, most only their own: such a row is a play of its own, with nothing to correct;
+# a test holds the two equal), and the row each of their keys names
 # ("<platform>:<external_id>"; platform names hold no colon), which need not have a row
-# of its own. One scan of unified_plays. A table of its own, so that the planner knows
-# how few they are and hashes them, not the user's whole history, when joining.
+# of its own. One scan of unified_plays, testing a mostly NULL column rather than
+# building a key per row. A table of its own, so that the planner knows how few they
+# are and hashes them, not the user's whole history, when joining.
 _MEMBERS = """
 CREATE OR REPLACE TEMP TABLE metric_members AS
 WITH linked AS (
     SELECT user_id, platform, external_id, play_key FROM unified_plays
-    WHERE user_id IN (SELECT user_id FROM metric_zones) AND play_key <> platform || ':' || external_id
+    WHERE user_id IN (SELECT user_id FROM metric_zones) AND linked_to IS NOT NULL
 )
 SELECT * FROM linked
 UNION ALL
@@ -146,29 +142,18 @@ WITH typical AS (
     SELECT unnest(CAST($typical_platforms AS VARCHAR[])) AS platform, unnest(CAST($typical_kinds AS VARCHAR[])) AS kind,
            unnest(CAST($typical_s AS DOUBLE[])) AS s
 ),
-parsed AS (
-    SELECT i.user_id, i.platform, i.external_id, i.media_type, i.title, i.creator, i.tags,
-           i.consumed_at, i.duration_s, i.time_spent_s, g.play_key,
-           json_transform(i.raw_metadata, '{_META_SHAPE}') AS meta,
-           json_transform(i.universal_tags, '{_TAGS_SHAPE}') AS ut
-    FROM media_items i
-    LEFT JOIN metric_members g ON g.user_id = i.user_id AND g.platform = i.platform AND g.external_id = i.external_id
-    WHERE list_contains(CAST($users AS VARCHAR[]), i.user_id)
-),
 rows AS (
     SELECT m.user_id, m.platform,
-           CASE WHEN m.media_type = 'video' AND nullif(m.meta.series, '') IS NOT NULL THEN 'episode'
-                ELSE m.media_type END AS kind,
-           {title} AS title, {creator} AS creator, nullif(m.meta.series, '') AS series, m.tags,
-           coalesce(m.ut.genre, []) AS genres, coalesce(m.ut.mood, []) AS moods,
-           CASE m.meta.skipped WHEN 'true' THEN true WHEN 'false' THEN false END AS skipped,
-           m.consumed_at, m.duration_s, m.time_spent_s, m.play_key,
-           CASE WHEN m.play_key IS NOT NULL THEN m.platform || ':' || m.external_id END AS row_key,
+           CASE WHEN m.media_type = 'video' AND m.series IS NOT NULL THEN 'episode' ELSE m.media_type END AS kind,
+           {title} AS title, {creator} AS creator, m.series, m.tags, m.genres, m.moods, m.skipped,
+           m.consumed_at, m.duration_s, m.time_spent_s, g.play_key,
+           CASE WHEN g.play_key IS NOT NULL THEN m.platform || ':' || m.external_id END AS row_key,
            timezone(z.tz, m.consumed_at) AS local_at
-    FROM parsed m
+    FROM media_items m
     JOIN metric_zones z USING (user_id)
+    LEFT JOIN metric_members g ON g.user_id = m.user_id AND g.platform = m.platform AND g.external_id = m.external_id
     {joins}
-    WHERE coalesce(m.meta.consumed_at_unknown, 'false') <> 'true'
+    WHERE list_contains(CAST($users AS VARCHAR[]), m.user_id) AND {KNOWN_TIME}
 )
 SELECT r.*, year(r.local_at) AS local_year, true AS is_play, r.time_spent_s AS measured_s,
        coalesce(r.time_spent_s, r.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
@@ -529,7 +514,7 @@ def top_items(
     genres and moods, by views and by hours."""
     found = _run(
         con,
-        """
+        f"""
         , per_kind AS (
             SELECT user_id, kind, who, count(*) AS plays, sum(spent_s) / 3600.0 AS hours
             FROM plays WHERE who IS NOT NULL GROUP BY user_id, kind, who
@@ -551,11 +536,11 @@ def top_items(
             GROUP BY user_id, name
             UNION ALL
             SELECT user_id, 'genre', '', name, NULL, count(*), sum(spent_s) / 3600.0
-            FROM (SELECT user_id, unnest(genres) AS name, spent_s FROM plays WHERE len(genres) > 0)
+            FROM (SELECT user_id, unnest({split_names("genres")}) AS name, spent_s FROM plays WHERE genres IS NOT NULL)
             GROUP BY user_id, name
             UNION ALL
             SELECT user_id, 'mood', '', name, NULL, count(*), sum(spent_s) / 3600.0
-            FROM (SELECT user_id, unnest(moods) AS name, spent_s FROM plays WHERE len(moods) > 0)
+            FROM (SELECT user_id, unnest({split_names("moods")}) AS name, spent_s FROM plays WHERE moods IS NOT NULL)
             GROUP BY user_id, name
         ),
         ranked AS (
@@ -605,16 +590,19 @@ def binge_sessions(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str
         ),
         -- Of episodes starting together, the shorter comes first: any order of equal
         -- (start, end) pairs gives the same sessions, so this order is total enough, and
-        -- the windows sort and carry four columns, not the whole row.
+        -- the window sorts and carries four columns, not the whole row.
         marked AS (
-            SELECT *, CASE WHEN start_s - lag(end_s) OVER w < $gap THEN 0 ELSE 1 END AS opens
+            SELECT *, coalesce(start_s - lag(end_s) OVER w < $gap, false) AS joins_previous,
+                   coalesce(lead(start_s) OVER w - end_s < $gap, false) AS joined_by_next
             FROM episodes
             WINDOW w AS (PARTITION BY user_id, series ORDER BY start_s, end_s)
         ),
+        -- Sessions are numbered only over the episodes that share one with another: most
+        -- episodes are watched alone, and leaving them out between sessions changes none.
         numbered AS (
-            SELECT *, sum(opens) OVER (PARTITION BY user_id, series ORDER BY start_s, end_s
-                                       ROWS UNBOUNDED PRECEDING) AS session
-            FROM marked
+            SELECT *, sum(CASE WHEN joins_previous THEN 0 ELSE 1 END)
+                          OVER (PARTITION BY user_id, series ORDER BY start_s, end_s ROWS UNBOUNDED PRECEDING) AS session
+            FROM marked WHERE joins_previous OR joined_by_next
         ),
         binges AS (
             SELECT user_id, series, min(start_s) AS first_s, max(end_s) AS last_s, count(*) AS n,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
+from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
 from mca_pipeline.warehouse.results import first_row
 
 MIGRATIONS: list[str] = [
@@ -228,6 +229,16 @@ MIGRATIONS: list[str] = [
         created_at  TIMESTAMPTZ NOT NULL,
         PRIMARY KEY (user_id, row_a, row_b)
     );
+    """,
+    # 13: the fields of raw_metadata and universal_tags that the metrics read, parsed once
+    # when a document is written rather than on every metrics run (warehouse/parsed_fields.py).
+    f"""
+    ALTER TABLE media_items ADD COLUMN series VARCHAR;
+    ALTER TABLE media_items ADD COLUMN skipped BOOLEAN;
+    ALTER TABLE media_items ADD COLUMN time_unknown BOOLEAN;
+    ALTER TABLE media_items ADD COLUMN genres VARCHAR;
+    ALTER TABLE media_items ADD COLUMN moods VARCHAR;
+    UPDATE media_items SET {assignments(from_raw_metadata("raw_metadata") | from_universal_tags("universal_tags"))};
     """,
 ]
 

@@ -19,6 +19,7 @@ import pydantic_core
 
 from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata
 from mca_pipeline.warehouse.results import first_row
 
 _STAGING = "mca_staging_items"
@@ -26,6 +27,7 @@ _STAGING = "mca_staging_items"
 _ITEM_COLUMNS = (
     "external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s, tags, url, raw_metadata"
 )
+_PARSED = from_raw_metadata("raw_metadata")
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ def store_sync(
                         media_type = s.media_type, title = s.title, creator = s.creator,
                         consumed_at = s.consumed_at, duration_s = s.duration_s,
                         time_spent_s = s.time_spent_s, tags = s.tags, url = s.url,
-                        raw_metadata = s.raw_metadata::JSON, status = 'pending', status_reason = NULL,
-                        updated_at = ?
+                        raw_metadata = s.raw_metadata::JSON, {assignments(from_raw_metadata("s.raw_metadata"))},
+                        status = 'pending', status_reason = NULL, updated_at = ?
                     FROM {_STAGING} AS s
                     WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
                       AND (m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata OR m.title IS DISTINCT FROM s.title)
@@ -146,9 +148,10 @@ def store_sync(
             new = _count(
                 con.execute(
                     f"""
-                    INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, first_seen_at, updated_at,
-                        sync_log_id)
-                    SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")}, ?, ?, ?
+                    INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, {", ".join(_PARSED)},
+                        first_seen_at, updated_at, sync_log_id)
+                    SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")},
+                        {", ".join(_PARSED.values())}, ?, ?, ?
                     FROM {_STAGING} AS s
                     WHERE NOT EXISTS (
                         SELECT 1 FROM media_items AS m

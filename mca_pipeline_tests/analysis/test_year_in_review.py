@@ -20,7 +20,6 @@ all estimated. The year before: 2 videos, 1,200 s.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,6 +29,7 @@ from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.core import MediaItem
 from mca_pipeline.plugins import build_registry
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
+from mca_pipeline.warehouse.enrichment import save_universal_tags
 from mca_pipeline.warehouse.metrics import BusiestDay, KindTotal, NewFavourite, Total, set_user_timezone
 
 H = 3600.0
@@ -81,11 +81,12 @@ def vid(warehouse: Warehouse) -> Warehouse:
             attempt = SyncAttempt("vid", platform, at("2022-01-01T00:00"), "", "c", False)
             store_sync(con, attempt, [i for i in HISTORY if i.platform == platform])
         set_user_timezone(con, "vid", "Asia/Tokyo")
-        for key, (genre, mood) in TAGS.items():
-            con.execute(
-                "UPDATE media_items SET universal_tags = ? WHERE external_id = ?",
-                [json.dumps({"genre": [genre], "mood": [mood], "topic": [], "language": None}), key],
-            )
+        platform_of = {i.external_id: i.platform for i in HISTORY}
+        tagged = {
+            (platform_of[key], key): {"genre": [genre], "mood": [mood], "topic": [], "language": None}
+            for key, (genre, mood) in TAGS.items()
+        }
+        save_universal_tags(con, "vid", tagged, {})
     return warehouse
 
 

@@ -84,6 +84,20 @@ def test_each_real_play_counts_once(warehouse: Warehouse) -> None:
         assert got[alone].endswith(":" + alone)
 
 
+def test_a_row_names_the_row_it_matched_exactly_when_its_play_is_another_rows(warehouse: Warehouse) -> None:
+    # The metrics find the linked rows by `linked_to` alone (a NULL test, not a key built
+    # per row); that holds only if the two always agree, links followed transitively too.
+    store(warehouse, HISTORY)
+    with warehouse.connect() as con:
+        link_plays(con, "alice", RANKS)
+        rows = con.execute(
+            "SELECT external_id, play_key <> platform || ':' || external_id, linked_to IS NOT NULL FROM unified_plays"
+        ).fetchall()
+    keyed_elsewhere = sorted(key for key, elsewhere, _ in rows if elsewhere)
+    assert keyed_elsewhere == sorted(key for key, _, matched in rows if matched)
+    assert keyed_elsewhere == sorted(["api-a1", "lfm-a1", "lb-a1", "api-a2", "lfm-a2", "lfm-b"])
+
+
 def test_the_preferred_source_is_the_key_and_the_others_are_listed(warehouse: Warehouse) -> None:
     store(warehouse, HISTORY)
     with warehouse.connect() as con:
