@@ -199,6 +199,79 @@ scoped_rows AS NOT MATERIALIZED (
 )
 """
 
+#: A rollup's rows in the scope: all of them, or the local year's.
+_IN_SCOPE = "(CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER))"
+
+# The rollups most metrics read instead of the rows: each one pass over metric_rows, made
+# once by `prepare` for every year asked for. A metric then sums thousands of rows, not a
+# million, several metrics share one pass (the hours serve the time spent, the clock, the
+# busiest day, the streaks and the year before), and a report of eight years reads the
+# history five times rather than forty. `local_year` is in every key: a year's metrics
+# keep its rows, all time sums them.
+_ROLLUPS = (
+    # Real plays per local hour, kind and platform.
+    """
+    CREATE OR REPLACE TEMP TABLE metric_hours AS
+    SELECT user_id, local_year, date_trunc('hour', local_at) AS hour_at, kind, platform, count(*) AS views,
+           sum(spent_s) AS spent, sum(CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END) AS estimated
+    FROM metric_rows WHERE is_play GROUP BY ALL
+    """,
+    # Real plays per name credited (see `who`) and kind, with the first and the longest.
+    """
+    CREATE OR REPLACE TEMP TABLE metric_names AS
+    SELECT user_id, local_year, kind, who, count(*) AS views, sum(spent_s) AS spent, max(spent_s) AS longest,
+           min(local_at) AS first_at
+    FROM (SELECT user_id, local_year, kind, coalesce(series, nullif(creator, '')) AS who, spent_s, local_at
+          FROM metric_rows WHERE is_play)
+    WHERE who IS NOT NULL GROUP BY ALL
+    """,
+    # Real plays per title (with its creator).
+    """
+    CREATE OR REPLACE TEMP TABLE metric_titles AS
+    SELECT user_id, local_year, title, creator, count(*) AS views, sum(spent_s) AS spent
+    FROM metric_rows WHERE is_play GROUP BY ALL
+    """,
+    # Real plays per tag (a name listed twice on an item counts once), genre and mood. The
+    # genres and moods (texts, few distinct ones: they follow the artist) are split after
+    # grouping, not once per play.
+    f"""
+    CREATE OR REPLACE TEMP TABLE metric_labels AS
+    WITH labelled AS MATERIALIZED (
+        SELECT user_id, local_year, genres, moods, count(*) AS views, sum(spent_s) AS spent
+        FROM metric_rows WHERE is_play AND (genres IS NOT NULL OR moods IS NOT NULL) GROUP BY ALL
+    )
+    SELECT user_id, local_year, 'tag' AS label, name, count(*) AS views, sum(spent_s) AS spent
+    FROM (SELECT user_id, local_year, unnest(CASE WHEN len(tags) > 1 THEN list_distinct(tags) ELSE tags END) AS name,
+                 spent_s
+          FROM metric_rows WHERE is_play AND len(tags) > 0)
+    GROUP BY ALL
+    UNION ALL
+    SELECT user_id, local_year, 'genre', name, sum(views), sum(spent)
+    FROM (SELECT user_id, local_year, unnest({split_names("genres")}) AS name, views, spent FROM labelled)
+    GROUP BY ALL
+    UNION ALL
+    SELECT user_id, local_year, 'mood', name, sum(views), sum(spent)
+    FROM (SELECT user_id, local_year, unnest({split_names("moods")}) AS name, views, spent FROM labelled)
+    GROUP BY ALL
+    """,
+    # Stored rows (not plays) per platform and media type: what skips, completion and the
+    # unified counts count.
+    """
+    CREATE OR REPLACE TEMP TABLE metric_row_counts AS
+    SELECT user_id, local_year, platform, media_type, count(*) AS stored, count(*) FILTER (WHERE is_play) AS plays,
+           count(*) FILTER (WHERE known) AS skip_known,
+           count(*) FILTER (WHERE known AND (coalesce(skipped, false) OR coalesce(time_spent_s < $threshold, false)))
+               AS skipped,
+           count(*) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0) AS timed,
+           sum(least(time_spent_s / duration_s, 1.0)) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0)
+               AS completed
+    FROM (SELECT *, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type,
+                 skipped IS NOT NULL OR time_spent_s IS NOT NULL AS known
+          FROM metric_rows)
+    GROUP BY ALL
+    """,
+)
+
 
 # --- results ---------------------------------------------------------------------------
 
@@ -422,7 +495,8 @@ def prepare(
     typical_lengths: Mapping[tuple[str, str], float] | None = None,
 ) -> None:
     """Materialise the users' rows (see the module docstring) in a temporary table of this
-    connection: one scan of media_items for every metric of every year after it."""
+    connection, then the rollups over them (`_ROLLUPS`): one scan of media_items for every
+    metric of every year after it."""
     typical = dict(typical_lengths or {})
     with_aliases = first_row(
         con.execute(
@@ -450,6 +524,8 @@ def prepare(
     finally:
         con.execute("RESET disabled_optimizers")
     con.execute(_LINKED)
+    for rollup in _ROLLUPS:
+        con.execute(rollup, {"threshold": SKIP_THRESHOLD_S} if "$threshold" in rollup else None)
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, year: int | None, **extra: object) -> Rows:
@@ -467,11 +543,11 @@ def time_spent(
     overall, and per local year, month, ISO week and day."""
     found = _run(
         con,
-        """
+        f"""
         , days AS (
-            SELECT user_id, media_type, platform, kind, CAST(local_at AS DATE) AS day,
-                   count(*) AS n, sum(spent_s) AS spent, sum(estimated_s) AS estimated
-            FROM plays GROUP BY ALL
+            SELECT user_id, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type, platform, kind,
+                   CAST(hour_at AS DATE) AS day, sum(views) AS n, sum(spent) AS spent, sum(estimated) AS estimated
+            FROM metric_hours WHERE {_IN_SCOPE} GROUP BY ALL
         ),
         grains AS (
             SELECT *, date_trunc('year', day) AS y, date_trunc('month', day) AS m, date_trunc('week', day) AS w
@@ -516,8 +592,8 @@ def top_items(
         con,
         f"""
         , per_kind AS (
-            SELECT user_id, kind, who, count(*) AS plays, sum(spent_s) / 3600.0 AS hours
-            FROM plays WHERE who IS NOT NULL GROUP BY user_id, kind, who
+            SELECT user_id, kind, who, sum(views) AS plays, sum(spent) / 3600.0 AS hours
+            FROM metric_names WHERE {_IN_SCOPE} GROUP BY user_id, kind, who
         ),
         summed AS (
             SELECT user_id, 'creator' AS kind, '' AS within, who AS name, NULL::VARCHAR AS creator,
@@ -526,22 +602,11 @@ def top_items(
             UNION ALL
             SELECT user_id, 'creator', kind, who, NULL, plays, hours FROM per_kind
             UNION ALL
-            SELECT user_id, 'title', '', title, creator, count(*), sum(spent_s) / 3600.0
-            FROM plays GROUP BY user_id, title, creator
+            SELECT user_id, 'title', '', title, creator, sum(views), sum(spent) / 3600.0
+            FROM metric_titles WHERE {_IN_SCOPE} GROUP BY user_id, title, creator
             UNION ALL
-            SELECT user_id, 'tag', '', name, NULL, count(*), sum(spent_s) / 3600.0
-            FROM (SELECT user_id, unnest(CASE WHEN len(tags) > 1 THEN list_distinct(tags) ELSE tags END) AS name,
-                         spent_s
-                  FROM plays WHERE len(tags) > 0)
-            GROUP BY user_id, name
-            UNION ALL
-            SELECT user_id, 'genre', '', name, NULL, count(*), sum(spent_s) / 3600.0
-            FROM (SELECT user_id, unnest({split_names("genres")}) AS name, spent_s FROM plays WHERE genres IS NOT NULL)
-            GROUP BY user_id, name
-            UNION ALL
-            SELECT user_id, 'mood', '', name, NULL, count(*), sum(spent_s) / 3600.0
-            FROM (SELECT user_id, unnest({split_names("moods")}) AS name, spent_s FROM plays WHERE moods IS NOT NULL)
-            GROUP BY user_id, name
+            SELECT user_id, label, '', name, NULL, sum(views), sum(spent) / 3600.0
+            FROM metric_labels WHERE {_IN_SCOPE} GROUP BY user_id, label, name
         ),
         ranked AS (
             SELECT user_id, kind, within, 'plays' AS ranked_by, name, creator, plays, hours,
@@ -573,7 +638,8 @@ def listening_clock(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[st
     """Views per (ISO weekday, hour) of their local start; empty cells are left out."""
     found = _run(
         con,
-        "SELECT user_id, isodow(local_at), hour(local_at), count(*) FROM plays GROUP BY ALL ORDER BY ALL",
+        f"SELECT user_id, isodow(hour_at), hour(hour_at), sum(views) FROM metric_hours WHERE {_IN_SCOPE} "
+        "GROUP BY ALL ORDER BY ALL",
         year,
     )
     return {user: [ClockCell(int(d), int(h), int(n)) for d, h, n in rows] for user, rows in found.items()}
@@ -642,8 +708,11 @@ def streaks(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, Strea
     for a year that is over, or when the last view is older)."""
     found = _run(
         con,
-        """
-        , days AS (SELECT DISTINCT user_id, tz, CAST(local_at AS DATE) AS day FROM plays JOIN metric_zones USING (user_id)),
+        f"""
+        , days AS (
+            SELECT DISTINCT user_id, tz, CAST(hour_at AS DATE) AS day
+            FROM metric_hours JOIN metric_zones USING (user_id) WHERE {_IN_SCOPE}
+        ),
         islands AS (
             SELECT user_id, tz, day,
                    day - CAST(row_number() OVER (PARTITION BY user_id ORDER BY day) AS INTEGER) AS grp
@@ -683,10 +752,7 @@ def discovery(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, lis
     found = _run(
         con,
         """
-        , firsts AS (
-            SELECT user_id, who, min(local_at) AS first_at FROM every_play
-            WHERE who IS NOT NULL GROUP BY user_id, who
-        )
+        , firsts AS (SELECT user_id, who, min(first_at) AS first_at FROM metric_names GROUP BY user_id, who)
         SELECT user_id, strftime(first_at, '%Y-%m') AS month, count(*), list(who ORDER BY who)
         FROM firsts
         WHERE CAST($year AS INTEGER) IS NULL OR year(first_at) = CAST($year AS INTEGER)
@@ -708,15 +774,12 @@ def new_favourites(
         return {}
     found = _run(
         con,
-        """
-        , firsts AS (
-            SELECT user_id, who, min(local_at) AS first_at FROM every_play
-            WHERE who IS NOT NULL GROUP BY user_id, who
-        ),
+        f"""
+        , firsts AS (SELECT user_id, who, min(first_at) AS first_at FROM metric_names GROUP BY user_id, who),
         year_top AS (
-            SELECT user_id, who, arg_max(kind, spent_s) AS kind, count(*) AS views, sum(spent_s) / 3600.0 AS hours,
-                   row_number() OVER (PARTITION BY user_id ORDER BY sum(spent_s) DESC, count(*) DESC, who) AS rank
-            FROM plays WHERE who IS NOT NULL GROUP BY user_id, who
+            SELECT user_id, who, arg_max(kind, longest) AS kind, sum(views) AS views, sum(spent) / 3600.0 AS hours,
+                   row_number() OVER (PARTITION BY user_id ORDER BY sum(spent) DESC, sum(views) DESC, who) AS rank
+            FROM metric_names WHERE {_IN_SCOPE} GROUP BY user_id, who
         )
         SELECT t.user_id, t.who, t.kind, CAST(f.first_at AS DATE), t.views, t.hours, t.rank
         FROM year_top t JOIN firsts f USING (user_id, who)
@@ -738,10 +801,10 @@ def busiest_day(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, B
     """The local day with the most hours in the scope."""
     found = _run(
         con,
-        """
-        SELECT user_id, CAST(local_at AS DATE) AS day, count(*) AS views, sum(spent_s) / 3600.0 AS hours
-        FROM plays GROUP BY user_id, day
-        QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY hours DESC, views DESC, day) = 1
+        f"""
+        SELECT user_id, CAST(hour_at AS DATE) AS day, sum(views) AS day_views, sum(spent) / 3600.0 AS hours
+        FROM metric_hours WHERE {_IN_SCOPE} GROUP BY user_id, day
+        QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY hours DESC, day_views DESC, day) = 1
         """,
         year,
     )
@@ -756,7 +819,7 @@ def kind_totals(con: duckdb.DuckDBPyConnection, year: int) -> dict[str, list[Kin
     found = _run(
         con,
         """
-        SELECT user_id, kind, count(*), sum(spent_s) / 3600.0 FROM every_play
+        SELECT user_id, kind, sum(views), sum(spent) / 3600.0 FROM metric_hours
         WHERE local_year = $other GROUP BY user_id, kind ORDER BY user_id, kind
         """,
         None,
@@ -769,17 +832,12 @@ def skip_shares(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, l
     """Per platform, the share of music rows skipped, among rows whose source says."""
     found = _run(
         con,
-        """
-        , judged AS (
-            SELECT user_id, platform, skipped IS NOT NULL OR time_spent_s IS NOT NULL AS known,
-                   coalesce(skipped, false) OR coalesce(time_spent_s < $threshold, false) AS skipped
-            FROM scoped_rows WHERE media_type = 'music'
-        )
-        SELECT user_id, platform, count(*), count(*) FILTER (WHERE known), count(*) FILTER (WHERE known AND skipped)
-        FROM judged GROUP BY user_id, platform HAVING count(*) FILTER (WHERE known) > 0 ORDER BY user_id, platform
+        f"""
+        SELECT user_id, platform, sum(stored), sum(skip_known), sum(skipped) FROM metric_row_counts
+        WHERE media_type = 'music' AND {_IN_SCOPE}
+        GROUP BY user_id, platform HAVING sum(skip_known) > 0 ORDER BY user_id, platform
         """,
         year,
-        threshold=SKIP_THRESHOLD_S,
     )
     return {
         user: [SkipShare(str(p), int(n), int(k), int(s), int(s) / int(k)) for p, n, k, s in rows]
@@ -791,10 +849,10 @@ def completion(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, li
     """Average of time spent / duration (capped at 1) where both are known."""
     found = _run(
         con,
-        """
-        SELECT user_id, platform, media_type, count(*), avg(least(time_spent_s / duration_s, 1.0))
-        FROM scoped_rows WHERE time_spent_s IS NOT NULL AND duration_s > 0
-        GROUP BY user_id, platform, media_type ORDER BY user_id, platform, media_type
+        f"""
+        SELECT user_id, platform, media_type, sum(timed), sum(completed) / sum(timed) FROM metric_row_counts
+        WHERE {_IN_SCOPE} GROUP BY user_id, platform, media_type HAVING sum(timed) > 0
+        ORDER BY user_id, platform, media_type
         """,
         year,
     )
@@ -805,12 +863,13 @@ def completion(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, li
 
 
 def unified_counts(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, UnifiedCounts]:
-    """Stored music rows against the real plays they stand for."""
+    """Stored music rows against the real plays they stand for (each play counted in the
+    year of the row that stands for it, as in the totals)."""
     found = _run(
         con,
-        """
-        SELECT user_id, count(*), count(*) FILTER (WHERE play_key IS NULL) + count(DISTINCT play_key)
-        FROM scoped_rows WHERE media_type = 'music' GROUP BY user_id
+        f"""
+        SELECT user_id, sum(stored), sum(plays) FROM metric_row_counts
+        WHERE media_type = 'music' AND {_IN_SCOPE} GROUP BY user_id
         """,
         year,
     )
