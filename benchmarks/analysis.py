@@ -6,7 +6,9 @@
 The histories are generated inside DuckDB (one INSERT ... SELECT over range()); one row
 in ten is a Last.fm scrobble of the Spotify play three rows before it, linked into one
 play by `link_plays` as a real two-source history is. The figures are the metrics' own: `compute_metrics` for one user (every query it runs,
-including the DST-correct local-time bucketing), then for many users at once
+including the DST-correct local-time bucketing), for every year it has (as the insights
+asset computes them), and with the page of its latest year (charts and HTML, as `mca
+report` writes it); then for many users at once
 (`compute_metrics_for_users`, one statement per metric for all of them, as the insights
 asset runs them), and one after another for comparison. Each figure is the best of
 three runs: the machine may be busy with other work.
@@ -21,7 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.metrics import compute_metrics, compute_metrics_for_users, set_user_timezone
+from mca_pipeline.warehouse.metrics import (
+    active_years,
+    compute_metrics,
+    compute_metrics_for_users,
+    set_user_timezone,
+)
 from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
 from mca_pipeline.warehouse.unified_plays import link_plays
 
@@ -73,6 +80,37 @@ def timed_batch(warehouse: Warehouse, users: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def timed_years(warehouse: Warehouse, user: str) -> float:
+    """Every metric of every year the user has, as the insights asset computes them."""
+    with warehouse.connect() as con:
+        years = active_years(con, user)
+    started = time.perf_counter()
+    with warehouse.connect() as con:
+        compute_metrics_for_users(con, [user], years)
+    return time.perf_counter() - started
+
+
+def timed_page(warehouse: Warehouse, user: str, data_dir: Path) -> tuple[float, float, float, int]:
+    """The page of the user's latest year, as `mca report` makes it: (metrics, charts,
+    HTML) seconds and the year. matplotlib is imported outside the timing, as the insights
+    asset's process has it loaded."""
+    from mca_pipeline.analysis.charts import render_charts
+    from mca_pipeline.analysis.insights import report_data
+    from mca_pipeline.analysis.report import write_report
+
+    with warehouse.connect() as con:
+        year = active_years(con, user)[-1]
+    started = time.perf_counter()
+    with warehouse.connect() as con:
+        metrics = compute_metrics_for_users(con, [user], [year])[user, year]
+    computed = time.perf_counter()
+    data = report_data(metrics, {})
+    charts = render_charts(data)
+    drawn = time.perf_counter()
+    write_report(data, data_dir, charts)
+    return computed - started, drawn - computed, time.perf_counter() - drawn, year
+
+
 def best_of(runs: int, measure: Callable[[], float]) -> float:
     return min(measure() for _ in range(runs))
 
@@ -95,7 +133,18 @@ def main() -> None:
             f"generated {args.big + args.users * args.per_user:,} plays in {time.perf_counter() - started:.1f} s"
         )
         big = best_of(3, lambda: timed_metrics(warehouse, "big"))
-        print(f"1 user x {args.big:,} plays:        every metric in {big:6.2f} s")
+        print(f"1 user x {args.big:,} plays:        every metric in {big:6.2f} s (all time)")
+        years = best_of(3, lambda: timed_years(warehouse, "big"))
+        print(
+            f"1 user x {args.big:,} plays:        every metric of every year in {years:6.2f} s (the insights asset)"
+        )
+        timed_page(warehouse, "big", Path(tmp))  # loads matplotlib and its fonts once
+        pages = [timed_page(warehouse, "big", Path(tmp)) for _ in range(3)]
+        metrics_s, charts_s, html_s, year = min(pages, key=lambda p: sum(p[:3]))
+        print(
+            f"1 user x {args.big:,} plays:        every metric and the page of {year} in "
+            f"{metrics_s + charts_s + html_s:6.2f} s (metrics {metrics_s:.2f}, charts {charts_s:.2f}, HTML {html_s:.2f})"
+        )
         users = [f"user{n:03d}" for n in range(args.users)]
         batch = best_of(3, lambda: timed_batch(warehouse, users))
         print(

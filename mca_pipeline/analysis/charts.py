@@ -259,8 +259,9 @@ def _new_figure() -> Figure:
 def _png(fig: Figure) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
-    # Fixed size (no bbox_inches="tight"): every chart is exactly 1000x600 px.
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    # Fixed size (no bbox_inches="tight"): every chart is exactly 1000x600 px. zlib level 1:
+    # a tenth of the drawing time saved for files about 15 % larger (flat colours compress well).
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
