@@ -227,7 +227,7 @@ def families_for(texts: Iterable[str]) -> list[str]:
     return families
 
 
-def _texts(data: ReportData) -> list[str]:
+def chart_texts(data: ReportData) -> list[str]:
     """Every string from the user's history that a chart may draw."""
     return [
         data.time_zone,
@@ -244,7 +244,7 @@ def _plain_text(draw: Callable[[ReportData], bytes]) -> Callable[[ReportData], b
 
     @functools.wraps(draw)
     def plain(data: ReportData) -> bytes:
-        with rc_context({"text.parse_math": False, "font.family": families_for(_texts(data))}):
+        with rc_context({"text.parse_math": False, "font.family": families_for(chart_texts(data))}):
             return draw(data)
 
     return plain

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mca_pipeline.analysis.charts import ReportData, render_charts
+from mca_pipeline.analysis.chart_cache import charts_for
+from mca_pipeline.analysis.charts import ReportData
 from mca_pipeline.analysis.report import write_report
 from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.warehouse import Warehouse
@@ -111,7 +112,7 @@ def build_insights(
     for year in years:
         metrics = computed[user_id, year]
         data = report_data(metrics, sources.display_names)
-        charts = render_charts(data)
+        charts = charts_for(data, data_dir)
         insights.append(Insight(metrics, data, write_report(data, data_dir, charts), charts))
     return insights
 

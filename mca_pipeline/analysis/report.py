@@ -353,12 +353,18 @@ def report_path(data_dir: Path, user_id: str, year: int | None) -> Path:
 def write_report(data: ReportData, data_dir: Path, charts: Mapping[str, bytes] | None = None) -> Path:
     """Render and write the report atomically (temp file in the same folder + rename)."""
     target = report_path(data_dir, data.user_id, data.year)
+    write_atomically(target, render_report(data, charts))
+    return target
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Write `text` to `target` through a temp file in the same folder and a rename, so a
+    reader sees the old file or the new one, never half of one."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    html = render_report(data, charts)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(html)
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
@@ -366,4 +372,3 @@ def write_report(data: ReportData, data_dir: Path, charts: Mapping[str, bytes] |
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    return target

@@ -2,8 +2,12 @@
 
 `compute_metrics` first materialises the user's history ONCE into a temporary table of
 its connection (`metric_rows`: one row per stored row, `is_play` marking the one row of
-each real play), then answers every metric with one statement over it (never a query
-per item). What it holds:
+each real play), then sums it into a few rollups (`_ROLLUPS`: per local hour, per name
+credited, per title, per tag/genre/mood, per platform), each keyed by the local year,
+and answers every metric of every year asked for with one small statement over them
+(never a query per item); only binges read the rows again. The JSON fields read
+(series, skipped, time unknown, genres, moods) come parsed from media_items' columns
+(warehouse/parsed_fields.py), not parsed per run. What the rows hold:
 
 - `zone`: the user's time zone (users.timezone, 'UTC' when the user has no row).
 - `local_at`: consumed_at (the start, UTC) as wall-clock time in the user's zone, through
