@@ -1,13 +1,13 @@
 """Per-user analysis metrics: set-based SQL over media_items, in the user's own time zone.
 
-`compute_metrics` first materialises the user's history ONCE into a temporary table of
-its connection (`metric_rows`: one row per stored row, `is_play` marking the one row of
-each real play), then sums it into a few rollups (`_ROLLUPS`: per local hour, per name
-credited, per title, per tag/genre/mood, per platform), each keyed by the local year,
-and answers every metric of every year asked for with one small statement over them
-(never a query per item); only binges read the rows again. The JSON fields read
-(series, skipped, time unknown, genres, moods) come parsed from media_items' columns
-(warehouse/parsed_fields.py), not parsed per run. What the rows hold:
+`compute_metrics` reads the user's history ONCE: one statement builds its rows (one per
+stored row, `is_play` marking the one row of each real play) and sums them into the
+rollups of `metric_rollups` (per local hour, per name credited, per title, per
+tag/genre/mood, per platform, and the episodes that share a session), each keyed by the
+local year. Every metric of every year asked for is then one small statement over them
+(never a query per item). The JSON fields read (series, skipped, time unknown, genres,
+moods) come parsed from media_items' columns (warehouse/parsed_fields.py). What the rows
+hold:
 
 - `zone`: the user's time zone (users.timezone, 'UTC' when the user has no row).
 - `local_at`: consumed_at (the start, UTC) as wall-clock time in the user's zone, through
@@ -109,172 +109,188 @@ GROUP BY u.user_id
 """
 
 
-# The rows linked into a play with others, with the key of their play: the rows whose
-# key is not their own, which are exactly those with a `linked_to` (every music row has
-# a key, most only their own: such a row is a play of its own, with nothing to correct;
-# a test holds the two equal), and the row each of their keys names
-# ("<platform>:<external_id>"; platform names hold no colon), which need not have a row
-# of its own. One scan of unified_plays, testing a mostly NULL column rather than
-# building a key per row. A table of its own, so that the planner knows how few they
-# are and hashes them, not the user's whole history, when joining.
-_MEMBERS = """
+# The rows linked into a play with others, each with what its play takes from the group:
+# whether it is the play (the row the key names, else the first), and the best times
+# the group knows. The rows linked are exactly those with a `linked_to` (every music row
+# has a key, most only their own: such a row is a play of its own, with nothing to
+# correct; a test holds the two equal); with them, the row each key names
+# ("<platform>:<external_id>"; platform names hold no colon). One scan of
+# unified_plays, testing a mostly NULL column rather than building a key per row, and
+# a join of these few rows with media_items for their times (rows whose time is a
+# stand-in are left out, as from every metric).
+_MEMBERS = f"""
 CREATE OR REPLACE TEMP TABLE metric_members AS
 WITH linked AS (
     SELECT user_id, platform, external_id, play_key FROM unified_plays
     WHERE user_id IN (SELECT user_id FROM metric_zones) AND linked_to IS NOT NULL
+),
+members AS (
+    SELECT * FROM linked
+    UNION ALL
+    SELECT DISTINCT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key
+    FROM linked
+),
+timed AS (
+    SELECT g.user_id, g.platform, g.external_id, g.play_key, g.platform || ':' || g.external_id AS row_key,
+           m.time_spent_s, m.duration_s
+    FROM media_items m JOIN members g USING (user_id, platform, external_id)
+    WHERE {KNOWN_TIME}
 )
-SELECT * FROM linked
-UNION ALL
-SELECT DISTINCT user_id, split_part(play_key, ':', 1), substr(play_key, strpos(play_key, ':') + 1), play_key
-FROM linked
+,
+plays AS (
+    SELECT user_id, play_key, max(time_spent_s) AS measured_s, max(duration_s) AS length_s,
+           CASE WHEN bool_or(row_key = play_key) THEN play_key ELSE min(row_key) END AS kept
+    FROM timed GROUP BY user_id, play_key
+)
+SELECT t.user_id, t.platform, t.external_id, t.row_key = p.kept AS is_play, p.measured_s, p.length_s
+FROM timed t JOIN plays p USING (user_id, play_key)
 """
 
 
 def _rows_sql(with_aliases: bool) -> str:
-    """One row per stored row with a known time, each first taken as a play of its own
-    with its own time (`_LINKED` then corrects the rows linked to others). Without
-    aliases among the users the two alias joins are left out: computing their keys for
-    every row is a tenth of the whole."""
+    """The users' rows (see the module docstring): one per stored row with a known time,
+    with its view kind, local time, whether it is a play and its time spent. A CTE
+    materialised once and summed by every rollup in the same statement: writing a
+    million rows to a temporary table cost more than all the sums. Without aliases among
+    the users the two alias joins are left out: computing their keys for every row is a
+    tenth of the whole."""
     title, creator, joins = (
         ("coalesce(ta.canonical, m.title)", "coalesce(aa.canonical, m.creator)", _ALIASED)
         if with_aliases
         else ("m.title", "m.creator", "")
     )
     return f"""
-CREATE OR REPLACE TEMP TABLE metric_rows AS
-WITH typical AS (
+typical AS (
     SELECT unnest(CAST($typical_platforms AS VARCHAR[])) AS platform, unnest(CAST($typical_kinds AS VARCHAR[])) AS kind,
            unnest(CAST($typical_s AS DOUBLE[])) AS s
 ),
-rows AS (
+stored AS (
     SELECT m.user_id, m.platform,
            CASE WHEN m.media_type = 'video' AND m.series IS NOT NULL THEN 'episode' ELSE m.media_type END AS kind,
            {title} AS title, {creator} AS creator, m.series, m.tags, m.genres, m.moods, m.skipped,
-           m.consumed_at, m.duration_s, m.time_spent_s, g.play_key,
-           CASE WHEN g.play_key IS NOT NULL THEN m.platform || ':' || m.external_id END AS row_key,
-           timezone(z.tz, m.consumed_at) AS local_at
+           m.consumed_at, m.duration_s, m.time_spent_s, timezone(z.tz, m.consumed_at) AS local_at,
+           coalesce(g.is_play, true) AS is_play, g.measured_s AS group_measured_s, g.length_s AS group_length_s
     FROM media_items m
     JOIN metric_zones z USING (user_id)
     LEFT JOIN metric_members g ON g.user_id = m.user_id AND g.platform = m.platform AND g.external_id = m.external_id
     {joins}
     WHERE list_contains(CAST($users AS VARCHAR[]), m.user_id) AND {KNOWN_TIME}
+),
+rows AS MATERIALIZED (
+    SELECT r.user_id, r.platform, r.kind, r.title, r.creator, r.series, r.tags, r.genres, r.moods, r.skipped,
+           r.consumed_at, r.duration_s, r.time_spent_s, r.local_at, year(r.local_at) AS local_year, r.is_play,
+           coalesce(r.time_spent_s, r.group_measured_s) AS measured_s,
+           coalesce(r.time_spent_s, r.group_measured_s, r.duration_s, r.group_length_s, t.s, {_DEFAULT_LENGTH})
+               AS spent_s
+    FROM stored r
+    LEFT JOIN typical t ON t.platform = r.platform AND t.kind = r.kind
+)"""
+
+
+# What the metrics read: the sums of the rows, made by `prepare` in ONE statement (each
+# a branch of a UNION ALL over the materialised rows) for every year asked for. A
+# metric then sums thousands of rows, not a million; several share one sum (the hours
+# serve the time spent, the clock, the busiest day, the streaks and the year before);
+# a report of eight years reads the history once, not forty times. `local_year` is in
+# every key: a year's metrics keep its rows, all time sums them. The branches share the
+# columns of `metric_rollups` (generic names), and a temporary view per rollup names
+# them (`_VIEWS`).
+_BRANCHES = f"""
+, labelled AS (
+    SELECT user_id, local_year, genres, moods, count(*) AS views, sum(spent_s) AS spent
+    FROM rows WHERE is_play AND (genres IS NOT NULL OR moods IS NOT NULL) GROUP BY ALL
 )
-SELECT r.*, year(r.local_at) AS local_year, true AS is_play, r.time_spent_s AS measured_s,
-       coalesce(r.time_spent_s, r.duration_s, t.s, {_DEFAULT_LENGTH}) AS spent_s
-FROM rows r
-LEFT JOIN typical t ON t.platform = r.platform AND t.kind = r.kind
-"""
-
-
-# Of rows linked into one play, the preferred one (the one the key names, else the
-# first) is the play, and each takes the best time its group knows: measured first,
-# then a length, then its own estimate. Only linked rows are touched, a few of all.
-_LINKED = """
-UPDATE metric_rows r
-SET is_play = r.row_key = g.kept,
-    measured_s = coalesce(r.time_spent_s, g.measured_s),
-    spent_s = coalesce(r.time_spent_s, g.measured_s, r.duration_s, g.length_s, r.spent_s)
+-- Real plays per local hour, kind and platform.
+SELECT 'hours' AS rollup, user_id, local_year, date_trunc('hour', local_at) AS moment, kind, platform,
+       NULL::VARCHAR AS name, NULL::VARCHAR AS creator, count(*) AS n1, NULL::BIGINT AS n2, NULL::BIGINT AS n3,
+       NULL::BIGINT AS n4, NULL::BIGINT AS n5, sum(spent_s) AS x1,
+       sum(CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END) AS x2, NULL::DOUBLE AS x3
+FROM rows WHERE is_play GROUP BY ALL
+UNION ALL
+-- Real plays per name credited (see `who`) and kind, with the first and the longest.
+SELECT 'names', user_id, local_year, min(local_at), kind, NULL, who, NULL, count(*), NULL, NULL, NULL, NULL,
+       sum(spent_s), max(spent_s), NULL
+FROM (SELECT user_id, local_year, kind, coalesce(series, nullif(creator, '')) AS who, spent_s, local_at
+      FROM rows WHERE is_play)
+WHERE who IS NOT NULL GROUP BY user_id, local_year, kind, who
+UNION ALL
+-- Real plays per title (with its creator).
+SELECT 'titles', user_id, local_year, NULL, NULL, NULL, title, creator, count(*), NULL, NULL, NULL, NULL,
+       sum(spent_s), NULL, NULL
+FROM rows WHERE is_play GROUP BY user_id, local_year, title, creator
+UNION ALL
+-- Real plays per tag (a name listed twice on an item counts once), genre and mood. The
+-- genres and moods (texts, few distinct ones: they follow the artist) are split after
+-- grouping, not once per play.
+SELECT 'labels', user_id, local_year, NULL, 'tag', NULL, name, NULL, count(*), NULL, NULL, NULL, NULL,
+       sum(spent_s), NULL, NULL
+FROM (SELECT user_id, local_year, unnest(CASE WHEN len(tags) > 1 THEN list_distinct(tags) ELSE tags END) AS name,
+             spent_s
+      FROM rows WHERE is_play AND len(tags) > 0)
+GROUP BY user_id, local_year, name
+UNION ALL
+SELECT 'labels', user_id, local_year, NULL, 'genre', NULL, name, NULL, sum(views), NULL, NULL, NULL, NULL,
+       sum(spent), NULL, NULL
+FROM (SELECT user_id, local_year, unnest({split_names("genres")}) AS name, views, spent FROM labelled)
+GROUP BY user_id, local_year, name
+UNION ALL
+SELECT 'labels', user_id, local_year, NULL, 'mood', NULL, name, NULL, sum(views), NULL, NULL, NULL, NULL,
+       sum(spent), NULL, NULL
+FROM (SELECT user_id, local_year, unnest({split_names("moods")}) AS name, views, spent FROM labelled)
+GROUP BY user_id, local_year, name
+UNION ALL
+-- Stored rows (not plays) per platform and media type: what skips, completion and the
+-- unified counts count.
+SELECT 'row_counts', user_id, local_year, NULL, media_type, platform, NULL, NULL, count(*),
+       count(*) FILTER (WHERE is_play), count(*) FILTER (WHERE known),
+       count(*) FILTER (WHERE known AND (coalesce(skipped, false) OR coalesce(time_spent_s < $threshold, false))),
+       count(*) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0), NULL, NULL,
+       sum(least(time_spent_s / duration_s, 1.0)) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0)
+FROM (SELECT *, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type,
+             skipped IS NOT NULL OR time_spent_s IS NOT NULL AS known
+      FROM rows)
+GROUP BY user_id, local_year, media_type, platform
+UNION ALL
+-- Episodes of a series that started within the binge gap of another's end, one row
+-- each: binges are found over them. Most episodes are watched alone; leaving them out
+-- changes no session.
+SELECT 'episodes', user_id, local_year, NULL, NULL, NULL, series, NULL, NULL, NULL, NULL, NULL, NULL,
+       start_s, end_s, NULL
 FROM (
-    SELECT user_id, play_key, max(time_spent_s) AS measured_s, max(duration_s) AS length_s,
-           CASE WHEN bool_or(row_key = play_key) THEN play_key ELSE min(row_key) END AS kept
-    FROM metric_rows WHERE play_key IS NOT NULL GROUP BY user_id, play_key
-) g
-WHERE r.user_id = g.user_id AND r.play_key = g.play_key
-"""
-
-#: Columns derived on reading rather than stored in metric_rows (each stored column
-#: costs its share of the materialisation): the media type (an episode is a video) and
-#: the name a view is credited to (the series of an episode, else the creator).
-_DERIVED = "CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type, coalesce(series, nullif(creator, '')) AS who"
-
-#: The scope every metric reads: `plays` (real plays) and `scoped_rows` (stored rows),
-#: both restricted to the year when one is given, and `every_play` (all years).
-_SCOPE = f"""
-WITH every_play AS NOT MATERIALIZED (
-    SELECT *, {_DERIVED}, CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END AS estimated_s
-    FROM metric_rows WHERE is_play
-),
-plays AS NOT MATERIALIZED (
-    SELECT * FROM every_play WHERE CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER)
-),
-scoped_rows AS NOT MATERIALIZED (
-    SELECT *, {_DERIVED} FROM metric_rows
-    WHERE CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER)
+    SELECT *, coalesce(start_s - lag(end_s) OVER w < $gap, false) OR coalesce(lead(start_s) OVER w - end_s < $gap, false)
+               AS shared
+    FROM (SELECT user_id, local_year, series, epoch(consumed_at) AS start_s, epoch(consumed_at) + spent_s AS end_s
+          FROM rows WHERE is_play AND series IS NOT NULL)
+    WINDOW w AS (PARTITION BY user_id, series ORDER BY start_s, end_s)
 )
+WHERE shared
 """
+
+#: Each rollup under its own name and columns.
+_VIEWS = (
+    """CREATE OR REPLACE TEMP VIEW metric_hours AS
+    SELECT user_id, local_year, moment AS hour_at, kind, platform, n1 AS views, x1 AS spent, x2 AS estimated
+    FROM metric_rollups WHERE rollup = 'hours'""",
+    """CREATE OR REPLACE TEMP VIEW metric_names AS
+    SELECT user_id, local_year, kind, name AS who, n1 AS views, x1 AS spent, x2 AS longest, moment AS first_at
+    FROM metric_rollups WHERE rollup = 'names'""",
+    """CREATE OR REPLACE TEMP VIEW metric_titles AS
+    SELECT user_id, local_year, name AS title, creator, n1 AS views, x1 AS spent
+    FROM metric_rollups WHERE rollup = 'titles'""",
+    """CREATE OR REPLACE TEMP VIEW metric_labels AS
+    SELECT user_id, local_year, kind AS label, name, n1 AS views, x1 AS spent
+    FROM metric_rollups WHERE rollup = 'labels'""",
+    """CREATE OR REPLACE TEMP VIEW metric_row_counts AS
+    SELECT user_id, local_year, platform, kind AS media_type, n1 AS stored, n2 AS plays, n3 AS skip_known,
+           n4 AS skipped, n5 AS timed, x3 AS completed
+    FROM metric_rollups WHERE rollup = 'row_counts'""",
+    """CREATE OR REPLACE TEMP VIEW metric_episodes AS
+    SELECT user_id, local_year, name AS series, x1 AS start_s, x2 AS end_s
+    FROM metric_rollups WHERE rollup = 'episodes'""",
+)
 
 #: A rollup's rows in the scope: all of them, or the local year's.
 _IN_SCOPE = "(CAST($year AS INTEGER) IS NULL OR local_year = CAST($year AS INTEGER))"
-
-# The rollups most metrics read instead of the rows: each one pass over metric_rows, made
-# once by `prepare` for every year asked for. A metric then sums thousands of rows, not a
-# million, several metrics share one pass (the hours serve the time spent, the clock, the
-# busiest day, the streaks and the year before), and a report of eight years reads the
-# history five times rather than forty. `local_year` is in every key: a year's metrics
-# keep its rows, all time sums them.
-_ROLLUPS = (
-    # Real plays per local hour, kind and platform.
-    """
-    CREATE OR REPLACE TEMP TABLE metric_hours AS
-    SELECT user_id, local_year, date_trunc('hour', local_at) AS hour_at, kind, platform, count(*) AS views,
-           sum(spent_s) AS spent, sum(CASE WHEN measured_s IS NULL THEN spent_s ELSE 0.0 END) AS estimated
-    FROM metric_rows WHERE is_play GROUP BY ALL
-    """,
-    # Real plays per name credited (see `who`) and kind, with the first and the longest.
-    """
-    CREATE OR REPLACE TEMP TABLE metric_names AS
-    SELECT user_id, local_year, kind, who, count(*) AS views, sum(spent_s) AS spent, max(spent_s) AS longest,
-           min(local_at) AS first_at
-    FROM (SELECT user_id, local_year, kind, coalesce(series, nullif(creator, '')) AS who, spent_s, local_at
-          FROM metric_rows WHERE is_play)
-    WHERE who IS NOT NULL GROUP BY ALL
-    """,
-    # Real plays per title (with its creator).
-    """
-    CREATE OR REPLACE TEMP TABLE metric_titles AS
-    SELECT user_id, local_year, title, creator, count(*) AS views, sum(spent_s) AS spent
-    FROM metric_rows WHERE is_play GROUP BY ALL
-    """,
-    # Real plays per tag (a name listed twice on an item counts once), genre and mood. The
-    # genres and moods (texts, few distinct ones: they follow the artist) are split after
-    # grouping, not once per play.
-    f"""
-    CREATE OR REPLACE TEMP TABLE metric_labels AS
-    WITH labelled AS MATERIALIZED (
-        SELECT user_id, local_year, genres, moods, count(*) AS views, sum(spent_s) AS spent
-        FROM metric_rows WHERE is_play AND (genres IS NOT NULL OR moods IS NOT NULL) GROUP BY ALL
-    )
-    SELECT user_id, local_year, 'tag' AS label, name, count(*) AS views, sum(spent_s) AS spent
-    FROM (SELECT user_id, local_year, unnest(CASE WHEN len(tags) > 1 THEN list_distinct(tags) ELSE tags END) AS name,
-                 spent_s
-          FROM metric_rows WHERE is_play AND len(tags) > 0)
-    GROUP BY ALL
-    UNION ALL
-    SELECT user_id, local_year, 'genre', name, sum(views), sum(spent)
-    FROM (SELECT user_id, local_year, unnest({split_names("genres")}) AS name, views, spent FROM labelled)
-    GROUP BY ALL
-    UNION ALL
-    SELECT user_id, local_year, 'mood', name, sum(views), sum(spent)
-    FROM (SELECT user_id, local_year, unnest({split_names("moods")}) AS name, views, spent FROM labelled)
-    GROUP BY ALL
-    """,
-    # Stored rows (not plays) per platform and media type: what skips, completion and the
-    # unified counts count.
-    """
-    CREATE OR REPLACE TEMP TABLE metric_row_counts AS
-    SELECT user_id, local_year, platform, media_type, count(*) AS stored, count(*) FILTER (WHERE is_play) AS plays,
-           count(*) FILTER (WHERE known) AS skip_known,
-           count(*) FILTER (WHERE known AND (coalesce(skipped, false) OR coalesce(time_spent_s < $threshold, false)))
-               AS skipped,
-           count(*) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0) AS timed,
-           sum(least(time_spent_s / duration_s, 1.0)) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0)
-               AS completed
-    FROM (SELECT *, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type,
-                 skipped IS NOT NULL OR time_spent_s IS NOT NULL AS known
-          FROM metric_rows)
-    GROUP BY ALL
-    """,
-)
 
 
 # --- results ---------------------------------------------------------------------------
@@ -498,8 +514,8 @@ def prepare(
     user_ids: Sequence[str],
     typical_lengths: Mapping[tuple[str, str], float] | None = None,
 ) -> None:
-    """Materialise the users' rows (see the module docstring) in a temporary table of this
-    connection, then the rollups over them (`_ROLLUPS`): one scan of media_items for every
+    """Sum the users' rows (see the module docstring) into the rollups every metric reads,
+    temporary tables and views of this connection: one scan of media_items for every
     metric of every year after it."""
     typical = dict(typical_lengths or {})
     with_aliases = first_row(
@@ -509,33 +525,36 @@ def prepare(
         )
     )[0]
     con.execute(_ZONES, {"users": list(user_ids)})
-    con.execute(_MEMBERS)
     # Every join of the rows statement has the few rows (zones, linked rows, aliases,
     # typical lengths) on its right, to be hashed. DuckDB's planner, misjudging how many
     # history rows the user filter leaves when other users share the table, would hash
     # the history instead: five times the cost (measured with benchmarks/analysis.py).
+    con.execute(_MEMBERS)
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     try:
         con.execute(
-            _rows_sql(bool(with_aliases)),
+            "CREATE OR REPLACE TEMP TABLE metric_rollups AS WITH "
+            + _rows_sql(bool(with_aliases))
+            + _BRANCHES,
             {
                 "users": list(user_ids),
                 "typical_platforms": [platform for platform, _ in typical],
                 "typical_kinds": [kind for _, kind in typical],
                 "typical_s": [float(seconds) for seconds in typical.values()],
+                "threshold": SKIP_THRESHOLD_S,
+                "gap": BINGE_GAP_S,
             },
         )
     finally:
         con.execute("RESET disabled_optimizers")
-    con.execute(_LINKED)
-    for rollup in _ROLLUPS:
-        con.execute(rollup, {"threshold": SKIP_THRESHOLD_S} if "$threshold" in rollup else None)
+    for view in _VIEWS:
+        con.execute(view)
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, year: int | None, **extra: object) -> Rows:
     """Run one statement over the scope; its first column is the user, dealt out here."""
     per_user: Rows = defaultdict(list)
-    for row in con.execute(_SCOPE + sql, {"year": year, **extra}).fetchall():
+    for row in con.execute(sql, {"year": year, **extra}).fetchall():
         per_user[str(row[0])].append(row[1:])
     return per_user
 
@@ -548,7 +567,7 @@ def time_spent(
     found = _run(
         con,
         f"""
-        , days AS (
+        WITH days AS (
             SELECT user_id, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type, platform, kind,
                    CAST(hour_at AS DATE) AS day, sum(views) AS n, sum(spent) AS spent, sum(estimated) AS estimated
             FROM metric_hours WHERE {_IN_SCOPE} GROUP BY ALL
@@ -595,7 +614,7 @@ def top_items(
     found = _run(
         con,
         f"""
-        , per_kind AS (
+        WITH per_kind AS (
             SELECT user_id, kind, who, sum(views) AS plays, sum(spent) / 3600.0 AS hours
             FROM metric_names WHERE {_IN_SCOPE} GROUP BY user_id, kind, who
         ),
@@ -653,11 +672,8 @@ def binge_sessions(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str
     """Binges (see the module docstring), in the order they started."""
     found = _run(
         con,
-        """
-        , episodes AS (
-            SELECT user_id, series, epoch(consumed_at) AS start_s, epoch(consumed_at) + spent_s AS end_s
-            FROM plays WHERE series IS NOT NULL
-        ),
+        f"""
+        WITH episodes AS (SELECT user_id, series, start_s, end_s FROM metric_episodes WHERE {_IN_SCOPE}),
         -- Of episodes starting together, the shorter comes first: any order of equal
         -- (start, end) pairs gives the same sessions, so this order is total enough, and
         -- the window sorts and carries four columns, not the whole row.
@@ -713,7 +729,7 @@ def streaks(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, Strea
     found = _run(
         con,
         f"""
-        , days AS (
+        WITH days AS (
             SELECT DISTINCT user_id, tz, CAST(hour_at AS DATE) AS day
             FROM metric_hours JOIN metric_zones USING (user_id) WHERE {_IN_SCOPE}
         ),
@@ -756,7 +772,7 @@ def discovery(con: duckdb.DuckDBPyConnection, year: int | None) -> dict[str, lis
     found = _run(
         con,
         """
-        , firsts AS (SELECT user_id, who, min(first_at) AS first_at FROM metric_names GROUP BY user_id, who)
+        WITH firsts AS (SELECT user_id, who, min(first_at) AS first_at FROM metric_names GROUP BY user_id, who)
         SELECT user_id, strftime(first_at, '%Y-%m') AS month, count(*), list(who ORDER BY who)
         FROM firsts
         WHERE CAST($year AS INTEGER) IS NULL OR year(first_at) = CAST($year AS INTEGER)
@@ -779,7 +795,7 @@ def new_favourites(
     found = _run(
         con,
         f"""
-        , firsts AS (SELECT user_id, who, min(first_at) AS first_at FROM metric_names GROUP BY user_id, who),
+        WITH firsts AS (SELECT user_id, who, min(first_at) AS first_at FROM metric_names GROUP BY user_id, who),
         year_top AS (
             SELECT user_id, who, arg_max(kind, longest) AS kind, sum(views) AS views, sum(spent) / 3600.0 AS hours,
                    row_number() OVER (PARTITION BY user_id ORDER BY sum(spent) DESC, sum(views) DESC, who) AS rank
@@ -822,12 +838,11 @@ def kind_totals(con: duckdb.DuckDBPyConnection, year: int) -> dict[str, list[Kin
     """Views and hours per view kind in one local year (any year, not only the scope's)."""
     found = _run(
         con,
-        """
+        f"""
         SELECT user_id, kind, sum(views), sum(spent) / 3600.0 FROM metric_hours
-        WHERE local_year = $other GROUP BY user_id, kind ORDER BY user_id, kind
+        WHERE {_IN_SCOPE} GROUP BY user_id, kind ORDER BY user_id, kind
         """,
-        None,
-        other=year,
+        year,
     )
     return {user: [KindTotal(str(k), int(n), float(h)) for k, n, h in rows] for user, rows in found.items()}
 

@@ -314,6 +314,23 @@ def test_binge_sessions(ada: Warehouse) -> None:
     assert m.binges.per_series == {"Dark Harbour": 1, "Glass Cities": 1}
 
 
+def test_a_binge_across_new_years_eve_is_one_binge_of_all_time_and_none_of_either_year(
+    warehouse: Warehouse,
+) -> None:
+    # Four 40-minute episodes, 10 minutes apart, from 22:30 to 01:40 local (UTC+1):
+    # two on 31 December, two on 1 January. Within each year only two are together.
+    starts = ("2023-12-31T21:30", "2023-12-31T22:20", "2023-12-31T23:10", "2024-01-01T00:00")  # UTC
+    store(warehouse, "bo", [episode("Night Ferry", n, start, 40) for n, start in enumerate(starts, start=1)])
+    with warehouse.connect() as con:
+        set_user_timezone(con, "bo", "Europe/Berlin")
+    whole = metrics(warehouse, "bo")
+    assert whole.binge_sessions == [
+        BingeSession("Night Ferry", "2023-12-31T22:30:00", "2024-01-01T01:40:00", 4, pytest.approx(160 / 60))
+    ]
+    for year in (2023, 2024):
+        assert metrics(warehouse, "bo", year).binge_sessions == [], year
+
+
 def test_a_play_across_the_dst_change_lands_on_its_local_day_and_hour(ada: Warehouse) -> None:
     m = metrics(ada)
     # s3 at 23:30 UTC on Sat 30 March is 00:30 CET on Sunday 31 March (weekday 7, hour 0);
