@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from mca_pipeline.core import MediaItem, SourcePlugin, SyncResult
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.schema import MIGRATIONS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -16,6 +18,17 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Warehouse:
     return Warehouse(tmp_path / "warehouse.duckdb")
+
+
+def warehouse_at_version(path: Path, version: int) -> duckdb.DuckDBPyConnection:
+    """A warehouse file as a release at schema `version` left it (the caller stores rows
+    in it, then closes it); opening it with Warehouse then runs the later migrations."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    for number, sql in enumerate(MIGRATIONS[:version], start=1):
+        con.execute(sql)
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    return con
 
 
 def play(n: int, *, platform: str = "spotify_export", album: str = "Night Lines") -> MediaItem:

@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from mca_pipeline.core import Credentials, SyncContext
 from mca_pipeline.plugins.instapaper import InstapaperPlugin
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
-from mca_pipeline.warehouse.schema import MIGRATIONS
+from mca_pipeline_tests.conftest import warehouse_at_version
 
 OLD_IDS = {
     "https://theoatmeal.com:443/": "https://theoatmeal.com/",
@@ -23,11 +21,7 @@ OLD_IDS = {
 
 
 def version_6_file(path: Path) -> None:
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for number, sql in enumerate(MIGRATIONS[:6], 1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    con = warehouse_at_version(path, 6)
     for external_id in [*OLD_IDS, "https://dup.example:443/", "https://dup.example/"]:
         con.execute(
             "INSERT INTO media_items (user_id, platform, external_id, media_type, title, consumed_at, "

@@ -13,7 +13,7 @@ import duckdb
 from mca_pipeline.core import DedupPolicy, MediaItem
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
 from mca_pipeline.warehouse.enrichment import reset_enrichment, save_plugin_enrichment, save_universal_tags
-from mca_pipeline.warehouse.schema import MIGRATIONS
+from mca_pipeline_tests.conftest import warehouse_at_version
 
 PARSED = (
     "SELECT external_id, series, skipped, time_unknown, genres, moods FROM media_items ORDER BY external_id"
@@ -92,11 +92,7 @@ def test_enrichment_writes_and_resets_keep_the_fields_in_step(warehouse: Warehou
 
 def test_a_warehouse_stored_before_the_columns_gets_them_on_open(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for number, sql in enumerate(MIGRATIONS[:12], start=1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    con = warehouse_at_version(path, 12)
     con.execute(
         """INSERT INTO media_items (user_id, platform, external_id, media_type, title, raw_metadata,
                universal_tags, consumed_at, first_seen_at, updated_at)

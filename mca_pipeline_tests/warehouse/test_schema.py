@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from mca_pipeline.warehouse import SCHEMA_VERSION, SchemaTooNewError, Warehouse
-from mca_pipeline.warehouse.schema import MIGRATIONS
+from mca_pipeline_tests.conftest import warehouse_at_version
 
 
 def test_new_file_gets_every_table_and_its_version(warehouse: Warehouse) -> None:
@@ -52,11 +52,7 @@ def test_media_items_reject_unknown_status_and_type(warehouse: Warehouse) -> Non
 def test_youtube_likes_stored_with_capitalised_topics_are_lowered_on_upgrade(tmp_path: Path) -> None:
     # A warehouse at version 9, with likes synced before topics were lower case.
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for number, sql in enumerate(MIGRATIONS[:9], start=1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    con = warehouse_at_version(path, 9)
     con.execute(
         """INSERT INTO media_items (user_id, platform, external_id, media_type, title, tags, raw_metadata, consumed_at, first_seen_at, updated_at)
         VALUES ('alice', 'youtube', 'LL:a', 'video', 'A', ['Music', 'Pop music'], '{}', now(), now(), now()),

@@ -7,12 +7,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from mca_pipeline.core import Credentials, SyncContext
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
-from mca_pipeline.warehouse.schema import MIGRATIONS
+from mca_pipeline_tests.conftest import warehouse_at_version
 
 TS = "2023-11-08T18:30:12Z"
 PLAYS = [
@@ -30,11 +28,7 @@ PLAYS = [
 def old_file(path: Path) -> None:
     """A version-7 warehouse holding the first offline play and the online one as the
     previous release stored them: id without the offline suffix, dated ts - ms_played."""
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
-    for number, sql in enumerate(MIGRATIONS[:7], 1):
-        con.execute(sql)
-        con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    con = warehouse_at_version(path, 7)
     rows = [
         (f"{TS}|spotify:track:A|187000", "2023-11-08 18:27:05+00", 1699464000, True, TS),
         ("2023-11-08T19:00:00Z|spotify:track:B|200000", "2023-11-08 18:56:40+00", 1699469800, False,
