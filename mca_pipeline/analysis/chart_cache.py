@@ -6,8 +6,8 @@ all the years together (benchmarks/analysis.py). A sync almost always changes on
 current year; the other years' charts are taken from beside their report.
 
 The charts are a function of the report's data, the fonts chosen for its texts and the
-drawing code. A fingerprint of those is kept with the PNGs (`<year>.charts.json` beside
-`<year>.html`); any difference, or a file that cannot be read, means drawing again.
+drawing code. A fingerprint of those is kept with the PNGs (`.<year>.charts.json`, hidden,
+beside `<year>.html`); any difference, or a file that cannot be read, means drawing again.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def fingerprint(data: ReportData) -> str:
 def charts_for(data: ReportData, data_dir: Path) -> dict[str, bytes]:
     """The report's charts: those kept beside it when they show the same, else drawn
     (and kept for the next time)."""
-    kept = report_path(data_dir, data.user_id, data.year).with_suffix(".charts.json")
+    page = report_path(data_dir, data.user_id, data.year)
+    kept = page.with_name(f".{page.stem}.charts.json")
     key = fingerprint(data)
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
         saved = json.loads(kept.read_text(encoding="utf-8"))

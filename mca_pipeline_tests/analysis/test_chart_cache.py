@@ -31,7 +31,7 @@ def store(warehouse: Warehouse, items: list[MediaItem]) -> None:
 
 
 def kept(data_dir: Path, year: int) -> Path:
-    return data_dir / "reports" / "ada" / f"{year}.charts.json"
+    return data_dir / "reports" / "ada" / f".{year}.charts.json"
 
 
 def test_only_the_changed_years_charts_are_drawn_again(warehouse: Warehouse, tmp_path: Path) -> None:
