@@ -135,8 +135,7 @@ timed AS (
            m.time_spent_s, m.duration_s
     FROM media_items m JOIN members g USING (user_id, platform, external_id)
     WHERE {KNOWN_TIME}
-)
-,
+),
 plays AS (
     SELECT user_id, play_key, max(time_spent_s) AS measured_s, max(duration_s) AS length_s,
            CASE WHEN bool_or(row_key = play_key) THEN play_key ELSE min(row_key) END AS kept
@@ -186,6 +185,9 @@ rows AS MATERIALIZED (
     LEFT JOIN typical t ON t.platform = r.platform AND t.kind = r.kind
 )"""
 
+
+#: The media type of a view kind: an episode (of a series) is a video.
+_MEDIA_TYPE = "CASE kind WHEN 'episode' THEN 'video' ELSE kind END"
 
 # What the metrics read: the sums of the rows, made by `prepare` in ONE statement (each
 # a branch of a UNION ALL over the materialised rows) for every year asked for. A
@@ -246,7 +248,7 @@ SELECT 'row_counts', user_id, local_year, NULL, media_type, platform, NULL, NULL
        count(*) FILTER (WHERE known AND (coalesce(skipped, false) OR coalesce(time_spent_s < $threshold, false))),
        count(*) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0), NULL, NULL,
        sum(least(time_spent_s / duration_s, 1.0)) FILTER (WHERE time_spent_s IS NOT NULL AND duration_s > 0)
-FROM (SELECT *, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type,
+FROM (SELECT *, {_MEDIA_TYPE} AS media_type,
              skipped IS NOT NULL OR time_spent_s IS NOT NULL AS known
       FROM rows)
 GROUP BY user_id, local_year, media_type, platform
@@ -525,11 +527,11 @@ def prepare(
         )
     )[0]
     con.execute(_ZONES, {"users": list(user_ids)})
+    con.execute(_MEMBERS)
     # Every join of the rows statement has the few rows (zones, linked rows, aliases,
     # typical lengths) on its right, to be hashed. DuckDB's planner, misjudging how many
     # history rows the user filter leaves when other users share the table, would hash
     # the history instead: five times the cost (measured with benchmarks/analysis.py).
-    con.execute(_MEMBERS)
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     try:
         con.execute(
@@ -568,7 +570,7 @@ def time_spent(
         con,
         f"""
         WITH days AS (
-            SELECT user_id, CASE kind WHEN 'episode' THEN 'video' ELSE kind END AS media_type, platform, kind,
+            SELECT user_id, {_MEDIA_TYPE} AS media_type, platform, kind,
                    CAST(hour_at AS DATE) AS day, sum(views) AS n, sum(spent) AS spent, sum(estimated) AS estimated
             FROM metric_hours WHERE {_IN_SCOPE} GROUP BY ALL
         ),

@@ -57,8 +57,3 @@ def split_names(column: str) -> str:
 def assignments(columns: dict[str, str]) -> str:
     """`col = expr, ...` for an UPDATE's SET list."""
     return ", ".join(f"{column} = {expression}" for column, expression in columns.items())
-
-
-def selections(columns: dict[str, str]) -> str:
-    """`expr AS col, ...` for a SELECT list."""
-    return ", ".join(f"{expression} AS {column}" for column, expression in columns.items())
