@@ -1,27 +1,4 @@
-"""Charts and the year-in-review HTML report, drawn from a user's metrics."""
-
-from mca_pipeline.analysis.charts import (
-    CHARTS,
-    ReportData,
-    discoveries_png,
-    hours_by_month_png,
-    hours_by_platform_png,
-    listening_clock_png,
-    render_charts,
-    top_creators_png,
-)
-from mca_pipeline.analysis.report import render_report, report_path, write_report
-
-__all__ = [
-    "CHARTS",
-    "ReportData",
-    "discoveries_png",
-    "hours_by_month_png",
-    "hours_by_platform_png",
-    "listening_clock_png",
-    "render_charts",
-    "render_report",
-    "report_path",
-    "top_creators_png",
-    "write_report",
-]
+"""The year in review: what it shows (report_data), the page with its SVG charts
+(report, svg_charts), the PNG charts for Dagster's metadata (charts, which imports
+matplotlib: import it only where PNGs are drawn), and the metrics reshaped for them
+(insights)."""

@@ -1,12 +1,11 @@
-"""The year-in-review charts, drawn with matplotlib (Agg, no display) as PNG bytes.
+"""The year-in-review charts as PNGs, drawn with matplotlib (Agg, no display), for the
+Dagster metadata: Markdown, where a chart is an image. The page draws the same charts as
+SVG (svg_charts.py); what each chart shows is decided once, in report_data.py.
 
-Each chart function takes a `ReportData` and returns the PNG file's bytes. The charts are
-sized and lettered to be read on a phone (1000x600 px, large type, fixed colours, titles
-that say what is shown). When there is nothing to draw, a chart is still a picture: the
-title and a plain "Nothing in <year> yet" (or "Nothing of this kind") in the middle, never an empty axis or an error.
-
-`ReportData` is this module's own input, independent of the warehouse's metrics: the
-caller (an adapter from `mca_pipeline.warehouse.metrics.Metrics`) fills it in.
+Each chart function takes a `ReportData` and returns the PNG file's bytes, 1000x600 px,
+large type, fixed colours, a title that says what is shown. When there is nothing to draw,
+a chart is still a picture: the title and a plain "Nothing in <year> yet" (or "Nothing
+of this kind") in the middle, never an empty axis or an error.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import contextlib
 import functools
 import io
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -24,38 +22,29 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import MaxNLocator
 
+from mca_pipeline.analysis.report_data import (
+    CHART_SECTIONS,
+    MUTED_COLOUR,
+    TEXT_COLOUR,
+    WEEKDAY_NAMES,
+    Bars,
+    Columns,
+    ReportData,
+    clock_heatmap,
+    creator_bars,
+    diet_columns,
+    discovery_columns,
+    empty_message,
+    platform_bars,
+    shorten,
+)
+
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.0, 100  # 1000 x 600 px
 TITLE_SIZE = 24
 LABEL_SIZE = 19
 TICK_SIZE = 18
 EMPTY_SIZE = 30
-TEXT_COLOUR = "#222222"
-MUTED_COLOUR = "#777777"
-BAR_COLOUR = "#3b6fb6"
-ACCENT_COLOUR = "#d9822b"
 HEATMAP_CMAP = "YlOrRd"
-
-# One fixed colour per media type (MediaType values), then a fallback cycle for others.
-TYPE_COLOURS: dict[str, str] = {
-    "music": "#3b6fb6",
-    "episode": "#c44e52",
-    "video": "#d9822b",
-    "podcast": "#3a9d5d",
-    "article": "#8e5bb5",
-}
-#: What each view kind is called in the media diet.
-DIET_LABELS: dict[str, str] = {
-    "music": "music",
-    "episode": "series",
-    "video": "video",
-    "podcast": "podcasts",
-    "article": "reading",
-}
-FALLBACK_COLOURS = ("#c44e52", "#8c8c3a", "#4c9fb5", "#b5834c", "#6b6b6b")
-MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-TOP_N = 10
-MAX_LABEL = 24
 
 #: Fonts tried in order, glyph by glyph (matplotlib falls back per glyph and, from 3.11,
 #: shapes and orders Arabic, Hebrew and Indic text): DejaVu Sans (bundled with
@@ -90,95 +79,6 @@ FONT_FALLBACK = (
     "Noto Sans Symbols2",
     "Symbola",
 )
-
-
-@dataclass(frozen=True)
-class ReportData:
-    """Everything the charts and the report show for one user and one year (or all time).
-
-    Hours are floats; months are "YYYY-MM" keys; `clock` maps (weekday 0=Monday, hour
-    0-23 in the user's own time zone) to a number of plays; top lists are already sorted,
-    best first. `hours_by_month_type` (month -> view kind -> hours) is optional: when it
-    is given, the month chart is stacked by media type, otherwise it shows totals.
-    """
-
-    user_id: str
-    year: int | None
-    time_zone: str = "UTC"
-    hours_by_platform: dict[str, float] = field(default_factory=dict)
-    hours_by_type: dict[str, float] = field(default_factory=dict)
-    hours_by_month: dict[str, float] = field(default_factory=dict)
-    top_creators: list[tuple[str, int, float]] = field(default_factory=list)  # (name, plays, hours)
-    #: The same, ranked by hours (empty: no time known, the chart ranks by plays).
-    top_creators_by_hours: list[tuple[str, int, float]] = field(default_factory=list)
-    top_titles: list[tuple[str, int, float]] = field(default_factory=list)  # (title, plays, hours)
-    top_tags: list[tuple[str, int]] = field(default_factory=list)  # (tag, plays)
-    clock: dict[tuple[int, int], int] = field(default_factory=dict)
-    binge_sessions: int = 0
-    longest_binge: tuple[str, int] | None = None  # (series, episodes)
-    longest_streak_days: int = 0
-    current_streak_days: int = 0
-    discoveries_by_month: dict[str, int] = field(default_factory=dict)
-    skip_share: float | None = None  # 0..1, None when no source says
-    music_rows: int = 0
-    real_plays: int = 0
-    hours_by_month_type: dict[str, dict[str, float]] = field(default_factory=dict)
-    #: Views per view kind (music, episode, video, podcast, article): every view counts,
-    #: with or without a known length.
-    views_by_kind: dict[str, int] = field(default_factory=dict)
-    hours_by_kind: dict[str, float] = field(default_factory=dict)
-    #: The part of the hours estimated from a length or a typical length.
-    estimated_hours: float = 0.0
-    #: Per kind, the names credited with most hours: artists, series, channels, podcasts, authors.
-    top_by_kind: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)
-    top_genres: list[tuple[str, int, float]] = field(default_factory=list)
-    top_moods: list[tuple[str, int, float]] = field(default_factory=list)
-    #: The year before, per kind: (views, hours); empty for all time or no data then.
-    previous_year: dict[str, tuple[int, float]] = field(default_factory=dict)
-    busiest_day: tuple[str, int, float] | None = None  # (ISO date, views, hours)
-    new_favourites: list[tuple[str, str, str, float]] = field(
-        default_factory=list
-    )  # (name, kind, first, hours)
-
-    @property
-    def period(self) -> str:
-        """ "2024", or "all time" when no year is set."""
-        return str(self.year) if self.year is not None else "all time"
-
-    @property
-    def total_hours(self) -> float:
-        for hours in (self.hours_by_platform, self.hours_by_type, self.hours_by_month):
-            if hours:
-                return float(sum(hours.values()))
-        return 0.0
-
-    @property
-    def views(self) -> int:
-        return sum(self.views_by_kind.values()) if self.views_by_kind else self.real_plays
-
-    @property
-    def is_empty(self) -> bool:
-        return self.views == 0 and self.total_hours <= 0
-
-    @property
-    def peak_slot(self) -> tuple[int, int, int] | None:
-        """(weekday 0=Monday, hour, views) of the busiest weekday-hour, the earliest of equals."""
-        if not self.clock:
-            return None
-        (weekday, hour), views = min(self.clock.items(), key=lambda kv: (-kv[1], kv[0]))
-        return (weekday, hour, views) if views > 0 else None
-
-
-def _colour_for(name: str, known: dict[str, str], order: list[str]) -> str:
-    if name in known:
-        return known[name]
-    others = [n for n in order if n not in known]
-    return FALLBACK_COLOURS[others.index(name) % len(FALLBACK_COLOURS)] if name in others else BAR_COLOUR
-
-
-def _shorten(label: str, limit: int = MAX_LABEL) -> str:
-    label = " ".join(str(label).split())
-    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 @functools.cache
@@ -277,97 +177,50 @@ def _empty(title: str, data: ReportData) -> bytes:
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(title, fontsize=TITLE_SIZE, color=TEXT_COLOUR, pad=14, loc="left")
-    if data.is_empty:
-        message = f"Nothing in {data.year} yet" if data.year is not None else "Nothing yet"
-        hint = "Connect a source or drop an export in the inbox"
-    else:  # views there are, but none this chart can show (no creators, no times...)
-        message = f"Nothing of this kind in {data.period}"
-        hint = "Your sources for this period do not record it"
+    message, hint = empty_message(data)
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=EMPTY_SIZE, color=MUTED_COLOUR)
-    ax.text(
-        0.5,
-        0.36,
-        hint,
-        ha="center",
-        va="center",
-        fontsize=LABEL_SIZE,
-        color=MUTED_COLOUR,
-    )
+    ax.text(0.5, 0.36, hint, ha="center", va="center", fontsize=LABEL_SIZE, color=MUTED_COLOUR)
     return _png(fig)
 
 
-def _months(data: ReportData, *series: dict[str, object]) -> list[str]:
-    if data.year is not None:
-        return [f"{data.year}-{m:02d}" for m in range(1, 13)]
-    keys = sorted({k for s in series for k in s})
-    return keys
-
-
-def _month_labels(data: ReportData, months: list[str]) -> list[str]:
-    if data.year is not None:
-        return list(MONTH_NAMES)
-    return [f"{MONTH_NAMES[int(m[5:7]) - 1]}\n{m[:4]}" if len(m) >= 7 else m for m in months]
-
-
-@_plain_text
-def hours_by_month_png(data: ReportData) -> bytes:
-    """Hours per month, stacked by what they went to (music, series, video...) when that
-    split is known: the media diet."""
-    title = f"Your media diet: hours per month, {data.period}"
-    by_type = data.hours_by_month_type
-    months = _months(data, data.hours_by_month, by_type)
-    totals = [
-        sum(by_type.get(m, {}).values()) if by_type else float(data.hours_by_month.get(m, 0.0))
-        for m in months
-    ]
-    if not months or sum(totals) <= 0:
-        return _empty(title, data)
+def _columns(data: ReportData, chart: Columns) -> bytes:
+    if chart.is_empty:
+        return _empty(chart.title, data)
     fig = _new_figure()
     ax = fig.add_subplot()
-    x = list(range(len(months)))
-    if by_type:
-        types = sorted({t for m in by_type.values() for t in m}, key=lambda t: (t not in TYPE_COLOURS, t))
-        bottom = [0.0] * len(months)
-        for media_type in types:
-            values = [float(by_type.get(m, {}).get(media_type, 0.0)) for m in months]
-            colour = _colour_for(media_type, TYPE_COLOURS, types)
-            ax.bar(
-                x,
-                values,
-                bottom=bottom,
-                color=colour,
-                label=DIET_LABELS.get(media_type, media_type),
-                width=0.75,
-            )
-            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    x = list(range(len(chart.labels)))
+    bottom = [0.0] * len(x)
+    for stack in chart.stacks:
+        bars = ax.bar(x, stack.values, bottom=bottom, color=stack.colour, label=stack.label, width=0.75)
+        bottom = [b + v for b, v in zip(bottom, stack.values, strict=True)]
+    if chart.value_labels:
+        ax.bar_label(bars, labels=[f"{v:,.0f}" if v else "" for v in bottom], padding=3, fontsize=TICK_SIZE)
+    if any(stack.label for stack in chart.stacks):
         ax.legend(fontsize=TICK_SIZE, frameon=False, loc="upper left")
-    else:
-        ax.bar(x, totals, color=BAR_COLOUR, width=0.75)
-    ax.set_xticks(x, _month_labels(data, months))
-    ax.set_ylabel("hours", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
-    ax.set_ylim(0, max(totals) * 1.15)
+    ax.set_xticks(x, chart.labels)
+    ax.set_ylabel(chart.unit, fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    if chart.value_labels:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(chart.totals) * (1.18 if chart.value_labels else 1.15))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    _style(ax, title)
+    _style(ax, chart.title)
     return _png(fig)
 
 
-def _horizontal_bars(
-    data: ReportData, title: str, items: list[tuple[str, float]], unit: str, colours: list[str] | None = None
-) -> bytes:
-    items = [(name, value) for name, value in items if value > 0][:TOP_N]
-    if not items:
-        return _empty(title, data)
+def _horizontal_bars(data: ReportData, chart: Bars) -> bytes:
+    if not chart.items:
+        return _empty(chart.title, data)
     fig = _new_figure()
     ax = fig.add_subplot()
-    names = [_shorten(name) for name, _ in items][::-1]
-    values = [float(value) for _, value in items][::-1]
-    bars = ax.barh(range(len(items)), values, color=(colours[::-1] if colours else BAR_COLOUR), height=0.7)
-    ax.set_yticks(range(len(items)), names)
+    names = [shorten(name) for name, _ in chart.items][::-1]
+    values = [value for _, value in chart.items][::-1]
+    bars = ax.barh(range(len(values)), values, color=chart.colours[::-1], height=0.7)
+    ax.set_yticks(range(len(values)), names)
     # At least four bar slots, so one or two bars stay bar-shaped (kept at the top).
-    ax.set_ylim(len(items) - 0.5 - max(len(items), 4), len(items) - 0.5)
-    ax.set_xlabel(unit, fontsize=LABEL_SIZE, color=TEXT_COLOUR)
-    if unit == "views":
+    ax.set_ylim(len(values) - 0.5 - max(len(values), 4), len(values) - 0.5)
+    ax.set_xlabel(chart.unit, fontsize=LABEL_SIZE, color=TEXT_COLOUR)
+    if chart.unit == "views":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0, max(values) * 1.18)
     fmt = "{:,.0f}" if all(v == int(v) for v in values) else "{:,.1f}"
@@ -376,62 +229,46 @@ def _horizontal_bars(
     )
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    _style(ax, title)
+    _style(ax, chart.title)
     return _png(fig)
+
+
+@_plain_text
+def hours_by_month_png(data: ReportData) -> bytes:
+    """The media diet: hours per month, stacked by kind when the split is known."""
+    return _columns(data, diet_columns(data))
 
 
 @_plain_text
 def hours_by_platform_png(data: ReportData) -> bytes:
     """Hours per platform (source), largest first, as horizontal bars."""
-    items = sorted(data.hours_by_platform.items(), key=lambda kv: (-kv[1], kv[0]))
-    platform_palette = (BAR_COLOUR, ACCENT_COLOUR, *FALLBACK_COLOURS, *TYPE_COLOURS.values())
-    # Colour by alphabetical platform order, so a platform keeps its colour between years of one user.
-    alphabetical = sorted(data.hours_by_platform)
-    colours = [platform_palette[alphabetical.index(name) % len(platform_palette)] for name, _ in items]
-    return _horizontal_bars(data, f"Hours per platform, {data.period}", items, "hours", colours[:TOP_N])
+    return _horizontal_bars(data, platform_bars(data))
 
 
 @_plain_text
 def top_creators_png(data: ReportData) -> bytes:
-    """The top artists/creators by hours (plays when no time is known)."""
-    title, items, unit = top_creator_bars(data)
-    return _horizontal_bars(data, f"{title}, {data.period}", items, unit)
-
-
-def top_creator_bars(data: ReportData) -> tuple[str, list[tuple[str, float]], str]:
-    """Title, bars and unit of the top-creators chart: ranked by hours when any time is
-    known (the list ranked by hours, not the one by plays), else by plays."""
-    by_hours = [(name, hours) for name, _, hours in data.top_creators_by_hours if hours > 0]
-    if by_hours:
-        return "Top artists, series & channels by hours", by_hours[:TOP_N], "hours"
-    return (
-        "Top artists, series & channels by views",
-        [(n, p) for n, p, _ in data.top_creators[:TOP_N]],
-        "views",
-    )
+    """The top artists/creators by hours (views when no time is known)."""
+    return _horizontal_bars(data, creator_bars(data))
 
 
 @_plain_text
 def listening_clock_png(data: ReportData) -> bytes:
-    """Plays by weekday and hour of day (user's time zone) as a heatmap."""
-    title = f"When you play: weekday x hour ({data.time_zone}), {data.period}"
-    grid = [[0] * 24 for _ in range(7)]
-    for (weekday, hour), plays in data.clock.items():
-        if 0 <= weekday < 7 and 0 <= hour < 24:
-            grid[weekday][hour] += int(plays)
-    peak = max(max(row) for row in grid)
-    if peak <= 0:
-        return _empty(title, data)
+    """Views by weekday and hour of day (user's time zone) as a heatmap."""
+    chart = clock_heatmap(data)
+    if chart.peak <= 0:
+        return _empty(chart.title, data)
     fig = _new_figure()
     ax = fig.add_subplot()
-    image = ax.imshow(grid, aspect="auto", cmap=HEATMAP_CMAP, vmin=0, vmax=peak, interpolation="nearest")
+    image = ax.imshow(
+        chart.grid, aspect="auto", cmap=HEATMAP_CMAP, vmin=0, vmax=chart.peak, interpolation="nearest"
+    )
     ax.set_yticks(range(7), WEEKDAY_NAMES)
     ax.set_xticks(range(0, 24, 3), [f"{h:02d}:00" for h in range(0, 24, 3)])
     ax.set_xlabel("hour of day", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
     bar = fig.colorbar(image, ax=ax, pad=0.02)
     bar.set_label("plays", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
     bar.ax.tick_params(labelsize=TICK_SIZE)
-    _style(ax, title)
+    _style(ax, chart.title)
     for side in ("left", "bottom"):
         ax.spines[side].set_visible(False)
     return _png(fig)
@@ -440,36 +277,22 @@ def listening_clock_png(data: ReportData) -> bytes:
 @_plain_text
 def discoveries_png(data: ReportData) -> bytes:
     """New artists/creators heard for the first time, per month."""
-    title = f"New artists & creators discovered per month, {data.period}"
-    months = _months(data, data.discoveries_by_month)
-    values = [int(data.discoveries_by_month.get(m, 0)) for m in months]
-    if not months or sum(values) <= 0:
-        return _empty(title, data)
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    x = list(range(len(months)))
-    bars = ax.bar(x, values, color=ACCENT_COLOUR, width=0.75)
-    ax.bar_label(bars, labels=[str(v) if v else "" for v in values], padding=3, fontsize=TICK_SIZE)
-    ax.set_xticks(x, _month_labels(data, months))
-    ax.set_ylabel("first-time creators", fontsize=LABEL_SIZE, color=TEXT_COLOUR)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(0, max(values) * 1.18)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-    _style(ax, title)
-    return _png(fig)
+    return _columns(data, discovery_columns(data))
 
 
+_DRAW: dict[str, Callable[[ReportData], bytes]] = {
+    "hours_by_month": hours_by_month_png,
+    "hours_by_platform": hours_by_platform_png,
+    "top_creators": top_creators_png,
+    "listening_clock": listening_clock_png,
+    "discoveries": discoveries_png,
+}
 # (key, section heading, function), in the order the report shows them.
-CHARTS: tuple[tuple[str, str, Callable[[ReportData], bytes]], ...] = (
-    ("hours_by_month", "Your media diet", hours_by_month_png),
-    ("hours_by_platform", "Hours per platform", hours_by_platform_png),
-    ("top_creators", "Top names across everything", top_creators_png),
-    ("listening_clock", "Your clock", listening_clock_png),
-    ("discoveries", "Discoveries", discoveries_png),
+CHARTS: tuple[tuple[str, str, Callable[[ReportData], bytes]], ...] = tuple(
+    (key, heading, _DRAW[key]) for key, heading in CHART_SECTIONS
 )
 
 
 def render_charts(data: ReportData) -> dict[str, bytes]:
-    """Every chart as PNG bytes, keyed as in CHARTS (e.g. for Dagster metadata)."""
+    """Every chart as PNG bytes, keyed as in CHARTS (for the Dagster metadata)."""
     return {key: draw(data) for key, _, draw in CHARTS}

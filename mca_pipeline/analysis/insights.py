@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mca_pipeline.analysis.chart_cache import charts_for
-from mca_pipeline.analysis.charts import ReportData
 from mca_pipeline.analysis.report import write_report
+from mca_pipeline.analysis.report_data import ReportData
 from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.metrics import Metrics, TopEntry, active_years, compute_metrics_for_users
@@ -26,9 +25,6 @@ class Insight:
     metrics: Metrics
     data: ReportData
     report: Path
-    #: The page's charts as PNG bytes, keyed as in CHARTS (drawn once, for the page and
-    #: the Dagster metadata).
-    charts: dict[str, bytes]
 
 
 def report_data(metrics: Metrics, display_names: Mapping[str, str] | None = None) -> ReportData:
@@ -112,13 +108,8 @@ def build_insights(
     for year in years:
         metrics = computed[user_id, year]
         data = report_data(metrics, sources.display_names)
-        charts = charts_for(data, data_dir)
-        insights.append(Insight(metrics, data, write_report(data, data_dir, charts), charts))
+        insights.append(Insight(metrics, data, write_report(data, data_dir)))
     return insights
-
-
-def chart_pngs(insight: Insight) -> dict[str, bytes]:
-    return insight.charts
 
 
 def recompute_user(

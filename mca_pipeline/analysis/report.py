@@ -1,22 +1,22 @@
 """The year-in-review report: one self-contained HTML page per user and year.
 
-Everything is inline (CSS, charts as base64 PNG data URIs), so the file can be mailed,
-opened offline or put anywhere. The page is a single column with a max width, big
+Everything is inline (CSS, charts as SVG drawn by svg_charts.py), so the file can be
+mailed, opened offline or put anywhere, and the reader's browser draws every name in its
+own script. The page is a single column with a max width, big
 headline numbers as cards, then the charts and top-10 tables, readable on a phone.
 Every string that came from a user's history is HTML-escaped.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 
-from mca_pipeline.analysis.charts import CHARTS, DIET_LABELS, TOP_N, ReportData, render_charts
+from mca_pipeline.analysis.report_data import CHART_SECTIONS, DIET_LABELS, TOP_N, ReportData
+from mca_pipeline.analysis.svg_charts import render_svgs
 from mca_pipeline.warehouse.metrics import VIEW_UNITS
 
 #: What the top names of each view kind are, as a heading.
@@ -45,7 +45,8 @@ h2{font-size:1.35rem;margin:2rem 0 .75rem}
 .est{color:#888;font-size:.8rem}
 td.up{color:#1f7a3a}td.down{color:#a33}
 figure{margin:0;background:#fff;border-radius:12px;padding:8px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-figure img{display:block;width:100%;height:auto}
+figure svg{display:block;width:100%;height:auto;margin-top:4px}
+figcaption{color:#666;font-size:.85rem;overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse;background:#fff;border-radius:12px;overflow:hidden;table-layout:fixed}
 th,td{padding:8px 10px;text-align:left;border-bottom:1px solid #eee;overflow-wrap:anywhere;vertical-align:top}
 th{background:#fafafa;font-size:.85rem;color:#555}
@@ -65,10 +66,6 @@ def _hours(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"
     return f"{value:,.1f}"
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _card(value: str, label: str) -> str:
@@ -115,11 +112,9 @@ def _headline_cards(data: ReportData) -> str:
     return '<section class="cards" id="headline">' + "".join(cards) + "</section>"
 
 
-def _figure(key: str, heading: str, png: bytes, period: str) -> str:
-    return (
-        f'<h2>{_e(heading)}</h2><figure id="chart-{_e(key)}"><img alt="{_e(heading)}, {_e(period)}" '
-        f'src="{_data_uri(png)}"></figure>'
-    )
+def _figure(key: str, heading: str, chart: tuple[str, str]) -> str:
+    title, svg = chart
+    return f'<h2>{_e(heading)}</h2><figure id="chart-{_e(key)}"><figcaption>{_e(title)}</figcaption>{svg}</figure>'
 
 
 def _table(caption: str, headers: list[str], rows: list[list[str]], numeric: set[int], key: str = "") -> str:
@@ -282,10 +277,9 @@ def _facts(data: ReportData) -> str:
     )
 
 
-def render_report(data: ReportData, charts: Mapping[str, bytes] | None = None) -> str:
-    """The whole report as one self-contained HTML page; `charts` are the PNGs already
-    drawn for it (render_charts), drawn here when not given."""
-    pngs = charts if charts is not None else render_charts(data)
+def render_report(data: ReportData) -> str:
+    """The whole report as one self-contained HTML page."""
+    charts = render_svgs(data)
     period = data.period
     title = f"Your {period} in media" if data.year is not None else "Your media, all time"
     parts = [
@@ -307,8 +301,8 @@ def render_report(data: ReportData, charts: Mapping[str, bytes] | None = None) -
         parts.append(f'<p class="sub" id="views">{_e(views_line(data))}</p>')
     parts.append(_headline_cards(data))
     parts.append(_facts(data))
-    for key, heading, _ in CHARTS[:1]:
-        parts.append(_figure(key, heading, pngs[key], period))
+    for key, heading in CHART_SECTIONS[:1]:
+        parts.append(_figure(key, heading, charts[key]))
     parts.append(_comparison(data))
     for kind in VIEW_UNITS:
         entries = data.top_by_kind.get(kind, [])
@@ -317,8 +311,8 @@ def render_report(data: ReportData, charts: Mapping[str, bytes] | None = None) -
         )
     parts.append(_ranked("Top genres", "Genre", data.top_genres, "top-genres"))
     parts.append(_ranked("Top moods", "Mood", data.top_moods, "top-moods"))
-    for key, heading, _ in CHARTS[1:]:
-        parts.append(_figure(key, heading, pngs[key], period))
+    for key, heading in CHART_SECTIONS[1:]:
+        parts.append(_figure(key, heading, charts[key]))
     parts.append(
         _ranked("Top 10 across everything", "Artist, series, channel…", data.top_creators, "top-all")
     )
@@ -350,10 +344,10 @@ def report_path(data_dir: Path, user_id: str, year: int | None) -> Path:
     return Path(data_dir) / "reports" / user_id / f"{year if year is not None else 'all'}.html"
 
 
-def write_report(data: ReportData, data_dir: Path, charts: Mapping[str, bytes] | None = None) -> Path:
+def write_report(data: ReportData, data_dir: Path) -> Path:
     """Render and write the report atomically (temp file in the same folder + rename)."""
     target = report_path(data_dir, data.user_id, data.year)
-    write_atomically(target, render_report(data, charts))
+    write_atomically(target, render_report(data))
     return target
 
 

@@ -63,6 +63,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from mca_pipeline.analysis.insights import recompute_user
+from mca_pipeline.analysis.sources import Sources
 from mca_pipeline.auth.credential_store import VaultCredentialStore
 from mca_pipeline.auth.oauth_flow import (
     StateError,
@@ -315,10 +317,6 @@ def create_app(
                 change(con)
         except ValueError as exc:
             return str(exc)
-        # Imported here: the analysis draws with matplotlib, which this app needs only now.
-        from mca_pipeline.analysis.insights import recompute_user
-        from mca_pipeline.analysis.sources import Sources
-
         recompute_user(warehouse, folders.data_dir, user, Sources.of(registry))
         return None
 

@@ -3,7 +3,7 @@
 After a scheduled tick, a sync batch stores plays for many users at once, and each of
 them needs media_history, unified_plays, enrichment and insights refreshed. A run per
 user spent about 5.5 s starting a process and loading the code location on top of about
-2 s of work (half of it drawing the report's charts; benchmarks/concurrency.py): 1,000
+2 s of work (then half of it drawing the report's charts; benchmarks/concurrency.py): 1,000
 users made 1,000 runs and two hours of CPU per tick. So the downstream assets carry a
 multi-run BackfillPolicy (`DOWNSTREAM_BATCH_SIZE` users per run,
 `MCA_DOWNSTREAM_BATCH_SIZE`), and the automation sensor emits a backfill when a tick

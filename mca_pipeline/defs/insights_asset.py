@@ -37,7 +37,8 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
     ) -> MaterializeResult:
         # matplotlib is imported here, not with the code location: every run and the
         # daemon load the definitions, and only this step draws.
-        from mca_pipeline.analysis.insights import build_insights, chart_pngs
+        from mca_pipeline.analysis.charts import render_charts
+        from mca_pipeline.analysis.insights import build_insights
         from mca_pipeline.analysis.report import highlights_md, views_table
         from mca_pipeline.analysis.sources import Sources
 
@@ -48,7 +49,8 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
                 years = [config.year] if config.year else active_years(con, user_id)
             # A user with nothing yet still gets this year's (empty) page rather than nothing.
             built = build_insights(wh, data_dir, user_id, years or [None], Sources.of(registry))
-            # The charts shown are those of the most recent year with measured time in it: a
+            # The pages draw their charts as SVG; the metadata is Markdown, where a chart is an
+            # image: PNGs of one year, the most recent year with measured time in it. A
             # year of a few untimed items (TikTok views, estimated) would otherwise hide the
             # year a person cares about; a user whose sources never measure gets the latest.
             latest = next(
@@ -58,7 +60,7 @@ def build_insights_asset(registry: PluginRegistry) -> AssetsDefinition:
                 context.log.info(f"{user_id}: report for {insight.data.period} at {insight.report}")
             images = "\n\n".join(
                 f"**{key.replace('_', ' ')}**\n\n![{key}](data:image/png;base64,{base64.b64encode(png).decode()})"
-                for key, png in chart_pngs(latest).items()
+                for key, png in render_charts(latest.data).items()
             )
             data = latest.data
             return {

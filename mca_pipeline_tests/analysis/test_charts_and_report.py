@@ -1,6 +1,7 @@
-"""Charts are real PNGs for a full year, one day and nothing; the report is one safe,
-self-contained HTML file at data/reports/<user>/<year>.html that a phone-sized headless
-Chromium shows without horizontal scrolling.
+"""Charts are real PNGs (for the Dagster metadata) for a full year, one day and nothing;
+the report is one safe, self-contained HTML file at data/reports/<user>/<year>.html with
+its charts as inline SVG, that a phone-sized headless Chromium shows without horizontal
+scrolling and with every chart's text inside its chart.
 
 Debian's chromium must be at /usr/bin/chromium (CI installs it); without it the browser
 test fails, it does not skip.
@@ -8,7 +9,6 @@ test fails, it does not skip.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
 import struct
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mca_pipeline.analysis import CHARTS, ReportData, render_charts, render_report, write_report
-from mca_pipeline.analysis.charts import top_creator_bars
+from mca_pipeline.analysis.charts import CHARTS, render_charts
+from mca_pipeline.analysis.report import render_report, write_report
+from mca_pipeline.analysis.report_data import ReportData, creator_bars
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,6 +33,15 @@ CHROMIUM_ARGS = [
 ]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert(1)</script>"
+#: Per chart on the page: its width and height, and the texts that reach outside it.
+SVG_LAYOUT = """Array.from(document.querySelectorAll('figure svg.chart')).map(svg => {
+  const box = svg.getBoundingClientRect();
+  const outside = Array.from(svg.querySelectorAll('text')).filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5;
+  }).map(t => t.textContent);
+  return [box.width, box.height, outside];
+})"""
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -57,7 +67,7 @@ def full_year() -> ReportData:
         top_creators=[
             ("Marla Venn", 420, 25.5),
             (EVIL, 300, 18.0),
-            ("A Band With A Really Quite Remarkably Long Name Indeed", 120, 7.5),
+            ("A BAND WITH A REALLY QUITE REMARKABLY LONG NAME INDEED, IN CAPITALS", 120, 7.5),
             *[(f"Artist {i}", 100 - i, 5.0 - i * 0.3) for i in range(10)],
         ],
         top_titles=[("Night Lines", 80, 4.4), ("Stranger Things: S1E1", 1, 0.9)],
@@ -139,13 +149,11 @@ def test_the_chart_by_hours_is_ranked_by_hours() -> None:
         top_creators=[("Many Short Plays", 50, 1.0), ("Long Listens", 10, 9.0)],
         top_creators_by_hours=[("Long Listens", 10, 9.0), ("Many Short Plays", 50, 1.0)],
     )
-    assert top_creator_bars(data) == (
-        "Top artists, series & channels by hours",
-        [("Long Listens", 9.0), ("Many Short Plays", 1.0)],
-        "hours",
-    )
-    no_time = dataclasses.replace(data, top_creators_by_hours=[("Long Listens", 10, 0.0)])
-    assert top_creator_bars(no_time)[1:] == ([("Many Short Plays", 50), ("Long Listens", 10)], "views")
+    bars = creator_bars(data)
+    assert bars.title == "Top artists, series & channels by hours, 2024"
+    assert (bars.items, bars.unit) == ([("Long Listens", 9.0), ("Many Short Plays", 1.0)], "hours")
+    no_time = creator_bars(dataclasses.replace(data, top_creators_by_hours=[("Long Listens", 10, 0.0)]))
+    assert (no_time.items, no_time.unit) == ([("Many Short Plays", 50), ("Long Listens", 10)], "views")
 
 
 def test_empty_chart_is_not_a_blank_image() -> None:
@@ -163,12 +171,10 @@ def test_report_embeds_every_chart_and_escapes_user_strings() -> None:
     data = full_year()
     html = render_report(data)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(uris) == len(CHARTS)
+    assert html.count('<svg class="chart"') == len(CHARTS)
     for key, _, _ in CHARTS:
-        assert f'id="chart-{key}"' in html
-    for encoded in uris:
-        assert png_size(base64.b64decode(encoded))[0] > 0
+        assert re.search(f'<figure id="chart-{key}"><figcaption>[^<]+</figcaption><svg class="chart"', html)
+    assert "data:image" not in html
     assert EVIL not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html.lower()
@@ -190,7 +196,9 @@ def test_report_embeds_every_chart_and_escapes_user_strings() -> None:
 def test_nothing_yet_says_so() -> None:
     html = render_report(nothing())
     assert "Nothing in 2025 yet" in html and "No plays" not in html
-    assert html.count("data:image/png;base64,") == len(CHARTS)
+    # Each chart says so too, rather than drawing an empty axis.
+    assert html.count('<svg class="chart"') == len(CHARTS)
+    assert html.count("Nothing in 2025 yet") == 1 + len(CHARTS)
 
 
 def test_write_report_path_and_atomic(tmp_path: Path) -> None:
@@ -227,12 +235,12 @@ def test_report_in_headless_chromium_on_a_phone(tmp_path: Path, case: str) -> No
             if case == "nothing":
                 assert page.locator("#empty").is_visible()
                 assert "Nothing in 2025 yet" in page.locator("#empty").inner_text()
-            # Every chart decoded and laid out within the column.
-            sizes = page.evaluate(
-                "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.getBoundingClientRect().width])"
-            )
-            assert len(sizes) == len(CHARTS)
-            assert all(done and natural == 1000 and 0 < shown <= 390 for done, natural, shown in sizes), sizes
+            # Every chart laid out within the column, every text of a chart inside its chart.
+            charts = page.evaluate(SVG_LAYOUT)
+            assert len(charts) == len(CHARTS)
+            for width, height, outside in charts:
+                assert 0 < width <= 390 and height >= 30
+                assert outside == [], f"chart text drawn outside its chart: {outside}"
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             assert scroll_width <= 390 + 1, f"page scrolls sideways on a phone: scrollWidth={scroll_width}"
             # A rank of two digits stays on one line ("10" had wrapped to "1" over "0").

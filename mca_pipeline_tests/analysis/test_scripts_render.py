@@ -1,19 +1,30 @@
 """Names in every script are drawn in the charts, not as empty boxes.
 
-matplotlib warns "Glyph N missing from font(s) ..." for each character no font in the
-fallback list has; a chart with a name of each script must draw without one. The fonts
-are Debian's fonts-noto-core, fonts-noto-cjk and fonts-symbola (the README's set-up and
-.ci/run install them).
+The page's charts are SVG, drawn by the browser: in headless Chromium, every character of
+a name of each script, drawn as the charts draw their text, must differ from the box
+drawn for a character no font has, and every chart's text must stay inside its chart.
+
+The PNG charts of the Dagster metadata are matplotlib's: it warns "Glyph N missing from
+font(s) ..." for each character no font in the fallback list has; a chart with a name of
+each script must draw without one.
+
+The fonts are Debian's fonts-noto-core, fonts-noto-cjk and fonts-symbola (the README's
+set-up and .ci/run install them); Chromium finds them through fontconfig.
 """
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
-from mca_pipeline.analysis import CHARTS, ReportData
-from mca_pipeline.analysis.charts import FONT_FALLBACK, font_families
+from mca_pipeline.analysis.charts import CHARTS, FONT_FALLBACK, font_families
+from mca_pipeline.analysis.report import write_report
+from mca_pipeline.analysis.report_data import ReportData
+from mca_pipeline_tests.analysis.test_charts_and_report import CHROMIUM, CHROMIUM_ARGS, SVG_LAYOUT
 
 # Real names people have in their histories, one or more per script.
 NAMES = {
@@ -89,3 +100,58 @@ def test_a_chart_asks_only_for_the_fonts_its_names_need() -> None:
         "Noto Sans CJK JP",
         "Noto Sans Devanagari",
     ]
+
+
+#: A cell the size of a chart's title-sized text, inside a chart figure so the page's
+#: fonts apply; each character is drawn in it alone and photographed.
+PROBE = """() => {
+  const figure = document.querySelector('figure');
+  figure.insertAdjacentHTML('beforeend',
+    '<svg class="chart" id="probe" viewBox="0 0 48 40" style="width:48px;height:40px">' +
+    '<text x="4" y="30" font-size="26" fill="#222"></text></svg>');
+}"""
+#: Code points no font has (private use): what a missing glyph looks like.
+NO_GLYPH = ("\ue000", "\ue001")
+
+
+def _drawn_alone(char: str) -> bool:
+    """Characters that draw nothing of their own when alone: spaces, joiners, variation
+    selectors and combining marks (a vowel sign alone is drawn on a dotted circle)."""
+    return not (char.isspace() or unicodedata.category(char) in {"Cf", "Mn", "Mc", "Me"})
+
+
+def _photograph(page: Page, char: str) -> bytes:
+    """The probe cell with `char` drawn in it, as PNG bytes."""
+    page.eval_on_selector("#probe text", "(t, c) => { t.textContent = c; }", char)
+    return page.locator("#probe").screenshot()
+
+
+def test_the_page_draws_every_script_in_headless_chromium(tmp_path: Path) -> None:
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: install Debian's chromium (CI does)"
+    from playwright.sync_api import sync_playwright
+
+    missing: dict[str, list[str]] = {}
+    outside: dict[str, list[str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            for script, name in {**NAMES, "check: no font has these": "".join(NO_GLYPH)}.items():
+                page.goto(write_report(data_named(name), tmp_path / script.replace(" ", "-")).as_uri())
+                # The name is in the charts' own text, not only in the tables.
+                drawn = page.evaluate(
+                    "Array.from(document.querySelectorAll('svg.chart text')).map(t => t.textContent)"
+                )
+                assert name.split()[0] in " ".join(drawn), (script, drawn)
+                outside[script] = [text for *_, texts in page.evaluate(SVG_LAYOUT) for text in texts]
+                page.evaluate(PROBE)
+                boxes = {_photograph(page, char) for char in NO_GLYPH}
+                missing[script] = [
+                    c for c in dict.fromkeys(name) if _drawn_alone(c) and _photograph(page, c) in boxes
+                ]
+        finally:
+            browser.close()
+    # The check can fail: the private-use characters are seen as missing.
+    assert missing.pop("check: no font has these") == list(NO_GLYPH)
+    assert missing == {script: [] for script in NAMES}
+    assert {s: t for s, t in outside.items() if t} == {}

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mca_pipeline.analysis import ReportData, write_report
+from mca_pipeline.analysis.report import write_report
+from mca_pipeline.analysis.report_data import ReportData
 from mca_pipeline.core import ErrorCode, MediaItem, PluginError
 from mca_pipeline.warehouse import SyncAttempt, store_sync
 from mca_pipeline.warehouse.accounts import CONNECTED, NEEDS_REAUTH, set_connection_state

@@ -24,6 +24,7 @@ from mca_pipeline.plugins import build_registry
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
 from mca_pipeline.warehouse.export_folders import ExportFolders
 from mca_pipeline.warehouse.metrics import set_user_timezone
+from mca_pipeline_tests.analysis.test_charts_and_report import SVG_LAYOUT
 from mca_pipeline_tests.auth.test_connect_in_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -148,8 +149,12 @@ def test_walk_the_own_page_on_a_phone(tmp_path: Path) -> None:
                 expect(page.locator("h1")).to_contain_text("Your 2024 in media")
                 for name in ("周杰倫", "아이유", "사랑의 불시착"):
                     expect(page.locator("main")).to_contain_text(name)
-                images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth)")
-                assert images and all(w == 1000 for w in images), images
+                charts = page.evaluate(SVG_LAYOUT)
+                assert len(charts) == 5 and all(width > 0 and texts == [] for width, _, texts in charts), (
+                    charts
+                )
+                chart_text = " ".join(page.locator("svg.chart text").all_text_contents())
+                assert "周杰倫" in chart_text and "아이유" in chart_text
                 page.screenshot(path=str(tmp_path / "year-2024.png"), full_page=True)
             finally:
                 browser.close()
