@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from mca_pipeline.analysis.report_data import CHART_SECTIONS, DIET_LABELS, TOP_N, ReportData
-from mca_pipeline.analysis.svg_charts import render_svgs
+from mca_pipeline.analysis.svg_charts import Chart, render_svgs
 from mca_pipeline.warehouse.metrics import VIEW_UNITS
 
 #: What the top names of each view kind are, as a heading.
@@ -112,9 +112,14 @@ def _headline_cards(data: ReportData) -> str:
     return '<section class="cards" id="headline">' + "".join(cards) + "</section>"
 
 
-def _figure(key: str, heading: str, chart: tuple[str, str]) -> str:
-    title, svg = chart
-    return f'<h2>{_e(heading)}</h2><figure id="chart-{_e(key)}"><figcaption>{_e(title)}</figcaption>{svg}</figure>'
+def _figure(key: str, heading: str, chart: Chart, data: ReportData) -> str:
+    caption = chart.title
+    if chart.unit == "hours" and data.estimated_hours >= 0.05:
+        caption += f" · {_hours(data.estimated_hours)} of the {_hours(data.total_hours)} hours estimated"
+    return (
+        f'<h2>{_e(heading)}</h2><figure id="chart-{_e(key)}"><figcaption>{_e(caption)}</figcaption>'
+        f"{chart.svg}</figure>"
+    )
 
 
 def _table(caption: str, headers: list[str], rows: list[list[str]], numeric: set[int], key: str = "") -> str:
@@ -302,7 +307,7 @@ def render_report(data: ReportData) -> str:
     parts.append(_headline_cards(data))
     parts.append(_facts(data))
     for key, heading in CHART_SECTIONS[:1]:
-        parts.append(_figure(key, heading, charts[key]))
+        parts.append(_figure(key, heading, charts[key], data))
     parts.append(_comparison(data))
     for kind in VIEW_UNITS:
         entries = data.top_by_kind.get(kind, [])
@@ -312,7 +317,7 @@ def render_report(data: ReportData) -> str:
     parts.append(_ranked("Top genres", "Genre", data.top_genres, "top-genres"))
     parts.append(_ranked("Top moods", "Mood", data.top_moods, "top-moods"))
     for key, heading in CHART_SECTIONS[1:]:
-        parts.append(_figure(key, heading, charts[key]))
+        parts.append(_figure(key, heading, charts[key], data))
     parts.append(
         _ranked("Top 10 across everything", "Artist, series, channel…", data.top_creators, "top-all")
     )

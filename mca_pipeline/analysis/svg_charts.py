@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from html import escape
+from typing import NamedTuple
 
 from mca_pipeline.analysis.report_data import (
     MONTH_NAMES,
@@ -252,14 +253,21 @@ def heatmap_svg(data: ReportData, chart: Heatmap) -> str:
     return _svg(chart.title, legend + 16, body)
 
 
-def render_svgs(data: ReportData) -> dict[str, tuple[str, str]]:
-    """Every chart as (title, inline SVG), keyed as in report_data.CHART_SECTIONS."""
+class Chart(NamedTuple):
+    title: str
+    #: What the chart measures: "hours", "views", "first-time creators".
+    unit: str
+    svg: str
+
+
+def render_svgs(data: ReportData) -> dict[str, Chart]:
+    """Every chart, keyed as in report_data.CHART_SECTIONS."""
     diet, platforms, names = diet_columns(data), platform_bars(data), creator_bars(data)
     clock, found = clock_heatmap(data), discovery_columns(data)
     return {
-        "hours_by_month": (diet.title, columns_svg(data, diet)),
-        "hours_by_platform": (platforms.title, bars_svg(data, platforms)),
-        "top_creators": (names.title, bars_svg(data, names)),
-        "listening_clock": (clock.title, heatmap_svg(data, clock)),
-        "discoveries": (found.title, columns_svg(data, found)),
+        "hours_by_month": Chart(diet.title, diet.unit, columns_svg(data, diet)),
+        "hours_by_platform": Chart(platforms.title, platforms.unit, bars_svg(data, platforms)),
+        "top_creators": Chart(names.title, names.unit, bars_svg(data, names)),
+        "listening_clock": Chart(clock.title, "views", heatmap_svg(data, clock)),
+        "discoveries": Chart(found.title, found.unit, columns_svg(data, found)),
     }

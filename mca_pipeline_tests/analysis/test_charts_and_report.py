@@ -255,3 +255,13 @@ def test_report_in_headless_chromium_on_a_phone(tmp_path: Path, case: str) -> No
             browser.close()
     width, height = png_size(shot.read_bytes())
     assert width == 390 and height >= 844
+
+
+def test_charts_in_hours_say_how_much_is_estimated() -> None:
+    """full_year: 352.75 hours, 12 of them estimated. The month and platform charts are in
+    hours; the top names are ranked by views (no list by hours), the clock counts views."""
+    html = render_report(full_year())
+    assert html.count(" · 12.0 of the 353 hours estimated</figcaption>") == 2
+    for key in ("hours_by_month", "hours_by_platform"):
+        assert re.search(f'id="chart-{key}"><figcaption>[^<]* · 12.0 of the 353 hours estimated<', html)
+    assert "estimated" not in render_report(one_day()).split("<figure")[1]
