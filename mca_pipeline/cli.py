@@ -142,7 +142,7 @@ def demo(user: str, ui: bool, port: int) -> None:
                 )
         raise click.ClickException("the demo import failed; see above")
     click.echo("")
-    click.echo(f"Warehouse: {paths.warehouse_path()}")
+    click.echo(f"Warehouse: {_warehouse()}")
     click.echo(f"Dagster:   run `mca ui` and open http://127.0.0.1:{port}/assets (partition '{user}')")
     click.echo(f"Inbox:     drop a download (zip, tarball, folder) into {folders.inbox_root}/<user>/")
     if ui:
@@ -230,10 +230,10 @@ def _user(user: str) -> str:
 
 def _warehouse() -> Warehouse:
     """The project's warehouse, after moving to the project root (paths are relative to it)."""
-    from mca_pipeline.warehouse import Warehouse
+    from mca_pipeline.warehouse.lake import open_warehouse
 
     _enter_project()
-    return Warehouse.default()
+    return open_warehouse()
 
 
 def _existing_user(warehouse: Warehouse, user: str) -> None:

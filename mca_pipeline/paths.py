@@ -15,5 +15,14 @@ def data_dir() -> Path:
     return Path(os.environ.get("MCA_DATA_DIR", "data")).resolve()
 
 
-def warehouse_path() -> Path:
-    return Path(os.environ.get("MCA_WAREHOUSE", data_dir() / "warehouse.duckdb")).resolve()
+def warehouse_location() -> str:
+    """MCA_WAREHOUSE: a DuckDB file (default data/warehouse.duckdb) or a
+    `ducklake:postgres:...` catalog, whose data path is MCA_WAREHOUSE_DATA_PATH."""
+    location = os.environ.get("MCA_WAREHOUSE", "")
+    if location.startswith("ducklake:"):
+        return location
+    return str(Path(location or data_dir() / "warehouse.duckdb").resolve())
+
+
+def lake_data_path() -> str:
+    return os.environ.get("MCA_WAREHOUSE_DATA_PATH", "")

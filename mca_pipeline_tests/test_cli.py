@@ -26,6 +26,7 @@ from mca_pipeline.warehouse.accounts import (
     connection_state,
     set_connection_state,
 )
+from mca_pipeline.warehouse.lake import open_warehouse
 from mca_pipeline.warehouse.pauses import pause_sync
 from mca_pipeline_tests.conftest import FIXTURES, play
 from mca_pipeline_tests.defs.dagster_env import Pipeline
@@ -66,7 +67,7 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
 
 
 def warehouse() -> Warehouse:
-    return Warehouse.default()
+    return open_warehouse()
 
 
 def db_bytes(project: Path) -> bytes:
@@ -587,7 +588,7 @@ def test_connect_a_public_data_source_with_an_account(project: Path) -> None:
     ok("users", "add", "alice")
     out = ok("connect", "listenbrainz", "--user", "alice", "--account", "mv_listener")
     assert "mv_listener" in out
-    creds = VaultCredentialStore(Warehouse.default(), Vault()).load("alice", "listenbrainz")
+    creds = VaultCredentialStore(open_warehouse(), Vault()).load("alice", "listenbrainz")
     assert creds is not None and creds.account == "mv_listener"
     assert_one_line_error(mca("connect", "listenbrainz", "--user", "alice"), "--account")
 

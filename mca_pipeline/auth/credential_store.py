@@ -113,4 +113,4 @@ class VaultCredentialStore:
             return users_with_credentials(con, plugin)
 
     def __repr__(self) -> str:
-        return f"VaultCredentialStore({self.warehouse.path})"
+        return f"VaultCredentialStore({self.warehouse!r})"

@@ -113,6 +113,7 @@ from mca_pipeline.warehouse.aliases import (
     separated,
 )
 from mca_pipeline.warehouse.export_folders import ExportFolders, is_export_candidate, is_export_name
+from mca_pipeline.warehouse.lake import open_warehouse
 from mca_pipeline.warehouse.overview import ImportProgress, import_progress, items_per_source
 from mca_pipeline.warehouse.pauses import pauses_of
 from mca_pipeline.warehouse.status import last_syncs
@@ -640,7 +641,7 @@ def build_app(public_url: str) -> Starlette:
     from mca_pipeline.plugins import build_registry
 
     registry = build_registry()
-    warehouse = Warehouse.default()
+    warehouse = open_warehouse()
     credentials = VaultCredentialStore(warehouse)
     http = httpx.Client(timeout=httpx.Timeout(20.0))
     return create_app(

@@ -13,15 +13,17 @@ from dagster import ConfigurableResource
 from mca_pipeline import paths
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.export_folders import ExportFolders
+from mca_pipeline.warehouse.lake import open_warehouse
 
 
 class WarehouseResource(ConfigurableResource):
-    """The DuckDB warehouse file; blank = MCA_WAREHOUSE or data/warehouse.duckdb."""
+    """The warehouse: a DuckDB file or a `ducklake:postgres:...` catalog; blank =
+    MCA_WAREHOUSE or data/warehouse.duckdb."""
 
     path: str = ""
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(Path(self.path) if self.path else paths.warehouse_path())
+        return open_warehouse(self.path)
 
 
 class ExportFoldersResource(ConfigurableResource):

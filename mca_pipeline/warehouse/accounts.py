@@ -12,6 +12,7 @@ from datetime import datetime
 import duckdb
 
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.upsert import upsert
 
 CONNECTED, DISCONNECTED, NEEDS_REAUTH = "connected", "disconnected", "needs_reauth"
 
@@ -29,13 +30,12 @@ class Notification:
 def set_connection_state(
     con: duckdb.DuckDBPyConnection, user_id: str, plugin: str, state: str, reason: str | None = None
 ) -> None:
-    con.execute(
-        """
-        INSERT INTO connections (user_id, plugin, state, reason, changed_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (user_id, plugin) DO UPDATE SET
-            state = excluded.state, reason = excluded.reason, changed_at = excluded.changed_at
-        """,
-        [user_id, plugin, state, reason, utc_now()],
+    upsert(
+        con,
+        "connections",
+        {"user_id": user_id, "plugin": plugin, "state": state, "reason": reason, "changed_at": utc_now()},
+        key=("user_id", "plugin"),
+        update=("state", "reason", "changed_at"),
     )
 
 
@@ -84,10 +84,11 @@ def add_notification(
     con: duckdb.DuckDBPyConnection, user_id: str, plugin: str, kind: str, message: str
 ) -> Notification:
     created = utc_now()
-    rows = con.execute(
-        "INSERT INTO notifications (user_id, plugin, kind, message, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-        [user_id, plugin, kind, message, created],
-    ).fetchall()
+    rows = con.execute("SELECT mca_next_id('notification_id')").fetchall()
+    con.execute(
+        "INSERT INTO notifications (id, user_id, plugin, kind, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [rows[0][0], user_id, plugin, kind, message, created],
+    )
     return Notification(int(rows[0][0]), user_id, plugin, kind, message, created)
 
 

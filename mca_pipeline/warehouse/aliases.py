@@ -21,6 +21,10 @@ from datetime import datetime
 
 import duckdb
 
+from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.results import changed
+from mca_pipeline.warehouse.upsert import upsert
+
 FIELDS = ("artist", "title")
 #: Longer than any real name: a pasted page is refused rather than stored.
 MAX_NAME = 500
@@ -68,22 +72,31 @@ def add_alias(
         raise ValueError(f"a name is at most {MAX_NAME} characters")
     if key == _spelling(canonical):
         raise ValueError(f"{spelling!r} and {canonical!r} are already the same spelling")
-    con.execute(
-        """
-        INSERT INTO aliases (user_id, field, spelling, canonical, created_at) VALUES (?, ?, ?, ?, now())
-        ON CONFLICT (user_id, field, spelling) DO UPDATE SET canonical = excluded.canonical, created_at = now()
-        """,
-        [user_id, field, key, canonical],
+    upsert(
+        con,
+        "aliases",
+        {
+            "user_id": user_id,
+            "field": field,
+            "spelling": key,
+            "canonical": canonical,
+            "created_at": utc_now(),
+        },
+        key=("user_id", "field", "spelling"),
+        update=("canonical", "created_at"),
     )
     return Alias(field, key, canonical)
 
 
 def remove_alias(con: duckdb.DuckDBPyConnection, user_id: str, field: str, spelling: str) -> bool:
-    rows = con.execute(
-        "DELETE FROM aliases WHERE user_id = ? AND field = ? AND spelling = ? RETURNING 1",
-        [user_id, field, _spelling(spelling)],
-    ).fetchall()
-    return bool(rows)
+    return bool(
+        changed(
+            con.execute(
+                "DELETE FROM aliases WHERE user_id = ? AND field = ? AND spelling = ?",
+                [user_id, field, _spelling(spelling)],
+            )
+        )
+    )
 
 
 def list_aliases(con: duckdb.DuckDBPyConnection, user_id: str) -> list[Alias]:
@@ -105,12 +118,11 @@ def keep_apart(con: duckdb.DuckDBPyConnection, user_id: str, row_a: str, row_b: 
     ).fetchall()[0][0]
     if row_a == row_b or found != 2:
         raise ValueError(f"{row_a!r} and {row_b!r} are not two stored rows of {user_id}")
-    con.execute(
-        """
-        INSERT INTO separate_plays (user_id, row_a, row_b, created_at) VALUES (?, least(?, ?), greatest(?, ?), now())
-        ON CONFLICT DO NOTHING
-        """,
-        [user_id, row_a, row_b, row_a, row_b],
+    upsert(
+        con,
+        "separate_plays",
+        {"user_id": user_id, "row_a": min(row_a, row_b), "row_b": max(row_a, row_b), "created_at": utc_now()},
+        key=("user_id", "row_a", "row_b"),
     )
 
 

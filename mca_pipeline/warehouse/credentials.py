@@ -9,6 +9,8 @@ import duckdb
 import pyarrow as pa
 
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.results import changed
+from mca_pipeline.warehouse.upsert import upsert
 
 
 def save_sealed(
@@ -19,14 +21,20 @@ def save_sealed(
     scopes: tuple[str, ...],
     expires_at: datetime | None,
 ) -> None:
-    con.execute("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING", [user_id])
-    con.execute(
-        """
-        INSERT INTO credentials (user_id, plugin, sealed, scopes, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (user_id, plugin) DO UPDATE SET sealed = excluded.sealed, scopes = excluded.scopes,
-            expires_at = excluded.expires_at, updated_at = excluded.updated_at
-        """,
-        [user_id, plugin, sealed, list(scopes), expires_at, utc_now()],
+    upsert(con, "users", {"user_id": user_id}, key=("user_id",))
+    upsert(
+        con,
+        "credentials",
+        {
+            "user_id": user_id,
+            "plugin": plugin,
+            "sealed": sealed,
+            "scopes": list(scopes),
+            "expires_at": expires_at,
+            "updated_at": utc_now(),
+        },
+        key=("user_id", "plugin"),
+        update=("sealed", "scopes", "expires_at", "updated_at"),
     )
 
 
@@ -44,10 +52,9 @@ def load_sealed(
 
 
 def delete_sealed(con: duckdb.DuckDBPyConnection, user_id: str, plugin: str) -> bool:
-    rows = con.execute(
-        "DELETE FROM credentials WHERE user_id = ? AND plugin = ? RETURNING plugin", [user_id, plugin]
-    ).fetchall()
-    return bool(rows)
+    return bool(
+        changed(con.execute("DELETE FROM credentials WHERE user_id = ? AND plugin = ?", [user_id, plugin]))
+    )
 
 
 def users_with_credentials(con: duckdb.DuckDBPyConnection, plugin: str) -> list[str]:
@@ -95,12 +102,12 @@ def load_key_check(con: duckdb.DuckDBPyConnection) -> bytes | None:
 
 
 def save_key_check(con: duckdb.DuckDBPyConnection, sealed: bytes) -> None:
-    con.execute(
-        """
-        INSERT INTO vault_check (id, sealed, updated_at) VALUES (1, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at
-        """,
-        [sealed, utc_now()],
+    upsert(
+        con,
+        "vault_check",
+        {"id": 1, "sealed": sealed, "updated_at": utc_now()},
+        key=("id",),
+        update=("sealed", "updated_at"),
     )
 
 

@@ -21,8 +21,14 @@ from pathlib import Path
 
 import duckdb
 
-from mca_pipeline import paths
 from mca_pipeline.warehouse.schema import migrate
+
+#: What a lake's connection takes from PostgreSQL (warehouse/lake.py), on the file: ids
+#: from its own sequences, and no per-source lock, since the file lock serialises writers.
+FILE_FUNCTIONS = """
+CREATE OR REPLACE TEMP MACRO mca_next_id(name) AS nextval(name);
+CREATE OR REPLACE TEMP MACRO mca_lock_source(user_id, platform) AS true;
+"""
 
 #: DuckDB's buffer pool defaults to 80 % of RAM; several run processes of one machine
 #: each open the warehouse, so each keeps a modest share and lets DuckDB page to disk.
@@ -51,10 +57,11 @@ class Warehouse:
         self.stats = ContentionStats()
         self._migrated = False
 
-    @classmethod
-    def default(cls) -> Warehouse:
-        """The warehouse named by MCA_WAREHOUSE, else data/warehouse.duckdb."""
-        return cls(paths.warehouse_path())
+    def __repr__(self) -> str:
+        return f"Warehouse({self.path})"
+
+    def __str__(self) -> str:
+        return str(self.path)
 
     @property
     def lock_path(self) -> Path:
@@ -73,6 +80,7 @@ class Warehouse:
             try:
                 con = self._open(deadline)
                 try:
+                    con.execute(FILE_FUNCTIONS)
                     if not self._migrated:
                         migrate(con)
                         self._migrated = True

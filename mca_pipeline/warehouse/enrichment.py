@@ -18,6 +18,7 @@ import pydantic_core
 from mca_pipeline.core import EnrichmentCache, MediaItem
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
+from mca_pipeline.warehouse.results import changed
 
 _ITEM_FIELDS = """
     platform, external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s,
@@ -177,15 +178,16 @@ def _update(con: duckdb.DuckDBPyConnection, staging: pa.Table, sql: str, params:
 
 def reset_enrichment(con: duckdb.DuckDBPyConnection, user_id: str) -> int:
     """Mark all of a user's items pending again (a re-requested enrichment)."""
-    rows = con.execute(
-        """
-        UPDATE media_items SET status = 'pending', status_reason = NULL, plugin_enriched_at = NULL,
-            universal_tags = NULL, genres = NULL, moods = NULL
-        WHERE user_id = ? RETURNING 1
-        """,
-        [user_id],
-    ).fetchall()
-    return len(rows)
+    return changed(
+        con.execute(
+            """
+            UPDATE media_items SET status = 'pending', status_reason = NULL, plugin_enriched_at = NULL,
+                universal_tags = NULL, genres = NULL, moods = NULL
+            WHERE user_id = ?
+            """,
+            [user_id],
+        )
+    )
 
 
 def load_cache(con: duckdb.DuckDBPyConnection) -> EnrichmentCache:
@@ -210,9 +212,11 @@ def save_cache(con: duckdb.DuckDBPyConnection, cache: EnrichmentCache) -> int:
     try:
         con.execute(
             """
-            INSERT INTO enrichment_cache (kind, key, value, fetched_at)
-            SELECT kind, key, value::JSON, ? FROM mca_cache_new
-            ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, fetched_at = excluded.fetched_at
+            MERGE INTO enrichment_cache AS t
+            USING (SELECT kind, key, value::JSON AS value, ?::TIMESTAMPTZ AS fetched_at FROM mca_cache_new) AS s
+            ON t.kind = s.kind AND t.key = s.key
+            WHEN MATCHED THEN UPDATE SET value = s.value, fetched_at = s.fetched_at
+            WHEN NOT MATCHED THEN INSERT (kind, key, value, fetched_at) VALUES (s.kind, s.key, s.value, s.fetched_at)
             """,
             [utc_now()],
         )

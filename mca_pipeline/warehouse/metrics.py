@@ -59,6 +59,7 @@ import duckdb
 
 from mca_pipeline.warehouse.parsed_fields import split_names
 from mca_pipeline.warehouse.results import first_row
+from mca_pipeline.warehouse.upsert import upsert
 
 BINGE_GAP_S = 30 * 60
 BINGE_MIN_EPISODES = 3
@@ -475,13 +476,7 @@ def set_user_timezone(con: duckdb.DuckDBPyConnection, user_id: str, tz: str) -> 
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {tz!r}") from exc
-    con.execute(
-        """
-        INSERT INTO users (user_id, timezone) VALUES (?, ?)
-        ON CONFLICT (user_id) DO UPDATE SET timezone = excluded.timezone
-        """,
-        [user_id, tz],
-    )
+    upsert(con, "users", {"user_id": user_id, "timezone": tz}, key=("user_id",), update=("timezone",))
 
 
 def user_timezone(con: duckdb.DuckDBPyConnection, user_id: str) -> str:

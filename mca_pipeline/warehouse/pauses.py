@@ -14,6 +14,9 @@ from datetime import datetime
 
 import duckdb
 
+from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.upsert import upsert
+
 
 @dataclass(frozen=True)
 class Pause:
@@ -26,12 +29,18 @@ def pause_sync(
     con: duckdb.DuckDBPyConnection, user_id: str, platform: str, not_before: datetime, reason: str
 ) -> None:
     """Keep (user, platform) from scheduled syncs until `not_before`; a later pause replaces it."""
-    con.execute(
-        """
-        INSERT OR REPLACE INTO sync_pauses (user_id, platform, not_before, reason, paused_at)
-        VALUES (?, ?, ?, ?, now())
-        """,
-        [user_id, platform, not_before, reason],
+    upsert(
+        con,
+        "sync_pauses",
+        {
+            "user_id": user_id,
+            "platform": platform,
+            "not_before": not_before,
+            "reason": reason,
+            "paused_at": utc_now(),
+        },
+        key=("user_id", "platform"),
+        update=("not_before", "reason", "paused_at"),
     )
 
 

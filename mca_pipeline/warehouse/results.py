@@ -7,6 +7,13 @@ from typing import Any
 import duckdb
 
 
+def changed(cursor: duckdb.DuckDBPyConnection) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed: DuckDB answers with that count
+    (rather than RETURNING, which a DuckLake table does not support for UPDATE and DELETE)."""
+    row = first_row(cursor)
+    return int(row[0]) if row else 0
+
+
 def first_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     """The first row of a result, consuming it whole: DuckDB refuses further work on a
     connection while a result is left half-read (as fetchone() leaves it)."""

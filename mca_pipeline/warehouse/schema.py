@@ -7,6 +7,8 @@ schema_version; opening an older file brings it up to date, opening a newer one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
@@ -128,7 +130,7 @@ MIGRATIONS: list[str] = [
     # many records of each page could not be read.
     """
     ALTER TABLE media_items ADD COLUMN sync_log_id BIGINT;
-    ALTER TABLE sync_log ADD COLUMN unreadable_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sync_log ADD COLUMN unreadable_count INTEGER DEFAULT 0;
     """,
     # 7: Instapaper ids (normalised URLs) no longer keep a default port ("https://host:443/")
     # nor the empty host of a lost slash ("https:/host" read as "https:///host"), so the
@@ -164,8 +166,8 @@ MIGRATIONS: list[str] = [
            external_id || '|offline ' || CAST(raw_metadata ->> 'offline_timestamp' AS BIGINT) AS new_id,
            to_timestamp(CAST(raw_metadata ->> 'offline_timestamp' AS BIGINT)) AS played_at
     FROM media_items
-    WHERE platform = 'spotify_export' AND raw_metadata ->> 'schema' = 'extended'
-      AND raw_metadata ->> 'offline' = 'true' AND raw_metadata ->> 'offline_timestamp' IS NOT NULL
+    WHERE platform = 'spotify_export' AND (raw_metadata ->> 'schema') = 'extended'
+      AND (raw_metadata ->> 'offline') = 'true' AND (raw_metadata ->> 'offline_timestamp') IS NOT NULL
       AND CAST(raw_metadata ->> 'offline_timestamp' AS BIGINT)
           <= epoch(CAST(raw_metadata ->> 'ts' AS TIMESTAMPTZ))
       AND NOT contains(external_id, '|offline ');
@@ -259,8 +261,9 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration the file has not seen; return the resulting version."""
+def migrate(con: duckdb.DuckDBPyConnection, adapt: Callable[[str], str] = str) -> int:
+    """Apply every migration the file has not seen; return the resulting version.
+    `adapt` rewrites each migration for the database (a lake's, lake.lake_ddl)."""
     version = current_version(con)
     if version > SCHEMA_VERSION:
         raise SchemaTooNewError(
@@ -272,9 +275,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         try:
             if number == 1:
                 con.execute(
-                    "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+                    adapt(
+                        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+                    )
                 )
-            con.execute(MIGRATIONS[number - 1])
+            con.execute(adapt(MIGRATIONS[number - 1]))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
             con.execute("COMMIT")
         except Exception:

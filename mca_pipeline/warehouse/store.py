@@ -20,7 +20,8 @@ import pydantic_core
 from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata
-from mca_pipeline.warehouse.results import first_row
+from mca_pipeline.warehouse.results import changed, first_row
+from mca_pipeline.warehouse.upsert import upsert
 
 _STAGING = "mca_staging_items"
 
@@ -119,12 +120,17 @@ def store_sync(
     now = utc_now()
     key = [attempt.user_id, attempt.platform]
     con.register(_STAGING, staging)
+    # On a lake, where no key keeps (user, platform, external_id) unique, writers of the
+    # same user's platform take turns (warehouse/lake.py); a file's lock already does. The
+    # turn is taken before the transaction begins, so that its snapshot shows what the
+    # writer before stored.
+    con.execute("SELECT mca_lock_source(?, ?)", key)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("INSERT INTO users (user_id) VALUES (?) ON CONFLICT DO NOTHING", [attempt.user_id])
+        upsert(con, "users", {"user_id": attempt.user_id}, key=("user_id",))
         updated = 0
         if policy is DedupPolicy.UPDATE_ON_CHANGE and staging.num_rows:
-            updated = _count(
+            updated = changed(
                 con.execute(
                     f"""
                     UPDATE media_items AS m SET
@@ -145,7 +151,7 @@ def store_sync(
         log_id = _next_log_id(con)
         new = 0
         if staging.num_rows:
-            new = _count(
+            new = changed(
                 con.execute(
                     f"""
                     INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, {", ".join(_PARSED)},
@@ -195,7 +201,7 @@ def discard_import(
             """,
             [user_id, platform, sync_log_ids],
         )
-        removed = _count(
+        removed = changed(
             con.execute(
                 "DELETE FROM media_items WHERE user_id = ? AND platform = ? AND list_contains(?, sync_log_id)",
                 [user_id, platform, sync_log_ids],
@@ -216,7 +222,7 @@ def discard_import(
 
 
 def _next_log_id(con: duckdb.DuckDBPyConnection) -> int:
-    row = first_row(con.execute("SELECT nextval('sync_log_id')"))
+    row = first_row(con.execute("SELECT mca_next_id('sync_log_id')"))
     assert row is not None
     return int(row[0])
 
@@ -262,8 +268,3 @@ def _insert_sync_log(
             attempt.unreadable,
         ],
     )
-
-
-def _count(cursor: duckdb.DuckDBPyConnection) -> int:
-    row = first_row(cursor)
-    return int(row[0]) if row else 0

@@ -70,12 +70,12 @@ _NETFLIX = f"""
     WITH simple AS (
         SELECT external_id, {_NETFLIX_KEY} AS episode, CAST(consumed_at AS DATE) AS day
         FROM media_items
-        WHERE user_id = $user AND platform = 'netflix' AND raw_metadata ->> 'date_precision' = 'day'
+        WHERE user_id = $user AND platform = 'netflix' AND (raw_metadata ->> 'date_precision') = 'day'
     ),
     sessions AS (
         SELECT external_id, {_NETFLIX_KEY} AS episode, consumed_at
         FROM media_items
-        WHERE user_id = $user AND platform = 'netflix' AND raw_metadata ->> 'profile' IS NOT NULL
+        WHERE user_id = $user AND platform = 'netflix' AND (raw_metadata ->> 'profile') IS NOT NULL
     ),
     candidates AS (
         SELECT s.external_id AS s_id, a.external_id AS a_id, s.episode, s.day,

@@ -8,6 +8,8 @@ from datetime import datetime
 import duckdb
 
 from mca_pipeline.core.models import utc_now
+from mca_pipeline.warehouse.results import changed
+from mca_pipeline.warehouse.upsert import upsert
 
 
 @dataclass(frozen=True)
@@ -22,15 +24,13 @@ def add_user(con: duckdb.DuckDBPyConnection, user_id: str, token_hash: str) -> N
     """Create the user (or keep it) and replace its sign-in token hash."""
     now = utc_now()
     con.execute("BEGIN TRANSACTION")
-    con.execute(
-        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", [user_id, now]
-    )
-    con.execute(
-        """
-        INSERT INTO user_tokens (user_id, token_hash, created_at) VALUES (?, ?, ?)
-        ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at
-        """,
-        [user_id, token_hash, now],
+    upsert(con, "users", {"user_id": user_id, "created_at": now}, key=("user_id",))
+    upsert(
+        con,
+        "user_tokens",
+        {"user_id": user_id, "token_hash": token_hash, "created_at": now},
+        key=("user_id",),
+        update=("token_hash", "created_at"),
     )
     con.execute("COMMIT")
 
@@ -67,7 +67,7 @@ def delete_user_data(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, 
         for (name,) in con.execute(
             """
             SELECT table_name FROM information_schema.columns
-            WHERE column_name = 'user_id' AND table_schema = 'main'
+            WHERE column_name = 'user_id' AND table_schema = 'main' AND table_catalog = current_database()
             ORDER BY table_name = 'users', table_name
             """
         ).fetchall()
@@ -76,8 +76,7 @@ def delete_user_data(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, 
     con.execute("BEGIN TRANSACTION")
     try:
         for table in tables:
-            rows = con.execute(f"DELETE FROM {table} WHERE user_id = ? RETURNING 1", [user_id]).fetchall()
-            deleted[table] = len(rows)
+            deleted[table] = changed(con.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id]))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mca_pipeline_tests.deploy.deployment import PostgresUnavailable, fresh_database
+from mca_pipeline_tests.postgres import PostgresUnavailable, fresh_database
 
 
 @pytest.fixture

@@ -14,10 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,36 +32,8 @@ from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 #: Where the tests find a PostgreSQL server they may create databases on.
-ADMIN_URL = os.environ.get("MCA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 T = TypeVar("T")
-
-
-class PostgresUnavailable(RuntimeError):
-    """No PostgreSQL server answered at ADMIN_URL."""
-
-
-@contextmanager
-def fresh_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
-    """A new, empty database on the server, dropped afterwards; yields its URL."""
-    import psycopg2
-
-    parts = urllib.parse.urlsplit(admin_url)
-    try:
-        admin = psycopg2.connect(admin_url, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        where = f"{parts.hostname}:{parts.port or 5432}"
-        raise PostgresUnavailable(f"no PostgreSQL at {where}: {str(exc).strip()}") from None
-    admin.autocommit = True
-    name = f"mca_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 class Deployment:

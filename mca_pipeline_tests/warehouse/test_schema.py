@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from mca_pipeline.warehouse import SCHEMA_VERSION, SchemaTooNewError, Warehouse
-from mca_pipeline_tests.conftest import warehouse_at_version
+from mca_pipeline_tests.conftest import reopened, warehouse_at_version
 
 
 def test_new_file_gets_every_table_and_its_version(warehouse: Warehouse) -> None:
@@ -22,19 +22,20 @@ def test_new_file_gets_every_table_and_its_version(warehouse: Warehouse) -> None
 def test_reopening_does_not_migrate_twice(warehouse: Warehouse) -> None:
     with warehouse.connect():
         pass
-    with Warehouse(warehouse.path).connect() as con:
+    with reopened(warehouse).connect() as con:
         assert con.execute("SELECT count(*) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
 
 
 def test_a_file_from_a_newer_release_is_refused(warehouse: Warehouse) -> None:
     with warehouse.connect() as con:
         con.execute("INSERT INTO schema_version VALUES (?, now())", [SCHEMA_VERSION + 1])
-    with pytest.raises(SchemaTooNewError, match="upgrade mca_pipeline"), Warehouse(warehouse.path).connect():
+    with pytest.raises(SchemaTooNewError, match="upgrade mca_pipeline"), reopened(warehouse).connect():
         pass
 
 
-def test_media_items_reject_unknown_status_and_type(warehouse: Warehouse) -> None:
-    with warehouse.connect() as con:
+def test_media_items_reject_unknown_status_and_type(tmp_path: Path) -> None:
+    """A file's check constraints (a lake has none: there, only the code's own validation)."""
+    with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
         with pytest.raises(duckdb.ConstraintException):
             con.execute(
                 "INSERT INTO media_items (user_id, platform, external_id, media_type, title, consumed_at, "

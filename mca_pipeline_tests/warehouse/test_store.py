@@ -14,7 +14,7 @@ from mca_pipeline.core import DedupPolicy, ErrorCode, PluginError
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, last_cursor, platform_totals, store_sync
 from mca_pipeline.warehouse import store as store_module
 from mca_pipeline.warehouse.queries import resume_cursor
-from mca_pipeline_tests.conftest import play
+from mca_pipeline_tests.conftest import play, warehouse_code
 
 
 def attempt(cursor_in: str = "", cursor_out: str = "c1", **kw: object) -> SyncAttempt:
@@ -167,10 +167,11 @@ def test_a_process_killed_mid_store_leaves_nothing_partial(warehouse: Warehouse)
         import os
         from mca_pipeline.warehouse import Warehouse, store_sync
         from mca_pipeline.warehouse import store
-        from mca_pipeline_tests.conftest import play
+        from mca_pipeline.warehouse.lake import LakeWarehouse
+        from mca_pipeline_tests.conftest import play, warehouse_code
         from mca_pipeline_tests.warehouse.test_store import attempt
         store._insert_sync_log = lambda *a, **k: os._exit(9)  # the process dies after the items insert
-        with Warehouse({str(warehouse.path)!r}).connect() as con:
+        with {warehouse_code(warehouse)}.connect() as con:
             store_sync(con, attempt("c1", "c2"), [play(i) for i in range(10, 5000)])
         """
     )
