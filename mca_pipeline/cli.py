@@ -897,3 +897,67 @@ def _write_key_file(path: Path, keys: list[bytes]) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+@main.group("warehouse")
+def warehouse_group() -> None:
+    """The warehouse itself: moving a DuckDB file into a DuckLake."""
+
+
+@warehouse_group.command("migrate")
+@click.option("--to", "to", required=True, help="The lake's catalog: ducklake:postgres:<libpq settings>.")
+@click.option("--data-path", default="", help="The lake's data path (default: MCA_WAREHOUSE_DATA_PATH).")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The DuckDB file (default: data/warehouse.duckdb or MCA_WAREHOUSE when it is a file).",
+)
+def warehouse_migrate(to: str, data_path: str, source: Path | None) -> None:
+    """Copy a DuckDB warehouse file into a DuckLake. Run it again to resume a copy that
+    stopped; rows already in the lake are not copied twice. Needs the [lake] extra."""
+    from mca_pipeline import paths
+    from mca_pipeline.warehouse import Warehouse, WarehouseBusyError
+    from mca_pipeline.warehouse.lake import LakeWarehouse
+    from mca_pipeline.warehouse.lake_copy import CopyError, copy_into_lake
+
+    _enter_project()
+    location = paths.warehouse_location()
+    file = source or Path(
+        paths.data_dir() / "warehouse.duckdb" if location.startswith("ducklake:") else location
+    )
+    if not file.is_file():
+        raise click.ClickException(f"no warehouse file at {file}")
+    try:
+        with Warehouse(file).connect():
+            pass  # brought up to this release's schema, as the lake is
+    except WarehouseBusyError as exc:  # a file this DuckDB cannot read: copy_into_lake says what to do
+        if "version number" not in str(exc):
+            raise
+    lake = LakeWarehouse(to, data_path or paths.lake_data_path())
+    try:
+        copied = copy_into_lake(lake, file)
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        lake.close()
+    for table in copied:
+        click.echo(
+            f"{table.table:<18} copied {table.copied:>9,}   file {table.in_file:>9,}   lake {table.in_lake:>9,}"
+        )
+    click.echo(f"{file} is in the lake: set MCA_WAREHOUSE to the lake's catalog to use it.")
+
+
+@warehouse_group.command("downgrade")
+@click.argument("source", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def warehouse_downgrade(source: Path, target: Path) -> None:
+    """Write a copy of a warehouse file that DuckDB 1.5 reads (the [lake] extra's DuckDB),
+    from an install with a newer DuckDB; then migrate that copy into the lake."""
+    from mca_pipeline.warehouse.lake_copy import CopyError, downgraded_copy
+
+    try:
+        downgraded_copy(source, target)
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {target}: migrate it with the [lake] install's mca warehouse migrate --from {target}")

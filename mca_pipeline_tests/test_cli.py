@@ -26,7 +26,7 @@ from mca_pipeline.warehouse.accounts import (
     connection_state,
     set_connection_state,
 )
-from mca_pipeline.warehouse.lake import open_warehouse
+from mca_pipeline.warehouse.lake import LakeWarehouse, open_warehouse
 from mca_pipeline.warehouse.pauses import pause_sync
 from mca_pipeline_tests.conftest import FIXTURES, play
 from mca_pipeline_tests.defs.dagster_env import Pipeline
@@ -669,3 +669,21 @@ def test_aliases_separate_plays_and_why_recompute_one_user(project: Path) -> Non
     )
     assert_one_line_error(mca("alias", "add", "--user", "alice", "--is", "X"), "--artist")
     assert_one_line_error(mca("alias", "remove", "--user", "alice", "--title", "Halo"), "no title alias")
+
+
+@pytest.mark.lake
+def test_warehouse_migrate_copies_the_file_into_a_lake_and_resumes(
+    project: Path, lake: LakeWarehouse
+) -> None:
+    ok("users", "add", "alice")
+    add_items("alice", 7)
+    out = ok("warehouse", "migrate", "--to", lake.catalog, "--data-path", lake.data_path)
+    [media] = [line.split() for line in out.splitlines() if line.startswith("media_items")]
+    assert media == ["media_items", "copied", "7", "file", "7", "lake", "7"]
+    assert "set MCA_WAREHOUSE to the lake's catalog" in out
+    again = ok("warehouse", "migrate", "--to", lake.catalog, "--data-path", lake.data_path)
+    assert [line.split()[2] for line in again.splitlines() if "copied" in line] == ["0"] * out.count("copied")
+    assert_one_line_error(
+        mca("warehouse", "migrate", "--to", lake.catalog, "--from", str(project / "nothing.duckdb")),
+        "no warehouse file",
+    )

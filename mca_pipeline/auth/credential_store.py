@@ -19,6 +19,7 @@ from mca_pipeline.warehouse.credentials import (
     save_sealed,
     users_with_credentials,
 )
+from mca_pipeline.warehouse.transactions import transaction
 
 
 class CredentialStore(Protocol):
@@ -94,15 +95,9 @@ class VaultCredentialStore:
 
     def save(self, user_id: str, plugin: str, creds: Credentials) -> None:
         sealed = self.vault.seal(creds)
-        with self.warehouse.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                verify_key(con, self.vault)
-                save_sealed(con, user_id, plugin, sealed, creds.scopes, creds.expires_at)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.warehouse.connect() as con, transaction(con):
+            verify_key(con, self.vault)
+            save_sealed(con, user_id, plugin, sealed, creds.scopes, creds.expires_at)
 
     def delete(self, user_id: str, plugin: str) -> bool:
         with self.warehouse.connect() as con:

@@ -26,6 +26,7 @@ from mca_pipeline.warehouse.credentials import (
     replace_sealed,
     save_key_check,
 )
+from mca_pipeline.warehouse.transactions import transaction
 
 KEY_ENV = "MCA_VAULT_KEY"
 
@@ -143,17 +144,11 @@ def rotate_vault(warehouse: Warehouse, vault: Vault) -> int:
 
     Give the vault [new key, old key(s)]; afterwards the old keys can be dropped.
     """
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            check = load_key_check(con)
-            if check is not None:
-                vault.rotate(check)  # the old key must be among the vault's keys
-            rows = [(user, plugin, vault.rotate(sealed)) for user, plugin, sealed in all_sealed(con)]
-            count = replace_sealed(con, rows)
-            save_key_check(con, vault.key_check())
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with warehouse.connect() as con, transaction(con):
+        check = load_key_check(con)
+        if check is not None:
+            vault.rotate(check)  # the old key must be among the vault's keys
+        rows = [(user, plugin, vault.rotate(sealed)) for user, plugin, sealed in all_sealed(con)]
+        count = replace_sealed(con, rows)
+        save_key_check(con, vault.key_check())
     return count

@@ -21,6 +21,7 @@ from mca_pipeline.defs.first_sync_sensor import build_first_sync_sensor
 from mca_pipeline.defs.history import build_media_history
 from mca_pipeline.defs.inbox_sensor import build_inbox_sensor
 from mca_pipeline.defs.insights_asset import build_insights_asset
+from mca_pipeline.defs.lake_upkeep import build_lake_upkeep_schedule, lake_upkeep_job
 from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.defs.schedules import build_sync_schedule
 from mca_pipeline.defs.source_assets import build_source_asset
@@ -78,8 +79,11 @@ def build_definitions(
     return Definitions(
         assets=[*sources.values(), history, unified, *enrichment, insights],
         sensors=sensors,
-        schedules=[build_sync_schedule(p, batches[p.name]) for p in api],
-        jobs=[ingest, unpack, *batches.values()],
+        schedules=[
+            *(build_sync_schedule(p, batches[p.name]) for p in api),
+            build_lake_upkeep_schedule(warehouse, lake_upkeep_job),
+        ],
+        jobs=[ingest, unpack, *batches.values(), lake_upkeep_job],
         # Steps run in the run's own process, one after another. Our runs are one user's
         # few assets, each waiting on the DuckDB file or a platform anyway, so a process
         # per step bought no parallelism and cost an interpreter start per step; and

@@ -10,6 +10,7 @@ import httpx
 
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import add_notification, set_connection_state
+from mca_pipeline.warehouse.transactions import transaction
 
 WEBHOOK_ENV = "MCA_NOTIFY_WEBHOOK"
 
@@ -25,12 +26,10 @@ def notify(
     connection_state: str | None = None,
 ) -> None:
     """Record the notification (and the new connection state) in one transaction."""
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
+    with warehouse.connect() as con, transaction(con):
         if connection_state is not None:
             set_connection_state(con, user_id, plugin, connection_state, message)
         note = add_notification(con, user_id, plugin, kind, message)
-        con.execute("COMMIT")
     log.warning(f"notification for {user_id} ({plugin}, {kind}): {message}")
     url = os.environ.get(WEBHOOK_ENV)
     if not url:

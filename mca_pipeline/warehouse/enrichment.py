@@ -19,6 +19,7 @@ from mca_pipeline.core import EnrichmentCache, MediaItem
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata, from_universal_tags
 from mca_pipeline.warehouse.results import changed
+from mca_pipeline.warehouse.transactions import retried, transaction
 
 _ITEM_FIELDS = """
     platform, external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s,
@@ -162,16 +163,13 @@ def save_universal_tags(
     )
 
 
+@retried
 def _update(con: duckdb.DuckDBPyConnection, staging: pa.Table, sql: str, params: list[Any]) -> None:
     """One UPDATE ... FROM a staging table, in its own transaction."""
     con.register("mca_enriched", staging)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(sql, params)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(sql, params)
     finally:
         con.unregister("mca_enriched")
 

@@ -29,6 +29,7 @@ from mca_pipeline.warehouse.results import first_row
 PACKAGED: dict[str, tuple[str, str]] = {
     "ducklake": ("duckdb_extension_ducklake", "ducklake"),
     "postgres_scanner": ("duckdb_extension_postgres", "postgres"),
+    "httpfs": ("duckdb_extension_httpfs", "httpfs"),  # a data path in object storage (s3://)
 }
 
 

@@ -21,12 +21,15 @@ What a lake lacks, and what stands in for it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +38,9 @@ import duckdb
 from mca_pipeline import paths
 from mca_pipeline.warehouse.database import MEMORY_LIMIT, Warehouse
 from mca_pipeline.warehouse.extensions import load_extensions
-from mca_pipeline.warehouse.schema import migrate
+from mca_pipeline.warehouse.schema import current_version, migrate
 
-#: What the lake is called inside each connection.
+#: What the lake is called inside each connection, before the connection's own suffix.
 LAKE = "mca_lake"
 #: The DuckDB sequences of the file, made PostgreSQL sequences for a lake.
 SEQUENCES = ("sync_log_id", "notification_id")
@@ -47,6 +50,12 @@ LAKE_FUNCTIONS = """
 CREATE OR REPLACE TEMP MACRO mca_next_id(name) AS mca_pg_next_id(getvariable('mca_session'), name);
 CREATE OR REPLACE TEMP MACRO mca_lock_source(user_id, platform)
     AS mca_pg_lock(getvariable('mca_session'), user_id, platform);
+"""
+#: A user's items and links are written to files of their own (media_items/user_id=ada/...),
+#: so that one user's reads and dedup open only that user's files.
+PARTITIONS = """
+ALTER TABLE media_items SET PARTITIONED BY (user_id);
+ALTER TABLE unified_plays SET PARTITIONED BY (user_id);
 """
 #: The advisory-lock key under which a new lake is migrated.
 MIGRATION_LOCK = 0x6D63615F6C616B65  # "mca_lake"
@@ -95,7 +104,9 @@ class LakeWarehouse(Warehouse):
             )
         super().__init__(Path(data_path), timeout_s)
         self.catalog = catalog
-        self.data_path = data_path if "://" in data_path else str(Path(data_path).resolve()) + "/"
+        self.data_path = (
+            data_path.rstrip("/") + "/" if "://" in data_path else str(Path(data_path).resolve()) + "/"
+        )
         self._pg = catalog.removeprefix("ducklake:postgres:")
         self._db: duckdb.DuckDBPyConnection | None = None
         self._opening = threading.Lock()
@@ -116,35 +127,47 @@ class LakeWarehouse(Warehouse):
         self.stats.connects += 1
         con = self._database().cursor()
         token, session = uuid.uuid4().hex, _Session(self._pg)
+        name = f"{LAKE}_{token[:12]}"
         self._sessions[token] = session
         try:
-            con.execute(f"USE {LAKE}")
+            con.execute(f"ATTACH '{_quoted(self.catalog)}' AS {name} (DATA_PATH '{_quoted(self.data_path)}')")
+            con.execute(f"USE {name}")
             con.execute(f"SET VARIABLE mca_session = '{token}'")
             con.execute(LAKE_FUNCTIONS)
             if not self._migrated:
                 session.prepare()
                 try:
+                    new = current_version(con) == 0
                     migrate(con, lake_ddl)
+                    if new:
+                        con.execute(PARTITIONS)
                 finally:
                     session.unlock_migration()
                 self._migrated = True
             yield con
         finally:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("USE memory")
+                con.execute(f"DETACH {name}")
             con.close()
             self._sessions.pop(token, None)
             session.close()
 
     def _database(self) -> duckdb.DuckDBPyConnection:
-        """The in-memory DuckDB this object's connections share, with the extensions loaded
-        and the lake attached once: loading the two extensions costs about 0.14 s, which
-        every unit of work would otherwise pay."""
+        """The in-memory DuckDB this object's connections share, with the extensions loaded:
+        loading them costs about 0.14 s, which every unit of work would otherwise pay.
+
+        The lake itself is attached by each connection, under a name of its own, and
+        detached after: an attachment kept across units of work keeps DuckLake's view of
+        the catalog, which another host's compaction makes wrong (DuckDB 1.5.5 then fails
+        with internal errors until the lake is attached again). Attaching takes ~20 ms."""
         with self._opening:
             if self._db is None:
                 db = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
-                load_extensions(db)
-                db.execute(
-                    f"ATTACH '{_quoted(self.catalog)}' AS {LAKE} (DATA_PATH '{_quoted(self.data_path)}')"
-                )
+                remote = "://" in self.data_path
+                load_extensions(db, ("ducklake", "postgres_scanner", *(("httpfs",) if remote else ())))
+                if self.data_path.startswith("s3://"):
+                    db.execute(s3_secret())
                 # Python functions belong to the instance; the connection's own session is
                 # found by the token each connection sets (LAKE_FUNCTIONS).
                 db.create_function(
@@ -155,6 +178,14 @@ class LakeWarehouse(Warehouse):
                 )
                 self._db = db
             return self._db
+
+    def advance_sequence(self, name: str, past: int) -> None:
+        """Make the lake's id sequence `name` give ids above `past` (after a copy)."""
+        session = _Session(self._pg)
+        try:
+            session.advance(name, past)
+        finally:
+            session.close()
 
     def _next_id(self, token: str, name: str) -> int:
         return self._sessions[token].next_id(name)
@@ -204,6 +235,17 @@ class _Session:
             cur.execute(f"SELECT nextval('mca_{name}')")
             return int(cur.fetchone()[0])
 
+    def advance(self, name: str, past: int) -> None:
+        if name not in SEQUENCES:
+            raise ValueError(f"no sequence {name!r}")
+        if past < 1:
+            return
+        with self._cursor() as cur:
+            cur.execute(f"CREATE SEQUENCE IF NOT EXISTS mca_{name}")
+            cur.execute(
+                f"SELECT setval('mca_{name}', greatest(%s, (SELECT last_value FROM mca_{name})))", [past]
+            )
+
     def lock_source(self, user_id: str, platform: str) -> bool:
         """Wait for, then hold until the session ends, the lock of one user's platform."""
         with self._cursor() as cur:
@@ -222,6 +264,67 @@ def open_warehouse(location: str = "") -> Warehouse:
     if location.startswith("ducklake:"):
         return LakeWarehouse(location, paths.lake_data_path())
     return Warehouse(Path(location))
+
+
+def s3_secret() -> str:
+    """The DuckDB secret for an s3:// data path, from the environment: AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_REGION (us-east-1), and for S3-compatible storage
+    MCA_LAKE_S3_ENDPOINT (host:port), MCA_LAKE_S3_URL_STYLE (path) and MCA_LAKE_S3_USE_SSL."""
+    env = os.environ
+    settings = {
+        "KEY_ID": env.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": env.get("AWS_SECRET_ACCESS_KEY", ""),
+        "REGION": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "ENDPOINT": env.get("MCA_LAKE_S3_ENDPOINT", ""),
+        "URL_STYLE": env.get("MCA_LAKE_S3_URL_STYLE", ""),
+    }
+    parts = [f"{key} '{_quoted(value)}'" for key, value in settings.items() if value]
+    use_ssl = env.get("MCA_LAKE_S3_USE_SSL", "true").lower() not in {"0", "false", "no"}
+    return (
+        f"CREATE OR REPLACE SECRET mca_lake_s3 (TYPE s3, {', '.join(parts)}, USE_SSL {str(use_ssl).lower()})"
+    )
+
+
+def lake_name(con: duckdb.DuckDBPyConnection) -> str:
+    """The name the lake is attached under in this connection (its default database)."""
+    return str(con.execute("SELECT current_database()").fetchall()[0][0])
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """What one round of upkeep found and left: data files and snapshots."""
+
+    files_before: int
+    files_after: int
+    snapshots_before: int
+    snapshots_after: int
+
+
+def upkeep(con: duckdb.DuckDBPyConnection, keep_days: int) -> Upkeep:
+    """DuckLake's own maintenance, in order: write the rows small commits kept in the
+    catalog to data files, merge adjacent small files, forget snapshots older than
+    `keep_days` (time travel reaches that far back), and delete the files no snapshot
+    needs any more."""
+    older = f"now() - INTERVAL {int(keep_days)} DAY"
+    lake = lake_name(con)
+
+    def counts() -> tuple[int, int]:
+        files = sum(
+            int(con.execute("SELECT count(*) FROM ducklake_list_files(?, ?)", [lake, table]).fetchall()[0][0])
+            for (table,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [lake]
+            ).fetchall()
+        )
+        snapshots = int(con.execute(f"SELECT count(*) FROM ducklake_snapshots('{lake}')").fetchall()[0][0])
+        return files, snapshots
+
+    files_before, snapshots_before = counts()
+    con.execute(f"CALL ducklake_flush_inlined_data('{lake}')")
+    con.execute(f"CALL ducklake_merge_adjacent_files('{lake}')")
+    con.execute(f"CALL ducklake_expire_snapshots('{lake}', older_than => {older})")
+    con.execute(f"CALL ducklake_cleanup_old_files('{lake}', older_than => {older})")
+    files_after, snapshots_after = counts()
+    return Upkeep(files_before, files_after, snapshots_before, snapshots_after)
 
 
 def lock_key(user_id: str, platform: str) -> int:

@@ -21,6 +21,7 @@ from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse.parsed_fields import assignments, from_raw_metadata
 from mca_pipeline.warehouse.results import changed, first_row
+from mca_pipeline.warehouse.transactions import retried, transaction
 from mca_pipeline.warehouse.upsert import upsert
 
 _STAGING = "mca_staging_items"
@@ -105,6 +106,7 @@ def items_table(items: list[MediaItem]) -> pa.Table:
     )
 
 
+@retried
 def store_sync(
     con: duckdb.DuckDBPyConnection,
     attempt: SyncAttempt,
@@ -125,60 +127,59 @@ def store_sync(
     # turn is taken before the transaction begins, so that its snapshot shows what the
     # writer before stored.
     con.execute("SELECT mca_lock_source(?, ?)", key)
-    con.execute("BEGIN TRANSACTION")
     try:
-        upsert(con, "users", {"user_id": attempt.user_id}, key=("user_id",))
-        updated = 0
-        if policy is DedupPolicy.UPDATE_ON_CHANGE and staging.num_rows:
-            updated = changed(
-                con.execute(
-                    f"""
-                    UPDATE media_items AS m SET
-                        media_type = s.media_type, title = s.title, creator = s.creator,
-                        consumed_at = s.consumed_at, duration_s = s.duration_s,
-                        time_spent_s = s.time_spent_s, tags = s.tags, url = s.url,
-                        raw_metadata = s.raw_metadata::JSON, {assignments(from_raw_metadata("s.raw_metadata"))},
-                        status = 'pending', status_reason = NULL, updated_at = ?
-                    FROM {_STAGING} AS s
-                    WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
-                      AND (m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata OR m.title IS DISTINCT FROM s.title)
-                      AND NOT (coalesce(s.raw_metadata::JSON ->> 'consumed_at_unknown', 'false') = 'true'
-                               AND coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'true')
-                    """,
-                    [now, *key],
-                )
-            )
-        log_id = _next_log_id(con)
-        new = 0
-        if staging.num_rows:
-            new = changed(
-                con.execute(
-                    f"""
-                    INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, {", ".join(_PARSED)},
-                        first_seen_at, updated_at, sync_log_id)
-                    SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")},
-                        {", ".join(_PARSED.values())}, ?, ?, ?
-                    FROM {_STAGING} AS s
-                    WHERE NOT EXISTS (
-                        SELECT 1 FROM media_items AS m
+        with transaction(con):
+            upsert(con, "users", {"user_id": attempt.user_id}, key=("user_id",))
+            updated = 0
+            if policy is DedupPolicy.UPDATE_ON_CHANGE and staging.num_rows:
+                updated = changed(
+                    con.execute(
+                        f"""
+                        UPDATE media_items AS m SET
+                            media_type = s.media_type, title = s.title, creator = s.creator,
+                            consumed_at = s.consumed_at, duration_s = s.duration_s,
+                            time_spent_s = s.time_spent_s, tags = s.tags, url = s.url,
+                            raw_metadata = s.raw_metadata::JSON, {assignments(from_raw_metadata("s.raw_metadata"))},
+                            status = 'pending', status_reason = NULL, updated_at = ?
+                        FROM {_STAGING} AS s
                         WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
+                          AND (m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata OR m.title IS DISTINCT FROM s.title)
+                          AND NOT (coalesce(s.raw_metadata::JSON ->> 'consumed_at_unknown', 'false') = 'true'
+                                   AND coalesce(m.raw_metadata ->> 'consumed_at_unknown', 'false') <> 'true')
+                        """,
+                        [now, *key],
                     )
-                    """,
-                    [*key, now, now, log_id, *key],
                 )
+            log_id = _next_log_id(con)
+            new = 0
+            if staging.num_rows:
+                new = changed(
+                    con.execute(
+                        f"""
+                        INSERT INTO media_items (user_id, platform, {_ITEM_COLUMNS}, {", ".join(_PARSED)},
+                            first_seen_at, updated_at, sync_log_id)
+                        SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")},
+                            {", ".join(_PARSED.values())}, ?, ?, ?
+                        FROM {_STAGING} AS s
+                        WHERE NOT EXISTS (
+                            SELECT 1 FROM media_items AS m
+                            WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
+                        )
+                        """,
+                        [*key, now, now, log_id, *key],
+                    )
+                )
+            received = len(items)
+            outcome = outcome_of(attempt, received)
+            _insert_sync_log(
+                con, log_id, attempt, received, new, updated, received - new - updated, outcome, now
             )
-        received = len(items)
-        outcome = outcome_of(attempt, received)
-        _insert_sync_log(con, log_id, attempt, received, new, updated, received - new - updated, outcome, now)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     finally:
         con.unregister(_STAGING)
     return StoreCounts(received, new, updated, received - new - updated, log_id, outcome)
 
 
+@retried
 def discard_import(
     con: duckdb.DuckDBPyConnection, user_id: str, platform: str, sync_log_ids: list[int], reason: str
 ) -> int:
@@ -191,8 +192,7 @@ def discard_import(
     """
     if not sync_log_ids:
         return 0
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(
             """
             DELETE FROM unified_plays AS u USING media_items AS m
@@ -214,10 +214,6 @@ def discard_import(
             """,
             [ErrorCode.FILE_PARSE_ERROR.value, reason, sync_log_ids],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return removed
 
 

@@ -43,6 +43,8 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from mca_pipeline.warehouse.transactions import retried, transaction
+
 WINDOW_S = 300
 
 # How an alias's spelling is matched: case and surrounding spaces do not count.
@@ -103,94 +105,91 @@ _NETFLIX = f"""
 """
 
 
+@retried
 def link_plays(con: duckdb.DuckDBPyConnection, user_id: str, ranks: dict[str, int]) -> tuple[int, int]:
     """Recompute the user's unified_plays in one transaction; returns (plays, real plays)."""
     rank_table = pa.table({"platform": list(ranks), "rank": list(ranks.values())})
     con.register("mca_platform_rank", rank_table)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM unified_plays WHERE user_id = ?", [user_id])
-        con.execute(
-            f"""
-            INSERT INTO unified_plays (user_id, platform, external_id, play_key, linked_to, rule, seconds_apart)
-            WITH RECURSIVE plays AS (
-                SELECT m.platform, m.external_id, epoch(m.consumed_at) AS at_s,
-                       greatest({WINDOW_S}, coalesce(m.time_spent_s, m.duration_s, 0)) AS window_s,
-                       {_NORMALISE.format(col="coalesce(aa.canonical, m.creator)")} AS artist,
-                       {_NORMALISE.format(col="coalesce(ta.canonical, m.title)")} AS title,
-                       aa.canonical IS NOT NULL OR ta.canonical IS NOT NULL AS aliased,
-                       coalesce(r.rank, 1000) AS rank
-                FROM media_items m LEFT JOIN mca_platform_rank r USING (platform)
-                LEFT JOIN aliases aa
-                  ON aa.user_id = m.user_id AND aa.field = 'artist' AND aa.spelling = {_SPELLING.format(col="m.creator")}
-                LEFT JOIN aliases ta
-                  ON ta.user_id = m.user_id AND ta.field = 'title' AND ta.spelling = {_SPELLING.format(col="m.title")}
-                WHERE m.user_id = $user AND m.media_type = 'music'
-            ),
-            candidates AS (
-                SELECT p.platform AS p_platform, p.external_id AS p_id, p.rank AS p_rank,
-                       q.platform AS q_platform, q.external_id AS q_id, q.rank AS q_rank,
-                       abs(p.at_s - q.at_s) AS distance, greatest(p.window_s, q.window_s) AS window_s,
-                       p.artist, p.title, p.aliased OR q.aliased AS aliased
-                FROM plays p JOIN plays q
-                  ON p.artist = q.artist AND p.title = q.title AND p.platform <> q.platform
-                 AND q.at_s BETWEEN p.at_s - greatest(p.window_s, q.window_s)
-                                AND p.at_s + greatest(p.window_s, q.window_s)
-                WHERE p.title <> ''
-                  AND NOT EXISTS (
-                      SELECT 1 FROM separate_plays x
-                      WHERE x.user_id = $user
-                        AND x.row_a = least(p.platform || ':' || p.external_id, q.platform || ':' || q.external_id)
-                        AND x.row_b = greatest(p.platform || ':' || p.external_id, q.platform || ':' || q.external_id)
-                  )
-            ),
-            mutual AS (
-                SELECT * FROM candidates
-                QUALIFY row_number() OVER (PARTITION BY p_platform, p_id, q_platform ORDER BY distance, q_id) = 1
-            ),
-            links AS (
-                SELECT a.p_platform, a.p_id, a.q_platform, a.q_id, a.q_rank, a.p_rank, a.distance, a.window_s,
-                       a.artist, a.title, a.aliased
-                FROM mutual a
-                JOIN mutual b ON b.p_platform = a.q_platform AND b.p_id = a.q_id
-                             AND b.q_platform = a.p_platform AND b.q_id = a.p_id
-                WHERE a.q_rank < a.p_rank
-                   OR (a.q_rank = a.p_rank AND a.q_platform < a.p_platform)
-                QUALIFY row_number() OVER (PARTITION BY a.p_platform, a.p_id ORDER BY a.q_rank, a.q_platform) = 1
-            ),
-            walk(platform, external_id, key_platform, key_id, depth) AS (
-                SELECT platform, external_id, platform, external_id, 0 FROM plays
-                UNION ALL
-                SELECT w.platform, w.external_id, l.q_platform, l.q_id, w.depth + 1
-                FROM walk w JOIN links l ON l.p_platform = w.key_platform AND l.p_id = w.key_id
-                WHERE w.depth < 16
+        with transaction(con):
+            con.execute("DELETE FROM unified_plays WHERE user_id = ?", [user_id])
+            con.execute(
+                f"""
+                INSERT INTO unified_plays (user_id, platform, external_id, play_key, linked_to, rule, seconds_apart)
+                WITH RECURSIVE plays AS (
+                    SELECT m.platform, m.external_id, epoch(m.consumed_at) AS at_s,
+                           greatest({WINDOW_S}, coalesce(m.time_spent_s, m.duration_s, 0)) AS window_s,
+                           {_NORMALISE.format(col="coalesce(aa.canonical, m.creator)")} AS artist,
+                           {_NORMALISE.format(col="coalesce(ta.canonical, m.title)")} AS title,
+                           aa.canonical IS NOT NULL OR ta.canonical IS NOT NULL AS aliased,
+                           coalesce(r.rank, 1000) AS rank
+                    FROM media_items m LEFT JOIN mca_platform_rank r USING (platform)
+                    LEFT JOIN aliases aa
+                      ON aa.user_id = m.user_id AND aa.field = 'artist' AND aa.spelling = {_SPELLING.format(col="m.creator")}
+                    LEFT JOIN aliases ta
+                      ON ta.user_id = m.user_id AND ta.field = 'title' AND ta.spelling = {_SPELLING.format(col="m.title")}
+                    WHERE m.user_id = $user AND m.media_type = 'music'
+                ),
+                candidates AS (
+                    SELECT p.platform AS p_platform, p.external_id AS p_id, p.rank AS p_rank,
+                           q.platform AS q_platform, q.external_id AS q_id, q.rank AS q_rank,
+                           abs(p.at_s - q.at_s) AS distance, greatest(p.window_s, q.window_s) AS window_s,
+                           p.artist, p.title, p.aliased OR q.aliased AS aliased
+                    FROM plays p JOIN plays q
+                      ON p.artist = q.artist AND p.title = q.title AND p.platform <> q.platform
+                     AND q.at_s BETWEEN p.at_s - greatest(p.window_s, q.window_s)
+                                    AND p.at_s + greatest(p.window_s, q.window_s)
+                    WHERE p.title <> ''
+                      AND NOT EXISTS (
+                          SELECT 1 FROM separate_plays x
+                          WHERE x.user_id = $user
+                            AND x.row_a = least(p.platform || ':' || p.external_id, q.platform || ':' || q.external_id)
+                            AND x.row_b = greatest(p.platform || ':' || p.external_id, q.platform || ':' || q.external_id)
+                      )
+                ),
+                mutual AS (
+                    SELECT * FROM candidates
+                    QUALIFY row_number() OVER (PARTITION BY p_platform, p_id, q_platform ORDER BY distance, q_id) = 1
+                ),
+                links AS (
+                    SELECT a.p_platform, a.p_id, a.q_platform, a.q_id, a.q_rank, a.p_rank, a.distance, a.window_s,
+                           a.artist, a.title, a.aliased
+                    FROM mutual a
+                    JOIN mutual b ON b.p_platform = a.q_platform AND b.p_id = a.q_id
+                                 AND b.q_platform = a.p_platform AND b.q_id = a.p_id
+                    WHERE a.q_rank < a.p_rank
+                       OR (a.q_rank = a.p_rank AND a.q_platform < a.p_platform)
+                    QUALIFY row_number() OVER (PARTITION BY a.p_platform, a.p_id ORDER BY a.q_rank, a.q_platform) = 1
+                ),
+                walk(platform, external_id, key_platform, key_id, depth) AS (
+                    SELECT platform, external_id, platform, external_id, 0 FROM plays
+                    UNION ALL
+                    SELECT w.platform, w.external_id, l.q_platform, l.q_id, w.depth + 1
+                    FROM walk w JOIN links l ON l.p_platform = w.key_platform AND l.p_id = w.key_id
+                    WHERE w.depth < 16
+                )
+                , keyed AS (
+                    SELECT platform, external_id, arg_max(key_platform || ':' || key_id, depth) AS play_key
+                    FROM walk GROUP BY platform, external_id
+                )
+                SELECT $user, k.platform, k.external_id, k.play_key,
+                       l.q_platform || ':' || l.q_id,
+                       CASE WHEN l.q_id IS NOT NULL THEN
+                           'the same artist and title once normalised (' || l.artist || ' / ' || l.title || ')'
+                           || CASE WHEN l.aliased THEN ', counting your aliases' ELSE '' END
+                           || ', ' || CAST(round(l.distance) AS BIGINT) || ' s apart (within '
+                           || CAST(round(l.window_s) AS BIGINT) || ' s); ' || l.q_platform || ' is preferred to '
+                           || l.p_platform || ' (source preference ' || l.q_rank || ' before ' || l.p_rank || ')'
+                       END,
+                       l.distance
+                FROM keyed k LEFT JOIN links l ON l.p_platform = k.platform AND l.p_id = k.external_id
+                """,
+                {"user": user_id},
             )
-            , keyed AS (
-                SELECT platform, external_id, arg_max(key_platform || ':' || key_id, depth) AS play_key
-                FROM walk GROUP BY platform, external_id
-            )
-            SELECT $user, k.platform, k.external_id, k.play_key,
-                   l.q_platform || ':' || l.q_id,
-                   CASE WHEN l.q_id IS NOT NULL THEN
-                       'the same artist and title once normalised (' || l.artist || ' / ' || l.title || ')'
-                       || CASE WHEN l.aliased THEN ', counting your aliases' ELSE '' END
-                       || ', ' || CAST(round(l.distance) AS BIGINT) || ' s apart (within '
-                       || CAST(round(l.window_s) AS BIGINT) || ' s); ' || l.q_platform || ' is preferred to '
-                       || l.p_platform || ' (source preference ' || l.q_rank || ' before ' || l.p_rank || ')'
-                   END,
-                   l.distance
-            FROM keyed k LEFT JOIN links l ON l.p_platform = k.platform AND l.p_id = k.external_id
-            """,
-            {"user": user_id},
-        )
-        counts = con.execute(
-            "SELECT count(*), count(DISTINCT play_key) FROM unified_plays WHERE user_id = ?", [user_id]
-        ).fetchall()[0]
-        con.execute(_NETFLIX, {"user": user_id})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            counts = con.execute(
+                "SELECT count(*), count(DISTINCT play_key) FROM unified_plays WHERE user_id = ?", [user_id]
+            ).fetchall()[0]
+            con.execute(_NETFLIX, {"user": user_id})
     finally:
         con.unregister("mca_platform_rank")
     return int(counts[0]), int(counts[1])

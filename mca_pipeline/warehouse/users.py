@@ -9,6 +9,7 @@ import duckdb
 
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse.results import changed
+from mca_pipeline.warehouse.transactions import retried, transaction
 from mca_pipeline.warehouse.upsert import upsert
 
 
@@ -20,19 +21,19 @@ class UserSummary:
     connections: list[str]
 
 
+@retried
 def add_user(con: duckdb.DuckDBPyConnection, user_id: str, token_hash: str) -> None:
     """Create the user (or keep it) and replace its sign-in token hash."""
     now = utc_now()
-    con.execute("BEGIN TRANSACTION")
-    upsert(con, "users", {"user_id": user_id, "created_at": now}, key=("user_id",))
-    upsert(
-        con,
-        "user_tokens",
-        {"user_id": user_id, "token_hash": token_hash, "created_at": now},
-        key=("user_id",),
-        update=("token_hash", "created_at"),
-    )
-    con.execute("COMMIT")
+    with transaction(con):
+        upsert(con, "users", {"user_id": user_id, "created_at": now}, key=("user_id",))
+        upsert(
+            con,
+            "user_tokens",
+            {"user_id": user_id, "token_hash": token_hash, "created_at": now},
+            key=("user_id",),
+            update=("token_hash", "created_at"),
+        )
 
 
 def user_for_token_hash(con: duckdb.DuckDBPyConnection, token_hash: str) -> str | None:
@@ -58,6 +59,7 @@ def user_exists(con: duckdb.DuckDBPyConnection, user_id: str) -> bool:
     return bool(con.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchall())
 
 
+@retried
 def delete_user_data(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, int]:
     """Remove every row of the user from every table with a user_id column (found in the
     schema, so a table added later cannot be forgotten; `users` last), in one transaction;
@@ -73,12 +75,7 @@ def delete_user_data(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, 
         ).fetchall()
     ]
     deleted: dict[str, int] = {}
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in tables:
             deleted[table] = changed(con.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id]))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return deleted

@@ -11,12 +11,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from mca_pipeline.warehouse.lake import LakeWarehouse, lake_ddl
-from mca_pipeline_tests.conftest import warehouse_code
+from mca_pipeline.defs.lake_upkeep import lake_upkeep_job
+from mca_pipeline.defs.resources import WarehouseResource
+from mca_pipeline.warehouse import SyncAttempt, store_sync
+from mca_pipeline.warehouse.lake import LakeWarehouse, lake_ddl, lake_name, upkeep
+from mca_pipeline.warehouse.results import changed
+from mca_pipeline.warehouse.transactions import LOST_COMMIT, retried, transaction
+from mca_pipeline_tests.auth.test_connect_in_browser import free_port
+from mca_pipeline_tests.conftest import play, warehouse_code
+from mca_pipeline_tests.postgres import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES, PAGE, STEP = 6, 60, 40  # pages of 60 plays, each starting 40 after the one before
@@ -115,3 +124,132 @@ def test_a_lake_runs_the_schema_without_what_it_lacks() -> None:
         "CREATE TABLE t ( id BIGINT, kind VARCHAR NOT NULL, token VARCHAR NOT NULL, "
         "tags VARCHAR[] NOT NULL, tz VARCHAR NOT NULL DEFAULT 'UTC' );"
     )
+
+
+@pytest.mark.lake
+def test_a_unit_that_loses_its_commit_to_another_host_runs_again(lake: LakeWarehouse) -> None:
+    """DuckLake lets only one of two transactions that change a table (an update beside an
+    insert) commit. The loser fails with the lost-commit error itself (not a ROLLBACK's
+    "no transaction is active"), and a `retried` unit runs again on the newer snapshot."""
+    with lake.connect() as con:
+        store_sync(
+            con, SyncAttempt("ada", "spotify_export", datetime.now(UTC), "", "c", False), [play(0), play(1)]
+        )
+    attempts: list[int] = []
+    bob_plays = iter(range(5, 100, 10))
+
+    def fail_items(con: duckdb.DuckDBPyConnection) -> int:
+        attempts.append(1)
+        with transaction(con):
+            n = changed(con.execute("UPDATE media_items SET status = 'failed' WHERE user_id = 'ada'"))
+            if len(attempts) == 1:  # another host stores bob's plays meanwhile, and commits first
+                with lake.connect() as other:
+                    store_sync(
+                        other,
+                        SyncAttempt("bob", "spotify_export", datetime.now(UTC), "", "c", False),
+                        [play(next(bob_plays))],
+                    )
+        return n
+
+    with lake.connect() as con, pytest.raises(duckdb.TransactionException, match=LOST_COMMIT):
+        fail_items(con)
+    attempts.clear()
+    with lake.connect() as con:
+        assert retried(fail_items)(con) == 2
+        assert len(attempts) == 2
+        assert con.execute(
+            "SELECT user_id, status, count(*) FROM media_items GROUP BY ALL ORDER BY 1"
+        ).fetchall() == [
+            ("ada", "failed", 2),
+            ("bob", "pending", 2),
+        ]
+
+
+def small_syncs(lake: LakeWarehouse, rounds: int, plays: int) -> None:
+    """`rounds` units of work, each storing `plays` new plays for ada and for bob."""
+    for n in range(rounds):
+        with lake.connect() as con:
+            for user in ("ada", "bob"):
+                attempt = SyncAttempt(user, "spotify_export", datetime.now(UTC), "", f"c{n}", False)
+                store_sync(con, attempt, [play(10 * n + i) for i in range(plays)])
+
+
+@pytest.mark.lake
+def test_the_upkeep_job_writes_each_users_files_and_forgets_old_snapshots(
+    lake: LakeWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small syncs leave their rows in the catalog and a snapshot each; the lake_upkeep
+    job (run by Dagster, as its schedule would) writes them to files of each user's own
+    partition and expires the snapshots, and every play is still there once."""
+    small_syncs(lake, rounds=6, plays=5)
+    with lake.connect() as con:
+        before = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{lake_name(con)}')").fetchall()[0][0]
+        assert con.execute(
+            f"SELECT count(*) FROM ducklake_list_files('{lake_name(con)}', 'media_items')"
+        ).fetchall() == [(0,)]
+    monkeypatch.setenv("MCA_WAREHOUSE_DATA_PATH", lake.data_path)
+    monkeypatch.setenv("MCA_LAKE_KEEP_DAYS", "0")
+    result = lake_upkeep_job.execute_in_process(resources={"warehouse": WarehouseResource(path=lake.catalog)})
+    assert result.success
+    with lake.connect() as con:
+        files = [
+            f
+            for (f,) in con.execute(
+                f"SELECT data_file FROM ducklake_list_files('{lake_name(con)}', 'media_items')"
+            ).fetchall()
+        ]
+        after = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{lake_name(con)}')").fetchall()[0][0]
+        stored = con.execute(
+            "SELECT user_id, count(*), count(DISTINCT external_id) FROM media_items GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert sorted({Path(f).parent.name for f in files}) == ["user_id=ada", "user_id=bob"]
+    assert before > 12 and after < before
+    assert stored == [("ada", 30, 30), ("bob", 30, 30)]
+
+
+@pytest.mark.lake
+def test_a_lake_whose_data_path_is_in_object_storage(
+    lake_template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data path an s3:// URL (an S3 server on 127.0.0.1, moto's): plays stored, written
+    out to each user's objects by the upkeep, and read back by another process's view."""
+    import boto3
+    import psycopg2
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "test-key",
+            "AWS_SECRET_ACCESS_KEY": "test-secret",
+            "AWS_REGION": "us-east-1",
+            "MCA_LAKE_S3_ENDPOINT": f"127.0.0.1:{port}",
+            "MCA_LAKE_S3_URL_STYLE": "path",
+            "MCA_LAKE_S3_USE_SSL": "false",
+        }.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
+        s3.create_bucket(Bucket="mca")
+        with fresh_database(template=lake_template) as url:
+            with psycopg2.connect(url) as catalog, catalog.cursor() as cur:
+                cur.execute("UPDATE ducklake_metadata SET value = 's3://mca/lake/' WHERE key = 'data_path'")
+            catalog.close()
+            lake = LakeWarehouse(f"ducklake:postgres:{url}", "s3://mca/lake")
+            small_syncs(lake, rounds=3, plays=4)
+            with lake.connect() as con:
+                upkeep(con, keep_days=7)
+            lake.close()
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mca", Prefix="lake/").get("Contents", [])]
+            again = LakeWarehouse(f"ducklake:postgres:{url}", "s3://mca/lake/")
+            with again.connect() as con:
+                stored = con.execute(
+                    "SELECT user_id, count(*) FROM media_items GROUP BY 1 ORDER BY 1"
+                ).fetchall()
+            again.close()
+        users = {Path(k).parent.name for k in keys if "/media_items/" in k and k.endswith(".parquet")}
+        assert users == {"user_id=ada", "user_id=bob"}
+        assert stored == [("ada", 12), ("bob", 12)]
+    finally:
+        server.stop()
