@@ -3,6 +3,7 @@
     python benchmarks/concurrency.py                          # backfill: 50 users x 10,000 plays
     python benchmarks/concurrency.py --users 10 --plays 2000 --pool-limit 4 --max-runs 6
     python benchmarks/concurrency.py --scenario tick --users 100 --plays 50 --faulty 0.1
+    .venv-lake/bin/python benchmarks/concurrency.py --warehouse lake   # the same on a DuckLake
 
 Sets up production mode the way the README describes it: Dagster storage in a database
 of its own on PostgreSQL (MCA_TEST_POSTGRES_URL, default the local server), and
@@ -30,13 +31,14 @@ step, and queue wait), plays expected/stored/lost/duplicated, users failed and r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,11 +50,23 @@ sys.path.insert(0, str(ROOT))  # for mca_pipeline_tests.deploy and .fakes
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterRunStatus, RunsFilter  # noqa: E402
 from dagster._core.scheduler.instigation import InstigatorStatus  # noqa: E402
 
-from mca_pipeline_tests.deploy.deployment import Deployment, fresh_database, max_overlap, wait_until  # noqa: E402
+from mca_pipeline_tests.deploy.deployment import Deployment, max_overlap, wait_until  # noqa: E402
 from mca_pipeline_tests.fakes.lastfm_server import LastfmServer  # noqa: E402
+from mca_pipeline_tests.postgres import fresh_database  # noqa: E402
 
 T = TypeVar("T")
 ENDED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+@contextlib.contextmanager
+def warehouse_env(kind: str, work: Path) -> Iterator[dict[str, str]]:
+    """The deployment's warehouse settings: none for the DuckDB file; for a lake, a catalog
+    database of its own (dropped after) and a data path in the work folder."""
+    if kind == "file":
+        yield {}
+        return
+    with fresh_database() as catalog:
+        yield {"MCA_WAREHOUSE": f"ducklake:postgres:{catalog}", "MCA_WAREHOUSE_DATA_PATH": str(work / "lake")}
 
 
 def main() -> None:
@@ -73,6 +87,12 @@ def main() -> None:
         action="store_true",
         help="tick: also wait until every synced user's insights are refreshed, and print when",
     )
+    parser.add_argument(
+        "--warehouse",
+        choices=["file", "lake"],
+        default="file",
+        help="lake: a DuckLake (catalog in a database of its own; run with .venv-lake's python)",
+    )
     args = parser.parse_args()
     if args.scenario == "tick":
         tick(args)
@@ -91,9 +111,10 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="mca-concurrency-") as work,
         fresh_database() as postgres_url,
+        warehouse_env(args.warehouse, Path(work)) as warehouse,
         lastfm.serving() as lastfm_url,
         Deployment(
-            Path(work), postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url}, config=config
+            Path(work), postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url, **warehouse}, config=config
         ) as deployment,
     ):
         for user in users:
@@ -143,9 +164,13 @@ def tick(args: argparse.Namespace) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="mca-tick-") as work,
         fresh_database() as postgres_url,
+        warehouse_env(args.warehouse, Path(work)) as warehouse,
         lastfm.serving() as lastfm_url,
         Deployment(
-            Path(work), postgres_url, env={"MCA_LASTFM_API_URL": lastfm_url, **env}, config=config
+            Path(work),
+            postgres_url,
+            env={"MCA_LASTFM_API_URL": lastfm_url, **env, **warehouse},
+            config=config,
         ) as deployment,
     ):
         for user in users:

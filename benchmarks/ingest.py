@@ -2,6 +2,7 @@
 
     python benchmarks/ingest.py                # 1,000,000 plays in 10 files
     python benchmarks/ingest.py --plays 200000 --files 4
+    .venv-lake/bin/python benchmarks/ingest.py --warehouse lake   # into a DuckLake (the [lake] extra)
 
 Prints, from one run: the pipeline's import time (a real Dagster materialization of
 `spotify_export` for one user: parse, validate, dedup-store, archive), the time DuckDB
@@ -13,13 +14,16 @@ import. Each step runs in its own process so that its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,12 +54,12 @@ def step_floor(work: Path) -> dict[str, float]:
     return {"seconds": seconds, "rows": float(rows), "peak_rss_mib": _peak_rss_mib()}
 
 
-def step_import(work: Path) -> dict[str, float]:
+def step_import(work: Path, catalog: str = "") -> dict[str, float]:
     from dagster import DagsterInstance
 
     from mca_pipeline_tests.defs.dagster_env import Pipeline, metadata
 
-    pipeline = Pipeline(work / "data", DagsterInstance.ephemeral())
+    pipeline = Pipeline(work / "data", DagsterInstance.ephemeral(), warehouse_location=catalog)
     inbox = pipeline.folders.inbox("bench", "spotify_export")
     inbox.mkdir(parents=True, exist_ok=True)
     for path in sorted((work / "export").glob("*.json")):
@@ -75,6 +79,20 @@ def step_import(work: Path) -> dict[str, float]:
 
 
 STEPS = {"generate": step_generate, "floor": step_floor, "import": step_import}
+
+
+@contextlib.contextmanager
+def lake_catalog(kind: str, work: Path) -> Iterator[str]:
+    """The catalog: "" for the DuckDB file; for a lake, a catalog database of its own
+    (dropped after) and a data path in the work folder, set for the import steps."""
+    if kind == "file":
+        yield ""
+        return
+    from mca_pipeline_tests.postgres import fresh_database
+
+    os.environ["MCA_WAREHOUSE_DATA_PATH"] = str(work / "lake")
+    with fresh_database() as url:
+        yield f"ducklake:postgres:{url}"
 
 
 def run_step(name: str, work: Path, *extra: str) -> dict[str, float]:
@@ -98,11 +116,22 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--catalog", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--warehouse",
+        choices=["file", "lake"],
+        default="file",
+        help="lake: a DuckLake with its catalog in a new database on MCA_TEST_POSTGRES_URL's server",
+    )
     args = parser.parse_args()
 
     if args.step:
-        kwargs = {"plays": args.plays, "files": args.files} if args.step == "generate" else {}
-        print(json.dumps(STEPS[args.step](args.work, **kwargs)))
+        kwargs: dict[str, object] = {}
+        if args.step == "generate":
+            kwargs = {"plays": args.plays, "files": args.files}
+        elif args.step == "import":
+            kwargs = {"catalog": args.catalog}
+        print(json.dumps(STEPS[args.step](args.work, **kwargs)))  # type: ignore[operator]
         return
 
     with tempfile.TemporaryDirectory(prefix="mca-bench-") as tmp:
@@ -113,9 +142,13 @@ def main() -> None:
         )
         size = run_step("generate", work, "--plays", str(args.plays), "--files", str(args.files))["bytes"]
         floor = run_step("floor", work)
-        first = run_step("import", work)
-        again = run_step("import", work)
+        with lake_catalog(args.warehouse, work) as catalog:
+            first = run_step("import", work, "--catalog", catalog)
+            again = run_step("import", work, "--catalog", catalog)
     print()
+    import duckdb
+
+    print(f"warehouse:            {args.warehouse} (DuckDB {duckdb.__version__})")
     print(f"input:                {args.plays:,} plays, {args.files} files, {size / 2**20:,.0f} MiB")
     print(f"DuckDB read_json:     {floor['seconds']:8.2f} s   ({floor['rows']:,.0f} rows; the floor)")
     print(

@@ -45,6 +45,7 @@ from mca_pipeline.defs.resources import ExportFoldersResource, WarehouseResource
 from mca_pipeline.plugins import SpotifyExportPlugin, build_registry
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.export_folders import ExportFolders
+from mca_pipeline.warehouse.lake import open_warehouse
 
 
 @dataclass
@@ -56,12 +57,14 @@ class Pipeline:
     oauth_http: httpx.Client | None = None
     retry_policy: RetryPolicy = SOURCE_RETRY_POLICY
     clock: Callable[[], datetime] = utc_now
+    #: Another warehouse than data/warehouse.duckdb (a lake's catalog, say).
+    warehouse_location: str = ""
 
     @property
     def defs(self) -> Definitions:
         return build_definitions(
             self.registry,
-            WarehouseResource(path=str(self.warehouse.path)),
+            WarehouseResource(path=self.warehouse_location or str(self.warehouse.path)),
             ExportFoldersResource(data_dir=str(self.data_dir)),
             credentials=self.credentials,
             oauth_http=self.oauth_http,
@@ -71,6 +74,8 @@ class Pipeline:
 
     @property
     def warehouse(self) -> Warehouse:
+        if self.warehouse_location:
+            return open_warehouse(self.warehouse_location)
         return Warehouse(self.data_dir / "warehouse.duckdb")
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dagster import DefaultScheduleStatus
+
 from mca_pipeline.core import AuthType
 from mca_pipeline.plugins import build_registry
 from mca_pipeline_tests.conftest import FIXTURES
@@ -31,7 +33,10 @@ def test_every_registered_plugin_gets_a_user_partitioned_asset(pipeline: Pipelin
     deps = {k.to_user_string() for k in history.asset_deps[history.key]}
     assert deps == set(build_registry().names())
     api = {p.name for p in build_registry() if p.auth_type != AuthType.FILE_IMPORT}
-    assert {s.name for s in defs.schedules or []} == {f"{name}_sync" for name in api}
+    schedules = {s.name: s for s in defs.schedules or []}
+    assert set(schedules) == {f"{name}_sync" for name in api} | {"lake_upkeep_daily"}
+    # The lake's upkeep runs by itself only for a lake; this warehouse is a DuckDB file.
+    assert schedules["lake_upkeep_daily"].default_status == DefaultScheduleStatus.STOPPED
     assert api == {"spotify", "lastfm", "youtube", "listenbrainz"}
 
 

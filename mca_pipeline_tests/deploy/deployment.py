@@ -28,10 +28,10 @@ from mca_pipeline.core import Credentials
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
+from mca_pipeline.warehouse.lake import LakeWarehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-#: Where the tests find a PostgreSQL server they may create databases on.
 
 T = TypeVar("T")
 
@@ -104,7 +104,11 @@ class Deployment:
         return self._instance
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.data / "warehouse.duckdb")
+        """The deployment's warehouse: the file, or the lake its environment names."""
+        location = self.env["MCA_WAREHOUSE"]
+        if location.startswith("ducklake:"):
+            return LakeWarehouse(location, self.env["MCA_WAREHOUSE_DATA_PATH"])
+        return Warehouse(Path(location))
 
     # --- processes -----------------------------------------------------------------
 
