@@ -3,6 +3,7 @@ media items to store."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -69,18 +70,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         )
 
 
+@contextlib.contextmanager
+def lake_catalog(template: str, data_path: str) -> Iterator[str]:
+    """A catalog copied from the migrated template, its data path set to `data_path`;
+    yields the lake's `ducklake:postgres:` catalog string."""
+    import psycopg2
+
+    with fresh_database(template=template) as url:
+        with psycopg2.connect(url) as catalog, catalog.cursor() as cur:
+            cur.execute("UPDATE ducklake_metadata SET value = %s WHERE key = 'data_path'", [data_path])
+        catalog.close()
+        yield f"ducklake:postgres:{url}"
+
+
 @pytest.fixture
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LakeWarehouse]:
     """A DuckLake warehouse whose catalog is a PostgreSQL database of its own (a copy of
     the migrated template) and whose data path is in tmp_path."""
-    import psycopg2
-
-    with fresh_database(template=request.getfixturevalue("lake_template")) as url:
-        data = tmp_path / "lake"
-        with psycopg2.connect(url) as catalog, catalog.cursor() as cur:
-            cur.execute("UPDATE ducklake_metadata SET value = %s WHERE key = 'data_path'", [f"{data}/"])
-        catalog.close()
-        warehouse = LakeWarehouse(f"ducklake:postgres:{url}", str(data))
+    data = f"{tmp_path / 'lake'}/"
+    with lake_catalog(request.getfixturevalue("lake_template"), data) as catalog:
+        warehouse = LakeWarehouse(catalog, data)
         yield warehouse
         warehouse.close()
 

@@ -257,12 +257,13 @@ class _Session:
             self._conn.close()
 
 
-def open_warehouse(location: str = "") -> Warehouse:
+def open_warehouse(location: str = "", data_path: str = "") -> Warehouse:
     """The warehouse named by `location`, else by MCA_WAREHOUSE: a lake for a
-    `ducklake:` catalog (data path from MCA_WAREHOUSE_DATA_PATH), else a DuckDB file."""
+    `ducklake:` catalog (its data path `data_path`, else MCA_WAREHOUSE_DATA_PATH), else a
+    DuckDB file."""
     location = location or paths.warehouse_location()
     if location.startswith("ducklake:"):
-        return LakeWarehouse(location, paths.lake_data_path())
+        return LakeWarehouse(location, data_path or paths.lake_data_path())
     return Warehouse(Path(location))
 
 

@@ -28,7 +28,7 @@ from mca_pipeline.core import Credentials
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.accounts import CONNECTED, set_connection_state
-from mca_pipeline.warehouse.lake import LakeWarehouse
+from mca_pipeline.warehouse.lake import open_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -105,10 +105,7 @@ class Deployment:
 
     def warehouse(self) -> Warehouse:
         """The deployment's warehouse: the file, or the lake its environment names."""
-        location = self.env["MCA_WAREHOUSE"]
-        if location.startswith("ducklake:"):
-            return LakeWarehouse(location, self.env["MCA_WAREHOUSE_DATA_PATH"])
-        return Warehouse(Path(location))
+        return open_warehouse(self.env["MCA_WAREHOUSE"], self.env.get("MCA_WAREHOUSE_DATA_PATH", ""))
 
     # --- processes -----------------------------------------------------------------
 

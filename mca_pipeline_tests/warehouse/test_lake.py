@@ -24,8 +24,7 @@ from mca_pipeline.warehouse.lake import LakeWarehouse, lake_ddl, lake_name, upke
 from mca_pipeline.warehouse.results import changed
 from mca_pipeline.warehouse.transactions import LOST_COMMIT, retried, transaction
 from mca_pipeline_tests.auth.test_connect_in_browser import free_port
-from mca_pipeline_tests.conftest import play, warehouse_code
-from mca_pipeline_tests.postgres import fresh_database
+from mca_pipeline_tests.conftest import lake_catalog, play, warehouse_code
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES, PAGE, STEP = 6, 60, 40  # pages of 60 plays, each starting 40 after the one before
@@ -214,7 +213,6 @@ def test_a_lake_whose_data_path_is_in_object_storage(
     """The data path an s3:// URL (an S3 server on 127.0.0.1, moto's): plays stored, written
     out to each user's objects by the upkeep, and read back by another process's view."""
     import boto3
-    import psycopg2
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -232,17 +230,14 @@ def test_a_lake_whose_data_path_is_in_object_storage(
             monkeypatch.setenv(name, value)
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
         s3.create_bucket(Bucket="mca")
-        with fresh_database(template=lake_template) as url:
-            with psycopg2.connect(url) as catalog, catalog.cursor() as cur:
-                cur.execute("UPDATE ducklake_metadata SET value = 's3://mca/lake/' WHERE key = 'data_path'")
-            catalog.close()
-            lake = LakeWarehouse(f"ducklake:postgres:{url}", "s3://mca/lake")
+        with lake_catalog(lake_template, "s3://mca/lake/") as catalog:
+            lake = LakeWarehouse(catalog, "s3://mca/lake")
             small_syncs(lake, rounds=3, plays=4)
             with lake.connect() as con:
                 upkeep(con, keep_days=7)
             lake.close()
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mca", Prefix="lake/").get("Contents", [])]
-            again = LakeWarehouse(f"ducklake:postgres:{url}", "s3://mca/lake/")
+            again = LakeWarehouse(catalog, "s3://mca/lake/")
             with again.connect() as con:
                 stored = con.execute(
                     "SELECT user_id, count(*) FROM media_items GROUP BY 1 ORDER BY 1"
