@@ -17,7 +17,9 @@ keys make the request idempotent.
 The run key is the connection and the moment it became connected, so a tick evaluated
 twice, or a restarted daemon, never syncs twice; a later reconnect (a new moment) may.
 The cursor remembers the keys already requested; a sync that fails before writing any
-sync_log row is therefore not requested again until the account is reconnected.
+sync_log row is therefore not requested again until the account is reconnected. An
+account that an unfinished run already syncs (the schedule's tick came first) is not
+requested, nor remembered: if that run stores nothing, a later tick asks for it.
 """
 
 import json
@@ -37,6 +39,7 @@ from dagster import (
 from mca_pipeline.core.users import is_user_slug
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
+from mca_pipeline.defs.syncs_in_flight import syncs_in_flight
 from mca_pipeline.warehouse.accounts import awaiting_first_sync
 
 FIRST_SYNC_SENSOR = "first_sync_sensor"
@@ -58,10 +61,16 @@ def build_first_sync_sensor(api_assets: Mapping[str, AssetsDefinition]) -> Senso
                 w for w in awaiting_first_sync(con) if w.plugin in api_assets and is_user_slug(w.user_id)
             ]
         asked = set(json.loads(context.cursor or "[]"))
+        syncing = syncs_in_flight(context.instance) if waiting else {}
         keys: set[str] = set()
         requests: list[RunRequest] = []
         for account in waiting:
             key = f"first_sync:{account.plugin}:{account.user_id}:{account.connected_at.isoformat()}"
+            if key not in asked and account.user_id in syncing.get(account.plugin, ()):
+                # Already being synced (a scheduled batch came first): left out of the
+                # cursor, so it is asked for at a later tick should that run store nothing.
+                context.log.info(f"{account.plugin} for {account.user_id}: already syncing; not asked again")
+                continue
             keys.add(key)
             if key in asked:
                 continue

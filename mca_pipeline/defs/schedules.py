@@ -5,16 +5,15 @@ runs (defs/sync_batches.py) of up to `batch_size()` users each rather than a run
 user: a run costs seconds to start whatever it does, so a run per user could not keep
 hundreds of users current. Run keys carry the tick's time and the batch's first user, so
 a tick evaluated twice (a daemon restart) never runs twice. A user whose sync a long
-rate limit paused (warehouse/pauses.py) is left out until the pause ends.
+rate limit paused (warehouse/pauses.py) is left out until the pause ends, and so is one
+that an unfinished run already syncs (defs/syncs_in_flight.py).
 """
 
 from dagster import (
-    DagsterRunStatus,
     DefaultScheduleStatus,
     JobDefinition,
     ResourceParam,
     RunRequest,
-    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
@@ -27,14 +26,8 @@ from mca_pipeline.defs.automation import SCHEDULED, TRIGGER_TAG
 from mca_pipeline.defs.partitions import users_partitions
 from mca_pipeline.defs.resources import WarehouseResource
 from mca_pipeline.defs.sync_batches import SYNC_PRIORITY, batch_op_name, batch_size
+from mca_pipeline.defs.syncs_in_flight import syncs_in_flight
 from mca_pipeline.warehouse.pauses import paused_users
-
-UNFINISHED = (
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-)
 
 
 def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> ScheduleDefinition:
@@ -62,10 +55,11 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
             if user in users:
                 context.log.info(f"{user}: {plugin.name} asked to wait until {until.isoformat()}; skipped")
         users -= paused.keys()
-        pending = _in_unfinished_batches(context, batch_job.name, batch_op_name(plugin))
+        pending = syncs_in_flight(context.instance).get(plugin.name, set())
         if users & pending:
             context.log.info(
-                f"{len(users & pending)} user(s) still queued or syncing from an earlier tick; left to that run"
+                f"{len(users & pending)} user(s) already queued or syncing (an earlier tick, a first "
+                "sync, a continuation or a run from the UI); left to that run"
             )
         users -= pending
         tick = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M")
@@ -89,21 +83,3 @@ def build_sync_schedule(plugin: SourcePlugin, batch_job: JobDefinition) -> Sched
         return requests or SkipReason(f"nobody to sync for {plugin.name} (none connected, or all waiting)")
 
     return _sync
-
-
-def _in_unfinished_batches(context: ScheduleEvaluationContext, job_name: str, op: str) -> set[str]:
-    """Users of this plugin's batch runs that are still queued or running: a tick that
-    comes before an earlier tick's runs are through leaves those users to them instead of
-    queueing them again (the queue would otherwise grow by every user at each tick)."""
-    records = context.instance.get_run_records(
-        filters=RunsFilter(job_name=job_name, statuses=list(UNFINISHED)), limit=1000
-    )
-    return {
-        user
-        for record in records
-        for user in (record.dagster_run.run_config or {})
-        .get("ops", {})
-        .get(op, {})
-        .get("config", {})
-        .get("users", [])
-    }

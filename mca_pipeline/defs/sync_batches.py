@@ -94,9 +94,13 @@ def batch_job_name(plugin: SourcePlugin) -> str:
     return f"{plugin.name}_sync_batch"
 
 
+#: Ends the name of each batch job's one op: `<plugin>_sync_users`.
+BATCH_OP_SUFFIX = "_sync_users"
+
+
 def batch_op_name(plugin: SourcePlugin) -> str:
     """The batch job's one op, whose config lists the users (see BatchConfig)."""
-    return f"{plugin.name}_sync_users"
+    return f"{plugin.name}{BATCH_OP_SUFFIX}"
 
 
 class BatchConfig(Config):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, instance_for_test
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, instance_for_test
 
 from mca_pipeline.warehouse.accounts import DISCONNECTED, set_connection_state
 from mca_pipeline.warehouse.queries import item_count
@@ -88,3 +88,20 @@ def test_other_users_and_file_sources_are_not_synced(env: Env, pipeline: Pipelin
         set_connection_state(con, "alice", "netflix", "connected", "a file source is never synced by API")
     requests = daemon.tick()
     assert [(r.partition_key, r.asset_selection) for r in requests] == [("bob", [AssetKey("spotify")])]
+
+
+def test_an_account_a_scheduled_batch_is_already_syncing_is_left_to_it(env: Env, pipeline: Pipeline) -> None:
+    """The schedule's tick came between the connect and the sensor's: one sync, not two;
+    and should that batch store nothing, the first sync is asked for after it."""
+    daemon = FirstSyncDaemon(pipeline)
+    _connect_spotify(env)
+    batch = pipeline.instance.create_run_for_job(
+        pipeline.defs.get_job_def("spotify_sync_batch"),
+        run_config={"ops": {"spotify_sync_users": {"config": {"users": ["alice"]}}}},
+        status=DagsterRunStatus.STARTED,
+    )
+    assert daemon.tick() == []
+    assert daemon.tick() == []
+    pipeline.instance.report_run_failed(batch)
+    [request] = daemon.tick()
+    assert request.partition_key == "alice" and request.tags["mca/trigger"] == "first_sync"

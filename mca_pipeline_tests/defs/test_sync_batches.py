@@ -226,6 +226,19 @@ def test_the_schedule_asks_for_batches_of_connected_users_with_stable_run_keys(
     later = pipeline.scheduled_batches("lastfm", datetime(2024, 6, 1, 14, 0))
     assert [users for _, users in later] == [["cai", "dev"], ["eve", "fay"]]
 
+    # A sync of one user asked for otherwise (a first sync, a continuation, the UI), still
+    # starting: that user is left to it too; a finished one leaves nobody out.
+    asset_job = defs.resolve_implicit_global_asset_job_def()
+    for user, status in (("dev", DagsterRunStatus.STARTING), ("eve", DagsterRunStatus.SUCCESS)):
+        pipeline.instance.create_run_for_job(
+            asset_job,
+            asset_selection={AssetKey("lastfm")},
+            tags={"dagster/partition": user, "mca/trigger": "first_sync"},
+            status=status,
+        )
+    later = pipeline.scheduled_batches("lastfm", datetime(2024, 6, 1, 15, 0))
+    assert [users for _, users in later] == [["cai", "eve"], ["fay"]]
+
 
 def test_a_check_that_fails_for_one_user_of_a_batch_shows_failed_and_names_them(
     pipeline: Pipeline, server: LastfmServer
