@@ -14,11 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from pydantic import SecretStr
@@ -45,9 +47,11 @@ class Deployment:
         postgres_url: str,
         env: dict[str, str] | None = None,
         config: dict[str, Any] | None = None,
+        data: Path | None = None,
     ) -> None:
         self.home = home
-        self.data = home / "data"
+        #: MCA_DATA_DIR: in `home` unless given (a folder several hosts share).
+        self.data = data or home / "data"
         self.env = {
             "DAGSTER_HOME": str(home),
             "MCA_DAGSTER_PG_URL": postgres_url,
@@ -128,6 +132,33 @@ class Deployment:
     def start_daemon(self) -> subprocess.Popen[bytes]:
         return self.start("daemon", "dagster-daemon", "run", "-w", "workspace.yaml")
 
+    def start_celery_worker(self, name: str, broker: str, queue: str) -> None:
+        """A Celery worker that runs what the Celery run launcher hands to `queue`, two
+        runs at a time, as the README starts one on each host; waits until it listens."""
+        self.start(
+            name,
+            "celery",
+            "-A",
+            "dagster_celery.app",
+            "-b",
+            broker,
+            "worker",
+            "-Q",
+            queue,
+            "--prefetch-multiplier=1",
+            "--concurrency=2",
+            "-n",  # a node name no other worker on the broker has
+            f"{self.home.name}-{name}-{uuid.uuid4().hex[:6]}@%h",
+            "--loglevel=INFO",
+        )
+        log = self.home / f"{name}.log"
+        wait_until(lambda: " ready." in log.read_text(errors="replace"), 180, f"{name} to listen", self)
+
+    def process_tree(self, name: str) -> set[int]:
+        """The pids of a started process and of everything it started."""
+        root = psutil.Process(self.processes[name].pid)
+        return {root.pid} | {child.pid for child in root.children(recursive=True)}
+
     def start_webserver(self, port: int) -> None:
         self.start(
             "webserver", "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)
@@ -164,12 +195,21 @@ class Deployment:
             self.instance.add_dynamic_partitions(users_partitions.name, [user])
 
     def connect_lastfm(
-        self, user: str, account: str, api_key: str = "lastfm-key-123", *, first_sync: bool = False
+        self,
+        user: str,
+        account: str,
+        api_key: str = "lastfm-key-123",
+        *,
+        first_sync: bool = False,
+        new_user: bool = False,
     ) -> None:
         """What `mca apikey set` stores: the key sealed in the vault, the account beside it.
         With `first_sync`, also the connection state `mca apikey set` writes, on which
-        first_sync_sensor starts a sync at once (without it the schedule does)."""
-        self.add_user(user)
+        first_sync_sensor starts a sync at once (without it the schedule does). With
+        `new_user`, someone the deployment does not know yet: no user partition until
+        first_sync_sensor adds it with the run, so no schedule tick syncs them before."""
+        if not new_user:
+            self.add_user(user)
         store = VaultCredentialStore(self.warehouse())
         store.save(user, "lastfm", Credentials(api_key=SecretStr(api_key), account=account))
         if first_sync:
@@ -222,11 +262,17 @@ class Deployment:
         return runs
 
     def run_errors(self, run_ids: list[str]) -> str:
+        """Each run's failure events; for a run without any, its status, tags and last events."""
         lines = []
         for run_id in run_ids:
-            for entry in self.instance.all_logs(run_id):
-                if entry.dagster_event and entry.dagster_event.is_failure:
-                    lines.append(f"{run_id}: {entry.dagster_event.message}")
+            entries = self.instance.all_logs(run_id)
+            failures = [e for e in entries if e.dagster_event and e.dagster_event.is_failure]
+            for entry in failures:
+                lines.append(f"{run_id}: {entry.dagster_event.message}")  # type: ignore[union-attr]
+            if not failures:
+                run = self.instance.get_run_by_id(run_id)
+                lines.append(f"{run_id}: {run.status if run else None} {dict(run.tags) if run else {}}")
+                lines.extend(f"  {e.dagster_event_type}: {e.message[:300]}" for e in entries[-12:])
         return "\n".join(lines)
 
     def step_windows(self, run_ids: list[str], step: str) -> list[tuple[float, float]]:
