@@ -672,6 +672,38 @@ def test_aliases_separate_plays_and_why_recompute_one_user(project: Path) -> Non
 
 
 @pytest.mark.lake
+def test_a_persons_commands_read_and_write_a_lake(
+    project: Path, lake: LakeWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MCA_WAREHOUSE naming a lake, every command works on it, and no file appears."""
+    monkeypatch.setenv("MCA_WAREHOUSE", lake.catalog)
+    monkeypatch.setenv("MCA_WAREHOUSE_DATA_PATH", lake.data_path)
+    token = sign_in_token(ok("users", "add", "alice"))
+    ok("users", "add", "bob")
+    assert user_for_token(warehouse(), token) == "alice"
+    add_items("alice", 3)
+    add_items("bob", 1)
+    ok("apikey", "set", "lastfm", "--user", "alice", "--account", "mv", input=f"{API_KEY}\n")
+    lines = {line.split()[0]: line for line in ok("users", "list").splitlines()[1:]}
+    assert lines["alice"].split()[1] == "3" and lines["alice"].endswith("lastfm")
+    status = {line.split()[0]: line for line in ok("status", "--user", "alice").splitlines()[2:] if line}
+    assert "connected (API key set" in status["lastfm"] and "success, 3 new" in status["spotify_export"]
+
+    ok("export", "--user", "alice", "--out", str(project / "it's here"))
+    exported = (project / "it's here" / "media_items.jsonl").read_text().splitlines()
+    assert len(exported) == 3 and {json.loads(line)["user_id"] for line in exported} == {"alice"}
+    ok("report", "--user", "alice")
+    assert list((project / "data" / "reports" / "alice").glob("*.html"))
+
+    out = ok("users", "delete", "alice", "--yes")
+    assert "media_items 3" in out
+    with warehouse().connect() as con:
+        left = con.execute("SELECT user_id, count(*) FROM media_items GROUP BY ALL").fetchall()
+    assert left == [("bob", 1)]
+    assert not list((project / "data").glob("warehouse.duckdb*"))
+
+
+@pytest.mark.lake
 def test_warehouse_migrate_copies_the_file_into_a_lake_and_resumes(
     project: Path, lake: LakeWarehouse
 ) -> None:

@@ -94,9 +94,12 @@ def export_user(con: duckdb.DuckDBPyConnection, user_id: str, folder: Path, fmt:
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
     for table, query in EXPORT_QUERIES.items():
+        # The target is a quoted literal, not a parameter: DuckDB 1.5 (the lake's) takes a
+        # parameter there, writes nothing and reports 0 rows.
+        target = str(folder / f"{table}.{fmt}").replace("'", "''")
         rows = con.execute(
-            f"COPY ({query}) TO ? (FORMAT {'JSON' if fmt == 'jsonl' else 'PARQUET'})",
-            [user_id, str(folder / f"{table}.{fmt}")],
+            f"COPY ({query}) TO '{target}' (FORMAT {'JSON' if fmt == 'jsonl' else 'PARQUET'})",
+            [user_id],
         ).fetchall()
         written[table] = int(rows[0][0]) if rows else 0
     return written
