@@ -123,32 +123,27 @@ def test_a_long_rate_limit_frees_the_slot_and_a_terminated_sync_resumes(
 
 
 def _terminate(deployment: Deployment, run_id: str) -> None:
-    """Terminate the run as the UI does, and wait until the interrupt reached the sync. A
-    termination request that went astray (seen on a busy machine: the request went out and
-    the run went on) is sent again, as a person would press Terminate again."""
-    for attempt in range(1, 4):
-        deployment.instance.run_coordinator.cancel_run(run_id)
-        try:
-            wait_until(
-                lambda: any(
-                    "run terminated; stopping" in (e.user_message or "")
-                    for e in deployment.instance.all_logs(run_id)
-                ),
-                60,
-                "the interrupt to reach bob's sync",
-                deployment,
-            )
-            return
-        except AssertionError:
-            if attempt == 3:
-                events = [
-                    f"{e.dagster_event_type.value if e.dagster_event_type else 'log'}: {e.message[:200]}"
-                    for e in deployment.instance.all_logs(run_id)
-                ]
-                status = _status(deployment, run_id)
-                raise AssertionError(
-                    f"the run ({status}) never stopped its sync; its last events:\n" + "\n".join(events[-25:])
-                ) from None
+    """Terminate the run as the UI does, and wait until the interrupt reached the sync."""
+    deployment.instance.run_coordinator.cancel_run(run_id)
+    try:
+        wait_until(
+            lambda: any(
+                "run terminated; stopping" in (e.user_message or "")
+                for e in deployment.instance.all_logs(run_id)
+            ),
+            180,
+            "the interrupt to reach bob's sync",
+            deployment,
+        )
+    except AssertionError:
+        events = [
+            f"{e.dagster_event_type.value if e.dagster_event_type else 'log'}: {e.message[:200]}"
+            for e in deployment.instance.all_logs(run_id)
+        ]
+        raise AssertionError(
+            f"the run ({_status(deployment, run_id)}) never stopped its sync; its last events:\n"
+            + "\n".join(events[-25:])
+        ) from None
 
 
 def _users(run: Any) -> list[str]:

@@ -231,10 +231,10 @@ def _reports(deployment: Deployment, user: str) -> bool:
 def _quiet(deployment: Deployment) -> bool:
     """Every run has ended, and the downstream automation has looked since the last one
     ended and asked for nothing: no run is left to come."""
-    runs = deployment.runs()
-    if not runs or not all(r.is_finished for r in runs):
+    records = deployment.instance.get_run_records()
+    if not records or not all(r.dagster_run.is_finished for r in records):
         return False
-    ended = max(deployment.instance.get_run_record_by_id(r.run_id).end_time or 0 for r in runs)
+    ended = max(r.end_time or 0 for r in records)
     return any(
         t.timestamp > ended and not t.run_ids and t.status.value in ("SKIPPED", "SUCCESS")
         for t in deployment.ticks(AUTOMATION_SENSOR)
