@@ -48,11 +48,14 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.enrich.lastfm_tags import LastfmTags
 from mca_pipeline.plugins.export_files import (
     UNSTORABLE,
     ExportFileError,
     FileCursor,
+    columnar_cursor,
+    columnar_resume,
     file_parse_error,
     iter_json_array,
     require_file,
@@ -156,6 +159,21 @@ class SpotifyExportPlugin(FileImportPlugin):
         record = first[: first.find("}") + 1] if "}" in first else first[:4096]
         return bool(_EXTENDED_KEYS.search(record) or _BASIC_KEYS.search(record))
 
+    def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
+        """DuckDB reads an extended streaming history whole (the columnar path); a basic
+        history, or a file with a record to_item would skip or read otherwise, goes to the
+        streaming reader (core sees that from the `clean` column)."""
+        resume = columnar_resume(cursor, file)
+        if resume is None:
+            return None
+        fingerprint, start = resume
+        return ColumnarRead(
+            sql=_COLUMNAR_SQL,
+            params={"file": str(file)},
+            start=start,
+            cursor_at=columnar_cursor(fingerprint, file.stat().st_size),
+        )
+
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is
         built on first use unless one was given to the constructor."""
@@ -220,6 +238,121 @@ def _at_array_end(path: Path, offset: int) -> bool:
         f.seek(offset)
         tail = f.read(64)
     return tail.strip() == b"]"
+
+
+# --- the columnar path: DuckDB reads an extended streaming history whole ----------------
+
+# Every field to_item reads, as JSON so that a value of the wrong kind is seen as such.
+_JSON_FIELDS = (
+    "ts", "ms_played", "spotify_track_uri", "spotify_episode_uri", "audiobook_chapter_uri", "audiobook_uri",
+    "audiobook_title", "audiobook_chapter_title", "master_metadata_track_name",
+    "master_metadata_album_artist_name", "master_metadata_album_album_name", "episode_name",
+    "episode_show_name", "platform", "conn_country", "reason_start", "reason_end", "shuffle", "skipped",
+    "offline", "offline_timestamp", "incognito_mode",
+)  # fmt: skip
+_TEXT_FIELDS = _JSON_FIELDS[2:13]
+_COPIED_FIELDS = (*_JSON_FIELDS[13:20], "incognito_mode")
+
+
+def _text(field: str) -> str:
+    """A field as text where it is a JSON string; '' (to_item's falsy) where null or missing."""
+    return f"coalesce(json_extract_string({field}, '$'), '')"
+
+
+def _is_text_or_null(field: str) -> str:
+    return f"({field} IS NULL OR json_type({field}) IN ('VARCHAR', 'NULL'))"
+
+
+def _is_plain_or_null(field: str) -> str:
+    """Values to_item copies as they are: kinds whose JSON both paths write alike."""
+    return f"({field} IS NULL OR json_type({field}) IN ('VARCHAR', 'BOOLEAN', 'UBIGINT', 'NULL'))"
+
+
+# raw_metadata as _extended_item writes it, key for key and in its order.
+_RAW = """'schema', 'extended', 'kind', kind, 'ts', ts_s, 'ms_played', ms,
+        'client_platform', platform, 'conn_country', conn_country, 'reason_start', reason_start,
+        'reason_end', reason_end, 'shuffle', shuffle, 'skipped', skipped, 'offline', offline,
+        'offline_timestamp', offline_at, 'incognito_mode', incognito_mode,
+        'album', CASE WHEN kind = 'track' THEN json_extract_string(master_metadata_album_album_name, '$') END,
+        'uri', nullif(uri, '')"""
+_AUDIOBOOK_RAW = ", ".join(
+    f"'{f}', json_extract_string({f}, '$')"
+    for f in ("audiobook_title", "audiobook_chapter_title", "audiobook_uri", "audiobook_chapter_uri")
+)
+
+_COLUMNAR_SQL = f"""
+WITH r AS (
+    SELECT * FROM read_json($file, format = 'array', records = true,
+        columns = {{{", ".join(f"{f}: 'JSON'" for f in _JSON_FIELDS)}}})
+), t AS (
+    SELECT r.*, json_extract_string(ts, '$') AS ts_s,
+        try_strptime(json_extract_string(ts, '$'), '%Y-%m-%dT%H:%M:%SZ') AS ended,
+        CASE WHEN json_type(ms_played) = 'UBIGINT' THEN ms_played::UBIGINT END AS ms,
+        {", ".join(f"{_text(f)} AS t_{f}" for f in _TEXT_FIELDS)},
+        -- offline_timestamp in seconds, from whole milliseconds or seconds (plausible_epoch_seconds)
+        CASE WHEN json_type(offline_timestamp) IN ('UBIGINT', 'BIGINT') THEN
+            CASE WHEN offline_timestamp::HUGEINT > {_MS_THRESHOLD} THEN offline_timestamp::HUGEINT // 1000
+                 ELSE offline_timestamp::HUGEINT END END AS offline_whole,
+        CASE WHEN json_type(offline_timestamp) = 'DOUBLE' AND isfinite(offline_timestamp::DOUBLE) THEN
+            CASE WHEN offline_timestamp::DOUBLE > {_MS_THRESHOLD} THEN offline_timestamp::DOUBLE / 1000
+                 ELSE offline_timestamp::DOUBLE END END AS offline_real
+    FROM r
+), k AS (
+    SELECT t.*,
+        CASE WHEN t_spotify_track_uri <> '' THEN 'track'
+             WHEN t_spotify_episode_uri <> '' THEN 'episode'
+             WHEN t_audiobook_chapter_uri <> '' OR t_audiobook_uri <> '' OR t_audiobook_title <> '' THEN 'audiobook'
+             WHEN t_master_metadata_track_name <> '' OR t_master_metadata_album_artist_name <> '' THEN 'named track'
+             WHEN t_episode_name <> '' OR t_episode_show_name <> '' THEN 'named episode'
+             ELSE 'unknown' END AS branch,
+        CASE WHEN offline_whole > {_MIN_EPOCH_S} AND offline_whole < {_MAX_EPOCH_S} THEN offline_whole::BIGINT
+             WHEN offline_real > {_MIN_EPOCH_S} AND offline_real < {_MAX_EPOCH_S} THEN trunc(offline_real)::BIGINT
+        END AS offline_at,
+        epoch_ms(ended) AS ended_ms
+    FROM t
+), n AS (
+    SELECT k.*,
+        CASE branch WHEN 'named track' THEN 'track' WHEN 'named episode' THEN 'episode' ELSE branch END AS kind,
+        CASE branch WHEN 'track' THEN t_spotify_track_uri WHEN 'episode' THEN t_spotify_episode_uri
+             ELSE coalesce(nullif(t_audiobook_chapter_uri, ''), t_audiobook_uri) END AS uri,
+        CASE branch WHEN 'track' THEN t_master_metadata_track_name WHEN 'named track' THEN t_master_metadata_track_name
+             WHEN 'episode' THEN t_episode_name WHEN 'named episode' THEN t_episode_name
+             WHEN 'audiobook' THEN coalesce(nullif(t_audiobook_title, ''), t_audiobook_chapter_title) END AS name,
+        CASE branch WHEN 'track' THEN t_master_metadata_album_artist_name
+             WHEN 'named track' THEN t_master_metadata_album_artist_name
+             WHEN 'episode' THEN t_episode_show_name WHEN 'named episode' THEN t_episode_show_name END AS who,
+        offline IS NOT NULL AND offline::VARCHAR = 'true' AND offline_at IS NOT NULL
+            AND offline_at * 1000 <= ended_ms AS offline_start
+    FROM k
+)
+SELECT
+    ts_s || '|' || coalesce(nullif(uri, ''), CASE WHEN who <> '' AND name <> '' THEN who || ' - ' || name
+                                                  ELSE coalesce(nullif(who, ''), nullif(name, ''), '') END)
+        || '|' || ms::VARCHAR || CASE WHEN offline_start THEN '{_OFFLINE_SUFFIX}' || offline_at::VARCHAR ELSE '' END
+        AS external_id,
+    CASE WHEN kind IN ('episode', 'audiobook') THEN 'podcast' ELSE 'music' END AS media_type,
+    coalesce(nullif(name, ''), CASE kind WHEN 'episode' THEN '{UNKNOWN_EPISODE}'
+        WHEN 'audiobook' THEN '{UNKNOWN_AUDIOBOOK}' ELSE '{UNKNOWN_TRACK}' END) AS title,
+    nullif(who, '') AS creator,
+    to_timestamp(CASE WHEN offline_start THEN offline_at ELSE (ended_ms - ms) // 1000 END) AS consumed_at,
+    NULL::DOUBLE AS duration_s,
+    ms / 1000.0 AS time_spent_s,
+    []::VARCHAR[] AS tags,
+    CASE WHEN branch = 'track' AND starts_with(uri, '{_TRACK_URI}') AND length(uri) > {len(_TRACK_URI)}
+             THEN '{_TRACK_URL}' || substr(uri, {len(_TRACK_URI) + 1})
+         WHEN branch = 'episode' AND starts_with(uri, '{_EPISODE_URI}') AND length(uri) > {len(_EPISODE_URI)}
+             THEN '{_EPISODE_URL}' || substr(uri, {len(_EPISODE_URI) + 1}) END AS url,
+    CASE WHEN kind = 'audiobook' THEN json_object({_RAW}, {_AUDIOBOOK_RAW}) ELSE json_object({_RAW}) END
+        AS raw_metadata,
+    -- what the streaming reader would skip or read otherwise sends the file to it
+    json_type(ts) = 'VARCHAR' AND ended IS NOT NULL
+        AND strftime(ended, '%Y-%m-%dT%H:%M:%SZ') = ts_s
+        AND ms IS NOT NULL AND ms <= {_MAX_MS_PLAYED} AND ended_ms >= ms
+        AND {" AND ".join(_is_text_or_null(f) for f in _TEXT_FIELDS)}
+        AND {" AND ".join(_is_plain_or_null(f) for f in _COPIED_FIELDS)}
+        AS clean
+FROM n
+"""
 
 
 # --- one record -> one MediaItem -------------------------------------------------------

@@ -56,7 +56,9 @@ def import_progress(
             SELECT l.platform, l.source, l.run_id, l.finished_at,
                    l.received_count + l.unreadable_count AS records,
                    CASE WHEN json_valid(l.cursor_out)  -- a cursor is opaque: not every plugin's is JSON
-                        THEN TRY_CAST(json_extract_string(l.cursor_out, '$.offset') AS BIGINT) END AS offset_read
+                        -- a file DuckDB read whole says how far its pages have come in `read`
+                        THEN coalesce(TRY_CAST(json_extract_string(l.cursor_out, '$.read') AS BIGINT),
+                                      TRY_CAST(json_extract_string(l.cursor_out, '$.offset') AS BIGINT)) END AS offset_read
             FROM sync_log l JOIN files f USING (platform, source)
             WHERE l.user_id = $user AND l.started_at >= f.arrived
         ),

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pydantic_core
 
 from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
@@ -106,19 +107,32 @@ def items_table(items: list[MediaItem]) -> pa.Table:
     )
 
 
+def last_of_each_key(table: pa.Table) -> pa.Table:
+    """A columnar page with the last row of each external_id, as `items_table` keeps
+    the last of repeated items."""
+    if pc.count_distinct(table["external_id"]).as_py() == table.num_rows:
+        return table
+    numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    last = numbered.group_by("external_id", use_threads=False).aggregate([("_row", "max")])
+    return table.take(pc.sort_indices(last["_row_max"]))
+
+
 @retried
 def store_sync(
     con: duckdb.DuckDBPyConnection,
     attempt: SyncAttempt,
-    items: list[MediaItem],
+    items: list[MediaItem] | pa.Table,
     policy: DedupPolicy = DedupPolicy.SKIP,
 ) -> StoreCounts:
     """Merge `items` and append the sync_log row atomically; return what happened.
 
-    Anything that fails inside rolls the whole unit back: the warehouse is then exactly
-    as it was before, items, cursor and log alike.
+    `items` may be a columnar page (PAGE_COLUMNS as an Arrow table, checked against
+    MediaItem's rules already) instead of MediaItems. Anything that fails inside rolls
+    the whole unit back: the warehouse is then exactly as it was before, items, cursor
+    and log alike.
     """
-    staging = items_table(items)
+    staging = last_of_each_key(items) if isinstance(items, pa.Table) else items_table(items)
+    received = items.num_rows if isinstance(items, pa.Table) else len(items)
     now = utc_now()
     key = [attempt.user_id, attempt.platform]
     con.register(_STAGING, staging)
@@ -169,7 +183,6 @@ def store_sync(
                         [*key, now, now, log_id, *key],
                     )
                 )
-            received = len(items)
             outcome = outcome_of(attempt, received)
             _insert_sync_log(
                 con, log_id, attempt, received, new, updated, received - new - updated, outcome, now

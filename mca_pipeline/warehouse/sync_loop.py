@@ -12,7 +12,7 @@ import gc
 import logging
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from mca_pipeline.core import (
     AuthType,
     Credentials,
     ErrorCode,
+    FileImportPlugin,
     MediaItem,
     PluginError,
     SourcePlugin,
@@ -31,9 +32,10 @@ from mca_pipeline.core import (
 )
 from mca_pipeline.core.models import utc_now
 from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
+from mca_pipeline.warehouse.columnar_pages import ColumnarFile, read_columnar
 from mca_pipeline.warehouse.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse.queries import resume_cursor, unfinished_import
-from mca_pipeline.warehouse.store import discard_import
+from mca_pipeline.warehouse.store import StoreCounts, discard_import
 
 
 class PluginCrashed(Exception):
@@ -115,6 +117,28 @@ def run_sync(
                 summary.tally.add_earlier(earlier.unreadable)
     summary.cursor = cursor
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
+    if is_file and isinstance(plugin, FileImportPlugin) and creds.file is not None and not ctx.is_cancelled():
+        started = utc_now()
+        read = plugin.columnar_read(creds.file, cursor)
+        columnar = read_columnar(read, log) if read is not None else None
+        if columnar is not None:
+            with closing(columnar):
+                return _store_columnar(
+                    columnar,
+                    plugin,
+                    warehouse,
+                    user_id,
+                    cursor,
+                    started,
+                    summary,
+                    ctx,
+                    source,
+                    run_id,
+                    max_pages,
+                    finish,
+                    log,
+                    label,
+                )
     while True:
         started = utc_now()
         with _bulk_allocation():
@@ -168,19 +192,7 @@ def run_sync(
                 )
             if ends_well and finish is not None:
                 finish(con)
-        summary.pages += 1
-        summary.received += counts.received
-        summary.new += counts.new
-        summary.new -= summary.discarded
-        summary.updated += counts.updated
-        summary.skipped += counts.skipped
-        summary.sync_log_ids.append(counts.sync_log_id)
-        summary.cursor = attempt.cursor_out
-        summary.has_more = result.has_more
-        log.info(
-            f"{label}: {summary.received:,} items so far "
-            f"(new {summary.new:,}, updated {summary.updated:,}, skipped {summary.skipped:,})"
-        )
+        _add_page(summary, counts, attempt, log, label)
         if error is not None:
             summary.error = error
             return summary
@@ -189,6 +201,76 @@ def run_sync(
             return summary
         if max_pages is not None and summary.pages >= max_pages:
             return summary
+
+
+def _add_page(
+    summary: SyncSummary,
+    counts: StoreCounts,
+    attempt: SyncAttempt,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    label: str,
+) -> None:
+    """Count a stored page into the sync's totals and say so in the run's log."""
+    summary.pages += 1
+    summary.received += counts.received
+    summary.new += counts.new
+    summary.new -= summary.discarded
+    summary.updated += counts.updated
+    summary.skipped += counts.skipped
+    summary.sync_log_ids.append(counts.sync_log_id)
+    summary.cursor = attempt.cursor_out
+    summary.has_more = attempt.has_more
+    log.info(
+        f"{label}: {summary.received:,} items so far "
+        f"(new {summary.new:,}, updated {summary.updated:,}, skipped {summary.skipped:,})"
+    )
+
+
+def _store_columnar(
+    columnar: ColumnarFile,
+    plugin: SourcePlugin,
+    warehouse: Warehouse,
+    user_id: str,
+    cursor: str,
+    started: datetime,
+    summary: SyncSummary,
+    ctx: SyncContext,
+    source: str | None,
+    run_id: str | None,
+    max_pages: int | None,
+    finish: Callable[[duckdb.DuckDBPyConnection], None] | None,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    label: str,
+) -> SyncSummary:
+    """Store a file DuckDB read whole, page by page, as run_sync stores the streaming
+    reader's pages (a transaction, cursor and sync_log row each), on one connection:
+    the file is parsed already, so holding the warehouse costs no parsing time."""
+    with warehouse.connect() as con:
+        for page in columnar.pages(ctx.columnar_page_size):
+            attempt = SyncAttempt(
+                user_id=user_id,
+                platform=plugin.name,
+                started_at=started,
+                cursor_in=cursor,
+                cursor_out=page.cursor,
+                has_more=page.has_more,
+                source=source,
+                run_id=run_id,
+            )
+            counts = store_sync(con, attempt, page.table, plugin.dedup_policy)
+            last = (
+                not page.has_more
+                or ctx.is_cancelled()
+                or (max_pages is not None and summary.pages + 1 >= max_pages)
+            )
+            if last and finish is not None:
+                finish(con)
+            _add_page(summary, counts, attempt, log, label)
+            if last:
+                break
+            cursor = page.cursor
+            started = utc_now()
+    return summary
 
 
 def _record_crash(
