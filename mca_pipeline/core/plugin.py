@@ -32,10 +32,10 @@ class SyncContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mca_pipeline.plugin"))
     cancelled: threading.Event = field(default_factory=threading.Event)
     page_size: int = 50_000
-    #: Rows per page of a file DuckDB reads whole (mca_pipeline.core.columnar): two of
-    #: DuckDB's row groups, which an insert writes straight into the warehouse file;
-    #: smaller pages go through its write-ahead log first and cost half as much again.
-    columnar_page_size: int = 245_760
+    #: Rows per page of a file DuckDB reads whole (mca_pipeline.core.columnar): one of
+    #: DuckDB's row groups. Each page is a commit, and commits are what a page costs
+    #: (300,000 plays in one file: 3.2 s stored in pages of 50,000, 2.1 s in these).
+    columnar_page_size: int = 122_880
     cache: EnrichmentCache = field(default_factory=EnrichmentCache)
 
     def is_cancelled(self) -> bool:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, PAGE_COLUMNS, ColumnarRead
 
 #: What the reading DuckDB may hold in memory before it spills to disk.
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "128MB"
 
 _CHECKS = " AND ".join(f"({rule})" for rule in MEDIA_ITEM_RULES.values())
 
