@@ -6,8 +6,10 @@ the hand-checked oddities of the fixtures. Deterministic for a given seed.
 
 from __future__ import annotations
 
+import csv
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,14 +59,170 @@ def extended_plays(n: int, *, seed: int = 1, start: datetime | None = None) -> l
 
 
 def write_extended_history(folder: Path, n: int, *, files: int = 1, seed: int = 1) -> list[Path]:
-    """Split n plays over `files` files named like a real export; return their paths."""
+    """Split n plays over `files` files named like a real export; return their paths.
+    Each file is generated on its own, so 5,000,000 plays need no more memory than one file."""
     folder.mkdir(parents=True, exist_ok=True)
-    plays = extended_plays(n, seed=seed)
     per_file = -(-n // files)
     paths = []
+    start = datetime(2014, 1, 1, tzinfo=UTC)
     for index in range(files):
-        chunk = plays[index * per_file : (index + 1) * per_file]
-        path = folder / f"Streaming_History_Audio_2019-2024_{index}.json"
-        path.write_text(json.dumps(chunk, ensure_ascii=False, indent=1), encoding="utf-8")
+        count = min(per_file, n - index * per_file)
+        if count <= 0:
+            break
+        plays = extended_plays(count, seed=seed * 1000 + index, start=start + timedelta(days=120 * index))
+        path = folder / f"Streaming_History_Audio_2014-2024_{index}.json"
+        path.write_text(json.dumps(plays, ensure_ascii=False, indent=1), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+# --- the other file plugins' exports, shaped like the fixtures of each ------------------
+
+
+def _watches(n: int, seed: int) -> Iterator[tuple[datetime, str, str, str, str]]:
+    """(time, video id, title, channel, channel id) of n watches, newest first, as Takeout lists them."""
+    rng = random.Random(seed)
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    for _ in range(n):
+        t -= timedelta(seconds=rng.randint(30, 3000), milliseconds=rng.randint(0, 999))
+        video = "".join(rng.choice(_B62) for _ in range(11))
+        channel = rng.randint(1, 3000)
+        yield (
+            t,
+            video,
+            f"Video {rng.randint(1, 10**6)} about things",
+            f"Channel {channel}",
+            f"UC{channel:022d}",
+        )
+
+
+def write_takeout_json(folder: Path, n: int, *, seed: int = 1) -> Path:
+    """watch-history.json of n watches (one ad in fifty, left out by the plugin)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "watch-history.json"
+    with path.open("w", encoding="utf-8") as f:
+        f.write("[")
+        for i, (t, video, title, channel, channel_id) in enumerate(_watches(n, seed)):
+            entry: dict[str, object] = {
+                "header": "YouTube",
+                "title": f"Watched {title}",
+                "titleUrl": f"https://www.youtube.com/watch?v={video}",
+                "subtitles": [{"name": channel, "url": f"https://www.youtube.com/channel/{channel_id}"}],
+                "time": t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z",
+                "products": ["YouTube"],
+                "activityControls": ["YouTube watch history"],
+            }
+            if i % 50 == 49:
+                entry["details"] = [{"name": "From Google Ads"}]
+            # Takeout writes the "=" of a URL as \u003d
+            text = json.dumps(entry, ensure_ascii=False, indent=2).replace("?v=", "?v\\u003d")
+            f.write(("," if i else "") + text)
+        f.write("]")
+    return path
+
+
+_HTML_HEAD = '<html><head><meta charset="UTF-8"><title>History</title></head><body><div class="mdl-grid">'
+_HTML_ENTRY = (
+    '<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">'
+    '<div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">YouTube<br></p></div>'
+    '<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">Watched&nbsp;'
+    '<a href="https://www.youtube.com/watch?v={video}">{title}</a><br>'
+    '<a href="https://www.youtube.com/channel/{channel_id}">{channel}</a><br>{when}<br></div>'
+    '<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1 mdl-typography--text-right"></div>'
+    '<div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption"><b>Products:</b><br>'
+    "&emsp;YouTube<br>{details}<b>Why is this here?</b><br>&emsp;This activity was saved to your Google Account "
+    "because the following settings were on:&nbsp;YouTube watch history.&nbsp;</div></div></div>"
+)
+
+
+def write_takeout_html(folder: Path, n: int, *, seed: int = 1) -> Path:
+    """watch-history.html of the same n watches as write_takeout_json (US English, UTC),
+    the same ads included."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "watch-history.html"
+    with path.open("w", encoding="utf-8") as f:
+        f.write(_HTML_HEAD)
+        for i, (t, video, title, channel, channel_id) in enumerate(_watches(n, seed)):
+            details = "<b>Details:</b><br>&emsp;From Google Ads<br>" if i % 50 == 49 else ""
+            hour = t.hour % 12 or 12
+            when = f"{t:%b} {t.day}, {t.year}, {hour}:{t:%M:%S}\u202f{'AM' if t.hour < 12 else 'PM'} UTC"
+            f.write(
+                _HTML_ENTRY.format(
+                    video=video,
+                    title=title,
+                    channel=channel,
+                    channel_id=channel_id,
+                    when=when,
+                    details=details,
+                )
+            )
+        f.write("</div></body></html>")
+    return path
+
+
+def write_viewing_activity(folder: Path, n: int, *, seed: int = 1) -> Path:
+    """Netflix ViewingActivity.csv of n rows (one trailer in twenty, left out by the plugin)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ViewingActivity.csv"
+    rng = random.Random(seed)
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(VIEWING_ACTIVITY_HEADER)
+        for i in range(n):
+            t -= timedelta(seconds=rng.randint(600, 20000))
+            minutes = rng.randint(1, 59)
+            show = rng.randint(1, 2000)
+            if i % 20 == 19:
+                row = ["Alex", f"{t:%Y-%m-%d %H:%M:%S}", "00:00:06", "Autoplayed: user action: None; ",
+                       f"Show {show}: Season 1 (Trailer)", "TRAILER", "Chrome PC (Cadmium)", "00:00:06",
+                       "Not latest view", "DE (Germany)"]  # fmt: skip
+            else:
+                row = ["Alex", f"{t:%Y-%m-%d %H:%M:%S}", f"00:{minutes:02d}:10", "",
+                       f"Show {show}: Season {rng.randint(1, 5)}: Part {i} (Episode {rng.randint(1, 10)})", "",
+                       "Samsung 2019 UHD TV (Tizen)", f"00:{minutes:02d}:12", "Not latest view", "DE (Germany)"]  # fmt: skip
+            out.writerow(row)
+    return path
+
+
+VIEWING_ACTIVITY_HEADER = [
+    "Profile Name", "Start Time", "Duration", "Attributes", "Title", "Supplemental Video Type",
+    "Device Type", "Bookmark", "Latest Bookmark", "Country",
+]  # fmt: skip
+
+
+def write_tiktok(folder: Path, n: int, *, seed: int = 1) -> Path:
+    """user_data_tiktok.json (2024+ layout) with n videos watched."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "user_data_tiktok.json"
+    rng = random.Random(seed)
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    videos = []
+    for _ in range(n):
+        t -= timedelta(seconds=rng.randint(5, 600))
+        videos.append(
+            {
+                "Date": f"{t:%Y-%m-%d %H:%M:%S}",
+                "Link": f"https://www.tiktokv.com/share/video/{rng.randint(7 * 10**18, 8 * 10**18)}/",
+            }
+        )
+    data = {"Your Activity": {"Watch History": {"VideoList": videos}}}
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+def write_instapaper(folder: Path, n: int, *, seed: int = 1) -> Path:
+    """instapaper-export.csv (URL,Title,Selection,Folder,Timestamp) of n saved articles."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "instapaper-export.csv"
+    rng = random.Random(seed)
+    stamp = 1_735_689_600
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["URL", "Title", "Selection", "Folder", "Timestamp"])
+        for i in range(n):
+            stamp -= rng.randint(60, 20000)
+            site = rng.randint(1, 5000)
+            out.writerow([f"https://site{site}.example.com/articles/{i}?utm_source=x", f"Article {i}, on things",
+                          "", rng.choice(["Unread", "Archive"]), stamp])  # fmt: skip
+    return path
