@@ -90,10 +90,9 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
         total, bad = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE NOT (coalesce(clean, false) AND {_CHECKS})) FROM staged"
         ).fetchall()[0]
-    except duckdb.Error as exc:
-        log.info(
-            f"DuckDB does not read the file whole ({str(exc).splitlines()[0][:200]}): reading it record by record"
-        )
+    except Exception as exc:  # any bytes: whatever fails here, the streaming reader reports it
+        # DuckDB's message may quote the record, personal fields and all: only its kind is logged.
+        log.info(f"DuckDB does not read the file whole ({type(exc).__name__}): reading it record by record")
         con.close()
         tmp.cleanup()
         return None
