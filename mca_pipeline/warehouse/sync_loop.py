@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
@@ -119,8 +120,7 @@ def run_sync(
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
     if is_file and isinstance(plugin, FileImportPlugin) and creds.file is not None and not ctx.is_cancelled():
         started = utc_now()
-        read = plugin.columnar_read(creds.file, cursor)
-        columnar = read_columnar(read, log) if read is not None else None
+        columnar = _columnar_file(plugin, creds.file, cursor, log)
         if columnar is not None:
             with closing(columnar):
                 return _store_columnar(
@@ -201,6 +201,25 @@ def run_sync(
             return summary
         if max_pages is not None and summary.pages >= max_pages:
             return summary
+
+
+def _columnar_file(
+    plugin: FileImportPlugin,
+    file: Path,
+    cursor: str,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> ColumnarFile | None:
+    """The file read whole by DuckDB, or None for the streaming reader: also when the
+    plugin fails to say how (a file gone from the inbox, say), since the streaming reader
+    turns any trouble with a file into its report."""
+    try:
+        read = plugin.columnar_read(file, cursor)
+    except Exception as exc:
+        log.info(
+            f"{plugin.name}: no columnar read of {file.name} ({type(exc).__name__}): reading it record by record"
+        )
+        return None
+    return read_columnar(read, log) if read is not None else None
 
 
 def _add_page(

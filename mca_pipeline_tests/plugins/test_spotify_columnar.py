@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mca_pipeline.core import Credentials, SyncContext
+from mca_pipeline.core import Credentials, ErrorCode, SyncContext
 from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline.warehouse import Warehouse
@@ -227,3 +227,16 @@ def test_pages_keep_their_cursor_and_an_interrupted_import_resumes(
     assert stored == (1000, 3)
     again = sync()
     assert (again.received, again.new, again.skipped) == (1000, 0, 1000)
+
+
+def test_a_file_gone_from_the_inbox_is_reported_not_raised(tmp_path: Path) -> None:
+    """The columnar read looks at the file before the streaming reader does; a file
+    deleted in between ends as the streaming reader's report of it."""
+    summary = run_sync(
+        SpotifyExportPlugin(),
+        Warehouse(tmp_path / "w.duckdb"),
+        "u",
+        Credentials(file=tmp_path / "gone.json"),
+        log=LOG,
+    )
+    assert summary.error is not None and summary.error.code == ErrorCode.FILE_PARSE_ERROR

@@ -53,7 +53,11 @@ def test_the_same_watches_in_json_and_html(tmp_path: Path) -> None:
         warehouse = Warehouse(tmp_path / f"{write.__name__}.duckdb")
         run_sync(plugin, warehouse, "u", Credentials(file=path), log=logging.getLogger("t"))
         with warehouse.connect() as con:
-            ids.append(con.execute("SELECT url, date_trunc('second', consumed_at) FROM media_items ORDER BY url").fetchall())
+            ids.append(
+                con.execute(
+                    "SELECT url, date_trunc('second', consumed_at) FROM media_items ORDER BY url"
+                ).fetchall()
+            )
     assert len(ids[0]) == 59 and ids[0] == ids[1]
 
 
