@@ -65,9 +65,11 @@ class ColumnarRead:
     """How DuckDB reads one export file into a page's columns.
 
     `sql` is a SELECT (DuckDB's dialect, `params` as named parameters) giving
-    PAGE_COLUMNS, in order, and then a BOOLEAN `clean`: false for any record that the
-    plugin's streaming reader would skip, leave out or map to different values. Rows come
-    in the file's order. `start` records of the file are already stored (an interrupted
+    PAGE_COLUMNS, in order, then a BOOLEAN `clean`: false for any record that the
+    plugin's streaming reader would skip or map to different values, and, where the
+    plugin leaves records out on purpose (ads, trailers), a VARCHAR `left_out`: the
+    reason as the import report says it, NULL for a record to store. Rows come in the
+    file's order, one per record. `start` records of the file are already stored (an interrupted
     import resumes after them); `cursor_at(n, total)` is the plugin's cursor after the
     first n of the file's `total` records, stored with each page as the streaming
     reader's cursor is.

@@ -58,11 +58,14 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.plugins.export_files import (
     UNSTORABLE,
     ExportFileError,
     FileCursor,
     check_text,
+    columnar_cursor,
+    columnar_resume,
     file_parse_error,
     iter_json_array,
     line_at,
@@ -184,6 +187,24 @@ class YoutubeTakeoutPlugin(FileImportPlugin):
 
     def __init__(self, *, video_details: YoutubeVideoDetails | None = None) -> None:
         self._video_details = video_details
+
+    def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
+        """DuckDB reads a watch-history.json whole (the columnar path); the HTML page,
+        and a JSON file with an entry json_entry would skip or read otherwise, go to the
+        streaming reader (core sees that from the `clean` column)."""
+        with file.open("rb") as f:
+            if not f.read(_HEAD_BYTES).lstrip(_LEADING).startswith(b"["):
+                return None
+        resume = columnar_resume(cursor, file)
+        if resume is None:
+            return None
+        fingerprint, start = resume
+        return ColumnarRead(
+            sql=_COLUMNAR_SQL,
+            params={"file": str(file)},
+            start=start,
+            cursor_at=columnar_cursor(fingerprint, file.stat().st_size),
+        )
 
     def recognizes(self, name: str, head: bytes) -> bool:
         """A Takeout history holding YouTube watch links (JSON records or HTML entries),
@@ -386,6 +407,103 @@ def json_entry(record: Any) -> MediaItem | str:
         products=_strings(get("products")),
         activity_controls=_strings(get("activityControls")),
     )
+
+
+# --- the columnar path: DuckDB reads watch-history.json whole ---------------------------
+
+# What str.strip() strips: every character Python calls white space.
+_WHITE_SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _stripped_watched(title: str) -> str:
+    """strip_watched as SQL over the VARCHAR `title`."""
+    cases = []
+    for prefix in WATCHED_PREFIXES:
+        for variant in dict.fromkeys((prefix, prefix.replace(" ", "\xa0"))):
+            cases.append(
+                f"WHEN starts_with({title}, {_sql_text(variant)}) THEN substr({title}, {len(variant) + 1})"
+            )
+    for suffix in WATCHED_SUFFIXES:
+        cases.append(
+            f"WHEN ends_with({title}, {_sql_text(suffix)}) THEN left({title}, length({title}) - {len(suffix)})"
+        )
+    return f"trim(CASE {' '.join(cases)} ELSE {title} END, {_sql_text(_WHITE_SPACE)})"
+
+
+_VIDEO_URL = r"^https://(www\.|music\.|m\.)?youtube\.com/watch\?v=([A-Za-z0-9_-]{6,20})$"
+# A YouTube page that is no watch page (a post, a channel): video_id_from_url says None.
+_OTHER_PAGE_URL = r"^https://(www\.|music\.|m\.)?youtube\.com(/[A-Za-z0-9_./-]*)?$"
+
+_COLUMNAR_SQL = f"""
+WITH r AS (
+    SELECT * FROM read_json($file, format = 'array', records = true,
+        columns = {{header: 'JSON', title: 'JSON', titleUrl: 'JSON', subtitles: 'JSON', time: 'JSON',
+                   products: 'JSON', activityControls: 'JSON', details: 'JSON'}})
+), t AS (
+    SELECT r.*,
+        json_extract_string(time, '$') AS time_s,
+        json_extract_string(title, '$') AS title_s,
+        json_extract_string(titleUrl, '$') AS url,
+        CASE WHEN json_type(subtitles) = 'ARRAY' AND json_type(subtitles, '$[0]') = 'OBJECT'
+             THEN subtitles -> '$[0]' END AS first_subtitle
+    FROM r
+), w AS (
+    SELECT t.*,
+        json_type(time) = 'VARCHAR'
+            AND regexp_full_match(time_s, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}([.][0-9]{{3}})?Z')
+            AND time_s >= '0001' AND try_strptime(left(time_s, 19), '%Y-%m-%dT%H:%M:%S') IS NOT NULL AS time_ok,
+        try_strptime(left(time_s, 19), '%Y-%m-%dT%H:%M:%S')
+            + to_milliseconds(CASE WHEN length(time_s) = 24 THEN substr(time_s, 21, 3)::INTEGER ELSE 0 END) AS watched_at,
+        json_type(details) = 'ARRAY' AND list_contains(json_extract_string(details, '$[*].name'), {_sql_text(ADS_DETAIL)})
+            AS is_ad,
+        (title IS NULL OR json_type(title) IN ('VARCHAR', 'NULL')) AND (titleUrl IS NULL OR json_type(titleUrl) IN ('VARCHAR', 'NULL'))
+            AS texts_ok,
+        coalesce(url, '') = '' OR title_s IS NOT DISTINCT FROM {_sql_text(REMOVED_TITLE)} AS is_removed,
+        regexp_extract(url, '{_VIDEO_URL}', 2) AS video_id,
+        regexp_full_match(url, '{_OTHER_PAGE_URL}') AS is_other_page
+    FROM t
+), v AS (
+    SELECT w.*, {_stripped_watched("coalesce(title_s, '')")} AS name,
+        CASE WHEN json_type(first_subtitle, '$.name') = 'VARCHAR' THEN first_subtitle ->> '$.name' END AS channel,
+        CASE WHEN json_type(first_subtitle, '$.url') = 'VARCHAR' THEN first_subtitle -> '$.url' END AS channel_url,
+        CASE WHEN json_type(header) = 'VARCHAR' THEN header END AS header_json,
+        CASE WHEN json_type(products) = 'ARRAY' THEN products END AS products_json,
+        CASE WHEN json_type(activityControls) = 'ARRAY' THEN activityControls END AS controls_json
+    FROM w
+)
+SELECT
+    video_id || '@' || strftime(watched_at, '%Y-%m-%dT%H:%M:%SZ') AS external_id,
+    CASE WHEN json_extract_string(header_json, '$') = {_sql_text(MUSIC_HEADER)} THEN 'music' ELSE 'video' END AS media_type,
+    CASE WHEN name = '' OR starts_with(name, 'http://') OR starts_with(name, 'https://')
+         THEN 'YouTube video ' || video_id ELSE name END AS title,
+    nullif(channel, '') AS creator,
+    to_timestamp(epoch_ms(watched_at) / 1000) AS consumed_at,  -- milliseconds exactly: / rounds to the microsecond
+    NULL::DOUBLE AS duration_s,
+    NULL::DOUBLE AS time_spent_s,
+    []::VARCHAR[] AS tags,
+    url,
+    '{{"format":"json","header":' || coalesce(header_json::VARCHAR, 'null')
+        || ',"title":' || coalesce(title::VARCHAR, 'null')
+        || ',"video_id":' || to_json(video_id)::VARCHAR
+        || ',"channel_url":' || coalesce(channel_url::VARCHAR, 'null')
+        || ',"products":' || coalesce(products_json::VARCHAR, 'null')
+        || ',"activity_controls":' || coalesce(controls_json::VARCHAR, 'null') || '}}' AS raw_metadata,
+    -- what json_entry would skip, or read otherwise, sends the file to the streaming reader
+    time_ok AND (is_ad OR (texts_ok AND (is_removed OR video_id <> '' OR is_other_page)))
+        AND (products_json IS NULL OR json_array_length(products_json)
+             = len(list_filter(json_extract(products_json, '$[*]'), lambda x: json_type(x) = 'VARCHAR')))
+        AND (controls_json IS NULL OR json_array_length(controls_json)
+             = len(list_filter(json_extract(controls_json, '$[*]'), lambda x: json_type(x) = 'VARCHAR')))
+        AS clean,
+    CASE WHEN is_ad THEN {_sql_text(LEFT_OUT[SKIP_AD])}
+         WHEN is_removed THEN {_sql_text(LEFT_OUT[SKIP_REMOVED])}
+         WHEN coalesce(video_id, '') = '' THEN {_sql_text(LEFT_OUT[SKIP_NOT_VIDEO])} END AS left_out
+FROM v
+"""
 
 
 def _json_time(value: Any) -> datetime:

@@ -27,6 +27,7 @@ from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, PAGE_COLUMNS, ColumnarR
 MEMORY_LIMIT = "128MB"
 
 _CHECKS = " AND ".join(f"({rule})" for rule in MEDIA_ITEM_RULES.values())
+_STORED = "left_out IS NULL"
 
 
 @dataclass(frozen=True)
@@ -40,39 +41,51 @@ class ColumnarPage:
 
 
 class ColumnarFile:
-    """A file read whole and checked; `pages()` hands it out. Close it when done."""
+    """A file read whole and checked; `pages()` hands it out. Close it when done.
+
+    `rows` counts the file's records, `left_out` those after `start` left out on purpose
+    (by reason), which no page holds."""
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
         tmp: tempfile.TemporaryDirectory[str],
         rows: int,
+        left_out: dict[str, int],
         read: ColumnarRead,
     ) -> None:
         self._con = con
         self._tmp = tmp
         self.rows = rows
+        self.left_out = left_out
         self._read = read
 
     def pages(self, page_size: int) -> Iterator[ColumnarPage]:
-        """Pages of up to `page_size` rows after the records already stored."""
-        done = self._read.start
+        """Pages of up to `page_size` items after the records already stored; the last
+        page's cursor is past the file's last record, left out or not."""
+        columns = ", ".join(PAGE_COLUMNS).replace("raw_metadata", "raw_metadata::VARCHAR AS raw_metadata")
         relation = self._con.sql(
-            f"SELECT {', '.join(PAGE_COLUMNS).replace('raw_metadata', 'raw_metadata::VARCHAR AS raw_metadata')}"
-            f" FROM staged WHERE rowid >= {int(done)} ORDER BY rowid"
+            f"SELECT {columns}, rowid AS mca_record FROM staged"
+            f" WHERE rowid >= {int(self._read.start)} AND {_STORED} ORDER BY rowid"
         )
         # DuckDB 2 renamed fetch_arrow_reader (which the lake's DuckDB 1.5 still has).
         batches = (
             relation.to_arrow_reader if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader
         )
-        reader = batches(max(1, page_size))
-        for batch in reader:
+        pending: pa.RecordBatch | None = None
+        for batch in batches(max(1, page_size)):
             if not batch.num_rows:
                 continue
-            done += batch.num_rows
-            yield ColumnarPage(
-                pa.Table.from_batches([batch]), self._read.cursor_at(done, self.rows), done < self.rows
-            )
+            if pending is not None:
+                yield self._page(pending, has_more=True)
+            pending = batch
+        if pending is not None:
+            yield self._page(pending, has_more=False)
+
+    def _page(self, batch: pa.RecordBatch, *, has_more: bool) -> ColumnarPage:
+        done = int(batch.column(len(PAGE_COLUMNS))[-1].as_py()) + 1 if has_more else self.rows
+        table = pa.Table.from_batches([batch]).drop_columns(["mca_record"])
+        return ColumnarPage(table, self._read.cursor_at(done, self.rows), has_more)
 
     def close(self) -> None:
         self._con.close()
@@ -87,19 +100,28 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp.name})
     try:
         con.execute(f"CREATE TABLE staged AS SELECT * FROM ({read.sql})", dict(read.params))
+        if "left_out" not in [c[0] for c in con.execute("DESCRIBE staged").fetchall()]:
+            con.execute("ALTER TABLE staged ADD COLUMN left_out VARCHAR")
         total, bad = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT (coalesce(clean, false) AND {_CHECKS})) FROM staged"
+            f"SELECT count(*), count(*) FILTER (WHERE NOT (coalesce(clean, false) AND (NOT {_STORED} OR {_CHECKS})))"
+            " FROM staged"
         ).fetchall()[0]
+        left_out = dict(
+            con.execute(
+                "SELECT left_out, count(*) FROM staged WHERE left_out IS NOT NULL AND rowid >= ? GROUP BY left_out",
+                [read.start],
+            ).fetchall()
+        )
     except Exception as exc:  # any bytes: whatever fails here, the streaming reader reports it
         # DuckDB's message may quote the record, personal fields and all: only its kind is logged.
         log.info(f"DuckDB does not read the file whole ({type(exc).__name__}): reading it record by record")
         con.close()
         tmp.cleanup()
         return None
-    if bad or total <= read.start:
+    if bad or total <= read.start or not total - sum(left_out.values()):
         if bad:
             log.info(f"{bad:,} of {total:,} records need a closer look: reading the file record by record")
         con.close()
         tmp.cleanup()
         return None
-    return ColumnarFile(con, tmp, int(total), read)
+    return ColumnarFile(con, tmp, int(total), {str(k): int(v) for k, v in left_out.items()}, read)

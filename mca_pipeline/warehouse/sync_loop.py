@@ -264,6 +264,7 @@ def _store_columnar(
     """Store a file DuckDB read whole, page by page, as run_sync stores the streaming
     reader's pages (a transaction, cursor and sync_log row each), on one connection:
     the file is parsed already, so holding the warehouse costs no parsing time."""
+    summary.tally.add([], columnar.left_out)
     with warehouse.connect() as con:
         for page in columnar.pages(ctx.columnar_page_size):
             attempt = SyncAttempt(

@@ -10,67 +10,25 @@ differently, must not take the columnar path at all.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mca_pipeline.core import Credentials, ErrorCode, SyncContext
-from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.columnar_pages import read_columnar
 from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
+from mca_pipeline_tests.plugins import columnar_paths
+from mca_pipeline_tests.plugins.columnar_paths import LOG, assert_same, took_columnar_path
 from mca_pipeline_tests.synthetic_exports import extended_plays
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "spotify_export"
-LOG = logging.getLogger("test")
 
 
-class StreamingOnly(SpotifyExportPlugin):
-    """The same plugin without its columnar path: the reference."""
-
-    def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
-        return None
-
-
-ROW = """SELECT external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s, tags, url,
-                 raw_metadata::VARCHAR
-          FROM media_items WHERE user_id = 'u' ORDER BY external_id"""
-
-
-def _rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
-    with warehouse.connect() as con:
-        return [(*r[:9], json.loads(r[9])) for r in con.execute(ROW).fetchall()]
-
-
-def import_both(
-    tmp_path: Path, file: Path, page_size: int = 50_000
-) -> tuple[SyncSummary, SyncSummary, Warehouse, Warehouse]:
-    fast, slow = Warehouse(tmp_path / "fast.duckdb"), Warehouse(tmp_path / "slow.duckdb")
-    results = []
-    for plugin, warehouse in ((SpotifyExportPlugin(), fast), (StreamingOnly(), slow)):
-        ctx = SyncContext(user_id="u", page_size=page_size)
-        results.append(
-            run_sync(plugin, warehouse, "u", Credentials(file=file), log=LOG, source=file.name, ctx=ctx)
-        )
-    return results[0], results[1], fast, slow
-
-
-def took_columnar_path(summary: SyncSummary) -> bool:
-    return '"record":' in summary.cursor
-
-
-def assert_same(fast: SyncSummary, slow: SyncSummary, a: Warehouse, b: Warehouse) -> None:
-    assert (fast.received, fast.new, fast.skipped, fast.tally.unreadable) == (
-        slow.received,
-        slow.new,
-        slow.skipped,
-        slow.tally.unreadable,
-    )
-    assert (fast.error is None) == (slow.error is None)
-    assert _rows(a) == _rows(b)
+def import_both(tmp_path: Path, file: Path) -> tuple[SyncSummary, SyncSummary, Warehouse, Warehouse]:
+    return columnar_paths.import_both(tmp_path, SpotifyExportPlugin, file)
 
 
 REAL_FILES = sorted(p for p in FIXTURES.rglob("*.json"))
