@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mca_pipeline.core import Credentials, ErrorCode, PluginError, SkippedRecord
+from mca_pipeline.core.columnar import ColumnarRead
 
 _CHUNK = 1 << 20
 _MAX_RECORD = 16 << 20
@@ -176,10 +177,10 @@ class FileCursor:
         return cls(current, 0)
 
 
-def columnar_resume(cursor: str, path: Path) -> tuple[str, int] | None:
-    """Where a columnar read of `path` starts: (the file's fingerprint, records already
-    stored), or None when `cursor` is the streaming reader's, mid-file, which only the
-    streaming reader can continue.
+def columnar_file_read(sql: str, path: Path, cursor: str) -> ColumnarRead | None:
+    """The ColumnarRead of `path` by `sql` (its file as the named parameter `file`),
+    resuming after the records that `cursor` says are stored; None when `cursor` is the
+    streaming reader's, mid-file, which only the streaming reader can continue.
 
     A columnar page's cursor is `{"file", "offset": 0, "record": n, "read": bytes}`:
     offset 0, so that the streaming reader, were it handed one, reads the file from its
@@ -187,27 +188,23 @@ def columnar_resume(cursor: str, path: Path) -> tuple[str, int] | None:
     share of records, only for the progress bar.
     """
     current = fingerprint(path)
-    if not cursor:
-        return current, 0
-    try:
-        data = json.loads(cursor)
-        if data.get("file") != current:
-            return current, 0
-        if int(data.get("offset", 0)) > 0:
-            return None
-        return current, max(0, int(data.get("record", 0)))
-    except (ValueError, TypeError, AttributeError):
-        return current, 0
-
-
-def columnar_cursor(file: str, size: int) -> Callable[[int, int], str]:
-    """`ColumnarRead.cursor_at` for a file of `size` bytes with fingerprint `file`."""
+    size = path.stat().st_size
+    start = 0
+    if cursor:
+        try:
+            data = json.loads(cursor)
+            if data.get("file") == current:
+                if int(data.get("offset", 0)) > 0:
+                    return None
+                start = max(0, int(data.get("record", 0)))
+        except (ValueError, TypeError, AttributeError):
+            start = 0
 
     def cursor_at(done: int, total: int) -> str:
         read = size if done >= total else size * done // max(1, total)
-        return json.dumps({"file": file, "offset": 0, "record": done, "read": read}, separators=(",", ":"))
+        return json.dumps({"file": current, "offset": 0, "record": done, "read": read}, separators=(",", ":"))
 
-    return cursor_at
+    return ColumnarRead(sql=sql, params={"file": str(path)}, start=start, cursor_at=cursor_at)
 
 
 def iter_json_array(path: Path, start: int = 0) -> Iterator[tuple[Any, int]]:

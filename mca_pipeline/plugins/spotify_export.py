@@ -55,8 +55,7 @@ from mca_pipeline.plugins.export_files import (
     UNSTORABLE,
     ExportFileError,
     FileCursor,
-    columnar_cursor,
-    columnar_resume,
+    columnar_file_read,
     file_parse_error,
     iter_json_array,
     require_file,
@@ -164,16 +163,7 @@ class SpotifyExportPlugin(FileImportPlugin):
         """DuckDB reads an extended streaming history whole (the columnar path); a basic
         history, or a file with a record to_item would skip or read otherwise, goes to the
         streaming reader (core sees that from the `clean` column)."""
-        resume = columnar_resume(cursor, file)
-        if resume is None:
-            return None
-        fingerprint, start = resume
-        return ColumnarRead(
-            sql=_COLUMNAR_SQL,
-            params={"file": str(file)},
-            start=start,
-            cursor_at=columnar_cursor(fingerprint, file.stat().st_size),
-        )
+        return columnar_file_read(_COLUMNAR_SQL, file, cursor)
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """Last.fm top tags for the plays (mca_pipeline.enrich.lastfm_tags); the tagger is

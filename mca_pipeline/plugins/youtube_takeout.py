@@ -64,8 +64,7 @@ from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
     check_text,
-    columnar_cursor,
-    columnar_resume,
+    columnar_file_read,
     file_parse_error,
     iter_json_array,
     line_at,
@@ -195,16 +194,7 @@ class YoutubeTakeoutPlugin(FileImportPlugin):
         with file.open("rb") as f:
             if not f.read(_HEAD_BYTES).lstrip(_LEADING).startswith(b"["):
                 return None
-        resume = columnar_resume(cursor, file)
-        if resume is None:
-            return None
-        fingerprint, start = resume
-        return ColumnarRead(
-            sql=_COLUMNAR_SQL,
-            params={"file": str(file)},
-            start=start,
-            cursor_at=columnar_cursor(fingerprint, file.stat().st_size),
-        )
+        return columnar_file_read(_COLUMNAR_SQL, file, cursor)
 
     def recognizes(self, name: str, head: bytes) -> bool:
         """A Takeout history holding YouTube watch links (JSON records or HTML entries),
