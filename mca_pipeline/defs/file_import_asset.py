@@ -6,6 +6,7 @@ Imported files move to archive/, unreadable ones to rejected/ with a report.
 """
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from dagster import (
@@ -13,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Config,
+    DagsterLogManager,
     Failure,
     MaterializeResult,
     RetryPolicy,
@@ -34,9 +36,10 @@ from mca_pipeline.defs.source_reporting import (
     sync_metadata,
 )
 from mca_pipeline.warehouse import item_count
+from mca_pipeline.warehouse.columnar_pages import ColumnarFile
 from mca_pipeline.warehouse.export_folders import report_path
 from mca_pipeline.warehouse.import_report import report_text
-from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
+from mca_pipeline.warehouse.sync_loop import SyncSummary, read_ahead, run_sync
 
 
 class ImportConfig(Config):
@@ -83,43 +86,50 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
                 context.log.info(f"nothing waiting in {inbox}")
             summaries: list[SyncSummary] = []
             rejected: list[str] = []
-            for path in files:
-                if not path.exists():
-                    context.log.warning(f"{path} is gone (already imported by another run?); skipping it")
-                    continue
-                context.log.info(f"importing {path.name} ({path.stat().st_size:,} bytes)")
-                summary = run_sync(
-                    plugin,
-                    wh,
-                    user_id,
-                    Credentials(file=path),
-                    log=context.log,
-                    source=path.name,
-                    run_id=context.run.run_id,
-                )
-                summaries.append(summary)
-                tally = summary.tally
-                if summary.error is None:
-                    report = (
-                        file_report(plugin.name, path.name, summary)
-                        if tally.unreadable or tally.left_out
-                        else None
+            with _ReadAhead(plugin, files, context.log) as reads:
+                for path in files:
+                    ahead = reads.take(path)
+                    if not path.exists():
+                        if ahead is not None:
+                            ahead.close()
+                        context.log.warning(f"{path} is gone (already imported by another run?); skipping it")
+                        continue
+                    context.log.info(f"importing {path.name} ({path.stat().st_size:,} bytes)")
+                    summary = run_sync(
+                        plugin,
+                        wh,
+                        user_id,
+                        Credentials(file=path),
+                        log=context.log,
+                        source=path.name,
+                        run_id=context.run.run_id,
+                        ahead=ahead,
                     )
-                    moved = folders.archive(path, user_id, plugin.name, report)
-                    if tally.unreadable:
-                        context.log.warning(
-                            f"{path.name}: imported {summary.received:,} records, skipped {tally.unreadable:,} "
-                            f"that could not be read ({_top_reasons(summary)}); see {report_path(moved)}"
+                    summaries.append(summary)
+                    tally = summary.tally
+                    if summary.error is None:
+                        report = (
+                            file_report(plugin.name, path.name, summary)
+                            if tally.unreadable or tally.left_out
+                            else None
                         )
-                    context.log.info(f"{path.name}: done, moved to {moved}")
-                elif summary.error.code is ErrorCode.FILE_PARSE_ERROR:
-                    moved = folders.reject(
-                        path, user_id, plugin.name, file_report(plugin.name, path.name, summary)
-                    )
-                    rejected.append(f"{path.name}: {summary.error.message}")
-                    context.log.error(f"{summary.error.message} - moved to {moved} with a report beside it")
-                else:
-                    raise_for(summary.error, plugin.name, user_id, retry_policy)
+                        moved = folders.archive(path, user_id, plugin.name, report)
+                        if tally.unreadable:
+                            context.log.warning(
+                                f"{path.name}: imported {summary.received:,} records, skipped {tally.unreadable:,} "
+                                f"that could not be read ({_top_reasons(summary)}); see {report_path(moved)}"
+                            )
+                        context.log.info(f"{path.name}: done, moved to {moved}")
+                    elif summary.error.code is ErrorCode.FILE_PARSE_ERROR:
+                        moved = folders.reject(
+                            path, user_id, plugin.name, file_report(plugin.name, path.name, summary)
+                        )
+                        rejected.append(f"{path.name}: {summary.error.message}")
+                        context.log.error(
+                            f"{summary.error.message} - moved to {moved} with a report beside it"
+                        )
+                    else:
+                        raise_for(summary.error, plugin.name, user_id, retry_policy)
             with wh.connect() as con:
                 total = item_count(con, user_id, plugin.name)
                 checks = stored_checks(plugin, con, user_id)
@@ -156,3 +166,41 @@ def file_report(plugin: str, file_name: str, summary: SyncSummary) -> str:
 
 def _top_reasons(summary: SyncSummary) -> str:
     return ", ".join(f"{reason}: {n:,}" for reason, n in summary.tally.reasons.most_common(3))
+
+
+class _ReadAhead:
+    """Reads each next file (DuckDB's columnar read, see `read_ahead`) in a thread while
+    the one before it is stored, so parsing and storing share the cores; closes whatever
+    was read and not taken."""
+
+    def __init__(self, plugin: SourcePlugin, files: list[Path], log: DagsterLogManager) -> None:
+        self._plugin = plugin
+        self._files = files
+        self._log = log
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mca-read-ahead")
+        self._pending: dict[Path, Future[ColumnarFile | None]] = {}
+
+    def __enter__(self) -> "_ReadAhead":
+        if self._files:
+            self._submit(0)
+        return self
+
+    def _submit(self, index: int) -> None:
+        path = self._files[index]
+        if path.exists():
+            self._pending[path] = self._pool.submit(read_ahead, self._plugin, path, self._log)
+
+    def take(self, path: Path) -> ColumnarFile | None:
+        """`path`'s read, and the next file's begun."""
+        index = self._files.index(path)
+        if index + 1 < len(self._files):
+            self._submit(index + 1)
+        future = self._pending.pop(path, None)
+        return future.result() if future is not None else None
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self._pending.values():
+            read = future.result()
+            if read is not None:
+                read.close()
+        self._pool.shutdown()

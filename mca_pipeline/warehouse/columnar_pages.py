@@ -88,6 +88,7 @@ class ColumnarFile:
         return ColumnarPage(table, self._read.cursor_at(done, self.rows), has_more)
 
     def close(self) -> None:
+        """Drop what was read (closing twice is fine)."""
         self._con.close()
         self._tmp.cleanup()
 

@@ -93,6 +93,7 @@ def run_sync(
     full_resync: bool = False,
     ctx: SyncContext | None = None,
     finish: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ahead: ColumnarFile | None = None,
 ) -> SyncSummary:
     """Sync until the plugin has no more, fails, or `max_pages` pages are stored.
 
@@ -100,8 +101,47 @@ def run_sync(
     `finish` runs on the connection that stored the last page of a sync that ended without
     an error, after that page's transaction: what the caller records of a success (the
     connection's state, the checks) then costs no opening of the warehouse of its own, a
-    good share of a small sync's time when a batch syncs many users.
+    good share of a small sync's time when a batch syncs many users. `ahead` is the file
+    read by `read_ahead` while the file before it was stored: used when the import starts
+    at the file's beginning, closed either way.
     """
+    try:
+        return _run_sync(
+            plugin, warehouse, user_id, creds, log=log, source=source, run_id=run_id, max_pages=max_pages,
+            full_resync=full_resync, ctx=ctx, finish=finish, ahead=ahead,
+        )  # fmt: skip
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def read_ahead(
+    plugin: SourcePlugin,
+    file: Path,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> ColumnarFile | None:
+    """A file's columnar read from its beginning, made while the file before it is being
+    stored (parsing and storing then share the machine's cores); for `run_sync`'s `ahead`."""
+    if plugin.auth_type != AuthType.FILE_IMPORT or not isinstance(plugin, FileImportPlugin):
+        return None
+    return _columnar_file(plugin, file, "", log)
+
+
+def _run_sync(
+    plugin: SourcePlugin,
+    warehouse: Warehouse,
+    user_id: str,
+    creds: Credentials,
+    *,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    source: str | None,
+    run_id: str | None,
+    max_pages: int | None,
+    full_resync: bool,
+    ctx: SyncContext | None,
+    finish: Callable[[duckdb.DuckDBPyConnection], None] | None,
+    ahead: ColumnarFile | None,
+) -> SyncSummary:
     ctx = ctx or SyncContext(user_id=user_id, log=logging.getLogger(f"mca_pipeline.plugins.{plugin.name}"))
     # File imports are always full: a stored cursor is only replayed to finish an import
     # that stopped half-way; API plugins always continue from where they left off.
@@ -120,7 +160,9 @@ def run_sync(
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
     if is_file and isinstance(plugin, FileImportPlugin) and creds.file is not None and not ctx.is_cancelled():
         started = utc_now()
-        columnar = _columnar_file(plugin, creds.file, cursor, log)
+        columnar = (
+            ahead if ahead is not None and not cursor else _columnar_file(plugin, creds.file, cursor, log)
+        )
         if columnar is not None:
             with closing(columnar):
                 return _store_columnar(
