@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mca_pipeline.defs.file_import_asset import _ReadAhead
+from mca_pipeline.defs.file_import_asset import AHEAD, _ReadAhead
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline_tests.synthetic_exports import write_extended_history
 
@@ -25,10 +25,12 @@ def test_the_next_file_is_read_ahead_and_what_is_not_taken_is_dropped(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     files = write_extended_history(tmp_path / "export", 300, files=3)
     with _ReadAhead(SpotifyExportPlugin(), files, logging.getLogger("t")) as reads:
+        # The first AHEAD files are being read; the third is asked for when the first is taken.
+        assert AHEAD == 2
+        files[2].unlink()  # a file gone before its turn is not read
         first = reads.take(files[0])
         assert first is not None and first.rows == 100
         first.close()
-        files[2].unlink()  # a file gone before its turn is not read
         second = reads.take(files[1])
         assert second is not None and second.rows == 100
         second.close()
