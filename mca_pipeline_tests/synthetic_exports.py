@@ -77,6 +77,8 @@ def write_extended_history(folder: Path, n: int, *, files: int = 1, seed: int = 
 
 
 # --- the other file plugins' exports, shaped like the fixtures of each ------------------
+# Minutes apart, so that a million records span years, not centuries (a timestamp
+# before 1970 is no save time for Instapaper).
 
 
 def _watches(n: int, seed: int) -> Iterator[tuple[datetime, str, str, str, str]]:
@@ -84,7 +86,7 @@ def _watches(n: int, seed: int) -> Iterator[tuple[datetime, str, str, str, str]]
     rng = random.Random(seed)
     t = datetime(2025, 1, 1, tzinfo=UTC)
     for _ in range(n):
-        t -= timedelta(seconds=rng.randint(30, 3000), milliseconds=rng.randint(0, 999))
+        t -= timedelta(seconds=rng.randint(20, 600), milliseconds=rng.randint(0, 999))
         video = "".join(rng.choice(_B62) for _ in range(11))
         channel = rng.randint(1, 3000)
         yield (
@@ -170,7 +172,7 @@ def write_viewing_activity(folder: Path, n: int, *, seed: int = 1) -> Path:
         out = csv.writer(f)
         out.writerow(VIEWING_ACTIVITY_HEADER)
         for i in range(n):
-            t -= timedelta(seconds=rng.randint(600, 20000))
+            t -= timedelta(seconds=rng.randint(60, 600))
             minutes = rng.randint(1, 59)
             show = rng.randint(1, 2000)
             if i % 20 == 19:
@@ -221,7 +223,7 @@ def write_instapaper(folder: Path, n: int, *, seed: int = 1) -> Path:
         out = csv.writer(f)
         out.writerow(["URL", "Title", "Selection", "Folder", "Timestamp"])
         for i in range(n):
-            stamp -= rng.randint(60, 20000)
+            stamp -= rng.randint(10, 300)
             site = rng.randint(1, 5000)
             out.writerow([f"https://site{site}.example.com/articles/{i}?utm_source=x", f"Article {i}, on things",
                           "", rng.choice(["Unread", "Archive"]), stamp])  # fmt: skip
