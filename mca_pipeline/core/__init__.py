@@ -18,12 +18,19 @@ from mca_pipeline.core.models import (
     SyncResult,
     is_plugin_name,
 )
-from mca_pipeline.core.plugin import SNIFF_BYTES, FileImportPlugin, SourcePlugin, SyncContext
+from mca_pipeline.core.plugin import (
+    SNIFF_BYTES,
+    ColumnarFileImportPlugin,
+    FileImportPlugin,
+    SourcePlugin,
+    SyncContext,
+)
 from mca_pipeline.core.registry import PluginRegistry, RegistryError
 
 __all__ = [
     "SNIFF_BYTES",
     "AuthType",
+    "ColumnarFileImportPlugin",
     "Credentials",
     "DedupPolicy",
     "EnrichmentCache",

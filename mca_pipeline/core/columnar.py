@@ -3,7 +3,7 @@
 A plugin's streaming reader builds one `MediaItem` per record, which costs far more than
 reading the file (a 1,000,000-play Spotify history: about 40 s against DuckDB's 3 s).
 A file plugin whose files can be large may therefore also say how DuckDB reads a file
-into the columns of a page (`ColumnarRead`); core runs that query outside the warehouse,
+into the columns of a page (`ColumnarRead`, from `ColumnarFileImportPlugin.columnar_read`); core runs that query outside the warehouse,
 checks every row against `MEDIA_ITEM_RULES` and the plugin's own `clean` column, and
 stores the file in pages of Arrow columns.
 

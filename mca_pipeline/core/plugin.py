@@ -3,6 +3,8 @@
 A Protocol, so core states the whole contract in one place. Plugins subclass it
 explicitly: that is how they get the defaults of the optional capabilities
 (`display_name`, `schedule_cron`, `typical_length_s`, `unify_rank`, `cursor_order`) instead of core probing for them.
+A capability without a default is a Protocol of its own (`ColumnarFileImportPlugin`),
+which a plugin subclasses when it has it.
 """
 
 from __future__ import annotations
@@ -109,9 +111,17 @@ class FileImportPlugin(SourcePlugin, Protocol):
         """
         ...
 
+
+@runtime_checkable
+class ColumnarFileImportPlugin(FileImportPlugin, Protocol):
+    """A file-import plugin whose files can be large: DuckDB can read them whole.
+
+    Optional: `sync`'s streaming reader alone is a complete plugin; this only makes large
+    files fast (mca_pipeline.core.columnar).
+    """
+
     def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
-        """How DuckDB reads `file` whole (mca_pipeline.core.columnar), resuming after
-        `cursor`; None when this plugin has no columnar path, or not from this cursor
-        (one the streaming reader left mid-file). Optional: the streaming `sync` alone
-        is a complete plugin; this only makes large files fast."""
-        return None
+        """How DuckDB reads `file` whole, resuming after `cursor`; None when not this
+        file (an HTML page among JSON ones) or not from this cursor (one the streaming
+        reader left mid-file)."""
+        ...

@@ -40,9 +40,9 @@ from pydantic import ValidationError
 
 from mca_pipeline.core import (
     AuthType,
+    ColumnarFileImportPlugin,
     Credentials,
     DedupPolicy,
-    FileImportPlugin,
     MediaItem,
     MediaType,
     SkippedRecord,
@@ -108,7 +108,7 @@ class _BadRecord(Exception):
         self.detail = detail
 
 
-class SpotifyExportPlugin(FileImportPlugin):
+class SpotifyExportPlugin(ColumnarFileImportPlugin):
     """Imports plays from the JSON files of a Spotify data export.
 
     SKIP dedup: a play at a time never changes, and a later export repeats earlier plays

@@ -49,9 +49,9 @@ from pydantic import ValidationError
 
 from mca_pipeline.core import (
     AuthType,
+    ColumnarFileImportPlugin,
     Credentials,
     DedupPolicy,
-    FileImportPlugin,
     MediaItem,
     MediaType,
     SkippedRecord,
@@ -147,7 +147,7 @@ class _BadEntry(Exception):
         self.line = line
 
 
-class YoutubeTakeoutPlugin(FileImportPlugin):
+class YoutubeTakeoutPlugin(ColumnarFileImportPlugin):
     """Imports watches from a Google Takeout YouTube watch history (JSON or HTML).
 
     SKIP dedup: a watch at a time never changes, and every later export repeats it with

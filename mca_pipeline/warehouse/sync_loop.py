@@ -22,9 +22,9 @@ import duckdb
 from mca_pipeline.clients.http import describe, redact
 from mca_pipeline.core import (
     AuthType,
+    ColumnarFileImportPlugin,
     Credentials,
     ErrorCode,
-    FileImportPlugin,
     MediaItem,
     PluginError,
     SourcePlugin,
@@ -122,7 +122,7 @@ def read_ahead(
 ) -> ColumnarFile | None:
     """A file's columnar read from its beginning, made while the file before it is being
     stored (parsing and storing then share the machine's cores); for `run_sync`'s `ahead`."""
-    if plugin.auth_type != AuthType.FILE_IMPORT or not isinstance(plugin, FileImportPlugin):
+    if plugin.auth_type != AuthType.FILE_IMPORT or not isinstance(plugin, ColumnarFileImportPlugin):
         return None
     return _columnar_file(plugin, file, "", log)
 
@@ -158,7 +158,12 @@ def _run_sync(
                 summary.tally.add_earlier(earlier.unreadable)
     summary.cursor = cursor
     label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
-    if is_file and isinstance(plugin, FileImportPlugin) and creds.file is not None and not ctx.is_cancelled():
+    if (
+        is_file
+        and isinstance(plugin, ColumnarFileImportPlugin)
+        and creds.file is not None
+        and not ctx.is_cancelled()
+    ):
         started = utc_now()
         columnar = (
             ahead if ahead is not None and not cursor else _columnar_file(plugin, creds.file, cursor, log)
@@ -246,7 +251,7 @@ def _run_sync(
 
 
 def _columnar_file(
-    plugin: FileImportPlugin,
+    plugin: ColumnarFileImportPlugin,
     file: Path,
     cursor: str,
     log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]

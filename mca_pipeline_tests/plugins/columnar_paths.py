@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mca_pipeline.core import Credentials, FileImportPlugin, SyncContext
+from mca_pipeline.core import ColumnarFileImportPlugin, Credentials, SyncContext
 from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
@@ -20,7 +20,7 @@ ROWS = """SELECT external_id, media_type, title, creator, consumed_at, duration_
            FROM media_items WHERE user_id = 'u' ORDER BY external_id"""
 
 
-def streaming_only(plugin: type[FileImportPlugin]) -> FileImportPlugin:
+def streaming_only(plugin: type[ColumnarFileImportPlugin]) -> ColumnarFileImportPlugin:
     """The plugin without its columnar path: the reference."""
 
     class StreamingOnly(plugin):  # type: ignore[valid-type,misc]
@@ -36,7 +36,7 @@ def stored_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
 
 
 def import_both(
-    tmp_path: Path, plugin: type[FileImportPlugin], file: Path, page_size: int = 50_000
+    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, page_size: int = 50_000
 ) -> tuple[SyncSummary, SyncSummary, Warehouse, Warehouse]:
     fast, slow = Warehouse(tmp_path / "fast.duckdb"), Warehouse(tmp_path / "slow.duckdb")
     results = []
