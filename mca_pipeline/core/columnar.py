@@ -66,9 +66,9 @@ class ColumnarRead:
 
     `sql` is a SELECT (DuckDB's dialect, `params` as named parameters) giving
     PAGE_COLUMNS, in order, then a BOOLEAN `clean`: false for any record that the
-    plugin's streaming reader would skip or map to different values, and, where the
-    plugin leaves records out on purpose (ads, trailers), a VARCHAR `left_out`: the
-    reason as the import report says it, NULL for a record to store. Rows come in the
+    plugin's streaming reader would skip or map to different values, and a VARCHAR
+    `left_out`: for a record left out on purpose (an ad, a trailer) the reason as the
+    import report says it, NULL for a record to store. Rows come in the
     file's order, one per record. `start` records of the file are already stored (an interrupted
     import resumes after them); `cursor_at(n, total)` is the plugin's cursor after the
     first n of the file's `total` records, stored with each page as the streaming

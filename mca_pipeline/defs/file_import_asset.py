@@ -95,16 +95,20 @@ def build_file_import_asset(plugin: SourcePlugin, retry_policy: RetryPolicy) -> 
                         context.log.warning(f"{path} is gone (already imported by another run?); skipping it")
                         continue
                     context.log.info(f"importing {path.name} ({path.stat().st_size:,} bytes)")
-                    summary = run_sync(
-                        plugin,
-                        wh,
-                        user_id,
-                        Credentials(file=path),
-                        log=context.log,
-                        source=path.name,
-                        run_id=context.run.run_id,
-                        ahead=ahead,
-                    )
+                    try:
+                        summary = run_sync(
+                            plugin,
+                            wh,
+                            user_id,
+                            Credentials(file=path),
+                            log=context.log,
+                            source=path.name,
+                            run_id=context.run.run_id,
+                            ahead=ahead,
+                        )
+                    finally:
+                        if ahead is not None:
+                            ahead.close()
                     summaries.append(summary)
                     tally = summary.tally
                     if summary.error is None:

@@ -320,7 +320,6 @@ WITH r AS (
         CASE branch WHEN 'track' THEN t_spotify_track_uri WHEN 'episode' THEN t_spotify_episode_uri
              ELSE coalesce(nullif(t_audiobook_chapter_uri, ''), t_audiobook_uri) END AS uri,
         CASE branch WHEN 'track' THEN spotify_track_uri WHEN 'episode' THEN spotify_episode_uri
-             WHEN 'audiobook' THEN CASE WHEN t_audiobook_chapter_uri <> '' THEN audiobook_chapter_uri ELSE audiobook_uri END
              ELSE CASE WHEN t_audiobook_chapter_uri <> '' THEN audiobook_chapter_uri ELSE audiobook_uri END
         END AS uri_json,
         CASE branch WHEN 'track' THEN t_master_metadata_track_name WHEN 'named track' THEN t_master_metadata_track_name
@@ -358,7 +357,8 @@ SELECT
         AND ms IS NOT NULL AND ms <= {_MAX_MS_PLAYED} AND ended_ms >= ms
         AND {" AND ".join(_is_text_or_null(f) for f in _TEXT_FIELDS)}
         AND {" AND ".join(_is_plain_or_null(f) for f in _COPIED_FIELDS)}
-        AS clean
+        AS clean,
+    NULL::VARCHAR AS left_out  -- a play is never left out
 FROM n
 """
 

@@ -95,34 +95,34 @@ class ColumnarFile:
 
 def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapter) -> ColumnarFile | None:  # type: ignore[type-arg]
     """The file read and checked, or None when the streaming reader must take it: DuckDB
-    could not read it, a row breaks a rule, or it holds no records after `read.start`
-    (an empty file's report is the streaming reader's)."""
+    could not read it, a row breaks a rule, or it holds nothing to store after
+    `read.start` (an empty file's report is the streaming reader's)."""
     tmp = tempfile.TemporaryDirectory(prefix="mca-columnar-")
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp.name})
     try:
         con.execute(f"CREATE TABLE staged AS SELECT * FROM ({read.sql})", dict(read.params))
-        if "left_out" not in [c[0] for c in con.execute("DESCRIBE staged").fetchall()]:
-            con.execute("ALTER TABLE staged ADD COLUMN left_out VARCHAR")
-        total, bad = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT (coalesce(clean, false) AND (NOT {_STORED} OR {_CHECKS})))"
-            " FROM staged"
-        ).fetchall()[0]
-        left_out = dict(
-            con.execute(
-                "SELECT left_out, count(*) FROM staged WHERE left_out IS NOT NULL AND rowid >= ? GROUP BY left_out",
-                [read.start],
-            ).fetchall()
-        )
+        # One scan: per reason left out (NULL: to store), the records, the bad ones, and those after `start`.
+        counts = con.execute(
+            f"""SELECT left_out, count(*),
+                       count(*) FILTER (WHERE NOT (coalesce(clean, false) AND (NOT {_STORED} OR {_CHECKS}))),
+                       count(*) FILTER (WHERE rowid >= $start)
+                FROM staged GROUP BY left_out""",
+            {"start": read.start},
+        ).fetchall()
     except Exception as exc:  # any bytes: whatever fails here, the streaming reader reports it
         # DuckDB's message may quote the record, personal fields and all: only its kind is logged.
         log.info(f"DuckDB does not read the file whole ({type(exc).__name__}): reading it record by record")
+        counts = None
+    total = sum(int(n) for _, n, _, _ in counts or [])
+    bad = sum(int(b) for _, _, b, _ in counts or [])
+    left_out = {
+        str(reason): int(after) for reason, _, _, after in counts or [] if reason is not None and after
+    }
+    to_store = sum(int(after) for reason, _, _, after in counts or [] if reason is None)
+    if bad:
+        log.info(f"{bad:,} of {total:,} records need a closer look: reading the file record by record")
+    if counts is None or bad or not to_store:
         con.close()
         tmp.cleanup()
         return None
-    if bad or total <= read.start or not total - sum(left_out.values()):
-        if bad:
-            log.info(f"{bad:,} of {total:,} records need a closer look: reading the file record by record")
-        con.close()
-        tmp.cleanup()
-        return None
-    return ColumnarFile(con, tmp, int(total), {str(k): int(v) for k, v in left_out.items()}, read)
+    return ColumnarFile(con, tmp, total, left_out, read)

@@ -102,46 +102,9 @@ def run_sync(
     an error, after that page's transaction: what the caller records of a success (the
     connection's state, the checks) then costs no opening of the warehouse of its own, a
     good share of a small sync's time when a batch syncs many users. `ahead` is the file
-    read by `read_ahead` while the file before it was stored: used when the import starts
-    at the file's beginning, closed either way.
+    read by `read_ahead` while the file before it was stored, used when the import starts
+    at the file's beginning; the caller closes it.
     """
-    try:
-        return _run_sync(
-            plugin, warehouse, user_id, creds, log=log, source=source, run_id=run_id, max_pages=max_pages,
-            full_resync=full_resync, ctx=ctx, finish=finish, ahead=ahead,
-        )  # fmt: skip
-    finally:
-        if ahead is not None:
-            ahead.close()
-
-
-def read_ahead(
-    plugin: SourcePlugin,
-    file: Path,
-    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
-) -> ColumnarFile | None:
-    """A file's columnar read from its beginning, made while the file before it is being
-    stored (parsing and storing then share the machine's cores); for `run_sync`'s `ahead`."""
-    if plugin.auth_type != AuthType.FILE_IMPORT or not isinstance(plugin, ColumnarFileImportPlugin):
-        return None
-    return _columnar_file(plugin, file, "", log)
-
-
-def _run_sync(
-    plugin: SourcePlugin,
-    warehouse: Warehouse,
-    user_id: str,
-    creds: Credentials,
-    *,
-    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
-    source: str | None,
-    run_id: str | None,
-    max_pages: int | None,
-    full_resync: bool,
-    ctx: SyncContext | None,
-    finish: Callable[[duckdb.DuckDBPyConnection], None] | None,
-    ahead: ColumnarFile | None,
-) -> SyncSummary:
     ctx = ctx or SyncContext(user_id=user_id, log=logging.getLogger(f"mca_pipeline.plugins.{plugin.name}"))
     # File imports are always full: a stored cursor is only replayed to finish an import
     # that stopped half-way; API plugins always continue from where they left off.
@@ -248,6 +211,16 @@ def _run_sync(
             return summary
         if max_pages is not None and summary.pages >= max_pages:
             return summary
+
+
+def read_ahead(
+    plugin: SourcePlugin,
+    file: Path,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+) -> ColumnarFile | None:
+    """A file's columnar read from its beginning, made while the file before it is being
+    stored (parsing and storing then share the machine's cores); for `run_sync`'s `ahead`."""
+    return _columnar_file(plugin, file, "", log) if isinstance(plugin, ColumnarFileImportPlugin) else None
 
 
 def _columnar_file(

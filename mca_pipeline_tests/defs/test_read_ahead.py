@@ -17,12 +17,16 @@ def _reads_left(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("mca-columnar-"))
 
 
-def test_the_next_file_is_read_ahead_and_what_is_not_taken_is_dropped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder the reads spill into, to see what they leave behind."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_the_next_file_is_read_ahead_and_what_is_not_taken_is_dropped(tmp_path: Path, scratch: Path) -> None:
     files = write_extended_history(tmp_path / "export", 300, files=3)
     with _ReadAhead(SpotifyExportPlugin(), files, logging.getLogger("t")) as reads:
         # The first AHEAD files are being read; the third is asked for when the first is taken.
