@@ -114,7 +114,8 @@ def last_of_each_key(table: pa.Table) -> pa.Table:
         return table
     numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
     last = numbered.group_by("external_id", use_threads=False).aggregate([("_row", "max")])
-    return table.take(pc.sort_indices(last["_row_max"]))
+    rows = last["_row_max"]
+    return table.take(pc.take(rows, pc.sort_indices(rows)))
 
 
 @retried

@@ -109,3 +109,16 @@ def test_a_row_the_plugin_calls_unclean_sends_the_file_to_the_streaming_reader()
         sql=read.sql.replace("true AS clean", "NULL::BOOLEAN AS clean"), cursor_at=read.cursor_at
     )
     assert read_columnar(unclean, LOG) is None
+
+
+def test_a_page_keeps_the_last_row_of_a_repeated_key_in_order() -> None:
+    """As items_table keeps the last of repeated items: the hostile variants found the
+    first version keeping the wrong rows, and the insert hit the primary key."""
+    import pyarrow as pa
+
+    from mca_pipeline.warehouse.store import last_of_each_key
+
+    table = pa.table({"external_id": ["a", "b", "a", "c", "b"], "title": ["1", "2", "3", "4", "5"]})
+    kept = last_of_each_key(table)
+    assert kept.column("external_id").to_pylist() == ["a", "c", "b"]
+    assert kept.column("title").to_pylist() == ["3", "4", "5"]
