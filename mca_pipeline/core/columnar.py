@@ -73,9 +73,15 @@ class ColumnarRead:
     import resumes after them); `cursor_at(n, total)` is the plugin's cursor after the
     first n of the file's `total` records, stored with each page as the streaming
     reader's cursor is.
+
+    `functions` are Python functions of one text the SQL may call by name (NULL stays
+    NULL), for what SQL cannot say: Netflix's episode titles need a regular expression
+    with a back-reference, which DuckDB's RE2 does not have. Call them on DISTINCT
+    values: each call is a Python call.
     """
 
     sql: str
     cursor_at: Callable[[int, int], str]
     params: Mapping[str, object] = field(default_factory=dict)
     start: int = 0
+    functions: Mapping[str, Callable[[str], str]] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,8 +177,15 @@ class FileCursor:
         return cls(current, 0)
 
 
-def columnar_file_read(sql: str, path: Path, cursor: str) -> ColumnarRead | None:
-    """The ColumnarRead of `path` by `sql` (its file as the named parameter `file`),
+def columnar_file_read(
+    sql: str,
+    path: Path,
+    cursor: str,
+    params: Mapping[str, object] | None = None,
+    functions: Mapping[str, Callable[[str], str]] | None = None,
+) -> ColumnarRead | None:
+    """The ColumnarRead of `path` by `sql` (its file as the named parameter `file`,
+    beside `params`; `functions` as ColumnarRead has them),
     resuming after the records that `cursor` says are stored; None when `cursor` is the
     streaming reader's, mid-file, which only the streaming reader can continue.
 
@@ -204,7 +211,13 @@ def columnar_file_read(sql: str, path: Path, cursor: str) -> ColumnarRead | None
         read = size if done >= total else size * done // max(1, total)
         return json.dumps({"file": current, "offset": 0, "record": done, "read": read}, separators=(",", ":"))
 
-    return ColumnarRead(sql=sql, params={"file": str(path)}, start=start, cursor_at=cursor_at)
+    return ColumnarRead(
+        sql=sql,
+        params={**(params or {}), "file": str(path)},
+        start=start,
+        cursor_at=cursor_at,
+        functions=functions or {},
+    )
 
 
 def iter_json_array(path: Path, start: int = 0) -> Iterator[tuple[Any, int]]:

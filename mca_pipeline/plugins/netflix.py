@@ -19,6 +19,7 @@ comes back as a file_parse_error.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import closing
@@ -30,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mca_pipeline.core import (
     AuthType,
+    ColumnarFileImportPlugin,
     Credentials,
     DedupPolicy,
-    FileImportPlugin,
     MediaItem,
     MediaType,
     OAuthConfig,
@@ -40,6 +41,7 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.plugins.csv_exports import (
     UnreadableRow,
     check_csv_head,
@@ -51,6 +53,7 @@ from mca_pipeline.plugins.csv_exports import (
 from mca_pipeline.plugins.export_files import (
     ExportFileError,
     FileCursor,
+    columnar_file_read,
     file_parse_error,
     require_file,
 )
@@ -156,7 +159,7 @@ _EPISODE_NUMBER = re.compile(
 )
 
 
-class NetflixPlugin(FileImportPlugin):
+class NetflixPlugin(ColumnarFileImportPlugin):
     """Imports Netflix viewing history from a `NetflixViewingHistory.csv` or
     `ViewingActivity.csv` export, a page of rows per call.
 
@@ -191,6 +194,28 @@ class NetflixPlugin(FileImportPlugin):
         """Either viewing export by its header row, whatever the file is called; the
         other CSVs of Netflix's archive (Devices.csv, Ratings.csv, ...) are not."""
         return is_viewing_export(head)
+
+    def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
+        """DuckDB reads a ViewingActivity.csv whole (the columnar path) when it starts with
+        the plain comma-separated header; NetflixViewingHistory.csv (a few hundred rows,
+        dates in the locale's order) and semicolon re-saves go to the streaming reader."""
+        try:
+            check_csv_head(file)
+            with file.open("rb") as f:
+                head = f.read(len(_ACTIVITY_LINE) + 8)
+        except (ExportFileError, OSError):
+            return None
+        if not head.removeprefix(b"\xef\xbb\xbf").startswith(
+            (_ACTIVITY_LINE + b"\n", _ACTIVITY_LINE + b"\r\n")
+        ):
+            return None
+        return columnar_file_read(
+            _ACTIVITY_SQL,
+            file,
+            cursor,
+            params={"spaces": PYTHON_SPACES},
+            functions={_TITLE_PARTS: _title_parts},
+        )
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """TMDB genres and id for each title (series for episodes); see `mca_pipeline.enrich.tmdb`.
@@ -619,3 +644,104 @@ def _activity_metadata(values: dict[str, str], profile: str, start_raw: str, tit
         "latest_view": latest != _NOT_LATEST,
         **parse_title(title),
     }
+
+
+# --- the columnar path: DuckDB reads a ViewingActivity.csv whole --------------------------
+
+_ACTIVITY_LINE = ",".join(ACTIVITY_HEADER).encode()
+#: What Python's str.strip() strips (every character for which str.isspace() is true),
+#: for DuckDB's trim() to strip the same.
+PYTHON_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: The longest value taken whole: Python's csv module refuses fields past 131,072 characters.
+_MAX_VALUE_CHARS = 65_536
+_TITLE_PARTS = "netflix_title_parts"
+
+
+def _title_parts(title: str) -> str:
+    """parse_title as JSON text, for the columnar SQL (called once per distinct title)."""
+    return json.dumps(parse_title(title), ensure_ascii=False)
+
+
+_RAW_COLUMNS = {name: f"c{i}" for i, name in enumerate(ACTIVITY_HEADER)}
+_STRIPPED = (
+    "profile",
+    "start",
+    "duration",
+    "title",
+    "supplemental",
+    "device",
+    "bookmark",
+    "latest",
+    "country",
+)
+_STRIP_OF = dict(zip(_STRIPPED, ("c0", "c1", "c2", "c4", "c5", "c6", "c7", "c8", "c9"), strict=True))
+
+_ACTIVITY_SQL = f"""
+WITH f AS (
+    SELECT row_number() OVER () AS rn, *
+    FROM read_csv($file, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                  strict_mode = true, null_padding = false,
+                  columns = {{{", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(ACTIVITY_HEADER)))}}})
+), v AS (
+    SELECT rn, {", ".join(f"coalesce(c{i}, '') AS c{i}" for i in range(len(ACTIVITY_HEADER)))} FROM f
+), s AS (
+    SELECT v.*, {", ".join(f"trim({column}, $spaces) AS {name}" for name, column in _STRIP_OF.items())},
+        trim(c3, $spaces) AS attributes_s,
+        CASE WHEN regexp_full_match(trim(c2, $spaces), '[0-9]{{1,3}}:[0-5][0-9]:[0-5][0-9]') THEN
+            string_split(trim(c2, $spaces), ':')[1]::INTEGER * 3600
+            + string_split(trim(c2, $spaces), ':')[2]::INTEGER * 60
+            + string_split(trim(c2, $spaces), ':')[3]::INTEGER END AS seconds
+    FROM v
+    -- csv_rows drops a row with no value but white space (a blank line, a line of commas)
+    WHERE NOT ({" AND ".join(f"trim(c{i}, $spaces) = ''" for i in range(len(ACTIVITY_HEADER)))})
+), keeper AS (
+    -- the longest row of each session, the first of equals (_ActivityReader._longest_rows)
+    SELECT profile, start, title, arg_max(rn, seconds * 4294967296 - rn) AS keeper
+    FROM s WHERE seconds IS NOT NULL GROUP BY profile, start, title
+), k AS (
+    SELECT s.*, keeper.keeper,
+        try_strptime(start, '%Y-%m-%d %H:%M:%S') AS started,
+        CASE WHEN supplemental <> '' THEN '{_SUPPLEMENTAL}'
+             WHEN keeper.keeper IS NOT NULL AND keeper.keeper <> rn THEN '{_REPEATED}' END AS left_out
+    FROM s LEFT JOIN keeper USING (profile, start, title)
+), parts AS (
+    SELECT title, {_TITLE_PARTS}(title) AS parts
+    FROM (SELECT DISTINCT title FROM k WHERE left_out IS NULL AND contains(title, ':'))
+), r AS (
+    SELECT k.*, parts.parts,
+        json_object(
+            'profile', profile, 'start_time', start, 'device', nullif(device, ''),
+            'country', nullif(country, ''), 'attributes', CASE WHEN attributes_s <> '' THEN c3 END,
+            'autoplayed', attributes_s <> '' AND starts_with(c3, 'Autoplayed'),
+            'bookmark', nullif(bookmark, ''), 'latest_bookmark', nullif(latest, ''),
+            'latest_view', latest <> '{_NOT_LATEST}'
+        )::VARCHAR AS base
+    FROM k LEFT JOIN parts USING (title)
+)
+SELECT
+    profile || '|' || start || '|' || title AS external_id,
+    'video' AS media_type,
+    title,
+    NULL::VARCHAR AS creator,
+    to_timestamp(epoch_ms(started) // 1000) AS consumed_at,
+    NULL::DOUBLE AS duration_s,
+    seconds::DOUBLE AS time_spent_s,
+    []::VARCHAR[] AS tags,
+    NULL::VARCHAR AS url,
+    CASE WHEN parts IS NULL OR parts = '{{}}' THEN base
+         ELSE substr(base, 1, length(base) - 1) || ',' || substr(parts, 2) END AS raw_metadata,
+    -- what csv_rows or _ActivityReader would read otherwise (a value that was quoted
+    -- oddly, a control character, a field past the csv module's limit) or skip
+    NOT regexp_matches({" || ".join(f"c{i}" for i in range(len(ACTIVITY_HEADER)))}, '[\\x00-\\x08\\x0b-\\x1f"]')
+        AND {" AND ".join(f"length(c{i}) <= {_MAX_VALUE_CHARS}" for i in range(len(ACTIVITY_HEADER)))}
+        AND (left_out IS NOT NULL OR (
+            profile <> '' AND title <> '' AND seconds IS NOT NULL AND started IS NOT NULL
+            AND regexp_full_match(start, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]')))
+        AS clean,
+    left_out
+FROM r
+ORDER BY rn
+"""

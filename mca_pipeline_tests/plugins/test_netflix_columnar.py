@@ -1,0 +1,119 @@
+"""The columnar path of netflix (ViewingActivity.csv) against its streaming reader.
+
+Every file is imported twice, into two warehouses: as core imports it (DuckDB reads the
+file whole where it can) and by the streaming reader alone. Both must store the same rows
+and count the same; a file whose rows DuckDB's CSV reader could read otherwise than
+Python's csv module, or with a row the streaming reader skips, must not take the columnar
+path at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mca_pipeline.plugins.netflix import ACTIVITY_HEADER, PYTHON_SPACES, NetflixPlugin
+from mca_pipeline_tests.plugins.columnar_paths import assert_same, import_both, took_columnar_path
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "netflix"
+HEADER = ",".join(ACTIVITY_HEADER)
+EPISODE = "Alex,2024-06-02 19:41:07,00:43:58,,The Glass Orchard: Season 2: The Harvest (Episode 4),,Chrome PC (Cadmium),00:44:10,00:44:10,DE (Germany)"
+FILM = "Sam,2024-06-01 20:00:00,01:52:10,,Glass Onion: A Knives Out Mystery,,Samsung TV,01:52:10,Not latest view,US (United States)"
+TRAILER = "Alex,2024-06-02 19:39:55,00:00:06,Autoplayed: user action: None; ,The Glass Orchard: Season 2 (Trailer),TRAILER,Chrome PC (Cadmium),00:00:06,Not latest view,DE (Germany)"
+
+
+def rows(*lines: str, newline: str = "\n", bom: bool = False) -> bytes:
+    text = newline.join([HEADER, *lines]) + newline
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+
+
+#: Files the streaming reader reads whole, each with an oddity the SQL must read alike.
+ODD_BUT_READABLE = {
+    "plain": rows(EPISODE, FILM, TRAILER),
+    "BOM and CRLF": rows(EPISODE, FILM, newline="\r\n", bom=True),
+    "blank lines and a line of commas": rows(EPISODE, "", ",,,,,,,,,", FILM),
+    "no newline at the end": rows(EPISODE, FILM)[:-1],
+    "values padded with no-break and ideographic spaces": rows(
+        "\xa0Alex\u3000,2024-06-02 19:41:07, 00:43:58 ,  ,\u2003Dark: Season 1: Secrets (Episode 1)\xa0,,TV, , ,"
+    ),
+    "a quoted title with a comma and a line break": rows(
+        'Alex,2024-06-02 19:41:07,00:43:58,,"Love, Death & Robots: Volume 1:\nSonnie\'s Edge",,TV,,,'
+    ),
+    "French title with a no-break space before the colon": rows(
+        "Léa,2023-01-05 21:00:00,00:40:00,,Lupin\xa0: Partie\xa01\xa0: Chapitre 1,,TV,,,FR (France)"
+    ),
+    "repeated session, the longest kept, ties to the first": rows(
+        EPISODE,
+        EPISODE.replace("00:43:58", "00:12:00"),
+        FILM,
+        FILM,
+        EPISODE.replace("00:43:58", "00:50:00"),
+    ),
+    "a repeated row whose duration is no duration": rows(EPISODE, EPISODE.replace("00:43:58", "soon")),
+    "a supplemental row with nothing else readable": rows(EPISODE, ",,,,,TRAILER,,,,"),
+    "a trailer longer than the episode of the same session": rows(
+        EPISODE, EPISODE.replace("00:43:58", "01:00:00").replace(",,Chrome", ",HOOK,Chrome"), FILM
+    ),
+    "series named twice and a roman season": rows(
+        "Ana,2022-02-02 10:00:00,00:20:00,,Avatar: La leyenda de Aang: Avatar: la leyenda de Aang: Libro 3: Fuego,,TV,,,",
+        "Ana,2022-02-03 10:00:00,00:20:00,,Stranger Things: Stranger Things 2: Chapter One,,TV,,,",
+        "Ana,2022-02-04 10:00:00,00:20:00,,The Crown: Season II: Misadventure (Episode 3),,TV,,,",
+    ),
+    "three-digit hours watched": rows(EPISODE.replace("00:43:58", "100:00:00")),
+}
+
+#: Files with a row the streaming reader skips or its csv module reads its own way: the
+#: columnar path leaves the whole file to it.
+NOT_FOR_DUCKDB = {
+    "a blank title": rows(
+        EPISODE, EPISODE.replace("The Glass Orchard: Season 2: The Harvest (Episode 4)", "")
+    ),
+    "a start time that is no time": rows(EPISODE, FILM.replace("2024-06-01 20:00:00", "2024-02-30 20:00:00")),
+    "a leap second": rows(EPISODE, FILM.replace("20:00:00", "23:59:60")),
+    "a duration that is no duration": rows(EPISODE, FILM.replace("01:52:10", "1:52")),
+    "digits of another script": rows(EPISODE, FILM.replace("2024-06-01", "٢٠٢٤-٠٦-٠١")),
+    "a quote inside a value": rows(EPISODE, FILM.replace("Glass Onion", 'Glass "Onion"')),
+    "a control character": rows(EPISODE, FILM.replace("Glass Onion", "Glass\x0bOnion")),
+    "a lone carriage return": rows(EPISODE, FILM.replace("Glass Onion", '"Glass\rOnion"')),
+    "a row with too few values": rows(EPISODE, "Sam,2024-06-01 20:00:00,01:52:10"),
+    "bytes that are not UTF-8": rows(EPISODE) + FILM.encode("latin-1").replace(b"Glass", b"Gl\xe4ss") + b"\n",
+    "an unclosed quote": rows(EPISODE, FILM.replace("Glass Onion", '"Glass Onion')),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_BUT_READABLE))
+def test_odd_but_readable_files_take_the_columnar_path_and_store_alike(tmp_path: Path, name: str) -> None:
+    file = tmp_path / "ViewingActivity.csv"
+    file.write_bytes(ODD_BUT_READABLE[name])
+    fast, slow, a, b = import_both(tmp_path, NetflixPlugin, file)
+    assert slow.error is None and not slow.tally.unreadable and slow.new > 0
+    assert took_columnar_path(fast)
+    assert_same(fast, slow, a, b)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FOR_DUCKDB))
+def test_files_with_a_row_read_otherwise_go_to_the_streaming_reader(tmp_path: Path, name: str) -> None:
+    file = tmp_path / "ViewingActivity.csv"
+    file.write_bytes(NOT_FOR_DUCKDB[name])
+    fast, slow, a, b = import_both(tmp_path, NetflixPlugin, file)
+    assert not took_columnar_path(fast)
+    assert_same(fast, slow, a, b)
+
+
+REAL = sorted(p for p in FIXTURES.rglob("*.csv"))
+
+
+@pytest.mark.parametrize("file", REAL, ids=[str(p.relative_to(FIXTURES)) for p in REAL])
+def test_every_fixture_is_stored_alike_on_both_paths(tmp_path: Path, file: Path) -> None:
+    fast, slow, a, b = import_both(tmp_path, NetflixPlugin, file)
+    assert_same(fast, slow, a, b)
+    is_activity = file.read_bytes().removeprefix(b"\xef\xbb\xbf").startswith(HEADER.encode())
+    if is_activity and slow.error is None and not slow.tally.unreadable:
+        assert took_columnar_path(fast), file.name
+    if not is_activity:
+        assert not took_columnar_path(fast), file.name
+
+
+def test_the_stripped_characters_are_those_python_strips() -> None:
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == PYTHON_SPACES
