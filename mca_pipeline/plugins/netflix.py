@@ -19,6 +19,7 @@ comes back as a file_parse_error.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -51,10 +52,13 @@ from mca_pipeline.plugins.csv_exports import (
     shown,
 )
 from mca_pipeline.plugins.export_files import (
+    PYTHON_SPACE_CLASS,
+    PYTHON_SPACES,
     ExportFileError,
     FileCursor,
     columnar_file_read,
     file_parse_error,
+    python_strip_sql,
     require_file,
 )
 
@@ -649,12 +653,6 @@ def _activity_metadata(values: dict[str, str], profile: str, start_raw: str, tit
 # --- the columnar path: DuckDB reads a ViewingActivity.csv whole --------------------------
 
 _ACTIVITY_LINE = ",".join(ACTIVITY_HEADER).encode()
-#: What Python's str.strip() strips (every character for which str.isspace() is true),
-#: for DuckDB's trim() to strip the same.
-PYTHON_SPACES = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 #: The longest value taken whole: Python's csv module refuses fields past 131,072 characters.
 _MAX_VALUE_CHARS = 65_536
 _TITLE_PARTS = "netflix_title_parts"
@@ -665,19 +663,106 @@ def _title_parts(title: str) -> str:
     return json.dumps(parse_title(title), ensure_ascii=False)
 
 
-_RAW_COLUMNS = {name: f"c{i}" for i, name in enumerate(ACTIVITY_HEADER)}
-_STRIPPED = (
-    "profile",
-    "start",
-    "duration",
-    "title",
-    "supplemental",
-    "device",
-    "bookmark",
-    "latest",
-    "country",
+def _re2_episode_title() -> str:
+    """_EPISODE_TITLE for DuckDB's RE2, exact on ASCII titles that do not name their
+    series twice (`_title_parts_sql` sends the others to parse_title): each season form
+    carries its own group and separator, the roman form's separator standing in for its
+    look-ahead, and the back-reference form is left out."""
+    separator = r"(?: ?:| -|\x{ff1a})"
+    forms = [
+        (rf"(?:{_NUMBERED_SEASON_WORDS})\.? ?(?P<number>\d+)", separator),
+        (rf"(?:{_NUMBERED_SEASON_WORDS}) (?P<roman>[IVX]{{1,5}}|l{{1,3}})", r"(?::| -|\x{ff1a})"),
+        (rf"(?:Season|Part|Book|Volume) (?P<word>{'|'.join(_NUMBER_WORDS)})\b", separator),
+        (rf"(?P<before>\d+)(?:\.|ª|º|a|e|er|re|st|nd|rd|th)? ?(?:{_NUMBER_FIRST_WORDS})", separator),
+        (r"第 ?(?P<cjk>\d+) ?[季部]", separator),
+        (rf"(?:{_CHAPTER_WORDS}) \d+", separator),
+        (_UNNUMBERED_SEASONS, separator),
+    ]
+    seasons = "|".join(f"(?P<season{i}>{form}){after}" for i, (form, after) in enumerate(forms))
+    return rf"(?is)^(?P<series>.+?) ?: (?:{seasons}) ?(?P<episode>.+)$"
+
+
+_SEASON_GROUPS = [f"season{i}" for i in range(7)]
+_RE2_EPISODE_NUMBER = (
+    rf"(?s)^(?P<title>.*[^{PYTHON_SPACE_CLASS[1:-1]}]){PYTHON_SPACE_CLASS}*\((?:"
+    + _EPISODE_NUMBER.pattern.split(r"\((?:", 1)[1].split(r")\s*(?P<number>", 1)[0]
+    + rf"){PYTHON_SPACE_CLASS}*(?P<number>\d+){PYTHON_SPACE_CLASS}*(?:集|話|화)?\)$"
 )
-_STRIP_OF = dict(zip(_STRIPPED, ("c0", "c1", "c2", "c4", "c5", "c6", "c7", "c8", "c9"), strict=True))
+_ROMAN = {
+    "".join(letters): _roman("".join(letters))
+    for n in range(1, 6)
+    for letters in itertools.product("IVX", repeat=n)
+}
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class _TitleSql:
+    """SQL for parse_title(title) as JSON text, in steps that are columns the next reads:
+    `python`, whether RE2 cannot read the title exactly; `match` (column m), the season
+    match; `episode` (column e), the episode number's; `parts`, the JSON.
+
+    parse_title itself (the netflix_title_parts function) reads the titles RE2 cannot:
+    those with a character outside printable ASCII (Python's \\d, \\s, \\b and case
+    folding reach further than RE2's) or a double space (parse_title reads the title with
+    its spaces collapsed), whose part before the first colon comes again (a series named
+    twice, or the `<series> 2` form, which needs a back-reference), or with a number of
+    ten digits or more. The rest, ASCII titles in the grammar's other forms, RE2 reads.
+    """
+
+    python: str
+    match: str
+    episode: str
+    parts: str
+
+
+def _title_sql() -> _TitleSql:
+    first = "rtrim(split_part(title, ':', 1))"
+    python = f"""regexp_matches(title, '[^\\x20-\\x7e]|  |[0-9]{{{{10,}}}}')
+        OR strpos(lower(substr(title, length({first}) + 2)), lower({first})) > 0"""
+    pattern = _re2_episode_title()
+    # regexp_extract names the groups in the order they open, whatever their own names
+    names = re.findall(r"\(\?P<(\w+)>", pattern)
+    # "Show: Season 2: Episode", most titles, in a pattern RE2 runs several times faster:
+    # the first form of the first split, which _EPISODE_TITLE tries before any other
+    # (empty groups stand for the other forms', so that both give one struct)
+    common = (
+        r"(?is)^(?P<series>[^:]+?) ?: (?P<season0>Season\.? ?(?P<number>\d+))"
+        + "()" * (len(names) - 4)
+        + r"(?: ?:| -|\x{ff1a}) ?(?P<episode>.+)$"
+    )
+    match = f"""CASE WHEN regexp_full_match(title, {_sql_text(common)})
+                THEN regexp_extract(title, {_sql_text(common)}, {names})
+                ELSE regexp_extract(title, {_sql_text(pattern)}, {names}) END"""
+    season = ", ".join(f"nullif(m.{g}, '')" for g in _SEASON_GROUPS)
+    words = "MAP {" + ", ".join(f"'{w.upper()}': {n}" for w, n in _NUMBER_WORDS.items()) + "}"
+    romans = "MAP {" + ", ".join(f"'{r}': {n}" for r, n in _ROMAN.items()) + "}"
+    season_number = (
+        "coalesce(nullif(coalesce(nullif(m.number, ''), nullif(m.before, ''), nullif(m.cjk, '')), '')::BIGINT,"
+        f" {words}[upper(nullif(m.word, ''))], {romans}[replace(upper(nullif(m.roman, '')), 'L', 'I')])"
+    )
+    episode = f"regexp_extract(m.episode, {_sql_text(_RE2_EPISODE_NUMBER)}, ['title', 'number'])"
+    parts = f"""CASE WHEN python THEN {_TITLE_PARTS}(title) WHEN m.episode = '' THEN '{{}}' ELSE
+            '{{"series":' || to_json(trim(m.series)) || ',"season":' || to_json(coalesce({season}))
+            || coalesce(',"season_number":' || ({season_number})::VARCHAR, '')
+            || CASE WHEN e.number = '' THEN ',"episode_title":' || to_json(m.episode)
+                    ELSE ',"episode_title":' || to_json(e.title) || ',"episode_number":' || e.number::BIGINT END
+            || '}}' END"""
+    return _TitleSql(python, match, episode, parts)
+
+
+_TITLE = _title_sql()
+
+
+#: The stripped values the reader uses (the raw Attributes value is kept as well).
+_STRIPPED = {
+    "profile": "c0", "start": "c1", "duration": "c2", "attributes_s": "c3", "title": "c4",
+    "supplemental": "c5", "device": "c6", "bookmark": "c7", "latest": "c8", "country": "c9",
+}  # fmt: skip
+_ALL = " || ".join(f"c{i}" for i in range(len(ACTIVITY_HEADER)))
 
 _ACTIVITY_SQL = f"""
 WITH f AS (
@@ -687,31 +772,38 @@ WITH f AS (
                   columns = {{{", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(ACTIVITY_HEADER)))}}})
 ), v AS (
     SELECT rn, {", ".join(f"coalesce(c{i}, '') AS c{i}" for i in range(len(ACTIVITY_HEADER)))} FROM f
-), s AS (
-    SELECT v.*, {", ".join(f"trim({column}, $spaces) AS {name}" for name, column in _STRIP_OF.items())},
-        trim(c3, $spaces) AS attributes_s,
-        CASE WHEN regexp_full_match(trim(c2, $spaces), '[0-9]{{1,3}}:[0-5][0-9]:[0-5][0-9]') THEN
-            string_split(trim(c2, $spaces), ':')[1]::INTEGER * 3600
-            + string_split(trim(c2, $spaces), ':')[2]::INTEGER * 60
-            + string_split(trim(c2, $spaces), ':')[3]::INTEGER END AS seconds
+), stripped AS (
+    SELECT v.*, {", ".join(f"{python_strip_sql(column)} AS {name}" for name, column in _STRIPPED.items())}
     FROM v
     -- csv_rows drops a row with no value but white space (a blank line, a line of commas)
-    WHERE NOT ({" AND ".join(f"trim(c{i}, $spaces) = ''" for i in range(len(ACTIVITY_HEADER)))})
+    WHERE NOT regexp_full_match({_ALL}, '{PYTHON_SPACE_CLASS}*')
+), s AS (
+    SELECT stripped.*,
+        CASE WHEN regexp_full_match(duration, '[0-9]{{1,3}}:[0-5][0-9]:[0-5][0-9]') THEN
+            string_split(duration, ':')[1]::INTEGER * 3600 + string_split(duration, ':')[2]::INTEGER * 60
+            + string_split(duration, ':')[3]::INTEGER END AS seconds
+    FROM stripped
 ), keeper AS (
-    -- the longest row of each session, the first of equals (_ActivityReader._longest_rows)
-    SELECT profile, start, title, arg_max(rn, seconds * 4294967296 - rn) AS keeper
-    FROM s WHERE seconds IS NOT NULL GROUP BY profile, start, title
+    -- the longest row of each session repeated in the file, the first of equals
+    -- (_ActivityReader._longest_rows); few sessions are, so the join below is small
+    SELECT profile, start, title, arg_max(rn, seconds * 4294967296 - rn) FILTER (WHERE seconds IS NOT NULL) AS keeper
+    FROM s GROUP BY profile, start, title HAVING count(*) > 1
 ), k AS (
     SELECT s.*, keeper.keeper,
         try_strptime(start, '%Y-%m-%d %H:%M:%S') AS started,
         CASE WHEN supplemental <> '' THEN '{_SUPPLEMENTAL}'
              WHEN keeper.keeper IS NOT NULL AND keeper.keeper <> rn THEN '{_REPEATED}' END AS left_out
     FROM s LEFT JOIN keeper USING (profile, start, title)
-), parts AS (
-    SELECT title, {_TITLE_PARTS}(title) AS parts
-    FROM (SELECT DISTINCT title FROM k WHERE left_out IS NULL AND contains(title, ':'))
+), titled AS (
+    SELECT k.*, left_out IS NULL AND contains(title, ':') AS has_parts,
+        has_parts AND ({_TITLE.python}) AS python,
+        CASE WHEN has_parts AND NOT python THEN {_TITLE.match} END AS m
+    FROM k
+), episodes AS (
+    SELECT titled.*, {_TITLE.episode} AS e FROM titled
 ), r AS (
-    SELECT k.*, parts.parts,
+    SELECT episodes.*,
+        CASE WHEN has_parts THEN {_TITLE.parts} ELSE '{{}}' END AS parts,
         json_object(
             'profile', profile, 'start_time', start, 'device', nullif(device, ''),
             'country', nullif(country, ''), 'attributes', CASE WHEN attributes_s <> '' THEN c3 END,
@@ -719,7 +811,7 @@ WITH f AS (
             'bookmark', nullif(bookmark, ''), 'latest_bookmark', nullif(latest, ''),
             'latest_view', latest <> '{_NOT_LATEST}'
         )::VARCHAR AS base
-    FROM k LEFT JOIN parts USING (title)
+    FROM episodes
 )
 SELECT
     profile || '|' || start || '|' || title AS external_id,
@@ -731,11 +823,11 @@ SELECT
     seconds::DOUBLE AS time_spent_s,
     []::VARCHAR[] AS tags,
     NULL::VARCHAR AS url,
-    CASE WHEN parts IS NULL OR parts = '{{}}' THEN base
+    CASE WHEN parts = '{{}}' THEN base
          ELSE substr(base, 1, length(base) - 1) || ',' || substr(parts, 2) END AS raw_metadata,
     -- what csv_rows or _ActivityReader would read otherwise (a value that was quoted
     -- oddly, a control character, a field past the csv module's limit) or skip
-    NOT regexp_matches({" || ".join(f"c{i}" for i in range(len(ACTIVITY_HEADER)))}, '[\\x00-\\x08\\x0b-\\x1f"]')
+    NOT regexp_matches({_ALL}, '[\\x00-\\x08\\x0b-\\x1f"]')
         AND {" AND ".join(f"length(c{i}) <= {_MAX_VALUE_CHARS}" for i in range(len(ACTIVITY_HEADER)))}
         AND (left_out IS NOT NULL OR (
             profile <> '' AND title <> '' AND seconds IS NOT NULL AND started IS NOT NULL

@@ -64,9 +64,10 @@ class ColumnarFile:
         """Pages of up to `page_size` items after the records already stored; the last
         page's cursor is past the file's last record, left out or not."""
         columns = ", ".join(PAGE_COLUMNS).replace("raw_metadata", "raw_metadata::VARCHAR AS raw_metadata")
+        # No ORDER BY: a filtered scan of one table keeps its insertion order (DuckDB's
+        # preserve_insertion_order), where sorting a large file's rows would spill or fail.
         relation = self._con.sql(
-            f"SELECT {columns}, rowid AS mca_record FROM staged"
-            f" WHERE rowid >= {int(self._read.start)} AND {_STORED} ORDER BY rowid"
+            f"SELECT {columns}, rowid AS mca_record FROM staged WHERE rowid >= {int(self._read.start)} AND {_STORED}"
         )
         # DuckDB 2 renamed fetch_arrow_reader (which the lake's DuckDB 1.5 still has).
         batches = (

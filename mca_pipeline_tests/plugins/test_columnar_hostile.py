@@ -21,7 +21,11 @@ from mca_pipeline_tests.hostile_inputs import hostile_file, sources
 from mca_pipeline_tests.plugins.columnar_paths import LOG, ROWS, streaming_only, took_columnar_path
 
 CASES_PER_PLUGIN = 100
-PLUGINS = {"spotify_export": SpotifyExportPlugin, "youtube_takeout": YoutubeTakeoutPlugin, "netflix": NetflixPlugin}
+PLUGINS = {
+    "spotify_export": SpotifyExportPlugin,
+    "youtube_takeout": YoutubeTakeoutPlugin,
+    "netflix": NetflixPlugin,
+}
 
 
 @pytest.mark.parametrize("name", sorted(PLUGINS))

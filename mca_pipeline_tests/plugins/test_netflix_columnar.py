@@ -9,11 +9,18 @@ path at all.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import random
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from mca_pipeline.plugins.netflix import ACTIVITY_HEADER, PYTHON_SPACES, NetflixPlugin
+from mca_pipeline.plugins import netflix
+from mca_pipeline.plugins.csv_exports import csv_rows
+from mca_pipeline.plugins.export_files import PYTHON_SPACES, ExportFileError
+from mca_pipeline.plugins.netflix import ACTIVITY_HEADER, NetflixPlugin, parse_title
 from mca_pipeline_tests.plugins.columnar_paths import assert_same, import_both, took_columnar_path
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "netflix"
@@ -117,3 +124,63 @@ def test_every_fixture_is_stored_alike_on_both_paths(tmp_path: Path, file: Path)
 
 def test_the_stripped_characters_are_those_python_strips() -> None:
     assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == PYTHON_SPACES
+
+
+def fixture_titles() -> list[str]:
+    titles = []
+    for file in REAL:
+        with contextlib.suppress(ExportFileError):
+            rows = [[value.strip() for value in row] for _, row in csv_rows(file)]
+            if rows and "Title" in rows[0]:
+                column = rows[0].index("Title")
+                titles += [row[column] for row in rows[1:] if len(row) > column and row[column]]
+    return titles
+
+
+def random_titles(n: int) -> list[str]:
+    """Titles assembled from the pieces the grammar reads, in every case and spacing,
+    with the near misses a regular expression can get wrong."""
+    rng = random.Random(19)
+    series = ["Dark", "The Crown", "Narcos: Mexico", "Love, Death & Robots", "A", "Show 7", "Part", "x:y"]
+    seasons = [
+        "Season 2", "season 10", "SEASON 3", "Season  4", "Season2", "Part 1", "Part ll", "Part II", "Part IIII",
+        "Volume 3", "Vol. 2", "Vol 2", "Book Four", "Part One", "Season Twelve", "Part Onely", "2nd Season",
+        "3rd Season", "1. Sezon", "Chapter 3", "Chapter One", "Limited Series", "limited series", "Miniseries",
+        "Collection", "Saison 3", "Staffel 2", "Temporada 1", "Series 9", "Batch 3", "Season", "Season X",
+        "Season IIIIII", "Part V", "Part L", "Kausi 2", "Season 0", "Season 007",
+    ]  # fmt: skip
+    separators = [": ", " : ", ":", " - ", " -", "\uff1a", ": : ", " :: "]
+    episodes = [
+        "Pilot", "The Harvest (Episode 4)", "Episode 12", "(Episode 3)", "Ozymandias (Episode 14) ", "Part 2",
+        "Chapter One: The Vanishing", "A (Folge 2)", "B (Episode  7)", "C(Episode 8)", "D (Episode 9", "E (episode 1)",
+        "F (Episode 1) extra", "Season 2: G", "1", "",
+    ]  # fmt: skip
+    titles = []
+    for _ in range(n):
+        title = rng.choice(series) + rng.choice([": ", " : ", ":", ": : "]) + rng.choice(seasons)
+        title += rng.choice(separators) + rng.choice(episodes)
+        if rng.random() < 0.1:
+            title = title.replace(" ", rng.choice(["  ", "\t", " \u00a0"]), 1)
+        if rng.random() < 0.1:
+            title = rng.choice(series) + ": " + title
+        titles.append(title.strip())
+    return [t for t in titles if t]
+
+
+def test_the_sql_reading_of_titles_gives_parse_titles_parts() -> None:
+    titles = sorted(set(fixture_titles() + random_titles(20_000)))
+    con = duckdb.connect()
+    con.create_function(netflix._TITLE_PARTS, netflix._title_parts, ["VARCHAR"], "VARCHAR")
+    sql = netflix._TITLE
+    query = f"""
+        WITH k AS (SELECT unnest($titles) AS title, NULL AS left_out), titled AS (
+            SELECT k.*, contains(title, ':') AS has_parts, has_parts AND ({sql.python}) AS python,
+                CASE WHEN has_parts AND NOT python THEN {sql.match} END AS m
+            FROM k), episodes AS (SELECT titled.*, {sql.episode} AS e FROM titled)
+        SELECT title, python, CASE WHEN has_parts THEN {sql.parts} ELSE '{{}}' END FROM episodes"""
+    read = con.execute(query, {"titles": titles}).fetchall()
+    wrong = [(title, parts) for title, _, parts in read if json.loads(parts) != parse_title(title)]
+    assert not wrong, wrong[:5]
+    # most titles were read by SQL alone, and episodes were found among them
+    assert sum(not python for _, python, _ in read) > len(read) / 2
+    assert sum('"episode_number"' in parts for _, python, parts in read if not python) > 1000
