@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 from mca_pipeline.core import SkippedRecord
-from mca_pipeline.plugins.export_files import ExportFileError, check_text, file_parse_error
+from mca_pipeline.plugins.export_files import (
+    PYTHON_SPACE_CLASS,
+    ExportFileError,
+    check_text,
+    file_parse_error,
+)
 
 _HEAD_BYTES = 4096
 #: No row of a real export comes near this; a longer line (a million commas, say) is not
@@ -123,3 +128,50 @@ def _csv_problem(exc: csv.Error) -> str:
     if "unexpected end of data" in text or "field larger than field limit" in text:
         return "a quoted value that starts in this row is never closed (missing '\"'); is the file truncated?"
     return f"malformed CSV row ({text})"
+
+
+# --- the columnar path: DuckDB reads a CSV export as csv_rows does --------------------------
+
+#: The longest value the columnar path takes: the csv module refuses fields past 131,072
+#: characters, and csv_rows lines past MAX_LINE_CHARS.
+_MAX_COLUMNAR_VALUE = 65_536
+
+
+def has_exact_header(path: Path, header: tuple[str, ...]) -> bool:
+    """Whether the file starts (after a BOM) with exactly this comma-separated header line:
+    the only files the columnar path reads (a semicolon re-save, padded names or a header
+    after blank lines go to the streaming reader)."""
+    line = ",".join(header).encode()
+    try:
+        check_csv_head(path)
+        with path.open("rb") as f:
+            head = f.read(len(line) + 8)
+    except (ExportFileError, OSError):
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").startswith((line + b"\n", line + b"\r\n"))
+
+
+def columnar_csv_rows(columns: int) -> str:
+    """SQL reading `$file` (a file with an exact header) as csv_rows reads it: the values
+    as text c0, c1, ... ('' where empty), `rn` each row's place in the file, rows of
+    nothing but white space dropped."""
+    names = [f"c{i}" for i in range(columns)]
+    return f"""(
+        SELECT rn, {", ".join(f"coalesce({c}, '') AS {c}" for c in names)}
+        FROM (SELECT row_number() OVER () AS rn, *
+              FROM read_csv($file, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                            strict_mode = true, null_padding = false,
+                            columns = {{{", ".join(f"'{c}': 'VARCHAR'" for c in names)}}}))
+        WHERE NOT regexp_full_match({" || ".join(f"coalesce({c}, '')" for c in names)}, '{PYTHON_SPACE_CLASS}*')
+    )"""
+
+
+def columnar_csv_clean(columns: int, *, quotes: bool) -> str:
+    """SQL, true where DuckDB's CSV reader cannot have read a row otherwise than the csv
+    module: no control character, no value past the csv module's limit and, unless
+    `quotes`, no double quote in any value (a value quoted oddly)."""
+    names = [f"c{i}" for i in range(columns)]
+    banned = "\\x00-\\x08\\x0b-\\x1f" + ("" if quotes else '"')
+    return f"NOT regexp_matches({' || '.join(names)}, '[{banned}]') AND " + " AND ".join(
+        f"length({c}) <= {_MAX_COLUMNAR_VALUE}" for c in names
+    )

@@ -47,7 +47,10 @@ from mca_pipeline.plugins.csv_exports import (
     UnreadableRow,
     check_csv_head,
     check_row_text,
+    columnar_csv_clean,
+    columnar_csv_rows,
     csv_rows,
+    has_exact_header,
     header_of,
     shown,
 )
@@ -203,15 +206,7 @@ class NetflixPlugin(ColumnarFileImportPlugin):
         """DuckDB reads a ViewingActivity.csv whole (the columnar path) when it starts with
         the plain comma-separated header; NetflixViewingHistory.csv (a few hundred rows,
         dates in the locale's order) and semicolon re-saves go to the streaming reader."""
-        try:
-            check_csv_head(file)
-            with file.open("rb") as f:
-                head = f.read(len(_ACTIVITY_LINE) + 8)
-        except (ExportFileError, OSError):
-            return None
-        if not head.removeprefix(b"\xef\xbb\xbf").startswith(
-            (_ACTIVITY_LINE + b"\n", _ACTIVITY_LINE + b"\r\n")
-        ):
+        if not has_exact_header(file, ACTIVITY_HEADER):
             return None
         return columnar_file_read(
             _ACTIVITY_SQL,
@@ -652,9 +647,6 @@ def _activity_metadata(values: dict[str, str], profile: str, start_raw: str, tit
 
 # --- the columnar path: DuckDB reads a ViewingActivity.csv whole --------------------------
 
-_ACTIVITY_LINE = ",".join(ACTIVITY_HEADER).encode()
-#: The longest value taken whole: Python's csv module refuses fields past 131,072 characters.
-_MAX_VALUE_CHARS = 65_536
 _TITLE_PARTS = "netflix_title_parts"
 
 
@@ -762,21 +754,12 @@ _STRIPPED = {
     "profile": "c0", "start": "c1", "duration": "c2", "attributes_s": "c3", "title": "c4",
     "supplemental": "c5", "device": "c6", "bookmark": "c7", "latest": "c8", "country": "c9",
 }  # fmt: skip
-_ALL = " || ".join(f"c{i}" for i in range(len(ACTIVITY_HEADER)))
 
 _ACTIVITY_SQL = f"""
-WITH f AS (
-    SELECT row_number() OVER () AS rn, *
-    FROM read_csv($file, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                  strict_mode = true, null_padding = false,
-                  columns = {{{", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(ACTIVITY_HEADER)))}}})
-), v AS (
-    SELECT rn, {", ".join(f"coalesce(c{i}, '') AS c{i}" for i in range(len(ACTIVITY_HEADER)))} FROM f
-), stripped AS (
+WITH v AS {columnar_csv_rows(len(ACTIVITY_HEADER))},
+stripped AS (
     SELECT v.*, {", ".join(f"{python_strip_sql(column)} AS {name}" for name, column in _STRIPPED.items())}
     FROM v
-    -- csv_rows drops a row with no value but white space (a blank line, a line of commas)
-    WHERE NOT regexp_full_match({_ALL}, '{PYTHON_SPACE_CLASS}*')
 ), s AS (
     SELECT stripped.*,
         CASE WHEN regexp_full_match(duration, '[0-9]{{1,3}}:[0-5][0-9]:[0-5][0-9]') THEN
@@ -825,10 +808,8 @@ SELECT
     NULL::VARCHAR AS url,
     CASE WHEN parts = '{{}}' THEN base
          ELSE substr(base, 1, length(base) - 1) || ',' || substr(parts, 2) END AS raw_metadata,
-    -- what csv_rows or _ActivityReader would read otherwise (a value that was quoted
-    -- oddly, a control character, a field past the csv module's limit) or skip
-    NOT regexp_matches({_ALL}, '[\\x00-\\x08\\x0b-\\x1f"]')
-        AND {" AND ".join(f"length(c{i}) <= {_MAX_VALUE_CHARS}" for i in range(len(ACTIVITY_HEADER)))}
+    -- what csv_rows or _ActivityReader would read otherwise or skip
+    {columnar_csv_clean(len(ACTIVITY_HEADER), quotes=False)}
         AND (left_out IS NOT NULL OR (
             profile <> '' AND title <> '' AND seconds IS NOT NULL AND started IS NOT NULL
             AND regexp_full_match(start, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]')))
