@@ -38,9 +38,9 @@ from pydantic import ValidationError
 
 from mca_pipeline.core import (
     AuthType,
+    ColumnarFileImportPlugin,
     Credentials,
     DedupPolicy,
-    FileImportPlugin,
     MediaItem,
     MediaType,
     OAuthConfig,
@@ -48,19 +48,26 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.plugins.csv_exports import (
     UnreadableRow,
     check_csv_head,
     check_row_text,
+    columnar_csv_clean,
+    columnar_csv_rows,
     csv_rows,
+    has_exact_header,
     header_of,
     shown,
 )
 from mca_pipeline.plugins.export_files import (
+    PYTHON_SPACES,
     UNSTORABLE,
     ExportFileError,
     FileCursor,
+    columnar_file_read,
     file_parse_error,
+    python_strip_sql,
     require_file,
     validation_problem,
 )
@@ -87,7 +94,7 @@ _ONE_SLASH = re.compile(r"^(https?):/(?!/)", re.IGNORECASE)
 _TITLE_FROM_URL_CHARS = 120
 
 
-class InstapaperPlugin(FileImportPlugin):
+class InstapaperPlugin(ColumnarFileImportPlugin):
     """Imports the articles of an Instapaper CSV export, a page of rows per call.
 
     UPDATE_ON_CHANGE dedup: an article is the same item from one export to the next
@@ -113,6 +120,17 @@ class InstapaperPlugin(FileImportPlugin):
             return _read_page(ctx, path, FileCursor.resume(cursor, path))
         except ExportFileError as exc:
             return SyncResult(err=exc.error)
+
+    def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
+        """DuckDB reads an export with a Timestamp column, and a Tags column or not, whole
+        (the columnar path); the older export without save times (its stand-in time is the
+        file's) and headers with other columns go to the streaming reader."""
+        for header, sql in _COLUMNAR_SQL.items():
+            if has_exact_header(file, header):
+                return columnar_file_read(
+                    sql, file, cursor, params={"spaces": PYTHON_SPACES}, functions={_URL_PARTS: _url_parts}
+                )
+        return None
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """The export's folders and tags are already on the items; nothing more to add."""
@@ -373,3 +391,112 @@ def _read_page(ctx: SyncContext, path: Path, start: FileCursor) -> SyncResult:
         has_more=has_more,
         skipped=skipped,
     )
+
+
+# --- the columnar path: DuckDB reads the export whole --------------------------------------
+
+_URL_PARTS = "instapaper_url_parts"
+
+
+def _url_parts(url: str) -> str:
+    """External id, site and stand-in title of a (repaired) URL as JSON text, '' when
+    _url would refuse it: for the URLs the columnar SQL does not split itself."""
+    try:
+        external_id, creator = _url(0, [], url)
+        title = title_from_url(url)
+    except (UnreadableRow, ValueError):
+        return ""
+    return json.dumps({"id": external_id, "site": creator, "title": title}, ensure_ascii=False)
+
+
+# A URL urlsplit splits as this pattern does: http(s), a plain host (no user, port or
+# IPv6 brackets), printable ASCII throughout. The SQL normalises these itself; the rest
+# go through _url_parts.
+_PLAIN_URL = r"(?i)^(https?)://([a-z0-9.-]+)(/[^?#]*)?(\?[^#]*)?(#.*)?$"
+_PRINTABLE = r"[\x21-\x7e]+"
+_UTM = "lambda pair: pair <> '' AND NOT starts_with(lower(split_part(pair, '=', 1)), 'utm_')"
+# A JSON array of plain strings, as json.loads reads it; a Tags value starting with '['
+# that is not one (escapes like \u, numbers) is left to the streaming reader.
+_JSON_STRING = r'"([^"\\\x00-\x1f]|\\["\\/bfnrt])*"'
+_TAG_LIST = rf"\[[ \t\n\r]*({_JSON_STRING}[ \t\n\r]*(,[ \t\n\r]*{_JSON_STRING}[ \t\n\r]*)*)?\]"
+
+
+def _columnar_sql(header: tuple[str, ...]) -> str:
+    tags = len(header) > len(KNOWN_COLUMNS)
+    strip = python_strip_sql
+    tag_columns = (
+        f""", {strip("c5")} AS tags_text,
+        CASE WHEN {strip("c5")} = '' THEN []::VARCHAR[]
+             WHEN regexp_full_match({strip("c5")}, '{_TAG_LIST}')
+             THEN list_filter(list_transform(json_extract_string({strip("c5")}, '$[*]'), lambda tag: {strip("tag")}),
+                              lambda tag: tag <> '') END AS tag_list"""
+        if tags
+        else ", NULL AS tags_text, []::VARCHAR[] AS tag_list"
+    )
+    tag_metadata = (
+        ", 'tags', CASE WHEN tag_list IS NOT NULL THEN to_json(tag_list) ELSE to_json(nullif(tags_text, '')) END"
+        if tags
+        else ""
+    )
+    return f"""
+WITH v AS {columnar_csv_rows(len(header))},
+s AS (
+    SELECT v.*, {strip("c1")} AS title, {strip("c2")} AS selection, {strip("c3")} AS folder,
+        {strip("c4")} AS stamp,
+        CASE WHEN regexp_matches({strip("c0")}, '(?i)^https?:/([^/]|$)')
+             THEN regexp_replace({strip("c0")}, '(?i)^(https?):/', '\\1://') ELSE {strip("c0")} END AS url
+        {tag_columns}
+    FROM v
+), p AS (
+    SELECT s.*, regexp_full_match(url, '{_PRINTABLE}') AND regexp_full_match(url, '{_PLAIN_URL}') AS plain,
+        CASE WHEN plain THEN regexp_extract(url, '{_PLAIN_URL}', ['scheme', 'host', 'path', 'query', 'fragment']) END AS u,
+        CASE WHEN url <> '' AND NOT plain THEN {_URL_PARTS}(url) END AS python,
+        CASE folder {" ".join(f"WHEN '{f}' THEN '{state}'" for f, state in BUILT_IN_FOLDERS.items())}
+             ELSE '{USER_FOLDER_STATE}' END AS state,
+        coalesce(list_filter(tag_list, lambda tag, i: list_position(tag_list, tag) = i), []::VARCHAR[]) AS unique_tags
+    FROM s
+), n AS (
+    SELECT p.*,
+        array_to_string(list_filter(string_split(substr(u.query, 2), '&'), {_UTM}), '&') AS query,
+        lower(u.host) AS host
+    FROM p
+), k AS (
+    SELECT n.*,
+        CASE WHEN plain THEN lower(u.scheme) || '://' || host || u.path || CASE WHEN query <> '' THEN '?' || query ELSE '' END
+                 || CASE WHEN starts_with(u.fragment, '#!') THEN u.fragment ELSE '' END
+             ELSE json_extract_string(nullif(python, ''), '$.id') END AS external_id,
+        CASE WHEN plain THEN CASE WHEN starts_with(host, 'www.') THEN substr(host, 5) ELSE host END
+             ELSE json_extract_string(nullif(python, ''), '$.site') END AS site,
+        CASE WHEN plain THEN (CASE WHEN starts_with(host, 'www.') THEN substr(host, 5) ELSE host END)
+                 || rtrim(u.path, '/') || CASE WHEN query <> '' THEN '?' || query ELSE '' END
+             ELSE json_extract_string(nullif(python, ''), '$.title') END AS url_title
+    FROM n
+)
+SELECT
+    external_id,
+    'article' AS media_type,
+    CASE WHEN title <> '' THEN title
+         WHEN length(url_title) <= {_TITLE_FROM_URL_CHARS} THEN url_title
+         ELSE left(url_title, {_TITLE_FROM_URL_CHARS - 1}) || '…' END AS title,
+    site AS creator,
+    to_timestamp(TRY_CAST(stamp AS BIGINT)) AS consumed_at,
+    NULL::DOUBLE AS duration_s,
+    NULL::DOUBLE AS time_spent_s,
+    CASE WHEN state = '{USER_FOLDER_STATE}' THEN [folder] || list_filter(unique_tags, lambda tag: tag <> folder)
+         ELSE unique_tags END AS tags,
+    url,
+    json_object('folder', folder, 'state', state, 'selection', nullif(left(selection, {SELECTION_MAX_CHARS}), ''),
+                'title_from_url', title = '', 'timestamp', TRY_CAST(stamp AS BIGINT){tag_metadata})::VARCHAR
+        AS raw_metadata,
+    -- what csv_rows or _item would read otherwise or skip
+    {columnar_csv_clean(len(header), quotes=True)}
+        AND url <> '' AND (plain OR python <> '') AND folder <> ''
+        AND regexp_full_match(stamp, '[0-9]{{1,12}}') AND TRY_CAST(stamp AS BIGINT) < 253402300800
+        AND ({"true" if not tags else "tag_list IS NOT NULL OR NOT starts_with(tags_text, '[')"}) AS clean,
+    NULL::VARCHAR AS left_out
+FROM k
+ORDER BY rn
+"""
+
+
+_COLUMNAR_SQL = {header: _columnar_sql(header) for header in (KNOWN_COLUMNS, (*KNOWN_COLUMNS, "Tags"))}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mca_pipeline.core import Credentials, ErrorCode
+from mca_pipeline.plugins.instapaper import InstapaperPlugin
 from mca_pipeline.plugins.netflix import NetflixPlugin
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline.plugins.youtube_takeout import YoutubeTakeoutPlugin
@@ -25,6 +26,7 @@ PLUGINS = {
     "spotify_export": SpotifyExportPlugin,
     "youtube_takeout": YoutubeTakeoutPlugin,
     "netflix": NetflixPlugin,
+    "instapaper": InstapaperPlugin,
 }
 
 
