@@ -63,3 +63,26 @@ def assert_same(fast: SyncSummary, slow: SyncSummary, a: Warehouse, b: Warehouse
     assert dict(fast.tally.left_out) == dict(slow.tally.left_out)
     assert (fast.error is None) == (slow.error is None)
     assert stored_rows(a) == stored_rows(b)
+
+
+def assert_taken_and_stored_alike(
+    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, data: bytes
+) -> None:
+    """A file the streaming reader reads whole: the columnar path takes it and stores what
+    the streaming reader stores."""
+    file.write_bytes(data)
+    fast, slow, a, b = import_both(tmp_path, plugin, file)
+    assert slow.error is None and not slow.tally.unreadable and slow.new > 0
+    assert took_columnar_path(fast)
+    assert_same(fast, slow, a, b)
+
+
+def assert_left_to_streaming(
+    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, data: bytes
+) -> None:
+    """A file with a record the streaming reader skips or reads otherwise: the columnar
+    path leaves it to the streaming reader, and the outcome is the streaming reader's."""
+    file.write_bytes(data)
+    fast, slow, a, b = import_both(tmp_path, plugin, file)
+    assert not took_columnar_path(fast)
+    assert_same(fast, slow, a, b)

@@ -21,7 +21,9 @@ from mca_pipeline.plugins.instapaper import InstapaperPlugin, _url_parts, repair
 from mca_pipeline.warehouse.sync_loop import run_sync
 from mca_pipeline_tests.plugins.columnar_paths import (
     LOG,
+    assert_left_to_streaming,
     assert_same,
+    assert_taken_and_stored_alike,
     import_both,
     streaming_only,
     took_columnar_path,
@@ -122,22 +124,16 @@ NOT_FOR_DUCKDB = {
 
 @pytest.mark.parametrize("name", sorted(ODD_BUT_READABLE))
 def test_odd_but_readable_exports_take_the_columnar_path_and_store_alike(tmp_path: Path, name: str) -> None:
-    file = tmp_path / "instapaper-export.csv"
-    file.write_bytes(ODD_BUT_READABLE[name])
-    fast, slow, a, b = import_both(tmp_path, InstapaperPlugin, file)
-    assert slow.error is None and slow.new > 0
-    if not slow.tally.unreadable:
-        assert took_columnar_path(fast)
-    assert_same(fast, slow, a, b)
+    assert_taken_and_stored_alike(
+        tmp_path, InstapaperPlugin, tmp_path / "instapaper-export.csv", ODD_BUT_READABLE[name]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(NOT_FOR_DUCKDB))
 def test_exports_read_otherwise_go_to_the_streaming_reader(tmp_path: Path, name: str) -> None:
-    file = tmp_path / "instapaper-export.csv"
-    file.write_bytes(NOT_FOR_DUCKDB[name])
-    fast, slow, a, b = import_both(tmp_path, InstapaperPlugin, file)
-    assert not took_columnar_path(fast)
-    assert_same(fast, slow, a, b)
+    assert_left_to_streaming(
+        tmp_path, InstapaperPlugin, tmp_path / "instapaper-export.csv", NOT_FOR_DUCKDB[name]
+    )
 
 
 REAL = sorted(FIXTURES.rglob("*.csv"))

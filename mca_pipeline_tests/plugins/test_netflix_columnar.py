@@ -21,7 +21,13 @@ from mca_pipeline.plugins import netflix
 from mca_pipeline.plugins.csv_exports import csv_rows
 from mca_pipeline.plugins.export_files import PYTHON_SPACES, ExportFileError
 from mca_pipeline.plugins.netflix import ACTIVITY_HEADER, NetflixPlugin, parse_title
-from mca_pipeline_tests.plugins.columnar_paths import assert_same, import_both, took_columnar_path
+from mca_pipeline_tests.plugins.columnar_paths import (
+    assert_left_to_streaming,
+    assert_same,
+    assert_taken_and_stored_alike,
+    import_both,
+    took_columnar_path,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "netflix"
 HEADER = ",".join(ACTIVITY_HEADER)
@@ -91,21 +97,14 @@ NOT_FOR_DUCKDB = {
 
 @pytest.mark.parametrize("name", sorted(ODD_BUT_READABLE))
 def test_odd_but_readable_files_take_the_columnar_path_and_store_alike(tmp_path: Path, name: str) -> None:
-    file = tmp_path / "ViewingActivity.csv"
-    file.write_bytes(ODD_BUT_READABLE[name])
-    fast, slow, a, b = import_both(tmp_path, NetflixPlugin, file)
-    assert slow.error is None and not slow.tally.unreadable and slow.new > 0
-    assert took_columnar_path(fast)
-    assert_same(fast, slow, a, b)
+    assert_taken_and_stored_alike(
+        tmp_path, NetflixPlugin, tmp_path / "ViewingActivity.csv", ODD_BUT_READABLE[name]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(NOT_FOR_DUCKDB))
 def test_files_with_a_row_read_otherwise_go_to_the_streaming_reader(tmp_path: Path, name: str) -> None:
-    file = tmp_path / "ViewingActivity.csv"
-    file.write_bytes(NOT_FOR_DUCKDB[name])
-    fast, slow, a, b = import_both(tmp_path, NetflixPlugin, file)
-    assert not took_columnar_path(fast)
-    assert_same(fast, slow, a, b)
+    assert_left_to_streaming(tmp_path, NetflixPlugin, tmp_path / "ViewingActivity.csv", NOT_FOR_DUCKDB[name])
 
 
 REAL = sorted(p for p in FIXTURES.rglob("*.csv"))
