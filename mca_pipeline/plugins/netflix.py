@@ -733,7 +733,7 @@ def _title_sql() -> _TitleSql:
     words = "MAP {" + ", ".join(f"'{w.upper()}': {n}" for w, n in _NUMBER_WORDS.items()) + "}"
     romans = "MAP {" + ", ".join(f"'{r}': {n}" for r, n in _ROMAN.items()) + "}"
     season_number = (
-        "coalesce(nullif(coalesce(nullif(m.number, ''), nullif(m.before, ''), nullif(m.cjk, '')), '')::BIGINT,"
+        "coalesce(TRY_CAST(coalesce(nullif(m.number, ''), nullif(m.before, ''), nullif(m.cjk, '')) AS BIGINT),"
         f" {words}[upper(nullif(m.word, ''))], {romans}[replace(upper(nullif(m.roman, '')), 'L', 'I')])"
     )
     episode = f"regexp_extract(m.episode, {_sql_text(_RE2_EPISODE_NUMBER)}, ['title', 'number'])"
@@ -741,7 +741,7 @@ def _title_sql() -> _TitleSql:
             '{{"series":' || to_json(trim(m.series)) || ',"season":' || to_json(coalesce({season}))
             || coalesce(',"season_number":' || ({season_number})::VARCHAR, '')
             || CASE WHEN e.number = '' THEN ',"episode_title":' || to_json(m.episode)
-                    ELSE ',"episode_title":' || to_json(e.title) || ',"episode_number":' || e.number::BIGINT END
+                    ELSE ',"episode_title":' || to_json(e.title) || ',"episode_number":' || TRY_CAST(e.number AS BIGINT) END
             || '}}' END"""
     return _TitleSql(python, match, episode, parts)
 
@@ -763,8 +763,8 @@ stripped AS (
 ), s AS (
     SELECT stripped.*,
         CASE WHEN regexp_full_match(duration, '[0-9]{{1,3}}:[0-5][0-9]:[0-5][0-9]') THEN
-            string_split(duration, ':')[1]::INTEGER * 3600 + string_split(duration, ':')[2]::INTEGER * 60
-            + string_split(duration, ':')[3]::INTEGER END AS seconds
+            TRY_CAST(string_split(duration, ':')[1] AS INTEGER) * 3600 + TRY_CAST(string_split(duration, ':')[2] AS INTEGER) * 60
+            + TRY_CAST(string_split(duration, ':')[3] AS INTEGER) END AS seconds
     FROM stripped
 ), keeper AS (
     -- the longest row of each session repeated in the file, the first of equals
