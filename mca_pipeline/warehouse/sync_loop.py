@@ -12,7 +12,7 @@ import gc
 import logging
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -111,6 +111,23 @@ def run_sync(
     is_file = plugin.auth_type == AuthType.FILE_IMPORT
     cursor = ""
     summary = SyncSummary(source=source)
+    label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
+    columnar_file = (
+        is_file
+        and isinstance(plugin, ColumnarFileImportPlugin)
+        and creds.file is not None
+        and not ctx.is_cancelled()
+    )
+
+    def store_columnar(
+        columnar: ColumnarFile, started: datetime, con: duckdb.DuckDBPyConnection | None
+    ) -> SyncSummary:
+        with closing(columnar):
+            return _store_columnar(
+                columnar, plugin, warehouse, user_id, cursor, started, summary, ctx, source, run_id,
+                max_pages, finish, log, label, con,
+            )  # fmt: skip
+
     if not full_resync:
         with warehouse.connect() as con:
             cursor = resume_cursor(con, user_id, plugin.name, only_unfinished=is_file)
@@ -119,36 +136,18 @@ def run_sync(
                 summary.sync_log_ids.extend(earlier.sync_log_ids)
                 summary.earlier_received = earlier.received
                 summary.tally.add_earlier(earlier.unreadable)
+            summary.cursor = cursor
+            if columnar_file and ahead is not None and not cursor:
+                # read already: stored on the opening that found its cursor
+                return store_columnar(ahead, utc_now(), con)
     summary.cursor = cursor
-    label = f"{plugin.name}/{user_id}" + (f" {source}" if source else "")
-    if (
-        is_file
-        and isinstance(plugin, ColumnarFileImportPlugin)
-        and creds.file is not None
-        and not ctx.is_cancelled()
-    ):
+    if columnar_file:
         started = utc_now()
         columnar = (
-            ahead if ahead is not None and not cursor else _columnar_file(plugin, creds.file, cursor, log)
+            ahead if ahead is not None and not cursor else _columnar_file(plugin, creds.file, cursor, log)  # type: ignore[arg-type]
         )
         if columnar is not None:
-            with closing(columnar):
-                return _store_columnar(
-                    columnar,
-                    plugin,
-                    warehouse,
-                    user_id,
-                    cursor,
-                    started,
-                    summary,
-                    ctx,
-                    source,
-                    run_id,
-                    max_pages,
-                    finish,
-                    log,
-                    label,
-                )
+            return store_columnar(columnar, started, None)
     while True:
         started = utc_now()
         with _bulk_allocation():
@@ -280,12 +279,14 @@ def _store_columnar(
     finish: Callable[[duckdb.DuckDBPyConnection], None] | None,
     log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
     label: str,
+    opened: duckdb.DuckDBPyConnection | None = None,
 ) -> SyncSummary:
     """Store a file DuckDB read whole, page by page, as run_sync stores the streaming
-    reader's pages (a transaction, cursor and sync_log row each), on one connection:
-    the file is parsed already, so holding the warehouse costs no parsing time."""
+    reader's pages (a transaction, cursor and sync_log row each), on one connection
+    (`opened`, or one of its own): the file is parsed already, so holding the warehouse
+    costs no parsing time."""
     summary.tally.add([], columnar.left_out)
-    with warehouse.connect() as con:
+    with nullcontext(opened) if opened is not None else warehouse.connect() as con:
         for page in columnar.pages(ctx.columnar_page_size):
             attempt = SyncAttempt(
                 user_id=user_id,
