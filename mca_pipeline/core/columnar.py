@@ -76,8 +76,8 @@ class ColumnarRead:
 
     `functions` are Python functions of one text the SQL may call by name (NULL stays
     NULL), for what SQL cannot say: Netflix's episode titles need a regular expression
-    with a back-reference, which DuckDB's RE2 does not have. Call them on DISTINCT
-    values: each call is a Python call.
+    with a back-reference, which DuckDB's RE2 does not have. Each call is a Python
+    call: call them only on the values SQL cannot read itself.
     """
 
     sql: str

@@ -140,7 +140,6 @@ def run_sync(
             if columnar_file and ahead is not None and not cursor:
                 # read already: stored on the opening that found its cursor
                 return store_columnar(ahead, utc_now(), con)
-    summary.cursor = cursor
     if columnar_file:
         started = utc_now()
         columnar = (
