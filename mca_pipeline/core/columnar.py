@@ -19,8 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from mca_pipeline.core.models import MediaType
+
+if TYPE_CHECKING:
+    from pyarrow import RecordBatchReader
 
 #: The columns (in this order) of a columnar page: what `store_sync` stages from items.
 #: raw_metadata is JSON text; consumed_at a TIMESTAMPTZ; the *_s columns are seconds.
@@ -78,10 +82,15 @@ class ColumnarRead:
     NULL), for what SQL cannot say: Netflix's episode titles need a regular expression
     with a back-reference, which DuckDB's RE2 does not have. Each call is a Python
     call: call them only on the values SQL cannot read itself.
+
+    `tables` are Arrow record-batch streams the SQL may read by name, opened when the
+    query runs, for a file DuckDB has no reader for: Takeout's HTML page, split by the
+    plugin into one text per entry, which the SQL then reads with regular expressions.
     """
 
     sql: str
     cursor_at: Callable[[int, int], str]
     params: Mapping[str, object] = field(default_factory=dict)
     start: int = 0
-    functions: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+    functions: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
+    tables: Mapping[str, Callable[[], RecordBatchReader]] = field(default_factory=dict)

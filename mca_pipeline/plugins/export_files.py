@@ -13,12 +13,15 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from mca_pipeline.core import Credentials, ErrorCode, PluginError, SkippedRecord
 from mca_pipeline.core.columnar import ColumnarRead
+
+if TYPE_CHECKING:
+    from pyarrow import RecordBatchReader
 
 _CHUNK = 1 << 20
 _MAX_RECORD = 16 << 20
@@ -200,10 +203,11 @@ def columnar_file_read(
     path: Path,
     cursor: str,
     params: Mapping[str, object] | None = None,
-    functions: Mapping[str, Callable[[str], str]] | None = None,
+    functions: Mapping[str, Callable[[str], str | None]] | None = None,
+    tables: Mapping[str, Callable[[], RecordBatchReader]] | None = None,
 ) -> ColumnarRead | None:
-    """The ColumnarRead of `path` by `sql` (its file as the named parameter `file`,
-    beside `params`; `functions` as ColumnarRead has them),
+    """The ColumnarRead of `path` by `sql` (its file as the named parameter `file` where
+    the SQL names it, beside `params`; `functions` and `tables` as ColumnarRead has them),
     resuming after the records that `cursor` says are stored; None when `cursor` is the
     streaming reader's, mid-file, which only the streaming reader can continue.
 
@@ -231,10 +235,11 @@ def columnar_file_read(
 
     return ColumnarRead(
         sql=sql,
-        params={**(params or {}), "file": str(path)},
+        params={**(params or {}), **({"file": str(path)} if "$file" in sql else {})},
         start=start,
         cursor_at=cursor_at,
         functions=functions or {},
+        tables=tables or {},
     )
 
 

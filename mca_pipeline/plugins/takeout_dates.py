@@ -173,6 +173,42 @@ def parse_takeout_time(text: str) -> TakeoutTime:
     return TakeoutTime(at=at, zone=zone, date_order=order)
 
 
+def month_numbers() -> dict[str, int]:
+    """The month names parse_takeout_time knows (lower case, no trailing dot), by number."""
+    return dict(_month_names())
+
+
+def english_day(
+    period_word: str, zone: str, year: int, month: int, day: int
+) -> tuple[bool | None, ZoneReading] | None:
+    """How parse_takeout_time reads every time of one day written in the columnar path's
+    English forms, "Jan 13, 2024, 4:16:16 PM TRT" (period word "PM", zone "TRT") and
+    "29 Nov 2021, 18:06:16 AEDT" (no period word): whether the times are PM (None for a
+    24-hour time) and the zone's reading. None where it reads them otherwise: the word
+    is no AM/PM word, or is one with the zone, or the zone's reading changes during the
+    day (checked at its start, noon and end; two changes in one day go unseen)."""
+    periods = _periods()
+    if period_word:
+        if _period_key(period_word + zone) in periods or _period_key(period_word) not in periods:
+            return None
+        pm: bool | None = periods[_period_key(period_word)] == "pm"
+    else:
+        if _period_key(zone) in periods or _period_key(f"{year},") in periods:
+            return None
+        pm = None
+    try:
+        local = datetime(year, month, day)
+    except ValueError:
+        return None
+    readings = {
+        _zone(zone, local.replace(hour=h, minute=m, second=s), chinese=False) for h, m, s in _DAY_SAMPLES
+    }
+    return (pm, readings.pop()) if len(readings) == 1 else None
+
+
+_DAY_SAMPLES = ((0, 0, 0), (12, 0, 0), (23, 59, 59))
+
+
 # --- date ------------------------------------------------------------------------------
 
 

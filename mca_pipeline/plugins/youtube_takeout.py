@@ -24,7 +24,9 @@ memory and paged by byte offset (`FileCursor`): JSON with `iter_json_array`, HTM
 the standard library's incremental `HTMLParser` fed in 64 KiB blocks (no DOM is built).
 An HTML page ends at the start of an entry: the byte offset of each entry's
 `<div class="outer-cell` tag is found in the raw bytes and handed to the parser, which
-pairs it with that tag.
+pairs it with that tag. Before either reader, core tries the columnar path: DuckDB reads
+a JSON file whole, and the HTML page's entries as `takeout_html_columnar` splits them;
+any file with an entry that path cannot read exactly comes to the streaming readers.
 
 The external_id is `<video id>@<UTC watch time to the second>`. Seconds rather than the
 JSON's milliseconds, because the HTML export only has seconds: a person who imports the
@@ -34,12 +36,14 @@ HTML export once and the JSON export later gets each watch once, not twice.
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 from collections import Counter, deque
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache, lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +76,8 @@ from mca_pipeline.plugins.export_files import (
     validation_problem,
     with_lines,
 )
-from mca_pipeline.plugins.takeout_dates import TakeoutTime, parse_takeout_time
+from mca_pipeline.plugins.takeout_dates import TakeoutTime, english_day, month_numbers, parse_takeout_time
+from mca_pipeline.plugins.takeout_html_columnar import entry_stream, first_entry, html_sql
 
 if TYPE_CHECKING:
     from mca_pipeline.enrich.youtube_videos import YoutubeVideoDetails
@@ -188,13 +193,26 @@ class YoutubeTakeoutPlugin(ColumnarFileImportPlugin):
         self._video_details = video_details
 
     def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
-        """DuckDB reads a watch-history.json whole (the columnar path); the HTML page,
-        and a JSON file with an entry json_entry would skip or read otherwise, go to the
-        streaming reader (core sees that from the `clean` column)."""
+        """DuckDB reads a watch-history.json whole, and the entries of a watch-history.html
+        as `takeout_html_columnar` splits them (the columnar path). A file with an entry
+        the streaming reader would skip or read otherwise goes to the streaming reader
+        (core sees that from the `clean` column), and so does an HTML page whose head
+        (before the first entry) could change how its entries are parsed."""
         with file.open("rb") as f:
-            if not f.read(_HEAD_BYTES).lstrip(_LEADING).startswith(b"["):
-                return None
-        return columnar_file_read(_COLUMNAR_SQL, file, cursor)
+            head = f.read(_HEAD_BYTES).lstrip(_LEADING)
+        if head.startswith(b"["):
+            return columnar_file_read(_COLUMNAR_SQL, file, cursor)
+        first = first_entry(file) if head.startswith(b"<") else None
+        if first is None or not _plain_head(first[1]):
+            return None
+        at = first[0]
+        return columnar_file_read(
+            _html_columnar_sql(),
+            file,
+            cursor,
+            functions=_HTML_FUNCTIONS,
+            tables={"takeout_entries": lambda: entry_stream(file, at)},
+        )
 
     def recognizes(self, name: str, head: bytes) -> bool:
         """A Takeout history holding YouTube watch links (JSON records or HTML entries),
@@ -823,6 +841,91 @@ def _activity_controls(why: list[str]) -> list[str] | None:
             names = rest.split(".")[0].replace(" and ", ", ")
             return [n.strip() for n in names.split(",") if n.strip()]
     return None
+
+
+# --- the columnar path of the HTML page: see takeout_html_columnar ----------------------
+
+
+def _plain_head(head: bytes) -> bool:
+    """Whether the page's head leaves its entries to be parsed as entries: UTF-8, no tag,
+    comment, script or style left open, and no entry written some other way."""
+    try:
+        text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    parser = _TakeoutHtmlParser()
+    parser.feed(text)
+    return (
+        parser.cdata_elem is None
+        and "<" not in parser.rawdata
+        and parser.entry is None
+        and not parser.finished
+    )
+
+
+def _caption_facts(caption: str) -> str | None:
+    """An entry's caption as html_entry reads it: whether it marks an ad, the products and
+    the activity controls (JSON), by the streaming reader's own parser."""
+    parser = _TakeoutHtmlParser()
+    parser.feed(
+        f'<div class="outer-cell"><div class="content-cell mdl-typography--caption">{caption}</div></div>'
+    )
+    parser.close()
+    entries = parser.take()
+    if len(entries) != 1:
+        return None
+    sections = _caption_sections(entries[0].caption)
+    return json.dumps(
+        {
+            "ad": any(value == ADS_DETAIL for values in sections.values() for value in values),
+            "products": sections.get("Products"),
+            "activity_controls": _activity_controls(sections.get("Why is this here?", [])),
+        }
+    )
+
+
+@lru_cache(maxsize=4096)
+def _zone_day(key: str) -> str | None:
+    """`english_day` of "<AM/PM word>|<zone>|<year>|<month>|<day>", as JSON."""
+    word, zone, year, month, day = key.split("|")
+    found = english_day(word, zone, int(year), int(month), int(day))
+    if found is None:
+        return None
+    pm, reading = found
+    return json.dumps(
+        {"pm": pm, "offset": int(reading.offset.total_seconds()), "time_zone": reading.as_metadata()}
+    )
+
+
+def _takeout_time(text: str) -> str | None:
+    """parse_takeout_time as JSON (seconds since the epoch), None where it fails."""
+    try:
+        when = parse_takeout_time(text)
+    except ValueError:
+        return None
+    return json.dumps(
+        {"at": int(when.at.timestamp()), "time_zone": when.zone.as_metadata(), "date_order": when.date_order}
+    )
+
+
+_HTML_FUNCTIONS = {
+    "unescaped_html": html.unescape,
+    "caption_facts": _caption_facts,
+    "zone_day": _zone_day,
+    "takeout_time": _takeout_time,
+}
+
+
+@cache
+def _html_columnar_sql() -> str:
+    return html_sql(
+        month_numbers(),
+        music=MUSIC_HEADER,
+        removed=REMOVED_TITLE,
+        video_url=_VIDEO_URL,
+        other_page_url=_OTHER_PAGE_URL,
+        left_out=LEFT_OUT,
+    )
 
 
 class _HtmlPage:

@@ -18,7 +18,7 @@ from mca_pipeline_tests.plugins import columnar_paths
 from mca_pipeline_tests.plugins.columnar_paths import LOG, assert_same, took_columnar_path
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "youtube_takeout"
-FILES = sorted(FIXTURES.rglob("*.json"))
+FILES = sorted([*FIXTURES.rglob("*.json"), *FIXTURES.rglob("*.html")])
 
 
 def import_both(tmp_path: Path, file: Path) -> tuple[SyncSummary, SyncSummary, Warehouse, Warehouse]:
@@ -33,10 +33,6 @@ def test_every_fixture_is_stored_alike_on_both_paths(tmp_path: Path, file: Path)
         assert took_columnar_path(fast), file.name
     if slow.tally.unreadable or slow.error is not None:
         assert not took_columnar_path(fast), file.name
-
-
-def test_the_html_page_is_read_by_the_streaming_reader(tmp_path: Path) -> None:
-    assert YoutubeTakeoutPlugin().columnar_read(FIXTURES / "watch-history.html", "") is None
 
 
 def watch(**changes: Any) -> dict[str, Any]:
@@ -131,3 +127,174 @@ def test_an_entry_the_sql_leaves_to_the_streaming_reader(tmp_path: Path, case: s
     fast, slow, a, b = import_both(tmp_path, file)
     assert_same(fast, slow, a, b)
     assert not took_columnar_path(fast)
+
+
+# --- watch-history.html ----------------------------------------------------------------
+
+HTML_HEAD = '<html><head><title>My Activity History</title><style type="text/css"></style></head><body><div class="mdl-grid">'
+HTML_TAIL = "</div></body></html>"
+CAPTION = (
+    "<b>Products:</b><br>&emsp;YouTube<br><b>Why is this here?</b><br>&emsp;This activity was saved to your "
+    "Google Account because the following settings were on:&nbsp;YouTube watch history.&nbsp;You can control "
+    'these settings &nbsp;<a href="https://myaccount.google.com/activitycontrols">here</a>.'
+)
+AD_CAPTION = CAPTION.replace("<b>Why", "<b>Details:</b><br>&emsp;From Google Ads<br><b>Why")
+
+
+def html_watch(
+    *,
+    header: str = "YouTube",
+    prefix: str = "Watched\xa0",
+    url: str = "https://www.youtube.com/watch?v=Er5X_clRDZI",
+    title: str = "Lantern Street",
+    channel: str | None = '<a href="https://www.youtube.com/channel/UChnvGMz7_s0OAjeoXIWF9vA">Marla Venn</a>',
+    time: str = "Jan 13, 2024, 4:16:16\u202fPM TRT",
+    content: str | None = None,
+    caption: str = CAPTION,
+) -> str:
+    """One entry as Takeout writes it (the markup of real/watch-history_TRT.html)."""
+    if content is None:
+        channel_line = f"{channel}<br>" if channel is not None else ""
+        content = f'{prefix}<a href="{url}">{title}</a><br>{channel_line}{time}'
+    return (
+        '<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">'
+        '<div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">'
+        f"{header}<br></p></div>"
+        f'<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">{content}</div>'
+        '<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1 mdl-typography--text-right"></div>'
+        f'<div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption">{caption}</div></div></div>'
+    )
+
+
+#: HTML entries the streaming reader stores or leaves out, each with an oddity the SQL reads alike.
+HTML_READABLE = {
+    "music": html_watch(header="YouTube Music", url="https://music.youtube.com/watch?v=Pb7Qk2mLx9A"),
+    "a channel without a page": html_watch(channel="Marla Venn"),
+    "no channel": html_watch(channel=None),
+    "an ad with its own line": html_watch(channel="Watched at 6:20 PM", caption=AD_CAPTION),
+    "removed": html_watch(content=f"{REMOVED_TITLE}<br>Jan 13, 2024, 4:16:16\u202fPM TRT"),
+    "a post": html_watch(url="https://www.youtube.com/post/UgkxAbc"),
+    "entities": html_watch(
+        title="Tom &amp; Jerry &#39;live&#39; &quot;4K&quot; &lt;3 &eacute;t&eacute; &amp"
+    ),
+    "an entity in the channel": html_watch(
+        channel='<a href="https://www.youtube.com/channel/UCz9?a=1&amp;b=2">R&amp;B Hits</a>'
+    ),
+    "the wording as an entity": html_watch(prefix="Watched&nbsp;"),
+    "white space around": html_watch(title=" \u3000Lantern\n\tStreet\u2028 ", channel=" Marla\xa0 Venn "),
+    "the URL as title": html_watch(title="https://www.youtube.com/watch?v=Er5X_clRDZI"),
+    "no title": html_watch(title=""),
+    "a suffix wording": html_watch(prefix="", title="Lantern Street", content=None).replace(
+        "Lantern Street</a>", "Lantern Street</a> を視聴しました"
+    ),
+    "a day-first English time": html_watch(time="29 Nov 2021, 18:06:16 AEDT"),
+    "a time line ending in a break": html_watch(time="Jan 13, 2024, 4:16:16\u202fPM TRT<br>"),
+    "UTC": html_watch(time="Mar 15, 2024, 12:05:00 AM UTC"),
+    "noon": html_watch(time="Mar 15, 2024, 12:05:00 PM CET"),
+    "a day the clocks change": html_watch(time="Mar 10, 2024, 1:30:00 AM EST"),
+    "a summer name in winter": html_watch(time="Jan 10, 2024, 1:30:00 PM EDT"),
+    "an unknown zone": html_watch(time="Jan 10, 2024, 1:30:00 PM XYZT"),
+    "an offset": html_watch(time="Jan 10, 2024, 1:30:00 PM GMT+03:00"),
+    "a French time": html_watch(time="11 juin 2026, 03:53:15\xa0EDT"),
+    "a German time": html_watch(time="13.01.2024, 16:16:16 MEZ"),
+    "a Korean time": html_watch(time="2024. 1. 13. 오후 4:16:16 KST"),
+    "an older caption": html_watch(caption="<b>Products:</b><br>&emsp;YouTube<br>"),
+    "an empty caption": html_watch(caption=""),
+}
+
+#: HTML entries the streaming reader cannot read, or that the SQL leaves to it.
+HTML_NOT_COLUMNAR = {
+    "a time that is no time": html_watch(time="yesterday"),
+    "an impossible date": html_watch(time="Feb 30, 2024, 4:16:16 PM UTC"),
+    "an impossible hour": html_watch(time="Jan 13, 2024, 13:16:16 PM UTC"),
+    "a blank time line": html_watch(time=" "),
+    "a blank channel link": html_watch(channel='<a href="https://www.youtube.com/channel/UCz9"> </a>'),
+    "a short link": html_watch(url="https://youtu.be/Er5X_clRDZI"),
+    "a link with more in its query": html_watch(url="https://www.youtube.com/watch?v=Er5X_clRDZI&amp;t=10"),
+    "markup of another kind": html_watch(title="<i>Lantern</i> Street"),
+    "a second link line": html_watch(channel='<a href="https://x">a</a><br><a href="https://y">b</a>'),
+}
+
+
+def _html_file(tmp_path: Path, odd: str, *, head: str = HTML_HEAD) -> Path:
+    ordinary = [
+        html_watch(
+            url=f"https://www.youtube.com/watch?v=abcdefghij{n}", time=f"Jan {n + 1}, 2024, 10:00:00 AM UTC"
+        )
+        for n in range(3)
+    ]
+    path = tmp_path / "watch-history.html"
+    # a lone surrogate stands for a byte that is not UTF-8
+    path.write_bytes((head + "".join([*ordinary, odd]) + HTML_TAIL).encode("utf-8", "surrogateescape"))
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(HTML_READABLE))
+def test_an_odd_but_readable_html_entry_is_stored_alike(tmp_path: Path, case: str) -> None:
+    fast, slow, a, b = import_both(tmp_path, _html_file(tmp_path, HTML_READABLE[case]))
+    assert not slow.tally.unreadable and slow.error is None
+    assert slow.received + sum(slow.tally.left_out.values()) == 4
+    assert_same(fast, slow, a, b)
+    assert took_columnar_path(fast)
+
+
+@pytest.mark.parametrize("case", sorted(HTML_NOT_COLUMNAR))
+def test_an_html_entry_the_sql_leaves_to_the_streaming_reader(tmp_path: Path, case: str) -> None:
+    file = _html_file(tmp_path, HTML_NOT_COLUMNAR[case])
+    read = YoutubeTakeoutPlugin().columnar_read(file, "")
+    assert read is not None
+    assert read_columnar(read, LOG) is None
+    fast, slow, a, b = import_both(tmp_path, file)
+    assert_same(fast, slow, a, b)
+    assert not took_columnar_path(fast)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        HTML_HEAD.replace("<body>", "<body><!-- "),
+        HTML_HEAD.replace("</style>", ""),
+        HTML_HEAD + "<div class='outer-cell'><div class='content-cell mdl-typography--body-1'>x</div></div>",
+        HTML_HEAD.replace("<title>", "<title>\udcff"),
+    ],
+    ids=["an open comment", "an open style", "an entry written otherwise", "not UTF-8"],
+)
+def test_a_page_whose_head_could_change_its_entries_is_left_to_the_streaming_reader(
+    tmp_path: Path, head: str
+) -> None:
+    file = _html_file(tmp_path, html_watch(), head=head)
+    assert YoutubeTakeoutPlugin().columnar_read(file, "") is None
+
+
+def test_an_entry_that_is_not_utf8_leaves_the_page_to_the_streaming_reader(tmp_path: Path) -> None:
+    file = _html_file(tmp_path, html_watch(title="Lantern \udcff Street"))
+    file.write_bytes(
+        file.read_text(encoding="utf-8", errors="surrogateescape").encode("utf-8", "surrogateescape")
+    )
+    read = YoutubeTakeoutPlugin().columnar_read(file, "")
+    assert read is not None and read_columnar(read, LOG) is None
+    fast, slow, a, b = import_both(tmp_path, file)
+    assert_same(fast, slow, a, b)
+    assert not took_columnar_path(fast)
+
+
+def test_a_large_page_is_taken_whole_and_resumed_by_record(tmp_path: Path) -> None:
+    """Entries spanning the split's blocks, paged and resumed: the rows are the streaming
+    reader's, and a cursor after some pages resumes after them."""
+    entries = [
+        html_watch(
+            url=f"https://www.youtube.com/watch?v=abcdefg{n:04d}",
+            title=f"Video {n} &amp; more",
+            time=f"Jan {n % 28 + 1}, 2024, {n % 12 + 1}:{n % 60:02d}:00 PM UTC",
+            caption=AD_CAPTION if n % 10 == 0 else CAPTION,
+        )
+        for n in range(12_000)
+    ]
+    file = tmp_path / "watch-history.html"
+    file.write_text(HTML_HEAD + "\n".join(entries) + HTML_TAIL, encoding="utf-8")
+    assert file.stat().st_size > 8 << 20  # more than one block of the split
+    fast, slow, a, b = columnar_paths.import_both(tmp_path, YoutubeTakeoutPlugin, file, page_size=1_000)
+    assert took_columnar_path(fast) and fast.new == 10_800
+    assert_same(fast, slow, a, b)
+    read = YoutubeTakeoutPlugin().columnar_read(file, fast.cursor.replace('"record":12000', '"record":5000'))
+    assert read is not None and read.start == 5000
