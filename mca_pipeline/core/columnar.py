@@ -83,6 +83,10 @@ class ColumnarRead:
     with a back-reference, which DuckDB's RE2 does not have. Each call is a Python
     call: call them only on the values SQL cannot read itself.
 
+    `numbered`: each row also has, after `left_out`, `mca_record`, its record's
+    number in the file from 0; the rows may then come in any order, and DuckDB reads
+    the file on all its threads (in the file's order it stages large rows on one).
+
     `tables` are Arrow record-batch streams the SQL may read by name, opened when the
     query runs, for a file DuckDB has no reader for: Takeout's HTML page, split by the
     plugin into one text per entry, which the SQL then reads with regular expressions.
@@ -94,3 +98,4 @@ class ColumnarRead:
     start: int = 0
     functions: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
     tables: Mapping[str, Callable[[], RecordBatchReader]] = field(default_factory=dict)
+    numbered: bool = False

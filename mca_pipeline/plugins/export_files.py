@@ -205,9 +205,12 @@ def columnar_file_read(
     params: Mapping[str, object] | None = None,
     functions: Mapping[str, Callable[[str], str | None]] | None = None,
     tables: Mapping[str, Callable[[], RecordBatchReader]] | None = None,
+    *,
+    numbered: bool = False,
 ) -> ColumnarRead | None:
     """The ColumnarRead of `path` by `sql` (its file as the named parameter `file` where
-    the SQL names it, beside `params`; `functions` and `tables` as ColumnarRead has them),
+    the SQL names it, beside `params`; `functions`, `tables` and `numbered` as
+    ColumnarRead has them),
     resuming after the records that `cursor` says are stored; None when `cursor` is the
     streaming reader's, mid-file, which only the streaming reader can continue.
 
@@ -240,6 +243,7 @@ def columnar_file_read(
         cursor_at=cursor_at,
         functions=functions or {},
         tables=tables or {},
+        numbered=numbered,
     )
 
 

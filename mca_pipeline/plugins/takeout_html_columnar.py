@@ -38,7 +38,7 @@ ENTRY_LIMIT = 1 << 20
 HEAD_LIMIT = 4 << 20
 _BLOCK = 8 << 20
 _MARKER_AT = re.compile(re.escape(MARKER))
-SCHEMA = pa.schema([("at_byte", pa.int64()), ("entry", pa.string())])
+SCHEMA = pa.schema([("record", pa.int64()), ("entry", pa.string())])
 
 
 def first_entry(path: Path) -> tuple[int, bytes] | None:
@@ -51,13 +51,13 @@ def first_entry(path: Path) -> tuple[int, bytes] | None:
 
 
 def entry_batches(path: Path, start: int) -> Iterator[pa.RecordBatch]:
-    """(byte offset, text) of every entry from `start` (the first entry), from one
+    """(number from 0, text) of every entry from `start` (the first entry), from one
     marker to the next; the last runs to the end of the file. Raises ValueError on bytes
     that are not UTF-8 and on an entry past ENTRY_LIMIT (DuckDB then fails the read,
     and the streaming reader takes the file)."""
     with path.open("rb") as f:
         f.seek(start)
-        pending, base = b"", start
+        pending, done = b"", 0
         while True:
             block = f.read(_BLOCK)
             data = pending + block
@@ -71,12 +71,12 @@ def entry_batches(path: Path, start: int) -> Iterator[pa.RecordBatch]:
                 text.decode("utf-8")  # DuckDB takes the Arrow strings unchecked
                 offsets = pa.array([s - complete[0] for s in complete] + [end - complete[0]], pa.int32())
                 entries = pa.StringArray.from_buffers(len(complete), offsets.buffers()[1], pa.py_buffer(text))
-                yield pa.record_batch(
-                    [pa.array([base + s for s in complete], pa.int64()), entries], schema=SCHEMA
-                )
+                numbers = pa.array(range(done, done + len(complete)), pa.int64())
+                done += len(complete)
+                yield pa.record_batch([numbers, entries], schema=SCHEMA)
             if not block:
                 return
-            pending, base = data[end:], base + end
+            pending = data[end:]
 
 
 def entry_stream(path: Path, start: int) -> pa.RecordBatchReader:
@@ -149,7 +149,8 @@ def html_sql(
     other_page_url: str,
     left_out: dict[str, str],
 ) -> str:
-    """The SELECT of the columnar path over `takeout_entries` (ColumnarRead's columns).
+    """The SELECT of the columnar path over `takeout_entries` (ColumnarRead's columns,
+    numbered).
 
     It calls the plugin's functions unescaped_html, caption_facts, zone_day and
     takeout_time. `months` are parse_takeout_time's month numbers; `music` and
@@ -163,9 +164,9 @@ def html_sql(
     time_groups = ", ".join(_sql_text(g) for g in _TIME_GROUPS)
     return f"""
 WITH g AS (
-    SELECT at_byte, regexp_extract(entry, {_sql_text(_ENTRY)}, [{groups}]) AS e FROM takeout_entries
+    SELECT record, regexp_extract(entry, {_sql_text(_ENTRY)}, [{groups}]) AS e FROM takeout_entries
 ), u AS (
-    SELECT at_byte,
+    SELECT record,
         e.time <> '' AS matched, e.link <> '' AS has_link, e.channel_link <> '' AS has_channel_link,
         {_unescaped("e.header")} AS header, {_unescaped("e.prefix")} AS prefix, {_unescaped("e.url")} AS url,
         {_unescaped("e.title")} AS title, {_unescaped("e.suffix")} AS suffix,
@@ -247,6 +248,7 @@ SELECT
         AND (is_ad OR is_removed OR video_id <> '' OR is_other_page) AS clean,
     CASE WHEN is_ad THEN {_sql_text(left_out["ad"])}
          WHEN is_removed THEN {_sql_text(left_out["removed"])}
-         WHEN video_id = '' THEN {_sql_text(left_out["not_a_video"])} END AS left_out
+         WHEN video_id = '' THEN {_sql_text(left_out["not_a_video"])} END AS left_out,
+    record AS mca_record
 FROM v
 """

@@ -212,6 +212,7 @@ class YoutubeTakeoutPlugin(ColumnarFileImportPlugin):
             cursor,
             functions=_HTML_FUNCTIONS,
             tables={"takeout_entries": lambda: entry_stream(file, at)},
+            numbered=True,
         )
 
     def recognizes(self, name: str, head: bytes) -> bool:
