@@ -35,8 +35,10 @@ that memory holds the decoded object for the duration of the call.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import mmap
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,13 +47,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
 from pydantic import ValidationError
 
 from mca_pipeline.core import (
     AuthType,
+    ColumnarFileImportPlugin,
     Credentials,
     DedupPolicy,
-    FileImportPlugin,
     MediaItem,
     MediaType,
     OAuthConfig,
@@ -60,13 +63,17 @@ from mca_pipeline.core import (
     SyncContext,
     SyncResult,
 )
+from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.plugins.export_files import (
+    PYTHON_SPACES,
     UNSTORABLE,
     ExportFileError,
     FileCursor,
     check_text,
+    columnar_file_read,
     file_parse_error,
     loads_keeping_big_ints,
+    python_strip_sql,
     require_file,
     validation_problem,
 )
@@ -116,13 +123,14 @@ DATE_KEYS: tuple[str, ...] = ("Date", "date")
 LINK_KEYS: tuple[str, ...] = ("Link", "link", "VideoLink")
 
 _VIDEO_ID = re.compile(r"/video/(\d+)")
+NOT_A_VIDEO = "link names no video (photo post or other page)"
 _BOM = "\ufeff"
 _HEAD_BYTES = 4096
 MAX_FILE_BYTES = 512 << 20
 _SHOWN_KEYS = 8
 
 
-class TiktokPlugin(FileImportPlugin):
+class TiktokPlugin(ColumnarFileImportPlugin):
     """Imports watch history, likes and favourites from a TikTok JSON data export.
 
     SKIP dedup: a watch or like at a time is an immutable fact, and a later export
@@ -162,6 +170,32 @@ class TiktokPlugin(FileImportPlugin):
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
         """The export has no titles, creators or tags to add; items pass through unchanged."""
         return items
+
+    def columnar_read(self, file: Path, cursor: str) -> ColumnarRead | None:
+        """The columnar path: the export decoded once by the C decoder and its lists
+        turned into Arrow columns by Arrow (no Python code per record, where the
+        streaming reader builds a MediaItem per record and decodes the file again for
+        every page); DuckDB maps them. A file with a record the streaming reader would
+        skip or read otherwise goes to it, and so does one naming `timepertiktok`,
+        whose value Arrow cannot keep as the record has it."""
+        # (an empty file cannot be mapped: ValueError)
+        with (
+            file.open("rb") as f,
+            contextlib.suppress(ValueError),
+            mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data,
+        ):
+            if data.find(b'"timepertiktok"') >= 0:
+                return None
+        return columnar_file_read(
+            _COLUMNAR_SQL,
+            file,
+            cursor,
+            params={"spaces": PYTHON_SPACES},
+            tables={
+                "tiktok_records": lambda: pa.RecordBatchReader.from_batches(_SCHEMA, _record_batches(file))
+            },
+            numbered=True,
+        )
 
     def recognizes(self, name: str, head: bytes) -> bool:
         """A JSON object whose first key is one of TikTok's top-level sections (exports
@@ -282,31 +316,37 @@ class _WrongList:
     found: str
 
 
-def _records(path: Path, export: dict[str, Any]) -> Iterator[_Record]:
-    """Every record of the known lists, in a fixed order (watch, like, favourite) so that
-    an item index means the same record on every call for the same file."""
+def _lists(path: Path, export: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(kind, JSON path, value) of every known list present, in a fixed order (watch,
+    like, favourite) so that an item index means the same record on every call for the
+    same file. Raises when the file holds none of them nor any of TikTok's sections."""
     found = False
+    lists: list[tuple[str, str, Any]] = []
     for root_key, section_key, list_key in WATCH_LOCATIONS:
         root = _object(path, export.get(root_key), root_key)
         if section_key not in root:
             continue
         found = True  # section present: null, {} or [] are a valid empty history
-        location = f"{root_key} > {section_key} > {list_key}"
         section = _object(path, root.get(section_key), f"{root_key} > {section_key}")
-        for index, value in enumerate(_list(path, section.get(list_key), location)):
-            yield _Record(KIND_WATCH, location, index, value)
+        lists.append((KIND_WATCH, f"{root_key} > {section_key} > {list_key}", section.get(list_key)))
     for kind, (section_key, list_key) in ((KIND_LIKE, LIKE_SECTION), (KIND_FAVORITE, FAVORITE_SECTION)):
         for root_key in SIGNAL_ROOTS:
             root = _object(path, export.get(root_key), root_key)
             if section_key not in root:
                 continue
             found = True
-            location = f"{root_key} > {section_key} > {list_key}"
             section = _object(path, root.get(section_key), f"{root_key} > {section_key}")
-            for index, value in enumerate(_list(path, section.get(list_key), location)):
-                yield _Record(kind, location, index, value)
+            lists.append((kind, f"{root_key} > {section_key} > {list_key}", section.get(list_key)))
     if not found and not TIKTOK_ROOTS.intersection(export):
         raise ExportFileError(_not_tiktok(path, export))
+    return lists
+
+
+def _records(path: Path, export: dict[str, Any]) -> Iterator[_Record]:
+    """Every record of the known lists, in `_lists`' order."""
+    for kind, location, value in _lists(path, export):
+        for index, record in enumerate(_list(path, value, location)):
+            yield _Record(kind, location, index, record)
 
 
 def _not_tiktok(path: Path, export: dict[str, Any]) -> PluginError:
@@ -329,6 +369,76 @@ def _log_sections(ctx: SyncContext, path: Path, records: list[_Record]) -> None:
     ctx.log.info("tiktok: %s: records found (%s)", path.name, found)
 
 
+# --- the columnar path -------------------------------------------------------------------
+
+_RECORD = pa.struct([(key, pa.string()) for key in (*DATE_KEYS, *LINK_KEYS)])
+# DuckDB's names are case-insensitive ("Date" is "date"): the columns are numbered.
+_COLUMNS = (*(f"date_{n}" for n in range(len(DATE_KEYS))), *(f"link_{n}" for n in range(len(LINK_KEYS))))
+_SCHEMA = pa.schema([("record", pa.int64()), ("kind", pa.string()), *((c, pa.string()) for c in _COLUMNS)])
+_BATCH = 1 << 16
+
+
+def _record_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """The records of `_lists` as Arrow columns, numbered in `_records`' order. Raises
+    (and the streaming reader takes the file) on a list that is not a list and a record
+    that is not an object of strings, which Arrow refuses to convert."""
+    converted: list[tuple[int, str, pa.StructArray]] = []
+    done = 0
+    for kind, _, value in _lists(path, _load(path)):
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise ValueError("a list of records is not a list")
+        records = pa.array(value, type=_RECORD)
+        if records.null_count:
+            raise ValueError("a record is null")
+        converted.append((done, kind, records))
+        done += len(records)
+    # the decoded export is dropped here: only the Arrow columns are left
+    for first, kind, records in converted:
+        for start in range(0, len(records), _BATCH):
+            chunk = records.slice(start, _BATCH)
+            numbers = pa.array(range(first + start, first + start + len(chunk)), pa.int64())
+            yield pa.RecordBatch.from_arrays(
+                [numbers, pa.repeat(kind, len(chunk)), *chunk.flatten()], schema=_SCHEMA
+            )
+
+
+_DATE_SHAPE = "[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
+_COLUMNAR_SQL = f"""
+WITH r AS (
+    SELECT record, kind, coalesce({", ".join(c for c in _COLUMNS if c.startswith("date"))}) AS date,
+           coalesce({", ".join(c for c in _COLUMNS if c.startswith("link"))}) AS link
+    FROM tiktok_records
+), v AS (
+    SELECT r.*, regexp_extract(link, '/video/([0-9]+)', 1) AS video_id,
+        CASE WHEN regexp_full_match(date, '{_DATE_SHAPE}') AND date >= '0001'
+             THEN try_strptime(date, '%Y-%m-%d %H:%M:%S') END AS watched
+    FROM r
+)
+SELECT
+    kind || '|' || video_id || '|' || date AS external_id,
+    'video' AS media_type,
+    'TikTok video ' || video_id AS title,
+    NULL::VARCHAR AS creator,
+    to_timestamp(epoch(watched)) AS consumed_at,  -- the export's zone-less time, as UTC
+    NULL::DOUBLE AS duration_s,
+    NULL::DOUBLE AS time_spent_s,
+    []::VARCHAR[] AS tags,
+    {python_strip_sql("link")} AS url,
+    '{{"kind":' || to_json(kind)::VARCHAR || ',"video_id":' || to_json(video_id)::VARCHAR
+        || ',"link":' || to_json(link)::VARCHAR || ',"date":' || coalesce(to_json(date)::VARCHAR, 'null') || '}}'
+        AS raw_metadata,
+    -- to_item reads a link with digits beyond ASCII (Python's \\d), and other times, otherwise
+    link IS NOT NULL AND (video_id = '' OR watched IS NOT NULL)
+        AND NOT (regexp_matches(link, '[^\\x00-\\x7f]') AND regexp_matches(regexp_replace(link, '[0-9]', '', 'g'), '\\pN'))
+        AS clean,
+    CASE WHEN video_id = '' THEN '{NOT_A_VIDEO}' END AS left_out,
+    record AS mca_record
+FROM v
+"""
+
+
 # --- paging ------------------------------------------------------------------------------
 
 
@@ -340,9 +450,6 @@ class _BadRecord(Exception):
         self.field = field
         self.reason = reason
         self.detail = detail
-
-
-NOT_A_VIDEO = "link names no video (photo post or other page)"
 
 
 def _page(

@@ -38,10 +38,11 @@ def stored_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
 def import_both(
     tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, page_size: int = 50_000
 ) -> tuple[SyncSummary, SyncSummary, Warehouse, Warehouse]:
+    """`page_size` items a page on either path."""
     fast, slow = Warehouse(tmp_path / "fast.duckdb"), Warehouse(tmp_path / "slow.duckdb")
     results = []
     for reader, warehouse in ((plugin(), fast), (streaming_only(plugin), slow)):
-        ctx = SyncContext(user_id="u", page_size=page_size)
+        ctx = SyncContext(user_id="u", page_size=page_size, columnar_page_size=page_size)
         results.append(
             run_sync(reader, warehouse, "u", Credentials(file=file), log=LOG, source=file.name, ctx=ctx)
         )

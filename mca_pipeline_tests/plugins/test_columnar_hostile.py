@@ -15,6 +15,7 @@ from mca_pipeline.core import Credentials, ErrorCode
 from mca_pipeline.plugins.instapaper import InstapaperPlugin
 from mca_pipeline.plugins.netflix import NetflixPlugin
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
+from mca_pipeline.plugins.tiktok import TiktokPlugin
 from mca_pipeline.plugins.youtube_takeout import YoutubeTakeoutPlugin
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.sync_loop import run_sync
@@ -27,6 +28,7 @@ PLUGINS = {
     "youtube_takeout": YoutubeTakeoutPlugin,
     "netflix": NetflixPlugin,
     "instapaper": InstapaperPlugin,
+    "tiktok": TiktokPlugin,
 }
 
 

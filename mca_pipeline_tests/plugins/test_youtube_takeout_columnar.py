@@ -294,7 +294,7 @@ def test_a_large_page_is_taken_whole_and_resumed_by_record(tmp_path: Path) -> No
     file.write_text(HTML_HEAD + "\n".join(entries) + HTML_TAIL, encoding="utf-8")
     assert file.stat().st_size > 8 << 20  # more than one block of the split
     fast, slow, a, b = columnar_paths.import_both(tmp_path, YoutubeTakeoutPlugin, file, page_size=1_000)
-    assert took_columnar_path(fast) and fast.new == 10_800
+    assert took_columnar_path(fast) and fast.new == 10_800 and fast.pages == 12
     assert_same(fast, slow, a, b)
     read = YoutubeTakeoutPlugin().columnar_read(file, fast.cursor.replace('"record":12000', '"record":5000'))
     assert read is not None and read.start == 5000
