@@ -11,6 +11,7 @@ from typing import Any
 from mca_pipeline.core import ColumnarFileImportPlugin, Credentials, SyncContext
 from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.warehouse import Warehouse
+from mca_pipeline.warehouse.columnar_pages import read_columnar
 from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
 
 LOG = logging.getLogger("test")
@@ -66,12 +67,24 @@ def assert_same(fast: SyncSummary, slow: SyncSummary, a: Warehouse, b: Warehouse
     assert stored_rows(a) == stored_rows(b)
 
 
+def assert_fixture_stored_alike(tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path) -> None:
+    """A fixture stores alike both ways: taken by the columnar path where the streaming
+    reader reads it whole (and finds something), left to the streaming reader where not."""
+    fast, slow, a, b = import_both(tmp_path, plugin, file)
+    assert_same(fast, slow, a, b)
+    if slow.error is None and not slow.tally.unreadable and slow.received:
+        assert took_columnar_path(fast), file.name
+    if slow.tally.unreadable or slow.error is not None:
+        assert not took_columnar_path(fast), file.name
+
+
 def assert_taken_and_stored_alike(
-    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, data: bytes
+    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, data: bytes | None = None
 ) -> None:
-    """A file the streaming reader reads whole: the columnar path takes it and stores what
-    the streaming reader stores."""
-    file.write_bytes(data)
+    """A file (written with `data` where given) the streaming reader reads whole: the
+    columnar path takes it and stores what the streaming reader stores."""
+    if data is not None:
+        file.write_bytes(data)
     fast, slow, a, b = import_both(tmp_path, plugin, file)
     assert slow.error is None and not slow.tally.unreadable and slow.new > 0
     assert took_columnar_path(fast)
@@ -79,11 +92,23 @@ def assert_taken_and_stored_alike(
 
 
 def assert_left_to_streaming(
-    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, data: bytes
+    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path, data: bytes | None = None
 ) -> None:
-    """A file with a record the streaming reader skips or reads otherwise: the columnar
-    path leaves it to the streaming reader, and the outcome is the streaming reader's."""
-    file.write_bytes(data)
+    """A file (written with `data` where given) with a record the streaming reader skips
+    or reads otherwise: the columnar path leaves it to the streaming reader, and the
+    outcome is the streaming reader's."""
+    if data is not None:
+        file.write_bytes(data)
     fast, slow, a, b = import_both(tmp_path, plugin, file)
     assert not took_columnar_path(fast)
     assert_same(fast, slow, a, b)
+
+
+def assert_sql_leaves_it_to_streaming(
+    tmp_path: Path, plugin: type[ColumnarFileImportPlugin], file: Path
+) -> None:
+    """The plugin's SQL reads the file but flags a record (`clean`), so core reads the
+    file record by record, with the streaming reader's outcome."""
+    read = plugin().columnar_read(file, "")
+    assert read is not None and read_columnar(read, LOG) is None
+    assert_left_to_streaming(tmp_path, plugin, file)

@@ -15,7 +15,14 @@ from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.columnar_pages import read_columnar
 from mca_pipeline.warehouse.sync_loop import SyncSummary
 from mca_pipeline_tests.plugins import columnar_paths
-from mca_pipeline_tests.plugins.columnar_paths import LOG, assert_same, took_columnar_path
+from mca_pipeline_tests.plugins.columnar_paths import (
+    LOG,
+    assert_fixture_stored_alike,
+    assert_same,
+    assert_sql_leaves_it_to_streaming,
+    assert_taken_and_stored_alike,
+    took_columnar_path,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "tiktok"
 FILES = sorted(FIXTURES.rglob("*.json"))
@@ -29,12 +36,7 @@ def import_both(
 
 @pytest.mark.parametrize("file", FILES, ids=[str(p.relative_to(FIXTURES)) for p in FILES])
 def test_every_fixture_is_stored_alike_on_both_paths(tmp_path: Path, file: Path) -> None:
-    fast, slow, a, b = import_both(tmp_path, file)
-    assert_same(fast, slow, a, b)
-    if slow.error is None and not slow.tally.unreadable and slow.received:
-        assert took_columnar_path(fast), file.name
-    if slow.tally.unreadable or slow.error is not None:
-        assert not took_columnar_path(fast), file.name
+    assert_fixture_stored_alike(tmp_path, TiktokPlugin, file)
 
 
 def watch(**changes: Any) -> dict[str, Any]:
@@ -105,21 +107,12 @@ def _file(tmp_path: Path, odd: Any, *, extra: dict[str, Any] | None = None) -> P
 
 @pytest.mark.parametrize("case", sorted(READABLE))
 def test_an_odd_but_readable_record_is_stored_alike(tmp_path: Path, case: str) -> None:
-    fast, slow, a, b = import_both(tmp_path, _file(tmp_path, READABLE[case]))
-    assert not slow.tally.unreadable and slow.error is None
-    assert_same(fast, slow, a, b)
-    assert took_columnar_path(fast)
+    assert_taken_and_stored_alike(tmp_path, TiktokPlugin, _file(tmp_path, READABLE[case]))
 
 
 @pytest.mark.parametrize("case", sorted(NOT_COLUMNAR))
 def test_a_record_the_sql_leaves_to_the_streaming_reader(tmp_path: Path, case: str) -> None:
-    file = _file(tmp_path, NOT_COLUMNAR[case])
-    read = TiktokPlugin().columnar_read(file, "")
-    assert read is not None
-    assert read_columnar(read, LOG) is None
-    fast, slow, a, b = import_both(tmp_path, file)
-    assert_same(fast, slow, a, b)
-    assert not took_columnar_path(fast)
+    assert_sql_leaves_it_to_streaming(tmp_path, TiktokPlugin, _file(tmp_path, NOT_COLUMNAR[case]))
 
 
 def test_timepertiktok_leaves_the_file_to_the_streaming_reader(tmp_path: Path) -> None:

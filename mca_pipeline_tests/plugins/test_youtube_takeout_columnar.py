@@ -12,10 +12,15 @@ import pytest
 
 from mca_pipeline.plugins.youtube_takeout import REMOVED_TITLE, YoutubeTakeoutPlugin
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.columnar_pages import read_columnar
 from mca_pipeline.warehouse.sync_loop import SyncSummary
 from mca_pipeline_tests.plugins import columnar_paths
-from mca_pipeline_tests.plugins.columnar_paths import LOG, assert_same, took_columnar_path
+from mca_pipeline_tests.plugins.columnar_paths import (
+    assert_fixture_stored_alike,
+    assert_same,
+    assert_sql_leaves_it_to_streaming,
+    assert_taken_and_stored_alike,
+    took_columnar_path,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "youtube_takeout"
 FILES = sorted([*FIXTURES.rglob("*.json"), *FIXTURES.rglob("*.html")])
@@ -27,12 +32,7 @@ def import_both(tmp_path: Path, file: Path) -> tuple[SyncSummary, SyncSummary, W
 
 @pytest.mark.parametrize("file", FILES, ids=[str(p.relative_to(FIXTURES)) for p in FILES])
 def test_every_fixture_is_stored_alike_on_both_paths(tmp_path: Path, file: Path) -> None:
-    fast, slow, a, b = import_both(tmp_path, file)
-    assert_same(fast, slow, a, b)
-    if slow.error is None and not slow.tally.unreadable and slow.received:
-        assert took_columnar_path(fast), file.name
-    if slow.tally.unreadable or slow.error is not None:
-        assert not took_columnar_path(fast), file.name
+    assert_fixture_stored_alike(tmp_path, YoutubeTakeoutPlugin, file)
 
 
 def watch(**changes: Any) -> dict[str, Any]:
@@ -112,21 +112,12 @@ def _file(tmp_path: Path, odd: dict[str, Any]) -> Path:
 
 @pytest.mark.parametrize("case", sorted(READABLE))
 def test_an_odd_but_readable_entry_is_stored_alike(tmp_path: Path, case: str) -> None:
-    fast, slow, a, b = import_both(tmp_path, _file(tmp_path, READABLE[case]))
-    assert not slow.tally.unreadable and slow.error is None
-    assert_same(fast, slow, a, b)
-    assert took_columnar_path(fast)
+    assert_taken_and_stored_alike(tmp_path, YoutubeTakeoutPlugin, _file(tmp_path, READABLE[case]))
 
 
 @pytest.mark.parametrize("case", sorted(NOT_COLUMNAR))
 def test_an_entry_the_sql_leaves_to_the_streaming_reader(tmp_path: Path, case: str) -> None:
-    file = _file(tmp_path, NOT_COLUMNAR[case])
-    read = YoutubeTakeoutPlugin().columnar_read(file, "")
-    assert read is not None
-    assert read_columnar(read, LOG) is None
-    fast, slow, a, b = import_both(tmp_path, file)
-    assert_same(fast, slow, a, b)
-    assert not took_columnar_path(fast)
+    assert_sql_leaves_it_to_streaming(tmp_path, YoutubeTakeoutPlugin, _file(tmp_path, NOT_COLUMNAR[case]))
 
 
 # --- watch-history.html ----------------------------------------------------------------
@@ -231,22 +222,14 @@ def _html_file(tmp_path: Path, odd: str, *, head: str = HTML_HEAD) -> Path:
 
 @pytest.mark.parametrize("case", sorted(HTML_READABLE))
 def test_an_odd_but_readable_html_entry_is_stored_alike(tmp_path: Path, case: str) -> None:
-    fast, slow, a, b = import_both(tmp_path, _html_file(tmp_path, HTML_READABLE[case]))
-    assert not slow.tally.unreadable and slow.error is None
-    assert slow.received + sum(slow.tally.left_out.values()) == 4
-    assert_same(fast, slow, a, b)
-    assert took_columnar_path(fast)
+    assert_taken_and_stored_alike(tmp_path, YoutubeTakeoutPlugin, _html_file(tmp_path, HTML_READABLE[case]))
 
 
 @pytest.mark.parametrize("case", sorted(HTML_NOT_COLUMNAR))
 def test_an_html_entry_the_sql_leaves_to_the_streaming_reader(tmp_path: Path, case: str) -> None:
-    file = _html_file(tmp_path, HTML_NOT_COLUMNAR[case])
-    read = YoutubeTakeoutPlugin().columnar_read(file, "")
-    assert read is not None
-    assert read_columnar(read, LOG) is None
-    fast, slow, a, b = import_both(tmp_path, file)
-    assert_same(fast, slow, a, b)
-    assert not took_columnar_path(fast)
+    assert_sql_leaves_it_to_streaming(
+        tmp_path, YoutubeTakeoutPlugin, _html_file(tmp_path, HTML_NOT_COLUMNAR[case])
+    )
 
 
 @pytest.mark.parametrize(
@@ -268,14 +251,7 @@ def test_a_page_whose_head_could_change_its_entries_is_left_to_the_streaming_rea
 
 def test_an_entry_that_is_not_utf8_leaves_the_page_to_the_streaming_reader(tmp_path: Path) -> None:
     file = _html_file(tmp_path, html_watch(title="Lantern \udcff Street"))
-    file.write_bytes(
-        file.read_text(encoding="utf-8", errors="surrogateescape").encode("utf-8", "surrogateescape")
-    )
-    read = YoutubeTakeoutPlugin().columnar_read(file, "")
-    assert read is not None and read_columnar(read, LOG) is None
-    fast, slow, a, b = import_both(tmp_path, file)
-    assert_same(fast, slow, a, b)
-    assert not took_columnar_path(fast)
+    assert_sql_leaves_it_to_streaming(tmp_path, YoutubeTakeoutPlugin, file)
 
 
 def test_a_large_page_is_taken_whole_and_resumed_by_record(tmp_path: Path) -> None:
