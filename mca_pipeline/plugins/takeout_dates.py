@@ -32,8 +32,8 @@ import importlib.resources
 import re
 import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from functools import cache
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
@@ -165,7 +165,7 @@ def parse_takeout_time(text: str) -> TakeoutTime:
         local = datetime(year, month, day, hour, minute, second)
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"impossible date or time in {clean!r}: {exc}") from None
-    zone = _zone(after.strip(" ,"), local, chinese=bool(_CJK_DATE.search(before)))
+    zone = _zone_at(after.strip(" ,"), local, chinese=bool(_CJK_DATE.search(before)))
     try:
         at = (local - zone.offset).replace(tzinfo=UTC)
     except OverflowError:
@@ -185,8 +185,7 @@ def english_day(
     English forms, "Jan 13, 2024, 4:16:16 PM TRT" (period word "PM", zone "TRT") and
     "29 Nov 2021, 18:06:16 AEDT" (no period word): whether the times are PM (None for a
     24-hour time) and the zone's reading. None where it reads them otherwise: the word
-    is no AM/PM word, or is one with the zone, or the zone's reading changes during the
-    day (checked at its start, noon and end; two changes in one day go unseen)."""
+    is no AM/PM word, or is one with the zone, or the zone's reading changes that day."""
     periods = _periods()
     if period_word:
         if _period_key(period_word + zone) in periods or _period_key(period_word) not in periods:
@@ -197,16 +196,10 @@ def english_day(
             return None
         pm = None
     try:
-        local = datetime(year, month, day)
+        reading = _day_zone(zone, date(year, month, day), chinese=False)
     except ValueError:
         return None
-    readings = {
-        _zone(zone, local.replace(hour=h, minute=m, second=s), chinese=False) for h, m, s in _DAY_SAMPLES
-    }
-    return (pm, readings.pop()) if len(readings) == 1 else None
-
-
-_DAY_SAMPLES = ((0, 0, 0), (12, 0, 0), (23, 59, 59))
+    return None if reading is None else (pm, reading)
 
 
 # --- date ------------------------------------------------------------------------------
@@ -291,6 +284,29 @@ def _cjk_period(head: str) -> tuple[str, ...]:
 
 
 # --- zone ------------------------------------------------------------------------------
+
+
+def _zone_at(text: str, local: datetime, *, chinese: bool) -> ZoneReading:
+    """_zone, read once per zone and day where it reads the whole day alike: a history
+    of a million watches holds a few thousand days, and reading a zone is most of the
+    time a watch time takes."""
+    reading = _day_zone(text, local.date(), chinese=chinese)
+    return reading if reading is not None else _zone(text, local, chinese=chinese)
+
+
+@lru_cache(maxsize=1 << 14)
+def _day_zone(text: str, day: date, *, chinese: bool) -> ZoneReading | None:
+    """The zone's reading on `day` when it is the same at the day's start, noon and end;
+    None on a day it changes (where a zone's clocks change: read per time). A reading
+    changes only where some zone's offset or name does, and none does so twice a day."""
+    start = datetime.combine(day, time())
+    readings = {
+        _zone(text, start.replace(hour=h, minute=m, second=s), chinese=chinese) for h, m, s in _DAY_SAMPLES
+    }
+    return readings.pop() if len(readings) == 1 else None
+
+
+_DAY_SAMPLES = ((0, 0, 0), (12, 0, 0), (23, 59, 59))
 
 
 def _zone(text: str, local: datetime, *, chinese: bool) -> ZoneReading:
