@@ -90,25 +90,34 @@ def _sql_text(text: str) -> str:
 _T = r"[^<\x00]*"  # text between tags
 _A = r'[^"<>\x00]*'  # a link's address
 _CAPTION = r'(?:[^<\x00]|<b>|</b>|<br>|<a href="[^"<>\x00]*">|</a>)*'
-#: One entry exactly as Takeout writes it, its parts as groups (named in _GROUPS). The
-#: content is a video link with text around it, then a channel link, a line of plain
-#: text or nothing, then the time; or, for a removed video, a line without a link.
-_ENTRY = (
-    '^<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">'
-    f'<div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">({_T})<br></p></div>'
-    '<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">'
+#: One entry exactly as Takeout writes it: fixed markup around the header, the content
+#: and the caption. The content is a video link with text around it, then a channel
+#: link, a line of plain text or nothing, then the time; or, for a removed video, a line
+#: without a link. Its parts are groups (named in _GROUPS).
+_OPEN = (
+    '<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">'
+    '<div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">'
+)
+_HEADER_END = '<br></p></div><div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">'
+_CONTENT_END = (
+    '</div><div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1 mdl-typography--text-right">'
+    '</div><div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption">'
+)
+_CAPTION_END = "</div></div></div>"
+assert not set(_OPEN + _HEADER_END + _CONTENT_END + _CAPTION_END) & set("()[]{}?*+|^$\\."), "literal markup"
+_CONTENT = (
     f'(?:({_T})(<a href=")({_A})">({_T})</a>({_T})<br>'
     f'(?:(<a href=")({_A})">({_T})</a><br>|({_T})(<br>))?|({_T})<br>)'
-    r"([^<\x00]+)(?:<br>)?</div>"
-    '<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1 mdl-typography--text-right"></div>'
-    f'<div class="content-cell mdl-cell mdl-cell--12-col mdl-typography--caption">({_CAPTION})</div></div></div>'
+    r"([^<\x00]+)(?:<br>)?"
+)
+_ENTRY = (
+    f"^{_OPEN}{_T}{_HEADER_END}{_CONTENT}{_CONTENT_END}{_CAPTION}{_CAPTION_END}"
     r"(?:[^<\x00]|</div>|</body>|</html>)*$"
 )
 _GROUPS = (
-    "header", "prefix", "link", "url", "title", "suffix", "channel_link", "channel_url", "channel",
-    "plain", "plain_line", "no_link", "time",
+    "prefix", "link", "url", "title", "suffix", "channel_link", "channel_url", "channel", "plain",
+    "plain_line", "no_link", "time",
 )  # fmt: skip
-_GROUPS += ("caption",)
 
 #: The two English time lines SQL reads: "Jan 13, 2024, 4:16:16 PM TRT" and
 #: "29 Nov 2021, 18:06:16 AEDT" (after white space is squashed).
@@ -164,16 +173,35 @@ def html_sql(
     time_groups = ", ".join(_sql_text(g) for g in _TIME_GROUPS)
     return f"""
 WITH g AS (
-    SELECT record, regexp_extract(entry, {_sql_text(_ENTRY)}, [{groups}]) AS e FROM takeout_entries
+    -- the whole entry checked by RE2's automaton (no groups: fast), its parts then cut
+    -- out at the fixed markup, which no part can hold, and only the content's groups read
+    SELECT record, entry, regexp_full_match(entry, {_sql_text(_ENTRY)}) AS matched FROM takeout_entries
+), after_header AS (
+    SELECT record, matched,
+        CASE WHEN matched THEN substr(entry, {len(_OPEN) + 1},
+            position({_sql_text(_HEADER_END)} IN entry) - {len(_OPEN) + 1}) END AS raw_header,
+        CASE WHEN matched THEN substr(entry,
+            position({_sql_text(_HEADER_END)} IN entry) + {len(_HEADER_END)}) END AS after_header
+    FROM g
+), after_content AS (
+    SELECT record, matched, raw_header,
+        left(after_header, position({_sql_text(_CONTENT_END)} IN after_header) - 1) AS content,
+        substr(after_header, position({_sql_text(_CONTENT_END)} IN after_header) + {len(_CONTENT_END)}) AS after_content
+    FROM after_header
+), parts AS (
+    SELECT record, matched, raw_header,
+        regexp_extract(content, {_sql_text("^" + _CONTENT + "$")}, [{groups}]) AS e,
+        left(after_content, position({_sql_text(_CAPTION_END)} IN after_content) - 1) AS caption
+    FROM after_content
 ), u AS (
-    SELECT record,
-        e.time <> '' AS matched, e.link <> '' AS has_link, e.channel_link <> '' AS has_channel_link,
-        {_unescaped("e.header")} AS header, {_unescaped("e.prefix")} AS prefix, {_unescaped("e.url")} AS url,
+    SELECT record, matched,
+        e.link <> '' AS has_link, e.channel_link <> '' AS has_channel_link,
+        {_unescaped("raw_header")} AS header, {_unescaped("e.prefix")} AS prefix, {_unescaped("e.url")} AS url,
         {_unescaped("e.title")} AS title, {_unescaped("e.suffix")} AS suffix,
         {_unescaped("e.channel_url")} AS channel_url, {_unescaped("e.channel")} AS channel,
         {_unescaped("e.plain")} AS plain, {_unescaped("e.no_link")} AS no_link, {_unescaped("e.time")} AS time,
-        caption_facts(e.caption) AS facts
-    FROM g
+        caption_facts(caption) AS facts
+    FROM parts
 ), s AS (
     SELECT u.*,
         nullif({_squashed("header")}, '') AS header_s,
