@@ -4,12 +4,19 @@ reader for every file holding an entry it would skip or read otherwise."""
 
 from __future__ import annotations
 
+import html
+import itertools
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 
+from mca_pipeline.plugins.takeout_dates import LOCALES
 from mca_pipeline.plugins.youtube_takeout import REMOVED_TITLE, YoutubeTakeoutPlugin
 from mca_pipeline.warehouse import Warehouse
 from mca_pipeline.warehouse.sync_loop import SyncSummary
@@ -274,3 +281,22 @@ def test_a_large_page_is_taken_whole_and_resumed_by_record(tmp_path: Path) -> No
     assert_same(fast, slow, a, b)
     read = YoutubeTakeoutPlugin().columnar_read(file, fast.cursor.replace('"record":12000', '"record":5000'))
     assert read is not None and read.start == 5000
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_time_lines_of_every_language_are_read_alike(tmp_path: Path, locale: str) -> None:
+    """Time lines built from CLDR's medium and long patterns of each language, with zones
+    of several kinds and days the clocks change: the English ones read in SQL, the rest
+    by parse_takeout_time, the same times and zone readings either way."""
+    entries = []
+    times = [datetime(2020, 4, 1, 16, 32, 9), datetime(2023, 12, 9, 7, 5, 0), datetime(2024, 3, 10, 2, 30, 0)]
+    zones = ["UTC", "CET", "EST", "EDT", "AEDT", "IST", "PST", "BST", "TRT", "GMT+03:00"]
+    for n, (when, width, zone) in enumerate(itertools.product(times, ("medium", "long"), zones)):
+        line = format_datetime(when, width, tzinfo=ZoneInfo("UTC"), locale=locale)
+        text = re.sub(r"\s*(UTC|GMT)\S*$", "", line) + "\u202f" + zone
+        entries.append(
+            html_watch(url=f"https://www.youtube.com/watch?v=abcdefg{n:04d}", time=html.escape(text))
+        )
+    file = tmp_path / "watch-history.html"
+    file.write_text(HTML_HEAD + "".join(entries) + HTML_TAIL, encoding="utf-8")
+    assert_taken_and_stored_alike(tmp_path, YoutubeTakeoutPlugin, file)
