@@ -30,7 +30,9 @@ watch history, likes, favourites). The alternative, a streaming parser for a nes
 object, would be a second JSON parser to maintain for a file of a few tens of MB that
 the C decoder reads in well under a second; the cost of this choice is that every page
 parses the file again (with the default page size a typical export is one page) and
-that memory holds the decoded object for the duration of the call.
+that memory holds the decoded object for the duration of the call. Core tries the
+columnar path first (`TiktokPlugin.columnar_read`), which decodes the file once for the
+whole import and lets DuckDB map the records; this reader takes the files it leaves.
 """
 
 from __future__ import annotations
