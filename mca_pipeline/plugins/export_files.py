@@ -190,6 +190,11 @@ PYTHON_SPACES = (
 PYTHON_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_SPACES) + "]"
 
 
+def sql_text(text: str) -> str:
+    """`text` as a SQL string literal, for values built into a columnar path's SQL."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def python_strip_sql(value: str) -> str:
     """SQL for Python's `value.strip()` (the query given PYTHON_SPACES as `$spaces`).
     DuckDB's trim() with a list of characters costs some 0.5 s per million values, so

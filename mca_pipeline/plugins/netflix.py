@@ -63,6 +63,7 @@ from mca_pipeline.plugins.export_files import (
     file_parse_error,
     python_strip_sql,
     require_file,
+    sql_text,
 )
 
 if TYPE_CHECKING:
@@ -687,10 +688,6 @@ _ROMAN = {
 }
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 @dataclass(frozen=True)
 class _TitleSql:
     """SQL for parse_title(title) as JSON text, in steps that are columns the next reads:
@@ -726,9 +723,9 @@ def _title_sql() -> _TitleSql:
         + "()" * (len(names) - 4)
         + r"(?: ?:| -|\x{ff1a}) ?(?P<episode>.+)$"
     )
-    match = f"""CASE WHEN regexp_full_match(title, {_sql_text(common)})
-                THEN regexp_extract(title, {_sql_text(common)}, {names})
-                ELSE regexp_extract(title, {_sql_text(pattern)}, {names}) END"""
+    match = f"""CASE WHEN regexp_full_match(title, {sql_text(common)})
+                THEN regexp_extract(title, {sql_text(common)}, {names})
+                ELSE regexp_extract(title, {sql_text(pattern)}, {names}) END"""
     season = ", ".join(f"nullif(m.{g}, '')" for g in _SEASON_GROUPS)
     words = "MAP {" + ", ".join(f"'{w.upper()}': {n}" for w, n in _NUMBER_WORDS.items()) + "}"
     romans = "MAP {" + ", ".join(f"'{r}': {n}" for r, n in _ROMAN.items()) + "}"
@@ -736,7 +733,7 @@ def _title_sql() -> _TitleSql:
         "coalesce(TRY_CAST(coalesce(nullif(m.number, ''), nullif(m.before, ''), nullif(m.cjk, '')) AS BIGINT),"
         f" {words}[upper(nullif(m.word, ''))], {romans}[replace(upper(nullif(m.roman, '')), 'L', 'I')])"
     )
-    episode = f"regexp_extract(m.episode, {_sql_text(_RE2_EPISODE_NUMBER)}, ['title', 'number'])"
+    episode = f"regexp_extract(m.episode, {sql_text(_RE2_EPISODE_NUMBER)}, ['title', 'number'])"
     parts = f"""CASE WHEN python THEN {_TITLE_PARTS}(title) WHEN m.episode = '' THEN '{{}}' ELSE
             '{{"series":' || to_json(trim(m.series)) || ',"season":' || to_json(coalesce({season}))
             || coalesce(',"season_number":' || ({season_number})::VARCHAR, '')

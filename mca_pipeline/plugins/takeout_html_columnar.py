@@ -2,11 +2,12 @@
 
 DuckDB has no HTML reader, and a Takeout page is one line of hundreds of megabytes, so
 Python splits the file at each entry's `<div class="outer-cell` (a byte search, no
-parsing) and hands DuckDB an Arrow stream of (byte offset, entry text) without a Python
-object per entry. The SQL then reads each entry with one regular expression that only
-matches the markup Takeout writes, exactly; an entry written any other way, a file that
-is not UTF-8 or an entry past `ENTRY_LIMIT` leaves the whole file to the streaming
-reader (`youtube_takeout._HtmlPage`), which reads any HTML and reports each bad entry.
+parsing) and hands DuckDB an Arrow stream of (record number, entry text) without a
+Python object per entry. The SQL checks each entry against the markup Takeout writes,
+exactly (one regular expression without groups), cuts it at that markup and reads the
+content's parts with a second one; an entry written any other way, a file that is not
+UTF-8 or an entry past `ENTRY_LIMIT` leaves the whole file to the streaming reader
+(`youtube_takeout._HtmlPage`), which reads any HTML and reports each bad entry.
 
 What the SQL reads as the streaming reader does:
 - entities: text and links without `&` (after `&nbsp;`) as they are, the rest through
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mca_pipeline.plugins.export_files import PYTHON_SPACE_CLASS
+from mca_pipeline.plugins.export_files import PYTHON_SPACE_CLASS, sql_text
 
 #: What splits the page into entries (the streaming reader pages at the same bytes).
 MARKER = b'<div class="outer-cell'
@@ -81,10 +82,6 @@ def entry_batches(path: Path, start: int) -> Iterator[pa.RecordBatch]:
 
 def entry_stream(path: Path, start: int) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(SCHEMA, entry_batches(path, start))
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _T = r"[^<\x00]*"  # text between tags
@@ -167,31 +164,31 @@ def html_sql(
     `other_page_url` its patterns of links to a video and to another YouTube page;
     `left_out` its reasons by kind (ad, removed, not_a_video)."""
     month_case = " ".join(
-        f"WHEN {_sql_text(name)} THEN {months[name]}" for name in _ENGLISH_MONTHS if name in months
+        f"WHEN {sql_text(name)} THEN {months[name]}" for name in _ENGLISH_MONTHS if name in months
     )
-    groups = ", ".join(_sql_text(g) for g in _GROUPS)
-    time_groups = ", ".join(_sql_text(g) for g in _TIME_GROUPS)
+    groups = ", ".join(sql_text(g) for g in _GROUPS)
+    time_groups = ", ".join(sql_text(g) for g in _TIME_GROUPS)
     return f"""
 WITH g AS (
     -- the whole entry checked by RE2's automaton (no groups: fast), its parts then cut
     -- out at the fixed markup, which no part can hold, and only the content's groups read
-    SELECT record, entry, regexp_full_match(entry, {_sql_text(_ENTRY)}) AS matched FROM takeout_entries
+    SELECT record, entry, regexp_full_match(entry, {sql_text(_ENTRY)}) AS matched FROM takeout_entries
 ), after_header AS (
     SELECT record, matched,
         CASE WHEN matched THEN substr(entry, {len(_OPEN) + 1},
-            position({_sql_text(_HEADER_END)} IN entry) - {len(_OPEN) + 1}) END AS raw_header,
+            position({sql_text(_HEADER_END)} IN entry) - {len(_OPEN) + 1}) END AS raw_header,
         CASE WHEN matched THEN substr(entry,
-            position({_sql_text(_HEADER_END)} IN entry) + {len(_HEADER_END)}) END AS after_header
+            position({sql_text(_HEADER_END)} IN entry) + {len(_HEADER_END)}) END AS after_header
     FROM g
 ), after_content AS (
     SELECT record, matched, raw_header,
-        left(after_header, position({_sql_text(_CONTENT_END)} IN after_header) - 1) AS content,
-        substr(after_header, position({_sql_text(_CONTENT_END)} IN after_header) + {len(_CONTENT_END)}) AS after_content
+        left(after_header, position({sql_text(_CONTENT_END)} IN after_header) - 1) AS content,
+        substr(after_header, position({sql_text(_CONTENT_END)} IN after_header) + {len(_CONTENT_END)}) AS after_content
     FROM after_header
 ), parts AS (
     SELECT record, matched, raw_header,
-        regexp_extract(content, {_sql_text("^" + _CONTENT + "$")}, [{groups}]) AS e,
-        left(after_content, position({_sql_text(_CAPTION_END)} IN after_content) - 1) AS caption
+        regexp_extract(content, {sql_text("^" + _CONTENT + "$")}, [{groups}]) AS e,
+        left(after_content, position({sql_text(_CAPTION_END)} IN after_content) - 1) AS caption
     FROM after_content
 ), u AS (
     SELECT record, matched,
@@ -210,11 +207,11 @@ WITH g AS (
         {_squashed("channel")} AS channel_s,
         {_squashed("plain")} AS plain_s,
         {_squashed("time")} AS time_s,
-        regexp_extract(url, {_sql_text(video_url)}, 2) AS video_id,
-        url = '' OR regexp_full_match(url, {_sql_text(other_page_url)}) AS is_other_page
+        regexp_extract(url, {sql_text(video_url)}, 2) AS video_id,
+        url = '' OR regexp_full_match(url, {sql_text(other_page_url)}) AS is_other_page
     FROM u
 ), t AS (
-    SELECT s.*, regexp_extract(time_s, {_sql_text(_TIME)}, [{time_groups}]) AS p FROM s
+    SELECT s.*, regexp_extract(time_s, {sql_text(_TIME)}, [{time_groups}]) AS p FROM s
 ), l AS (
     -- one form matched at most: its groups, the other's are ''
     SELECT t.*, p.us_month <> '' AS twelve_hour,
@@ -247,14 +244,14 @@ WITH g AS (
              ELSE (parsed -> '$.time_zone')::VARCHAR END AS time_zone,
         CASE WHEN reading IS NOT NULL THEN '"month name"' ELSE (parsed -> '$.date_order')::VARCHAR END AS date_order,
         (facts ->> '$.ad')::BOOLEAN AS is_ad,
-        NOT has_link OR original = {_sql_text(removed)} AS is_removed,
+        NOT has_link OR original = {sql_text(removed)} AS is_removed,
         CASE WHEN has_channel_link THEN nullif(channel_s, '') ELSE nullif(plain_s, '') END AS creator,
         CASE WHEN has_channel_link THEN nullif(channel_url, '') END AS creator_url
     FROM w
 )
 SELECT
     video_id || '@' || strftime(make_timestamp(utc_epoch * 1000000), '%Y-%m-%dT%H:%M:%SZ') AS external_id,
-    CASE WHEN header_s = {_sql_text(music)} THEN 'music' ELSE 'video' END AS media_type,
+    CASE WHEN header_s = {sql_text(music)} THEN 'music' ELSE 'video' END AS media_type,
     CASE WHEN name = '' OR starts_with(name, 'http://') OR starts_with(name, 'https://')
          THEN 'YouTube video ' || video_id ELSE name END AS title,
     creator,
@@ -274,9 +271,9 @@ SELECT
     matched AND utc_epoch IS NOT NULL AND time_s <> '' AND facts IS NOT NULL
         AND (NOT has_link OR original <> '') AND (NOT has_channel_link OR channel_s <> '')
         AND (is_ad OR is_removed OR video_id <> '' OR is_other_page) AS clean,
-    CASE WHEN is_ad THEN {_sql_text(left_out["ad"])}
-         WHEN is_removed THEN {_sql_text(left_out["removed"])}
-         WHEN video_id = '' THEN {_sql_text(left_out["not_a_video"])} END AS left_out,
+    CASE WHEN is_ad THEN {sql_text(left_out["ad"])}
+         WHEN is_removed THEN {sql_text(left_out["removed"])}
+         WHEN video_id = '' THEN {sql_text(left_out["not_a_video"])} END AS left_out,
     record AS mca_record
 FROM v
 """

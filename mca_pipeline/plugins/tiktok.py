@@ -375,8 +375,15 @@ def _log_sections(ctx: SyncContext, path: Path, records: list[_Record]) -> None:
 
 _RECORD = pa.struct([(key, pa.string()) for key in (*DATE_KEYS, *LINK_KEYS)])
 # DuckDB's names are case-insensitive ("Date" is "date"): the columns are numbered.
-_COLUMNS = (*(f"date_{n}" for n in range(len(DATE_KEYS))), *(f"link_{n}" for n in range(len(LINK_KEYS))))
-_SCHEMA = pa.schema([("record", pa.int64()), ("kind", pa.string()), *((c, pa.string()) for c in _COLUMNS)])
+_DATE_COLUMNS = tuple(f"date_{n}" for n in range(len(DATE_KEYS)))
+_LINK_COLUMNS = tuple(f"link_{n}" for n in range(len(LINK_KEYS)))
+_SCHEMA = pa.schema(
+    [
+        ("record", pa.int64()),
+        ("kind", pa.string()),
+        *((c, pa.string()) for c in (*_DATE_COLUMNS, *_LINK_COLUMNS)),
+    ]
+)
 _BATCH = 1 << 16
 
 
@@ -409,8 +416,7 @@ def _record_batches(path: Path) -> Iterator[pa.RecordBatch]:
 _DATE_SHAPE = "[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
 _COLUMNAR_SQL = f"""
 WITH r AS (
-    SELECT record, kind, coalesce({", ".join(c for c in _COLUMNS if c.startswith("date"))}) AS date,
-           coalesce({", ".join(c for c in _COLUMNS if c.startswith("link"))}) AS link
+    SELECT record, kind, coalesce({", ".join(_DATE_COLUMNS)}) AS date, coalesce({", ".join(_LINK_COLUMNS)}) AS link
     FROM tiktok_records
 ), v AS (
     SELECT r.*, regexp_extract(link, '/video/([0-9]+)', 1) AS video_id,

@@ -73,6 +73,7 @@ from mca_pipeline.plugins.export_files import (
     iter_json_array,
     line_at,
     require_file,
+    sql_text,
     validation_problem,
     with_lines,
 )
@@ -424,23 +425,19 @@ def json_entry(record: Any) -> MediaItem | str:
 _WHITE_SPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _stripped_watched(title: str) -> str:
     """strip_watched as SQL over the VARCHAR `title`."""
     cases = []
     for prefix in WATCHED_PREFIXES:
         for variant in dict.fromkeys((prefix, prefix.replace(" ", "\xa0"))):
             cases.append(
-                f"WHEN starts_with({title}, {_sql_text(variant)}) THEN substr({title}, {len(variant) + 1})"
+                f"WHEN starts_with({title}, {sql_text(variant)}) THEN substr({title}, {len(variant) + 1})"
             )
     for suffix in WATCHED_SUFFIXES:
         cases.append(
-            f"WHEN ends_with({title}, {_sql_text(suffix)}) THEN left({title}, length({title}) - {len(suffix)})"
+            f"WHEN ends_with({title}, {sql_text(suffix)}) THEN left({title}, length({title}) - {len(suffix)})"
         )
-    return f"trim(CASE {' '.join(cases)} ELSE {title} END, {_sql_text(_WHITE_SPACE)})"
+    return f"trim(CASE {' '.join(cases)} ELSE {title} END, {sql_text(_WHITE_SPACE)})"
 
 
 _VIDEO_URL = r"^https://(www\.|music\.|m\.)?youtube\.com/watch\?v=([A-Za-z0-9_-]{6,20})$"
@@ -467,11 +464,11 @@ WITH r AS (
             AND time_s >= '0001' AND try_strptime(left(time_s, 19), '%Y-%m-%dT%H:%M:%S') IS NOT NULL AS time_ok,
         try_strptime(left(time_s, 19), '%Y-%m-%dT%H:%M:%S')
             + to_milliseconds(CASE WHEN length(time_s) = 24 THEN substr(time_s, 21, 3)::INTEGER ELSE 0 END) AS watched_at,
-        json_type(details) = 'ARRAY' AND list_contains(json_extract_string(details, '$[*].name'), {_sql_text(ADS_DETAIL)})
+        json_type(details) = 'ARRAY' AND list_contains(json_extract_string(details, '$[*].name'), {sql_text(ADS_DETAIL)})
             AS is_ad,
         (title IS NULL OR json_type(title) IN ('VARCHAR', 'NULL')) AND (titleUrl IS NULL OR json_type(titleUrl) IN ('VARCHAR', 'NULL'))
             AS texts_ok,
-        coalesce(url, '') = '' OR title_s IS NOT DISTINCT FROM {_sql_text(REMOVED_TITLE)} AS is_removed,
+        coalesce(url, '') = '' OR title_s IS NOT DISTINCT FROM {sql_text(REMOVED_TITLE)} AS is_removed,
         regexp_extract(url, '{_VIDEO_URL}', 2) AS video_id,
         regexp_full_match(url, '{_OTHER_PAGE_URL}') AS is_other_page
     FROM t
@@ -486,7 +483,7 @@ WITH r AS (
 )
 SELECT
     video_id || '@' || strftime(watched_at, '%Y-%m-%dT%H:%M:%SZ') AS external_id,
-    CASE WHEN json_extract_string(header_json, '$') = {_sql_text(MUSIC_HEADER)} THEN 'music' ELSE 'video' END AS media_type,
+    CASE WHEN json_extract_string(header_json, '$') = {sql_text(MUSIC_HEADER)} THEN 'music' ELSE 'video' END AS media_type,
     CASE WHEN name = '' OR starts_with(name, 'http://') OR starts_with(name, 'https://')
          THEN 'YouTube video ' || video_id ELSE name END AS title,
     nullif(channel, '') AS creator,
@@ -508,9 +505,9 @@ SELECT
         AND (controls_json IS NULL OR json_array_length(controls_json)
              = len(list_filter(json_extract(controls_json, '$[*]'), lambda x: json_type(x) = 'VARCHAR')))
         AS clean,
-    CASE WHEN is_ad THEN {_sql_text(LEFT_OUT[SKIP_AD])}
-         WHEN is_removed THEN {_sql_text(LEFT_OUT[SKIP_REMOVED])}
-         WHEN coalesce(video_id, '') = '' THEN {_sql_text(LEFT_OUT[SKIP_NOT_VIDEO])} END AS left_out
+    CASE WHEN is_ad THEN {sql_text(LEFT_OUT[SKIP_AD])}
+         WHEN is_removed THEN {sql_text(LEFT_OUT[SKIP_REMOVED])}
+         WHEN coalesce(video_id, '') = '' THEN {sql_text(LEFT_OUT[SKIP_NOT_VIDEO])} END AS left_out
 FROM v
 """
 
