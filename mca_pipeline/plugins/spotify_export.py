@@ -261,9 +261,13 @@ def _is_plain_or_null(field: str) -> str:
 
 def _object_text(pairs: list[tuple[str, str]]) -> str:
     """SQL building a JSON object's text from (key, SQL giving a value's JSON text, or
-    NULL for null): concatenated text, since json_object costs a third of the read."""
-    parts = [f"'{json.dumps(key)}:' || coalesce(({value})::VARCHAR, 'null')" for key, value in pairs]
-    return "'{' || " + " || ',' || ".join(parts) + " || '}'"
+    NULL for null): text joined by one `concat`, since json_object costs a third of the
+    read, and a chain of `||` copies the growing text at each step (a quarter of it)."""
+    parts = [
+        f"'{'{' if i == 0 else ','}{json.dumps(key)}:', coalesce(({value})::VARCHAR, 'null')"
+        for i, (key, value) in enumerate(pairs)
+    ]
+    return f"concat({', '.join(parts)}, '}}')"
 
 
 # raw_metadata as _extended_item writes it, key for key and in its order: JSON columns
