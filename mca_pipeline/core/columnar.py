@@ -86,6 +86,9 @@ class ColumnarRead:
     `numbered`: each row also has, after `left_out`, `mca_record`, its record's
     number in the file from 0; the rows may then come in any order, and DuckDB reads
     the file on all its threads (in the file's order it stages large rows on one).
+    `in_file_order`: the SQL numbers the rows itself in the order DuckDB reads the file
+    (`row_number() OVER ()` over the reader, as `columnar_csv_rows` does), so DuckDB
+    keeps that order while it reads, and the query needs no ORDER BY of its own.
 
     `tables` are Arrow record-batch streams the SQL may read by name, opened when the
     query runs, for a file DuckDB has no reader for: Takeout's HTML page, split by the
@@ -99,3 +102,4 @@ class ColumnarRead:
     functions: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
     tables: Mapping[str, Callable[[], RecordBatchReader]] = field(default_factory=dict)
     numbered: bool = False
+    in_file_order: bool = False

@@ -154,15 +154,17 @@ def has_exact_header(path: Path, header: tuple[str, ...]) -> bool:
 def columnar_csv_rows(columns: int) -> str:
     """SQL reading `$file` (a file with an exact header) as csv_rows reads it: the values
     as text c0, c1, ... ('' where empty), `rn` each row's place in the file, rows of
-    nothing but white space dropped."""
+    nothing but white space dropped, and `mca_record` each kept row's number from 0 (for
+    a ColumnarRead `numbered` `in_file_order`: no ORDER BY needed after a join)."""
     names = [f"c{i}" for i in range(columns)]
     return f"""(
-        SELECT rn, {", ".join(f"coalesce({c}, '') AS {c}" for c in names)}
-        FROM (SELECT row_number() OVER () AS rn, *
-              FROM read_csv($file, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                            strict_mode = true, null_padding = false,
-                            columns = {{{", ".join(f"'{c}': 'VARCHAR'" for c in names)}}}))
-        WHERE NOT regexp_full_match({" || ".join(f"coalesce({c}, '')" for c in names)}, '{PYTHON_SPACE_CLASS}*')
+        SELECT row_number() OVER () - 1 AS mca_record, *
+        FROM (SELECT rn, {", ".join(f"coalesce({c}, '') AS {c}" for c in names)}
+              FROM (SELECT row_number() OVER () AS rn, *
+                    FROM read_csv($file, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                                  strict_mode = true, null_padding = false,
+                                  columns = {{{", ".join(f"'{c}': 'VARCHAR'" for c in names)}}}))
+              WHERE NOT regexp_full_match({" || ".join(f"coalesce({c}, '')" for c in names)}, '{PYTHON_SPACE_CLASS}*'))
     )"""
 
 

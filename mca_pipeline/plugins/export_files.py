@@ -212,9 +212,10 @@ def columnar_file_read(
     tables: Mapping[str, Callable[[], RecordBatchReader]] | None = None,
     *,
     numbered: bool = False,
+    in_file_order: bool = False,
 ) -> ColumnarRead | None:
     """The ColumnarRead of `path` by `sql` (its file as the named parameter `file` where
-    the SQL names it, beside `params`; `functions`, `tables` and `numbered` as
+    the SQL names it, beside `params`; `functions`, `tables`, `numbered` and `in_file_order` as
     ColumnarRead has them),
     resuming after the records that `cursor` says are stored; None when `cursor` is the
     streaming reader's, mid-file, which only the streaming reader can continue.
@@ -249,6 +250,7 @@ def columnar_file_read(
         functions=functions or {},
         tables=tables or {},
         numbered=numbered,
+        in_file_order=in_file_order,
     )
 
 

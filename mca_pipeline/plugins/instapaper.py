@@ -128,7 +128,13 @@ class InstapaperPlugin(ColumnarFileImportPlugin):
         for header, sql in _COLUMNAR_SQL.items():
             if has_exact_header(file, header):
                 return columnar_file_read(
-                    sql, file, cursor, params={"spaces": PYTHON_SPACES}, functions={_URL_PARTS: _url_parts}
+                    sql,
+                    file,
+                    cursor,
+                    params={"spaces": PYTHON_SPACES},
+                    functions={_URL_PARTS: _url_parts},
+                    numbered=True,
+                    in_file_order=True,
                 )
         return None
 
@@ -493,9 +499,9 @@ SELECT
         AND url <> '' AND (plain OR python <> '') AND folder <> ''
         AND regexp_full_match(stamp, '[0-9]{{1,12}}') AND TRY_CAST(stamp AS BIGINT) < 253402300800
         AND ({"true" if not tags else "tag_list IS NOT NULL OR NOT starts_with(tags_text, '[')"}) AS clean,
-    NULL::VARCHAR AS left_out
+    NULL::VARCHAR AS left_out,
+    mca_record
 FROM k
-ORDER BY rn
 """
 
 

@@ -215,6 +215,8 @@ class NetflixPlugin(ColumnarFileImportPlugin):
             cursor,
             params={"spaces": PYTHON_SPACES},
             functions={_TITLE_PARTS: _title_parts},
+            numbered=True,
+            in_file_order=True,
         )
 
     def enrich(self, ctx: SyncContext, creds: Credentials, items: list[MediaItem]) -> list[MediaItem]:
@@ -811,7 +813,7 @@ SELECT
             profile <> '' AND title <> '' AND seconds IS NOT NULL AND started IS NOT NULL
             AND regexp_full_match(start, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]')))
         AS clean,
-    left_out
+    left_out,
+    mca_record
 FROM r
-ORDER BY rn
 """

@@ -131,7 +131,7 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
             con.create_function(name, _over_arrays(function), ["VARCHAR"], "VARCHAR", type="arrow")
         for name, open_stream in read.tables.items():
             con.register(name, open_stream())
-        if read.numbered:
+        if read.numbered and not read.in_file_order:
             # Rows that carry their number need not be staged in order, and kept in
             # order under MEMORY_LIMIT DuckDB stages them on one thread (twice as long).
             con.execute("SET preserve_insertion_order = false")

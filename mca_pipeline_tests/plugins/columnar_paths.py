@@ -112,3 +112,32 @@ def assert_sql_leaves_it_to_streaming(
     read = plugin().columnar_read(file, "")
     assert read is not None and read_columnar(read, LOG) is None
     assert_left_to_streaming(tmp_path, plugin, file)
+
+
+def assert_paged_in_file_order(
+    plugin: ColumnarFileImportPlugin, file: Path, ids: list[str], page_size: int
+) -> None:
+    """The file's columnar pages hold `ids` (its records' ids, one item each, in the
+    file's order) in that order, and a cursor after any page resumes at the next record:
+    what record numbers taken from DuckDB's reading order must keep."""
+    read = plugin.columnar_read(file, "")
+    assert read is not None
+    columnar = read_columnar(read, LOG)
+    assert columnar is not None, "the file should take the columnar path"
+    try:
+        pages = list(columnar.pages(page_size))
+    finally:
+        columnar.close()
+    assert [i for page in pages for i in page.table.column("external_id").to_pylist()] == ids
+    assert len(pages) > 2
+    cursor = pages[1].cursor
+    resumed_read = plugin.columnar_read(file, cursor)
+    assert resumed_read is not None
+    resumed = read_columnar(resumed_read, LOG)
+    assert resumed is not None
+    try:
+        rest = [i for page in resumed.pages(page_size) for i in page.table.column("external_id").to_pylist()]
+    finally:
+        resumed.close()
+    assert rest == ids[json.loads(cursor)["record"] :]
+    assert json.loads(cursor)["record"] == 2 * page_size

@@ -22,6 +22,7 @@ from mca_pipeline.warehouse.sync_loop import run_sync
 from mca_pipeline_tests.plugins.columnar_paths import (
     LOG,
     assert_left_to_streaming,
+    assert_paged_in_file_order,
     assert_same,
     assert_taken_and_stored_alike,
     import_both,
@@ -137,6 +138,20 @@ def test_exports_read_otherwise_go_to_the_streaming_reader(tmp_path: Path, name:
 
 
 REAL = sorted(FIXTURES.rglob("*.csv"))
+
+
+def test_a_large_export_with_blank_lines_is_paged_and_resumed_in_the_files_order(tmp_path: Path) -> None:
+    """Many rows with blank ones between them (empty lines, lines of commas): pages
+    come in the file's order and a cursor means the same record."""
+    rows: list[list[str]] = []
+    for n in range(60_000):
+        rows.append([f"https://example.com/articles/{n}", f"Article {n}", "", "Unread", str(1710252000 + n)])
+        if n % 997 == 0:
+            rows.append([] if n % 2 else [""] * len(HEADER))
+    file = tmp_path / "instapaper-export.csv"
+    file.write_bytes(export(*rows))
+    ids = [f"https://example.com/articles/{n}" for n in range(60_000)]
+    assert_paged_in_file_order(InstapaperPlugin(), file, ids, page_size=7_000)
 
 
 @pytest.mark.parametrize("file", REAL, ids=[str(p.relative_to(FIXTURES)) for p in REAL])

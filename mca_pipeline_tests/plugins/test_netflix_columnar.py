@@ -23,6 +23,7 @@ from mca_pipeline.plugins.export_files import PYTHON_SPACES, ExportFileError
 from mca_pipeline.plugins.netflix import ACTIVITY_HEADER, NetflixPlugin, parse_title
 from mca_pipeline_tests.plugins.columnar_paths import (
     assert_left_to_streaming,
+    assert_paged_in_file_order,
     assert_same,
     assert_taken_and_stored_alike,
     import_both,
@@ -105,6 +106,25 @@ def test_odd_but_readable_files_take_the_columnar_path_and_store_alike(tmp_path:
 @pytest.mark.parametrize("name", sorted(NOT_FOR_DUCKDB))
 def test_files_with_a_row_read_otherwise_go_to_the_streaming_reader(tmp_path: Path, name: str) -> None:
     assert_left_to_streaming(tmp_path, NetflixPlugin, tmp_path / "ViewingActivity.csv", NOT_FOR_DUCKDB[name])
+
+
+def test_a_large_file_with_blank_lines_is_paged_and_resumed_in_the_files_order(tmp_path: Path) -> None:
+    """Many rows with blank ones between them (empty lines, lines of commas): the record
+    numbers are the rows' places in the file, blank rows not counted, so pages come in
+    the file's order and a cursor means the same record."""
+    lines, ids = [], []
+    for n in range(60_000):
+        start = f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d} {n % 24:02d}:{n // 24 % 60:02d}:{n % 60:02d}"
+        title = f"Show {n}: Season {n % 9 + 1}: Episode {n} (Episode {n % 20 + 1})"
+        lines.append(
+            f"Alex,{start},00:21:0{n % 10},,{title},,Chrome PC (Cadmium),00:21:00,00:21:00,DE (Germany)"
+        )
+        ids.append(f"Alex|{start}|{title}")
+        if n % 997 == 0:
+            lines.append("" if n % 2 else ",,,,,,,,,")
+    file = tmp_path / "ViewingActivity.csv"
+    file.write_bytes(rows(*lines))
+    assert_paged_in_file_order(NetflixPlugin(), file, ids, page_size=7_000)
 
 
 REAL = sorted(p for p in FIXTURES.rglob("*.csv"))
