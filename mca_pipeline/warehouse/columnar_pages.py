@@ -5,6 +5,8 @@ connection, so no warehouse lock is held while it is parsed. It is read once, in
 table there (spilled to a temporary folder past `MEMORY_LIMIT`, so a larger file costs
 disk, not memory); every row is checked against MediaItem's rules and the plugin's own;
 then pages of `page_size` rows are handed out as Arrow tables in the file's order.
+Between the read and the first page (a file read ahead waits while the one before it is
+stored) it keeps `WAITING_MEMORY_LIMIT` in memory and the rest in its temporary folder.
 
 A file that DuckDB cannot read, or with any row that breaks a rule, gets no pages at
 all: the caller reads it with the plugin's streaming reader instead, which reports each
@@ -13,6 +15,7 @@ bad record by line, byte and field.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,6 +28,9 @@ from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, PAGE_COLUMNS, ColumnarR
 
 #: What the reading DuckDB may hold in memory before it spills to disk.
 MEMORY_LIMIT = "128MB"
+#: ... and what a file read whole may hold while it waits to be stored (the files read
+#: ahead during another's storing): the rest waits on disk, compressed.
+WAITING_MEMORY_LIMIT = "16MB"
 
 _CHECKS = " AND ".join(f"({rule})" for rule in MEDIA_ITEM_RULES.values())
 _STORED = "left_out IS NULL"
@@ -60,9 +66,15 @@ class ColumnarFile:
         self.left_out = left_out
         self._read = read
 
+    def memory_held(self) -> int:
+        """Bytes of the read DuckDB keeps in memory (the rest waits in its temporary folder)."""
+        row = self._con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        return int(row[0] or 0) if row else 0
+
     def pages(self, page_size: int) -> Iterator[ColumnarPage]:
         """Pages of up to `page_size` items after the records already stored; the last
         page's cursor is past the file's last record, left out or not."""
+        _set_memory_limit(self._con, MEMORY_LIMIT)
         pending: pa.Table | None = None
         for table in self._tables(max(1, page_size)):
             if not table.num_rows:
@@ -161,4 +173,12 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
         con.close()
         tmp.cleanup()
         return None
+    _set_memory_limit(con, WAITING_MEMORY_LIMIT)
     return ColumnarFile(con, tmp, total, left_out, read)
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """DuckDB moves what is over the new limit to its temporary folder at once (a file
+    read ahead then waits for its turn in about 15 MiB instead of 100)."""
+    with contextlib.suppress(duckdb.Error):  # nothing it cannot move is lost: it stays in memory
+        con.execute(f"SET memory_limit = '{limit}'")

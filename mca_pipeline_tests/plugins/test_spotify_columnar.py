@@ -198,3 +198,21 @@ def test_a_file_gone_from_the_inbox_is_reported_not_raised(tmp_path: Path) -> No
         log=LOG,
     )
     assert summary.error is not None and summary.error.code == ErrorCode.FILE_PARSE_ERROR
+
+
+def test_a_file_read_ahead_waits_in_little_memory_and_is_stored_whole(tmp_path: Path) -> None:
+    """A file read whole while another is stored keeps most of its rows on disk until
+    its turn (its rows would otherwise sit in memory, one file per read ahead), and
+    its pages still hold every play."""
+    file = tmp_path / "Streaming_History_Audio_2024_0.json"
+    file.write_text(json.dumps(extended_plays(60_000, seed=3)), encoding="utf-8")
+    read = SpotifyExportPlugin().columnar_read(file, "")
+    assert read is not None
+    columnar = read_columnar(read, LOG)
+    assert columnar is not None
+    try:
+        assert columnar.memory_held() <= 16 * 2**20
+        pages = list(columnar.pages(25_000))
+        assert [p.table.num_rows for p in pages] == [25_000, 25_000, 10_000]
+    finally:
+        columnar.close()
