@@ -93,6 +93,10 @@ class ColumnarRead:
     `tables` are Arrow record-batch streams the SQL may read by name, opened when the
     query runs, for a file DuckDB has no reader for: Takeout's HTML page, split by the
     plugin into one text per entry, which the SQL then reads with regular expressions.
+
+    `read_note`, called once DuckDB has read the file and it takes the columnar path,
+    gives a line for the run's log that the streaming reader would have logged (TikTok:
+    how many records each list had).
     """
 
     sql: str
@@ -103,3 +107,4 @@ class ColumnarRead:
     tables: Mapping[str, Callable[[], RecordBatchReader]] = field(default_factory=dict)
     numbered: bool = False
     in_file_order: bool = False
+    read_note: Callable[[], str] | None = None

@@ -213,9 +213,10 @@ def columnar_file_read(
     *,
     numbered: bool = False,
     in_file_order: bool = False,
+    read_note: Callable[[], str] | None = None,
 ) -> ColumnarRead | None:
     """The ColumnarRead of `path` by `sql` (its file as the named parameter `file` where
-    the SQL names it, beside `params`; `functions`, `tables`, `numbered` and `in_file_order` as
+    the SQL names it, beside `params`; `functions`, `tables`, `numbered`, `in_file_order` and `read_note` as
     ColumnarRead has them),
     resuming after the records that `cursor` says are stored; None when `cursor` is the
     streaming reader's, mid-file, which only the streaming reader can continue.
@@ -251,6 +252,7 @@ def columnar_file_read(
         tables=tables or {},
         numbered=numbered,
         in_file_order=in_file_order,
+        read_note=read_note,
     )
 
 

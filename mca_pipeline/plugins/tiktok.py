@@ -188,15 +188,19 @@ class TiktokPlugin(ColumnarFileImportPlugin):
         ):
             if data.find(b'"timepertiktok"') >= 0:
                 return None
+        counts: dict[str, int] = {}
         return columnar_file_read(
             _COLUMNAR_SQL,
             file,
             cursor,
             params={"spaces": PYTHON_SPACES},
             tables={
-                "tiktok_records": lambda: pa.RecordBatchReader.from_batches(_SCHEMA, _record_batches(file))
+                "tiktok_records": lambda: pa.RecordBatchReader.from_batches(
+                    _SCHEMA, _record_batches(file, counts)
+                )
             },
             numbered=True,
+            read_note=lambda: _found(file, counts),
         )
 
     def recognizes(self, name: str, head: bytes) -> bool:
@@ -367,8 +371,13 @@ def _log_sections(ctx: SyncContext, path: Path, records: list[_Record]) -> None:
     counts: dict[str, int] = {}
     for record in records:
         counts[record.location] = counts.get(record.location, 0) + 1
+    ctx.log.info(_found(path, counts))
+
+
+def _found(path: Path, counts: dict[str, int]) -> str:
+    """The log line saying how many records each list had (the lists with any)."""
     found = ", ".join(f"{location!r}: {count}" for location, count in counts.items()) or "all lists empty"
-    ctx.log.info("tiktok: %s: records found (%s)", path.name, found)
+    return f"tiktok: {path.name}: records found ({found})"
 
 
 # --- the columnar path -------------------------------------------------------------------
@@ -387,13 +396,14 @@ _SCHEMA = pa.schema(
 _BATCH = 1 << 16
 
 
-def _record_batches(path: Path) -> Iterator[pa.RecordBatch]:
-    """The records of `_lists` as Arrow columns, numbered in `_records`' order. Raises
-    (and the streaming reader takes the file) on a list that is not a list and a record
-    that is not an object of strings, which Arrow refuses to convert."""
+def _record_batches(path: Path, counts: dict[str, int]) -> Iterator[pa.RecordBatch]:
+    """The records of `_lists` as Arrow columns, numbered in `_records`' order; `counts`
+    gets each list's records (for `_found`). Raises (and the streaming reader takes the
+    file) on a list that is not a list and a record that is not an object of strings,
+    which Arrow refuses to convert."""
     converted: list[tuple[int, str, pa.StructArray]] = []
     done = 0
-    for kind, _, value in _lists(path, _load(path)):
+    for kind, location, value in _lists(path, _load(path)):
         if value is None:
             continue
         if not isinstance(value, list):
@@ -403,6 +413,8 @@ def _record_batches(path: Path) -> Iterator[pa.RecordBatch]:
             raise ValueError("a record is null")
         converted.append((done, kind, records))
         done += len(records)
+        if len(records):
+            counts[location] = len(records)
     # the decoded export is dropped here: only the Arrow columns are left
     for first, kind, records in converted:
         for start in range(0, len(records), _BATCH):

@@ -174,6 +174,8 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
         tmp.cleanup()
         return None
     _set_memory_limit(con, WAITING_MEMORY_LIMIT)
+    if read.read_note is not None:
+        log.info(read.read_note())
     return ColumnarFile(con, tmp, total, left_out, read)
 
 

@@ -160,3 +160,30 @@ def test_every_list_is_paged_and_resumed_in_the_streaming_readers_order(tmp_path
     assert took_columnar_path(fast) and fast.pages > 10
     assert_same(fast, slow, a, b)
     assert json.loads(fast.cursor)["record"] == 72_005
+
+
+def test_the_run_log_says_what_each_list_held_on_either_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    likes = [
+        {"date": "2024-06-03 10:00:00", "link": f"https://www.tiktok.com/@a/video/{n}"} for n in range(3)
+    ]
+    data = {
+        "Activity": {"Video Browsing History": {"VideoList": [watch()]}},
+        "Likes and Favorites": {"Like List": {"ItemFavoriteList": likes}},
+    }
+    file = tmp_path / "user_data_tiktok.json"
+    file.write_text(json.dumps(data), encoding="utf-8")
+    with caplog.at_level("INFO"):
+        fast, slow, a, b = import_both(tmp_path, file)
+    assert took_columnar_path(fast) and not took_columnar_path(slow)
+    assert_same(fast, slow, a, b)
+    found = [r.getMessage() for r in caplog.records if "records found" in r.getMessage()]
+    assert (
+        found
+        == [
+            "tiktok: user_data_tiktok.json: records found ('Activity > Video Browsing History > VideoList': 1, "
+            "'Likes and Favorites > Like List > ItemFavoriteList': 3)"
+        ]
+        * 2
+    )
