@@ -75,6 +75,28 @@ def test_duplicates_inside_one_batch_are_stored_once(warehouse: Warehouse) -> No
     assert rows(warehouse, "SELECT count(*) FROM media_items") == [(3,)]
 
 
+ODD_IDS = ["Zebra", "apple", "Äpfel", "éclair", "日本|1", "\U0001f3b5 song", "a b", "A", "z", "~"]
+
+
+def test_a_page_finds_its_stored_items_whatever_their_ids_sort_like(warehouse: Warehouse) -> None:
+    """Only the stored ids between a page's least and greatest are looked at: ids in
+    upper and lower case, accented, in other scripts and emoji must all be found."""
+    items = [play(i).model_copy(update={"external_id": e}) for i, e in enumerate(ODD_IDS)]
+    with warehouse.connect() as con:
+        store_sync(con, attempt(), items)
+        again = store_sync(con, attempt(cursor_out="c2"), list(reversed(items)))
+        for item in items:
+            alone = store_sync(con, attempt(cursor_out="c3"), [item])
+            assert (alone.new, alone.skipped) == (0, 1), item.external_id
+        changed = [item.model_copy(update={"title": item.title + " (Live)"}) for item in items[::3]]
+        update = store_sync(con, attempt(cursor_out="c4"), changed, DedupPolicy.UPDATE_ON_CHANGE)
+    assert (again.new, again.skipped) == (0, len(ODD_IDS))
+    assert (update.new, update.updated) == (0, len(changed))
+    assert rows(warehouse, "SELECT count(*) FROM media_items WHERE title LIKE '% (Live)'") == [
+        (len(changed),)
+    ]
+
+
 def test_same_external_id_for_other_users_and_platforms_are_separate_items(warehouse: Warehouse) -> None:
     with warehouse.connect() as con:
         store_sync(con, attempt(), [play(1)])
