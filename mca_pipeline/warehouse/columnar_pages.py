@@ -68,8 +68,8 @@ class ColumnarFile:
 
     def memory_held(self) -> int:
         """Bytes of the read DuckDB keeps in memory (the rest waits in its temporary folder)."""
-        row = self._con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
-        return int(row[0] or 0) if row else 0
+        [(held,)] = self._con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
+        return int(held or 0)
 
     def pages(self, page_size: int) -> Iterator[ColumnarPage]:
         """Pages of up to `page_size` items after the records already stored; the last
