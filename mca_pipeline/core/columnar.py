@@ -5,7 +5,7 @@ reading the file (a 1,000,000-play Spotify history: about 40 s against DuckDB's 
 A file plugin whose files can be large may therefore also say how DuckDB reads a file
 into the columns of a page (`ColumnarRead`, from `ColumnarFileImportPlugin.columnar_read`); core runs that query outside the warehouse,
 checks every row against `MEDIA_ITEM_RULES` and the plugin's own `clean` column, and
-stores the file in pages of Arrow columns.
+stores the file in pages, each one INSERT ... SELECT from what DuckDB read.
 
 The columnar path only ever takes files it can read whole and exactly: when DuckDB
 cannot read the file, or any row breaks a rule, core falls back to the plugin's

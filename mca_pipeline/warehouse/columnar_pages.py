@@ -1,12 +1,15 @@
-"""Reading an export file with DuckDB into pages of Arrow columns (the columnar path).
+"""Reading an export file with DuckDB into pages the warehouse stores (the columnar path).
 
-The file is read by an in-memory DuckDB of its own, never by the warehouse's
-connection, so no warehouse lock is held while it is parsed. It is read once, into a
-table there (spilled to a temporary folder past `MEMORY_LIMIT`, so a larger file costs
-disk, not memory); every row is checked against MediaItem's rules and the plugin's own;
-then pages of `page_size` rows are handed out as Arrow tables in the file's order.
-Between the read and the first page (a file read ahead waits while the one before it is
-stored) it keeps `WAITING_MEMORY_LIMIT` in memory and the rest in its temporary folder.
+The file is read by a DuckDB of its own, never by the warehouse's connection, so no
+warehouse lock is held while it is parsed. It is read once, into a table of a database
+file in a temporary folder (past `MEMORY_LIMIT` DuckDB spills there, so a larger file
+costs disk, not memory); every row is checked against MediaItem's rules and the
+plugin's own; then that DuckDB is closed. A file read ahead (while the one before it is
+stored) therefore waits on disk, holding no memory.
+
+Its pages are ranges of its record numbers: the warehouse's connection attaches the
+read file and each page is one INSERT ... SELECT from it, so no row passes through
+Python or Arrow between reading and storing.
 
 A file that DuckDB cannot read, or with any row that breaks a rule, gets no pages at
 all: the caller reads it with the plugin's streaming reader instead, which reports each
@@ -16,104 +19,106 @@ bad record by line, byte and field.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, PAGE_COLUMNS, ColumnarRead
+from mca_pipeline.warehouse.store import StagedRows
 
 #: What the reading DuckDB may hold in memory before it spills to disk.
 MEMORY_LIMIT = "128MB"
-#: ... and what a file read whole may hold while it waits to be stored (the files read
-#: ahead during another's storing): the rest waits on disk, compressed.
-WAITING_MEMORY_LIMIT = "16MB"
 
 _CHECKS = " AND ".join(f"({rule})" for rule in MEDIA_ITEM_RULES.values())
 _STORED = "left_out IS NULL"
+_PAGE_COLUMNS = ", ".join(PAGE_COLUMNS).replace("raw_metadata", "raw_metadata::VARCHAR AS raw_metadata")
+#: Each attachment of a read file gets a name of its own on the warehouse's connection.
+_ALIASES = itertools.count()
 
 
 @dataclass(frozen=True)
 class ColumnarPage:
-    """One page of a file read by DuckDB: its rows, the cursor after them, and whether
-    rows of the file follow."""
+    """One page of a file read by DuckDB: its rows (a SELECT over the attached file),
+    the cursor after them, and whether rows of the file follow."""
 
-    table: pa.Table
+    rows: StagedRows
     cursor: str
     has_more: bool
 
 
 class ColumnarFile:
-    """A file read whole and checked; `pages()` hands it out. Close it when done.
+    """A file read whole and checked, waiting on disk; `pages()` hands it out. Close it
+    when done.
 
     `rows` counts the file's records, `left_out` those after `start` left out on purpose
     (by reason), which no page holds."""
 
     def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        tmp: tempfile.TemporaryDirectory[str],
-        rows: int,
-        left_out: dict[str, int],
-        read: ColumnarRead,
+        self, tmp: tempfile.TemporaryDirectory[str], rows: int, left_out: dict[str, int], read: ColumnarRead
     ) -> None:
-        self._con = con
         self._tmp = tmp
         self.rows = rows
         self.left_out = left_out
         self._read = read
 
-    def memory_held(self) -> int:
-        """Bytes of the read DuckDB keeps in memory (the rest waits in its temporary folder)."""
-        [(held,)] = self._con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
-        return int(held or 0)
+    @property
+    def staged(self) -> Path:
+        """The database file the rows wait in."""
+        return Path(self._tmp.name) / "staged.duckdb"
 
-    def pages(self, page_size: int) -> Iterator[ColumnarPage]:
-        """Pages of up to `page_size` items after the records already stored; the last
-        page's cursor is past the file's last record, left out or not."""
-        _set_memory_limit(self._con, MEMORY_LIMIT)
-        pending: pa.Table | None = None
-        for table in self._tables(max(1, page_size)):
-            if not table.num_rows:
-                continue
-            if pending is not None:
-                yield self._page(pending, has_more=True)
-            pending = table
-        if pending is not None:
-            yield self._page(pending, has_more=False)
+    @contextlib.contextmanager
+    def pages(self, con: duckdb.DuckDBPyConnection, page_size: int) -> Iterator[list[ColumnarPage]]:
+        """The pages after the records already stored, each of the stored rows of up to
+        `page_size` records, selectable on `con` while this lasts; the last page's cursor
+        is past the file's last record, left out or not."""
+        alias = f"mca_read_{next(_ALIASES)}"
+        quoted = str(self.staged).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+        try:
+            yield self._plan(con, alias, max(1, page_size))
+        finally:
+            with contextlib.suppress(duckdb.Error):  # a broken connection drops it anyway
+                con.execute(f"DETACH {alias}")
 
-    def _tables(self, page_size: int) -> Iterator[pa.Table]:
-        columns = ", ".join(PAGE_COLUMNS).replace("raw_metadata", "raw_metadata::VARCHAR AS raw_metadata")
+    def _plan(self, con: duckdb.DuckDBPyConnection, alias: str, size: int) -> list[ColumnarPage]:
+        """One scan of the record numbers and keys: which ranges hold rows to store, how
+        many, and whether a key repeats within one (then the last of them is stored, as
+        `items_table` keeps the last of repeated items)."""
+        record = "mca_record" if self._read.numbered else "rowid"
         start = int(self._read.start)
-        if self._read.numbered:
-            # Staged in any order: each page is the stored rows of a range of record
-            # numbers, sorted (the scan skips the row groups outside the range).
-            for low in range(start, self.rows, page_size):
-                yield self._con.sql(
-                    f"SELECT {columns}, mca_record FROM staged WHERE mca_record >= {low} "
-                    f"AND mca_record < {low + page_size} AND {_STORED} ORDER BY mca_record"
-                ).to_arrow_table()
-            return
-        # No ORDER BY: a filtered scan of one table keeps its insertion order (DuckDB's
-        # preserve_insertion_order), where sorting a large file's rows would spill or fail.
-        relation = self._con.sql(
-            f"SELECT {columns}, rowid AS mca_record FROM staged WHERE rowid >= {start} AND {_STORED}"
-        )
-        for batch in relation.to_arrow_reader(page_size):
-            yield pa.Table.from_batches([batch])
-
-    def _page(self, table: pa.Table, *, has_more: bool) -> ColumnarPage:
-        done = int(table.column("mca_record")[-1].as_py()) + 1 if has_more else self.rows
-        return ColumnarPage(
-            table.drop_columns(["mca_record"]), self._read.cursor_at(done, self.rows), has_more
-        )
+        ranges = con.execute(
+            f"""SELECT ({record} - $start) // $size AS page, count(*), count(DISTINCT external_id)
+                FROM {alias}.staged WHERE {record} >= $start AND {_STORED}
+                GROUP BY page ORDER BY page""",
+            {"start": start, "size": size},
+        ).fetchall()
+        pages = []
+        for index, (page, count, keys) in enumerate(ranges):
+            low = start + int(page) * size
+            has_more = index < len(ranges) - 1
+            last_of_each_key = (
+                f" QUALIFY row_number() OVER (PARTITION BY external_id ORDER BY {record} DESC) = 1"
+                if keys < count
+                else ""
+            )
+            sql = (
+                f"SELECT {_PAGE_COLUMNS}, {record} AS mca_record FROM {alias}.staged "
+                f"WHERE {record} >= {low} AND {record} < {low + size} AND {_STORED}{last_of_each_key}"
+            )
+            done = low + size if has_more else self.rows
+            pages.append(
+                ColumnarPage(StagedRows(sql, int(count)), self._read.cursor_at(done, self.rows), has_more)
+            )
+        return pages
 
     def close(self) -> None:
         """Drop what was read (closing twice is fine)."""
-        self._con.close()
         self._tmp.cleanup()
 
 
@@ -137,26 +142,13 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
     could not read it, a row breaks a rule, or it holds nothing to store after
     `read.start` (an empty file's report is the streaming reader's)."""
     tmp = tempfile.TemporaryDirectory(prefix="mca-columnar-")
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp.name})
+    staged = Path(tmp.name) / "staged.duckdb"
+    counts = None
     try:
-        for name, function in read.functions.items():
-            con.create_function(name, _over_arrays(function), ["VARCHAR"], "VARCHAR", type="arrow")
-        for name, open_stream in read.tables.items():
-            con.register(name, open_stream())
-        if read.numbered and not read.in_file_order:
-            # Rows that carry their number need not be staged in order, and kept in
-            # order under MEMORY_LIMIT DuckDB stages them on one thread (twice as long).
-            con.execute("SET preserve_insertion_order = false")
-        con.execute(f"CREATE TABLE staged AS SELECT * FROM ({read.sql})", dict(read.params))
-        record = "mca_record" if read.numbered else "rowid"
-        # One scan: per reason left out (NULL: to store), the records, the bad ones, and those after `start`.
-        counts = con.execute(
-            f"""SELECT left_out, count(*),
-                       count(*) FILTER (WHERE NOT (coalesce(clean, false) AND (NOT {_STORED} OR {_CHECKS}))),
-                       count(*) FILTER (WHERE {record} >= $start)
-                FROM staged GROUP BY left_out""",
-            {"start": read.start},
-        ).fetchall()
+        with duckdb.connect(
+            str(staged), config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp.name}
+        ) as con:
+            counts = _read_and_count(con, read)
     except Exception as exc:  # any bytes: whatever fails here, the streaming reader reports it
         # DuckDB's message may quote the record, personal fields and all: only its kind is logged.
         log.info(f"DuckDB does not read the file whole ({type(exc).__name__}): reading it record by record")
@@ -170,17 +162,33 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
     if bad:
         log.info(f"{bad:,} of {total:,} records need a closer look: reading the file record by record")
     if counts is None or bad or not to_store:
-        con.close()
         tmp.cleanup()
         return None
-    _set_memory_limit(con, WAITING_MEMORY_LIMIT)
     if read.read_note is not None:
         log.info(read.read_note())
-    return ColumnarFile(con, tmp, total, left_out, read)
+    return ColumnarFile(tmp, total, left_out, read)
 
 
-def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    """DuckDB moves what is over the new limit to its temporary folder at once (a file
-    read ahead then waits for its turn in about 15 MiB instead of 100)."""
-    with contextlib.suppress(duckdb.Error):  # nothing it cannot move is lost: it stays in memory
-        con.execute(f"SET memory_limit = '{limit}'")
+def _read_and_count(con: duckdb.DuckDBPyConnection, read: ColumnarRead) -> list[tuple[object, ...]]:
+    """The file into table `staged`; per reason left out (NULL: to store) the records,
+    the bad ones and those after `start`, in one scan."""
+    for name, function in read.functions.items():
+        con.create_function(name, _over_arrays(function), ["VARCHAR"], "VARCHAR", type="arrow")
+    for name, open_stream in read.tables.items():
+        con.register(name, open_stream())
+    if read.numbered and not read.in_file_order:
+        # Rows that carry their number need not be staged in order, and kept in
+        # order under MEMORY_LIMIT DuckDB stages them on one thread (twice as long).
+        con.execute("SET preserve_insertion_order = false")
+    # The file lives for one import: compressing it took a third of the time of reading
+    # 100,000 plays (0.3 s of 0.9), and unpacked it is smaller than the export file.
+    con.execute("SET force_compression = 'uncompressed'")
+    con.execute(f"CREATE TABLE staged AS SELECT * FROM ({read.sql})", dict(read.params))
+    record = "mca_record" if read.numbered else "rowid"
+    return con.execute(
+        f"""SELECT left_out, count(*),
+                   count(*) FILTER (WHERE NOT (coalesce(clean, false) AND (NOT {_STORED} OR {_CHECKS}))),
+                   count(*) FILTER (WHERE {record} >= $start)
+            FROM staged GROUP BY left_out""",
+        {"start": read.start},
+    ).fetchall()

@@ -1,6 +1,7 @@
 """Storing one sync's items, its cursor and its sync_log row in ONE transaction.
 
-The batch goes into DuckDB as an Arrow table and is merged with set-based statements:
+The batch goes into DuckDB as an Arrow table (a columnar page: a SELECT over the file
+DuckDB read) and is merged with set-based statements:
 an UPDATE ... FROM for changed items (when the plugin asks for it) and an
 INSERT ... SELECT ... WHERE NOT EXISTS (an anti-join) for new ones. Re-importing an
 export that repeats the whole history is therefore one hash join, not a lookup per row.
@@ -15,7 +16,6 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pydantic_core
 
 from mca_pipeline.core import DedupPolicy, ErrorCode, MediaItem, PluginError
@@ -107,36 +107,37 @@ def items_table(items: list[MediaItem]) -> pa.Table:
     )
 
 
-def last_of_each_key(table: pa.Table) -> pa.Table:
-    """A columnar page with the last row of each external_id, as `items_table` keeps
-    the last of repeated items."""
-    if pc.count_distinct(table["external_id"]).as_py() == table.num_rows:
-        return table
-    numbered = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
-    last = numbered.group_by("external_id", use_threads=False).aggregate([("_row", "max")])
-    rows = last["_row_max"]
-    return table.take(pc.take(rows, pc.sort_indices(rows)))
+@dataclass(frozen=True)
+class StagedRows:
+    """A page DuckDB selects where it already is (a columnar file attached to the
+    warehouse's connection): `sql` selects PAGE_COLUMNS, raw_metadata as JSON text and
+    one row per external_id; `received` counts the records it stands for."""
+
+    sql: str
+    received: int
 
 
 @retried
 def store_sync(
     con: duckdb.DuckDBPyConnection,
     attempt: SyncAttempt,
-    items: list[MediaItem] | pa.Table,
+    items: list[MediaItem] | StagedRows,
     policy: DedupPolicy = DedupPolicy.SKIP,
 ) -> StoreCounts:
     """Merge `items` and append the sync_log row atomically; return what happened.
 
-    `items` may be a columnar page (PAGE_COLUMNS as an Arrow table, checked against
-    MediaItem's rules already) instead of MediaItems. Anything that fails inside rolls
-    the whole unit back: the warehouse is then exactly as it was before, items, cursor
-    and log alike.
+    `items` may be a columnar page (`StagedRows`, checked against MediaItem's rules
+    already) instead of MediaItems: its rows then go from where DuckDB read them straight
+    into media_items. Anything that fails inside rolls the whole unit back: the warehouse
+    is then exactly as it was before, items, cursor and log alike.
     """
-    staging = last_of_each_key(items) if isinstance(items, pa.Table) else items_table(items)
-    received = items.num_rows if isinstance(items, pa.Table) else len(items)
+    if isinstance(items, StagedRows):
+        received, staging = items.received, f"({items.sql})"
+    else:
+        received, staging = len(items), _STAGING
+        con.register(_STAGING, items_table(items))
     now = utc_now()
     key = [attempt.user_id, attempt.platform]
-    con.register(_STAGING, staging)
     # On a lake, where no key keeps (user, platform, external_id) unique, writers of the
     # same user's platform take turns (warehouse/lake.py); a file's lock already does. The
     # turn is taken before the transaction begins, so that its snapshot shows what the
@@ -147,11 +148,11 @@ def store_sync(
         # constants, DuckDB skips every row group (a lake, every file) outside that range,
         # where a join alone reads all of the platform's rows for each page (a re-import
         # of 5,000,000 plays scanned 5,000,000 ids per page).
-        low, high = _key_range(con) if staging.num_rows else ("", "")
+        low, high = _key_range(con, staging) if received else ("", "")
         with transaction(con):
             upsert(con, "users", {"user_id": attempt.user_id}, key=("user_id",))
             updated = 0
-            if policy is DedupPolicy.UPDATE_ON_CHANGE and staging.num_rows:
+            if policy is DedupPolicy.UPDATE_ON_CHANGE and received:
                 updated = changed(
                     con.execute(
                         f"""
@@ -161,7 +162,7 @@ def store_sync(
                             time_spent_s = s.time_spent_s, tags = s.tags, url = s.url,
                             raw_metadata = s.raw_metadata::JSON, {assignments(from_raw_metadata("s.raw_metadata"))},
                             status = 'pending', status_reason = NULL, updated_at = ?
-                        FROM {_STAGING} AS s
+                        FROM {staging} AS s
                         WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
                           AND m.external_id BETWEEN ? AND ?
                           AND (m.raw_metadata::VARCHAR IS DISTINCT FROM s.raw_metadata OR m.title IS DISTINCT FROM s.title)
@@ -173,7 +174,7 @@ def store_sync(
                 )
             log_id = _next_log_id(con)
             new = 0
-            if staging.num_rows:
+            if received:
                 new = changed(
                     con.execute(
                         f"""
@@ -181,7 +182,7 @@ def store_sync(
                             first_seen_at, updated_at, sync_log_id)
                         SELECT ?, ?, {_ITEM_COLUMNS.replace("raw_metadata", "raw_metadata::JSON")},
                             {", ".join(_PARSED.values())}, ?, ?, ?
-                        FROM {_STAGING} AS s
+                        FROM {staging} AS s
                         WHERE NOT EXISTS (
                             SELECT 1 FROM media_items AS m
                             WHERE m.user_id = ? AND m.platform = ? AND m.external_id = s.external_id
@@ -196,7 +197,8 @@ def store_sync(
                 con, log_id, attempt, received, new, updated, received - new - updated, outcome, now
             )
     finally:
-        con.unregister(_STAGING)
+        if staging == _STAGING:
+            con.unregister(_STAGING)
     return StoreCounts(received, new, updated, received - new - updated, log_id, outcome)
 
 
@@ -238,9 +240,9 @@ def discard_import(
     return removed
 
 
-def _key_range(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+def _key_range(con: duckdb.DuckDBPyConnection, staging: str) -> tuple[str, str]:
     """The least and greatest external_id of the staged page, compared as DuckDB compares."""
-    row = first_row(con.execute(f"SELECT min(external_id), max(external_id) FROM {_STAGING}"))
+    row = first_row(con.execute(f"SELECT min(external_id), max(external_id) FROM {staging}"))
     assert row is not None
     return str(row[0]), str(row[1])
 

@@ -285,8 +285,11 @@ def _store_columnar(
     (`opened`, or one of its own): the file is parsed already, so holding the warehouse
     costs no parsing time."""
     summary.tally.add([], columnar.left_out)
-    with nullcontext(opened) if opened is not None else warehouse.connect() as con:
-        for page in columnar.pages(ctx.columnar_page_size):
+    with (
+        nullcontext(opened) if opened is not None else warehouse.connect() as con,
+        columnar.pages(con, ctx.columnar_page_size) as pages,
+    ):
+        for page in pages:
             attempt = SyncAttempt(
                 user_id=user_id,
                 platform=plugin.name,
@@ -297,7 +300,7 @@ def _store_columnar(
                 source=source,
                 run_id=run_id,
             )
-            counts = store_sync(con, attempt, page.table, plugin.dedup_policy)
+            counts = store_sync(con, attempt, page.rows, plugin.dedup_policy)
             last = (
                 not page.has_more
                 or ctx.is_cancelled()

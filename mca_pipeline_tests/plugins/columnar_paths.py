@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import duckdb
+import pyarrow as pa
 
 from mca_pipeline.core import ColumnarFileImportPlugin, Credentials, SyncContext
 from mca_pipeline.core.columnar import ColumnarRead
 from mca_pipeline.warehouse import Warehouse
-from mca_pipeline.warehouse.columnar_pages import read_columnar
+from mca_pipeline.warehouse.columnar_pages import ColumnarFile, read_columnar
 from mca_pipeline.warehouse.sync_loop import SyncSummary, run_sync
 
 LOG = logging.getLogger("test")
@@ -19,6 +23,28 @@ LOG = logging.getLogger("test")
 ROWS = """SELECT external_id, media_type, title, creator, consumed_at, duration_s, time_spent_s, tags, url,
                   raw_metadata::VARCHAR
            FROM media_items WHERE user_id = 'u' ORDER BY external_id"""
+
+
+@dataclass(frozen=True)
+class PageRows:
+    """A columnar page as the warehouse's connection selects it, rows in record order."""
+
+    table: pa.Table
+    cursor: str
+    has_more: bool
+
+
+def page_rows(columnar: ColumnarFile, page_size: int) -> list[PageRows]:
+    """Each page of `columnar` selected on a connection of its own, as store_sync selects it."""
+    with duckdb.connect() as con, columnar.pages(con, page_size) as pages:
+        return [
+            PageRows(
+                con.sql(f"SELECT * FROM ({p.rows.sql}) ORDER BY mca_record").to_arrow_table(),
+                p.cursor,
+                p.has_more,
+            )
+            for p in pages
+        ]
 
 
 def streaming_only(plugin: type[ColumnarFileImportPlugin]) -> ColumnarFileImportPlugin:
@@ -125,7 +151,7 @@ def assert_paged_in_file_order(
     columnar = read_columnar(read, LOG)
     assert columnar is not None, "the file should take the columnar path"
     try:
-        pages = list(columnar.pages(page_size))
+        pages = page_rows(columnar, page_size)
     finally:
         columnar.close()
     assert [i for page in pages for i in page.table.column("external_id").to_pylist()] == ids
@@ -136,7 +162,9 @@ def assert_paged_in_file_order(
     resumed = read_columnar(resumed_read, LOG)
     assert resumed is not None
     try:
-        rest = [i for page in resumed.pages(page_size) for i in page.table.column("external_id").to_pylist()]
+        rest = [
+            i for page in page_rows(resumed, page_size) for i in page.table.column("external_id").to_pylist()
+        ]
     finally:
         resumed.close()
     assert rest == ids[json.loads(cursor)["record"] :]

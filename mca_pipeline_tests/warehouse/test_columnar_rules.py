@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from mca_pipeline.core import MediaItem
 from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, ColumnarRead
 from mca_pipeline.warehouse.columnar_pages import read_columnar
+from mca_pipeline_tests.plugins.columnar_paths import page_rows
 
 LOG = logging.getLogger("test")
 
@@ -87,7 +88,7 @@ def test_good_values_pass_both() -> None:
     MediaItem(**GOOD_ITEM)
     read = read_columnar(one_row_file(GOOD_SQL), LOG)
     assert read is not None and read.rows == 1
-    [page] = list(read.pages(10))
+    [page] = page_rows(read, 10)
     read.close()
     assert page.table.column("title").to_pylist() == ["Song"]
     assert (page.cursor, page.has_more) == ("1/1", False)
@@ -114,11 +115,20 @@ def test_a_row_the_plugin_calls_unclean_sends_the_file_to_the_streaming_reader()
 def test_a_page_keeps_the_last_row_of_a_repeated_key_in_order() -> None:
     """As items_table keeps the last of repeated items: the hostile variants found the
     first version keeping the wrong rows, and the insert hit the primary key."""
-    import pyarrow as pa
-
-    from mca_pipeline.warehouse.store import last_of_each_key
-
-    table = pa.table({"external_id": ["a", "b", "a", "c", "b"], "title": ["1", "2", "3", "4", "5"]})
-    kept = last_of_each_key(table)
-    assert kept.column("external_id").to_pylist() == ["a", "c", "b"]
-    assert kept.column("title").to_pylist() == ["3", "4", "5"]
+    columns = {**GOOD_SQL, "external_id": "k", "title": "t"}
+    select = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
+    keys = "('a', '1'), ('b', '2'), ('a', '3'), ('c', '4'), ('b', '5')"
+    read = read_columnar(
+        ColumnarRead(
+            sql=f"SELECT {select}, true AS clean, NULL::VARCHAR AS left_out FROM (VALUES {keys}) AS v(k, t)",
+            cursor_at=lambda n, total: f"{n}/{total}",
+        ),
+        LOG,
+    )
+    assert read is not None
+    try:
+        [page] = page_rows(read, 10)
+    finally:
+        read.close()
+    assert page.table.column("external_id").to_pylist() == ["a", "c", "b"]
+    assert page.table.column("title").to_pylist() == ["3", "4", "5"]
