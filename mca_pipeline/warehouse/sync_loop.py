@@ -24,6 +24,7 @@ from mca_pipeline.core import (
     AuthType,
     ColumnarFileImportPlugin,
     Credentials,
+    DedupPolicy,
     ErrorCode,
     MediaItem,
     PluginError,
@@ -36,7 +37,7 @@ from mca_pipeline.warehouse import SyncAttempt, Warehouse, store_sync
 from mca_pipeline.warehouse.columnar_pages import ColumnarFile, read_columnar
 from mca_pipeline.warehouse.import_report import SkipTally, rejection, too_many_unreadable
 from mca_pipeline.warehouse.queries import resume_cursor, unfinished_import
-from mca_pipeline.warehouse.store import StoreCounts, discard_import
+from mca_pipeline.warehouse.store import StagedRows, StoreCounts, discard_import
 
 
 class PluginCrashed(Exception):
@@ -300,7 +301,7 @@ def _store_columnar(
                 source=source,
                 run_id=run_id,
             )
-            counts = store_sync(con, attempt, page.rows, plugin.dedup_policy)
+            counts = _store_page(columnar, con, attempt, page.rows, plugin.dedup_policy, log, label)
             last = (
                 not page.has_more
                 or ctx.is_cancelled()
@@ -314,6 +315,28 @@ def _store_columnar(
             cursor = page.cursor
             started = utc_now()
     return summary
+
+
+def _store_page(
+    columnar: ColumnarFile,
+    con: duckdb.DuckDBPyConnection,
+    attempt: SyncAttempt,
+    rows: StagedRows,
+    policy: DedupPolicy,
+    log: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+    label: str,
+) -> StoreCounts:
+    """One columnar page, stored again under a higher memory limit while it runs out
+    (rolled back whole each time: nothing half-stored) and the connection has more."""
+    while True:
+        try:
+            return store_sync(con, attempt, rows, policy)
+        except duckdb.OutOfMemoryException:
+            if not columnar.raise_limit(con):
+                raise
+            log.info(
+                f"{label}: a page needed more memory than a file's pages are first given: storing it again"
+            )
 
 
 def _record_crash(

@@ -1,0 +1,70 @@
+"""What storing a read file's pages does to the warehouse's connection: it attaches the
+file, stores under a lower memory limit (raised for a page that needs more), and leaves
+the connection as it found it (the same connection then records the import's state and
+checks)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from mca_pipeline.core import Credentials, SyncContext
+from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
+from mca_pipeline.warehouse import Warehouse, columnar_pages
+from mca_pipeline.warehouse.columnar_pages import STORE_MEMORY_LIMIT, bytes_of_size, read_columnar
+from mca_pipeline.warehouse.sync_loop import run_sync
+from mca_pipeline_tests.synthetic_exports import extended_plays
+from mca_pipeline_tests.warehouse.test_columnar_rules import GOOD_SQL, LOG, one_row_file
+
+
+def _limit(con: duckdb.DuckDBPyConnection) -> str:
+    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    return str(limit)
+
+
+def _attached(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [name for (name,) in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()]
+
+
+@pytest.mark.parametrize(("limit", "lowered"), [("512MB", True), ("64MB", False)])
+def test_pages_are_stored_under_the_lower_limit_and_the_connection_is_left_as_found(
+    limit: str, lowered: bool
+) -> None:
+    """A limit below STORE_MEMORY_LIMIT (the user's MCA_DUCKDB_MEMORY_LIMIT) is kept."""
+    read = read_columnar(one_row_file(GOOD_SQL), LOG)
+    assert read is not None
+    with duckdb.connect(config={"memory_limit": limit}) as con:
+        before, databases = _limit(con), _attached(con)
+        try:
+            with read.pages(con, 10) as pages:
+                assert _limit(con) == (f"{STORE_MEMORY_LIMIT / 2**20:.1f} MiB" if lowered else before)
+                [(title,)] = con.execute(f"SELECT title FROM ({pages[0].rows.sql})").fetchall()
+                assert title == "Song"
+        finally:
+            read.close()
+        # restored from what DuckDB shows, to its tenth of a MiB
+        assert abs(bytes_of_size(_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
+        assert _attached(con) == databases
+
+
+def test_a_page_that_runs_out_of_memory_is_stored_again_under_a_higher_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A warehouse whose key index outgrows the lowered limit still stores every play:
+    the page that ran out is rolled back whole and stored again with more memory."""
+    monkeypatch.setattr(columnar_pages, "STORE_MEMORY_LIMIT", 2 * 2**20)
+    file = tmp_path / "Streaming_History_Audio_2024_0.json"
+    file.write_text(json.dumps(extended_plays(30_000, seed=5)), encoding="utf-8")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ctx = SyncContext(user_id="u", columnar_page_size=10_000)
+    with caplog.at_level(logging.INFO):
+        summary = run_sync(SpotifyExportPlugin(), warehouse, "u", Credentials(file=file), log=LOG, ctx=ctx)
+    assert "storing it again" in caplog.text
+    assert (summary.error, summary.pages, summary.new) == (None, 3, 30_000)
+    with warehouse.connect() as con:
+        [(stored,)] = con.execute("SELECT count(*) FROM media_items").fetchall()
+    assert stored == 30_000
