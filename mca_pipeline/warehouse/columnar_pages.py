@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, PAGE_COLUMNS, ColumnarRead
+from mca_pipeline.warehouse.memory import bytes_of_size, memory_limit
 from mca_pipeline.warehouse.store import StagedRows
 
 #: What the reading DuckDB may hold in memory before it spills to disk.
@@ -89,13 +90,13 @@ class ColumnarFile:
         is past the file's last record, left out or not."""
         alias = f"mca_read_{next(_ALIASES)}"
         quoted = str(self.staged).replace("'", "''")
-        [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+        limit = memory_limit(con)
         con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
         try:
             pages = self._plan(con, alias, max(1, page_size))
-            if bytes_of_size(str(limit)) > STORE_MEMORY_LIMIT:
+            if bytes_of_size(limit) > STORE_MEMORY_LIMIT:
                 con.execute(f"SET memory_limit = '{STORE_MEMORY_LIMIT}B'")
-                self._own_limit, self._limit = str(limit), STORE_MEMORY_LIMIT
+                self._own_limit, self._limit = limit, STORE_MEMORY_LIMIT
             yield pages
         finally:
             with contextlib.suppress(duckdb.Error):  # a broken connection drops both anyway
@@ -151,22 +152,6 @@ class ColumnarFile:
     def close(self) -> None:
         """Drop what was read (closing twice is fine)."""
         self._tmp.cleanup()
-
-
-def bytes_of_size(size: str) -> float:
-    """A size as DuckDB writes it (`488.2 MiB`, `1.5 GiB`, `512 bytes`) in bytes."""
-    number, _, unit = size.partition(" ")
-    units = {
-        "KiB": 2**10,
-        "MiB": 2**20,
-        "GiB": 2**30,
-        "TiB": 2**40,
-        "KB": 1e3,
-        "MB": 1e6,
-        "GB": 1e9,
-        "TB": 1e12,
-    }
-    return float(number) * units.get(unit, 1)
 
 
 def _over_arrays(function: Callable[[str], str | None]) -> Callable[[pa.Array], pa.Array]:

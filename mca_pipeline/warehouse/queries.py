@@ -7,6 +7,7 @@ from datetime import datetime
 
 import duckdb
 
+from mca_pipeline.warehouse.memory import memory_at_most
 from mca_pipeline.warehouse.results import first_row
 
 
@@ -127,20 +128,27 @@ class SourceHealth:
     latest: datetime | None
 
 
+#: The duplicate count's hash table grows with the history: at 5,000,000 plays it took
+#: 490 MiB under the warehouse's 512 MB, and 136 MiB in the same 0.75 s under this.
+HEALTH_MEMORY_LIMIT = 128 * 2**20
+
+
 def source_health(con: duckdb.DuckDBPyConnection, user_id: str, platform: str) -> SourceHealth:
-    """Duplicate keys (the primary key forbids them; checked anyway, it is cheap) and
-    items said to be consumed more than a day from now (a time-zone or unit mistake)."""
-    row = first_row(
-        con.execute(
-            """
-            SELECT count(*) - count(DISTINCT external_id),
-                   count(*) FILTER (WHERE consumed_at > now() + INTERVAL 1 DAY),
-                   max(consumed_at)
-            FROM media_items WHERE user_id = ? AND platform = ?
-            """,
-            [user_id, platform],
-        )
-    )
+    """Duplicate keys (the primary key forbids them; checked anyway, as a lake has no
+    key) and items said to be consumed more than a day from now (a time-zone or unit
+    mistake), counted under HEALTH_MEMORY_LIMIT, or the connection's own limit when
+    DuckDB cannot spill what it needs."""
+    query = """
+        SELECT count(*) - count(DISTINCT external_id),
+               count(*) FILTER (WHERE consumed_at > now() + INTERVAL 1 DAY),
+               max(consumed_at)
+        FROM media_items WHERE user_id = ? AND platform = ?
+    """
+    try:
+        with memory_at_most(con, HEALTH_MEMORY_LIMIT):
+            row = first_row(con.execute(query, [user_id, platform]))
+    except duckdb.OutOfMemoryException:
+        row = first_row(con.execute(query, [user_id, platform]))
     assert row is not None
     return SourceHealth(int(row[0]), int(row[1]), row[2])
 

@@ -15,7 +15,8 @@ import pytest
 from mca_pipeline.core import Credentials, SyncContext
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline.warehouse import Warehouse, columnar_pages
-from mca_pipeline.warehouse.columnar_pages import STORE_MEMORY_LIMIT, bytes_of_size, read_columnar
+from mca_pipeline.warehouse.columnar_pages import STORE_MEMORY_LIMIT, read_columnar
+from mca_pipeline.warehouse.memory import bytes_of_size
 from mca_pipeline.warehouse.sync_loop import run_sync
 from mca_pipeline_tests.synthetic_exports import extended_plays
 from mca_pipeline_tests.warehouse.test_columnar_rules import GOOD_SQL, LOG, one_row_file

@@ -1,0 +1,35 @@
+"""A connection held under a lower memory limit for one piece of work gets its own back."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from mca_pipeline.warehouse.memory import bytes_of_size, memory_at_most, memory_limit
+from mca_pipeline.warehouse.queries import source_health
+from mca_pipeline.warehouse.schema import migrate
+
+
+@pytest.mark.parametrize(("own", "lowered"), [("512MB", True), ("64MB", False)])
+def test_the_limit_is_lowered_for_the_block_only_and_a_lower_one_is_kept(own: str, lowered: bool) -> None:
+    with duckdb.connect(config={"memory_limit": own}) as con:
+        before = memory_limit(con)
+        with memory_at_most(con, 100 * 2**20):
+            assert memory_limit(con) == ("100.0 MiB" if lowered else before)
+        # restored from what DuckDB shows, to its tenth of a MiB
+        assert abs(bytes_of_size(memory_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
+
+
+def test_the_health_of_a_source_counts_under_a_lower_limit_and_leaves_the_connection_as_found() -> None:
+    with duckdb.connect(config={"memory_limit": "512MB"}) as con:
+        migrate(con)
+        con.execute(
+            """INSERT INTO media_items (user_id, platform, external_id, media_type, title, consumed_at,
+                   raw_metadata, first_seen_at, updated_at)
+               SELECT 'u', 'p', 'id-' || i, 'music', 't', now() + INTERVAL (i) DAY, '{}', now(), now()
+               FROM range(3) t(i)"""
+        )
+        before = memory_limit(con)
+        health = source_health(con, "u", "p")
+        assert (health.duplicate_keys, health.future_items) == (0, 1)
+        assert abs(bytes_of_size(memory_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
