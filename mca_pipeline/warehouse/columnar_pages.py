@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from mca_pipeline.core.columnar import MEDIA_ITEM_RULES, PAGE_COLUMNS, ColumnarRead
-from mca_pipeline.warehouse.memory import bytes_of_size, memory_limit
+from mca_pipeline.warehouse.memory import LoweredLimit, memory_at_most
 from mca_pipeline.warehouse.store import StagedRows
 
 #: What the reading DuckDB may hold in memory before it spills to disk.
@@ -74,9 +74,8 @@ class ColumnarFile:
         self.rows = rows
         self.left_out = left_out
         self._read = read
-        #: The connection's own memory limit, and the lower one `pages` keeps it at.
-        self._own_limit: str | None = None
-        self._limit = 0
+        #: The lowered limit of the connection `pages` is storing on.
+        self._store_limit: LoweredLimit | None = None
 
     @property
     def staged(self) -> Path:
@@ -90,33 +89,20 @@ class ColumnarFile:
         is past the file's last record, left out or not."""
         alias = f"mca_read_{next(_ALIASES)}"
         quoted = str(self.staged).replace("'", "''")
-        limit = memory_limit(con)
         con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
         try:
             pages = self._plan(con, alias, max(1, page_size))
-            if bytes_of_size(limit) > STORE_MEMORY_LIMIT:
-                con.execute(f"SET memory_limit = '{STORE_MEMORY_LIMIT}B'")
-                self._own_limit, self._limit = limit, STORE_MEMORY_LIMIT
-            yield pages
+            with memory_at_most(con, STORE_MEMORY_LIMIT) as self._store_limit:
+                yield pages
         finally:
-            with contextlib.suppress(duckdb.Error):  # a broken connection drops both anyway
+            self._store_limit = None
+            with contextlib.suppress(duckdb.Error):  # a broken connection drops it anyway
                 con.execute(f"DETACH {alias}")
-                if self._own_limit is not None:
-                    con.execute(f"SET memory_limit = '{self._own_limit}'")
-                self._own_limit = None
 
-    def raise_limit(self, con: duckdb.DuckDBPyConnection) -> bool:
-        """Double `con`'s lowered memory limit, up to its own, for the rest of the pages
-        (one ran out of memory); False when it has its own limit already."""
-        if self._own_limit is None:
-            return False
-        self._limit *= 2
-        if self._limit >= bytes_of_size(self._own_limit):
-            con.execute(f"SET memory_limit = '{self._own_limit}'")
-            self._own_limit = None
-        else:
-            con.execute(f"SET memory_limit = '{self._limit}B'")
-        return True
+    def raise_limit(self) -> bool:
+        """Double the lowered memory limit of the connection storing the pages, up to its
+        own, for the rest of them (one ran out of memory); False when it has its own."""
+        return self._store_limit is not None and self._store_limit.double()
 
     def _plan(self, con: duckdb.DuckDBPyConnection, alias: str, size: int) -> list[ColumnarPage]:
         """One scan of the record numbers and keys: which ranges hold rows to store, how

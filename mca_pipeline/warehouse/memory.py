@@ -36,17 +36,44 @@ def memory_limit(con: duckdb.DuckDBPyConnection) -> str:
     return str(limit)
 
 
+class LoweredLimit:
+    """A connection held under a lower memory limit than its own; `double` gives it more
+    for work that ran out, up to its own."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit: int) -> None:
+        self._con = con
+        own = memory_limit(con)
+        #: The connection's own limit while it is held lower, else None.
+        self._own: str | None = own if bytes_of_size(own) > limit else None
+        self._limit = limit
+        if self._own is not None:
+            con.execute(f"SET memory_limit = '{limit}B'")
+
+    def double(self) -> bool:
+        """Twice the limit, up to the connection's own; False when it has its own already."""
+        if self._own is None:
+            return False
+        self._limit *= 2
+        if self._limit >= bytes_of_size(self._own):
+            self.restore()
+        else:
+            self._con.execute(f"SET memory_limit = '{self._limit}B'")
+        return True
+
+    def restore(self) -> None:
+        """The connection's own limit again."""
+        if self._own is not None:
+            self._con.execute(f"SET memory_limit = '{self._own}'")
+            self._own = None
+
+
 @contextlib.contextmanager
-def memory_at_most(con: duckdb.DuckDBPyConnection, limit: int) -> Iterator[None]:
+def memory_at_most(con: duckdb.DuckDBPyConnection, limit: int) -> Iterator[LoweredLimit]:
     """`con` under at most `limit` bytes while the block runs (a lower limit of its own is
     kept), then under its own limit again."""
-    own = memory_limit(con)
-    lowered = bytes_of_size(own) > limit
-    if lowered:
-        con.execute(f"SET memory_limit = '{limit}B'")
+    lowered = LoweredLimit(con, limit)
     try:
-        yield
+        yield lowered
     finally:
-        if lowered:
-            with contextlib.suppress(duckdb.Error):  # a broken connection is dropped anyway
-                con.execute(f"SET memory_limit = '{own}'")
+        with contextlib.suppress(duckdb.Error):  # a broken connection is dropped anyway
+            lowered.restore()

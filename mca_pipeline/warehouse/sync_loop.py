@@ -332,7 +332,7 @@ def _store_page(
         try:
             return store_sync(con, attempt, rows, policy)
         except duckdb.OutOfMemoryException:
-            if not columnar.raise_limit(con):
+            if not columnar.raise_limit():
                 raise
             log.info(
                 f"{label}: a page needed more memory than a file's pages are first given: storing it again"
