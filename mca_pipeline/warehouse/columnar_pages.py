@@ -104,6 +104,12 @@ class ColumnarFile:
         own, for the rest of them (one ran out of memory); False when it has its own."""
         return self._store_limit is not None and self._store_limit.double()
 
+    def commit_room(self) -> contextlib.AbstractContextManager[None]:
+        """What a page's COMMIT runs in: the storing connection's own memory limit."""
+        if self._store_limit is None:
+            return contextlib.nullcontext()
+        return self._store_limit.lifted()
+
     def _plan(self, con: duckdb.DuckDBPyConnection, alias: str, size: int) -> list[ColumnarPage]:
         """One scan of the record numbers and keys: which ranges hold rows to store, how
         many, and whether a key repeats within one (then the last of them is stored, as

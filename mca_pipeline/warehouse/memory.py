@@ -60,6 +60,24 @@ class LoweredLimit:
             self._con.execute(f"SET memory_limit = '{self._limit}B'")
         return True
 
+    @contextlib.contextmanager
+    def lifted(self) -> Iterator[None]:
+        """The connection's own limit for the block, then the lowered one again: for a
+        COMMIT, which flushes what the transaction appended and cannot spill. A COMMIT
+        that runs out of memory invalidates the whole database (DuckDB's FatalException,
+        every later statement refused until it is opened again), where a statement that
+        runs out is only rolled back; 491,520 Netflix records in one page did that under
+        128 MB."""
+        if self._own is None:
+            yield
+            return
+        self._con.execute(f"SET memory_limit = '{self._own}'")
+        try:
+            yield
+        finally:
+            if self._own is not None:
+                self._con.execute(f"SET memory_limit = '{self._limit}B'")
+
     def restore(self) -> None:
         """The connection's own limit again."""
         if self._own is not None:

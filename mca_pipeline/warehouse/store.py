@@ -11,6 +11,8 @@ both commit together or neither does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -123,13 +125,15 @@ def store_sync(
     attempt: SyncAttempt,
     items: list[MediaItem] | StagedRows,
     policy: DedupPolicy = DedupPolicy.SKIP,
+    commit_room: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> StoreCounts:
     """Merge `items` and append the sync_log row atomically; return what happened.
 
     `items` may be a columnar page (`StagedRows`, checked against MediaItem's rules
     already) instead of MediaItems: its rows then go from where DuckDB read them straight
     into media_items. Anything that fails inside rolls the whole unit back: the warehouse
-    is then exactly as it was before, items, cursor and log alike.
+    is then exactly as it was before, items, cursor and log alike. `commit_room` is
+    entered around the COMMIT (`transaction`).
     """
     if isinstance(items, StagedRows):
         received, staging = items.received, f"({items.sql})"
@@ -149,7 +153,7 @@ def store_sync(
         # where a join alone reads all of the platform's rows for each page (a re-import
         # of 5,000,000 plays scanned 5,000,000 ids per page).
         low, high = _key_range(con, staging) if received else ("", "")
-        with transaction(con):
+        with transaction(con, commit_room):
             upsert(con, "users", {"user_id": attempt.user_id}, key=("user_id",))
             updated = 0
             if policy is DedupPolicy.UPDATE_ON_CHANGE and received:

@@ -330,7 +330,7 @@ def _store_page(
     (rolled back whole each time: nothing half-stored) and the connection has more."""
     while True:
         try:
-            return store_sync(con, attempt, rows, policy)
+            return store_sync(con, attempt, rows, policy, columnar.commit_room)
         except duckdb.OutOfMemoryException:
             if not columnar.raise_limit():
                 raise

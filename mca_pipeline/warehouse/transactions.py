@@ -31,12 +31,19 @@ LOST_COMMIT = "Failed to commit DuckLake transaction"
 
 
 @contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """BEGIN, then COMMIT when the block ends, or ROLLBACK when it raises."""
+def transaction(
+    con: duckdb.DuckDBPyConnection,
+    commit_room: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+) -> Iterator[None]:
+    """BEGIN, then COMMIT when the block ends, or ROLLBACK when it raises.
+
+    `commit_room`, when given, is entered around the COMMIT alone: a connection held
+    under a low memory limit gets its own back for it (see `LoweredLimit.lifted`)."""
     con.execute("BEGIN TRANSACTION")
     try:
         yield
-        con.execute("COMMIT")
+        with commit_room() if commit_room is not None else contextlib.nullcontext():
+            con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.TransactionException):  # nothing open after a failed COMMIT
             con.execute("ROLLBACK")

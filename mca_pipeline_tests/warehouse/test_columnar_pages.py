@@ -69,3 +69,22 @@ def test_a_page_that_runs_out_of_memory_is_stored_again_under_a_higher_limit(
     with warehouse.connect() as con:
         [(stored,)] = con.execute("SELECT count(*) FROM media_items").fetchall()
     assert stored == 30_000
+
+
+def test_a_page_commits_under_the_connections_own_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A COMMIT that runs out of memory invalidates the whole database (DuckDB refuses
+    every later statement until it is opened again), where a statement that runs out is
+    only rolled back and stored again: 50,000 plays in one page under a 2 MiB limit
+    (doubled to 32 MiB by the INSERTs that ran out) failed at their COMMIT before."""
+    monkeypatch.setattr(columnar_pages, "STORE_MEMORY_LIMIT", 2 * 2**20)
+    file = tmp_path / "Streaming_History_Audio_2024_0.json"
+    file.write_text(json.dumps(extended_plays(50_000, seed=5)), encoding="utf-8")
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    ctx = SyncContext(user_id="u", columnar_page_size=50_000)
+    summary = run_sync(SpotifyExportPlugin(), warehouse, "u", Credentials(file=file), log=LOG, ctx=ctx)
+    assert (summary.error, summary.pages, summary.new) == (None, 1, 50_000)
+    with warehouse.connect() as con:
+        [(stored,)] = con.execute("SELECT count(*) FROM media_items").fetchall()
+    assert stored == 50_000

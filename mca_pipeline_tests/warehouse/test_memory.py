@@ -20,6 +20,20 @@ def test_the_limit_is_lowered_for_the_block_only_and_a_lower_one_is_kept(own: st
         assert abs(bytes_of_size(memory_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
 
 
+def test_a_lifted_block_runs_under_the_connections_own_limit_then_the_lowered_one_again() -> None:
+    with duckdb.connect(config={"memory_limit": "512MB"}) as con:
+        own = bytes_of_size(memory_limit(con))
+        with memory_at_most(con, 100 * 2**20) as lowered:
+            with lowered.lifted():
+                # to the tenth of a MiB DuckDB shows
+                assert abs(bytes_of_size(memory_limit(con)) - own) <= 0.1 * 2**20
+            assert memory_limit(con) == "100.0 MiB"
+            assert lowered.double()
+            with lowered.lifted():
+                assert abs(bytes_of_size(memory_limit(con)) - own) <= 0.1 * 2**20
+            assert memory_limit(con) == "200.0 MiB"
+
+
 def test_the_health_of_a_source_counts_under_a_lower_limit_and_leaves_the_connection_as_found() -> None:
     with duckdb.connect(config={"memory_limit": "512MB"}) as con:
         migrate(con)
