@@ -16,15 +16,11 @@ from mca_pipeline.core import Credentials, SyncContext
 from mca_pipeline.plugins.spotify_export import SpotifyExportPlugin
 from mca_pipeline.warehouse import Warehouse, columnar_pages
 from mca_pipeline.warehouse.columnar_pages import STORE_MEMORY_LIMIT, read_columnar
-from mca_pipeline.warehouse.memory import bytes_of_size
+from mca_pipeline.warehouse.memory import memory_limit
 from mca_pipeline.warehouse.sync_loop import run_sync
 from mca_pipeline_tests.synthetic_exports import extended_plays
 from mca_pipeline_tests.warehouse.test_columnar_rules import GOOD_SQL, LOG, one_row_file
-
-
-def _limit(con: duckdb.DuckDBPyConnection) -> str:
-    [(limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
-    return str(limit)
+from mca_pipeline_tests.warehouse.test_memory import limit_is
 
 
 def _attached(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -39,16 +35,15 @@ def test_pages_are_stored_under_the_lower_limit_and_the_connection_is_left_as_fo
     read = read_columnar(one_row_file(GOOD_SQL), LOG)
     assert read is not None
     with duckdb.connect(config={"memory_limit": limit}) as con:
-        before, databases = _limit(con), _attached(con)
+        before, databases = memory_limit(con), _attached(con)
         try:
             with read.pages(con, 10) as pages:
-                assert _limit(con) == (f"{STORE_MEMORY_LIMIT / 2**20:.1f} MiB" if lowered else before)
+                assert memory_limit(con) == (f"{STORE_MEMORY_LIMIT / 2**20:.1f} MiB" if lowered else before)
                 [(title,)] = con.execute(f"SELECT title FROM ({pages[0].rows.sql})").fetchall()
                 assert title == "Song"
         finally:
             read.close()
-        # restored from what DuckDB shows, to its tenth of a MiB
-        assert abs(bytes_of_size(_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
+        assert limit_is(con, before)
         assert _attached(con) == databases
 
 

@@ -10,27 +10,31 @@ from mca_pipeline.warehouse.queries import source_health
 from mca_pipeline.warehouse.schema import migrate
 
 
+def limit_is(con: duckdb.DuckDBPyConnection, shown: str) -> bool:
+    """Whether `con`'s memory limit is the one DuckDB showed as `shown`: a limit set
+    again from what DuckDB shows comes back to its tenth of a MiB."""
+    return abs(bytes_of_size(memory_limit(con)) - bytes_of_size(shown)) <= 0.1 * 2**20
+
+
 @pytest.mark.parametrize(("own", "lowered"), [("512MB", True), ("64MB", False)])
 def test_the_limit_is_lowered_for_the_block_only_and_a_lower_one_is_kept(own: str, lowered: bool) -> None:
     with duckdb.connect(config={"memory_limit": own}) as con:
         before = memory_limit(con)
         with memory_at_most(con, 100 * 2**20):
             assert memory_limit(con) == ("100.0 MiB" if lowered else before)
-        # restored from what DuckDB shows, to its tenth of a MiB
-        assert abs(bytes_of_size(memory_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
+        assert limit_is(con, before)
 
 
 def test_a_lifted_block_runs_under_the_connections_own_limit_then_the_lowered_one_again() -> None:
     with duckdb.connect(config={"memory_limit": "512MB"}) as con:
-        own = bytes_of_size(memory_limit(con))
+        own = memory_limit(con)
         with memory_at_most(con, 100 * 2**20) as lowered:
             with lowered.lifted():
-                # to the tenth of a MiB DuckDB shows
-                assert abs(bytes_of_size(memory_limit(con)) - own) <= 0.1 * 2**20
+                assert limit_is(con, own)
             assert memory_limit(con) == "100.0 MiB"
             assert lowered.double()
             with lowered.lifted():
-                assert abs(bytes_of_size(memory_limit(con)) - own) <= 0.1 * 2**20
+                assert limit_is(con, own)
             assert memory_limit(con) == "200.0 MiB"
 
 
@@ -46,4 +50,4 @@ def test_the_health_of_a_source_counts_under_a_lower_limit_and_leaves_the_connec
         before = memory_limit(con)
         health = source_health(con, "u", "p")
         assert (health.duplicate_keys, health.future_items) == (0, 1)
-        assert abs(bytes_of_size(memory_limit(con)) - bytes_of_size(before)) <= 0.1 * 2**20
+        assert limit_is(con, before)
