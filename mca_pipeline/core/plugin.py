@@ -40,7 +40,7 @@ class SyncContext:
     #: the COMMIT of a page of one row group compresses and writes most of it (1,000,000
     #: Netflix records: 8 commits of 0.5 s in pages of 122,880, 4 of 0.25 s in these;
     #: a Takeout history 15.6 s against 12.0 s in all).
-    columnar_page_size: int = 245_760
+    columnar_page_size: int = 491_520
     cache: EnrichmentCache = field(default_factory=EnrichmentCache)
 
     def is_cancelled(self) -> bool:
