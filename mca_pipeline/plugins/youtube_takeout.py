@@ -454,8 +454,8 @@ WITH r AS (
         json_extract_string(time, '$') AS time_s,
         json_extract_string(title, '$') AS title_s,
         json_extract_string(titleUrl, '$') AS url,
-        CASE WHEN json_type(subtitles) = 'ARRAY' AND json_type(subtitles, '$[0]') = 'OBJECT'
-             THEN subtitles -> '$[0]' END AS first_subtitle
+        -- subtitles[0]'s name and url, NULL unless subtitles is a list starting with an object
+        json_extract(subtitles, ['$[0].name', '$[0].url']) AS subtitle
     FROM r
 ), w AS (
     SELECT t.*,
@@ -474,8 +474,8 @@ WITH r AS (
     FROM t
 ), v AS (
     SELECT w.*, {_stripped_watched("coalesce(title_s, '')")} AS name,
-        CASE WHEN json_type(first_subtitle, '$.name') = 'VARCHAR' THEN first_subtitle ->> '$.name' END AS channel,
-        CASE WHEN json_type(first_subtitle, '$.url') = 'VARCHAR' THEN first_subtitle -> '$.url' END AS channel_url,
+        CASE WHEN json_type(subtitle[1]) = 'VARCHAR' THEN subtitle[1] ->> '$' END AS channel,
+        CASE WHEN json_type(subtitle[2]) = 'VARCHAR' THEN subtitle[2] END AS channel_url,
         CASE WHEN json_type(header) = 'VARCHAR' THEN header END AS header_json,
         CASE WHEN json_type(products) = 'ARRAY' THEN products END AS products_json,
         CASE WHEN json_type(activityControls) = 'ARRAY' THEN activityControls END AS controls_json

@@ -80,6 +80,11 @@ READABLE = {
     "empty subtitles": watch(subtitles=[]),
     "a channel without a name": watch(subtitles=[{"url": "https://www.youtube.com/channel/UCz9"}]),
     "a channel name that is a number": watch(subtitles=[{"name": 5}]),
+    "a channel URL that is an object": watch(subtitles=[{"name": "Marla", "url": {"href": "x"}}]),
+    "subtitles an object, not a list": watch(subtitles={"name": "Marla"}),
+    "subtitles starting with a text": watch(subtitles=["Marla", {"name": "Marla"}]),
+    "the channel in the second subtitle only": watch(subtitles=[{}, {"name": "Marla"}]),
+    "no products": watch(products=[]),
     "products not a list": watch(products="YouTube"),
     "no header": watch(header=...),
     "a header that is a number": watch(header=3),
@@ -99,6 +104,8 @@ NOT_COLUMNAR = {
     "a short link": watch(titleUrl="https://youtu.be/dQ3xY7kLmN0"),
     "a link with more in its query": watch(titleUrl="https://www.youtube.com/watch?v=dQ3xY7kLmN0&t=10"),
     "products with a number": watch(products=["YouTube", 5]),
+    "activity controls with a null": watch(activityControls=["YouTube watch history", None]),
+    "products with a list": watch(products=[["YouTube"]]),
 }
 
 
