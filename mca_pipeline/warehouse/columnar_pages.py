@@ -35,11 +35,6 @@ from mca_pipeline.warehouse.store import StagedRows
 
 #: What the reading DuckDB may hold in memory before it spills to disk.
 MEMORY_LIMIT = "128MB"
-#: The rows of a row group of the file read. DuckDB writes a full row group to the file
-#: as it goes, and what is left over to its log, written out again when the connection
-#: closes: with its default of 122,880 rows, a Spotify file of 100,000 plays was written
-#: twice (closing it took 0.29 s of its 1.8 s read, against 0.01 s so).
-STAGED_ROW_GROUP = 16_384
 #: What the warehouse's connection may hold while it stores a read file's pages, when
 #: it may hold more: its buffer pool would otherwise keep every block of the attached
 #: file it has read (1,000,000 plays: a peak of 477 MiB against 575 at 512 MB, for
@@ -174,10 +169,9 @@ def read_columnar(read: ColumnarRead, log: logging.Logger | logging.LoggerAdapte
     staged = Path(tmp.name) / "staged.duckdb"
     counts = None
     try:
-        with duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp.name}) as con:
-            quoted = str(staged).replace("'", "''")
-            con.execute(f"ATTACH '{quoted}' AS mca_staged (ROW_GROUP_SIZE {STAGED_ROW_GROUP})")
-            con.execute("USE mca_staged")
+        with duckdb.connect(
+            str(staged), config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp.name}
+        ) as con:
             counts = _read_and_count(con, read)
     except Exception as exc:  # any bytes: whatever fails here, the streaming reader reports it
         # DuckDB's message may quote the record, personal fields and all: only its kind is logged.
