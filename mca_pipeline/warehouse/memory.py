@@ -75,8 +75,7 @@ class LoweredLimit:
         try:
             yield
         finally:
-            if self._own is not None:
-                self._con.execute(f"SET memory_limit = '{self._limit}B'")
+            self._con.execute(f"SET memory_limit = '{self._limit}B'")
 
     def restore(self) -> None:
         """The connection's own limit again."""
